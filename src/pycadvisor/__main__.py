@@ -1,0 +1,3 @@
+from pycadvisor.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Containers: the cgroup collector, and runtime factories that name and describe cgroups."""

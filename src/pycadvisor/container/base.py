@@ -1,0 +1,49 @@
+"""The seams between the manager and container runtimes (cAdvisor ``container/factory.go``).
+
+Stats always come from cgroup files (:mod:`pycadvisor.container.collector`); a runtime factory
+only *names and describes* a cgroup (aliases, labels, image, envs, times, health, pid). A
+runtime that fails or is slow degrades the container to its raw cgroup name, never stops its stats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(slots=True, kw_only=True)
+class ContainerMetadata:
+    """What a runtime knows of one container; ``None`` members mean "the runtime did not say"."""
+
+    namespace: str  # "docker", "podman", "containerd", "crio", "systemd"
+    id: str = ""
+    aliases: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    envs: dict[str, str] = field(default_factory=dict)
+    image: str = ""
+    creation_time: int | None = None  # ns since epoch
+    start_time: int | None = None  # ns since epoch
+    pid: int | None = None  # init pid: network and per-process stats are read through it
+    has_network: bool | None = None  # False when the netns is shared (docker --net=container:X)
+    health: str = ""  # "", "starting", "healthy", "unhealthy"
+    fs_dirs: list[str] = field(default_factory=list)  # writable layer, log dir: measured for filesystem usage
+    exit_code: int | None = None  # known once the container is gone
+
+
+class Factory(Protocol):
+    """A runtime that may claim cgroups (``ContainerHandlerFactory`` in cAdvisor)."""
+
+    name: str
+
+    def can_handle_and_accept(self, cgroup_name: str) -> tuple[bool, bool]:
+        """(handles, accepts) from the cgroup name alone; cheap, no I/O."""
+        ...
+
+    async def describe(self, cgroup_name: str) -> ContainerMetadata | None:
+        """Ask the runtime about the container; ``None`` if it is not (or no longer) one of its running containers.
+
+        Raises :class:`pycadvisor.errors.RuntimeUnavailable` when the runtime does not answer.
+        """
+        ...
+
+    async def close(self) -> None: ...
