@@ -1,0 +1,1 @@
+"""Container events: creation, deletion, OOM and OOM kill; stored, queried and streamed."""

@@ -1,0 +1,1 @@
+"""Discovery, the container map, housekeeping and queries."""

@@ -1,0 +1,1 @@
+"""Prometheus exposition of containers and the machine in cAdvisor's families."""

@@ -1,0 +1,1 @@
+"""Storage drivers that receive every sample (cAdvisor ``cmd/internal/storage``)."""

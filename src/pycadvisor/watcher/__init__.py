@@ -1,0 +1,1 @@
+"""Cgroup tree watchers (inotify) that report containers coming and going."""
