@@ -1,0 +1,345 @@
+"""cAdvisor's REST API, v1.0–v2.1 (``cmd/internal/api/handler.go``, ``versions.go``).
+
+Paths, JSON shapes and parameters are cAdvisor's. Status codes follow cAdvisor except where the
+project asks for clearer ones: an unknown container answers 404 and a malformed parameter 400,
+each body naming the container or the parameter. Container names are only ever looked up in the
+manager's map, never turned into file paths, so no encoding of ``..`` can read outside the cgroup mounts.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+from aiohttp import web
+
+from pycadvisor.durations import parse_go_duration
+from pycadvisor.errors import BadRequest, ContainerNotFound
+from pycadvisor.manager.container import ContainerState
+from pycadvisor.manager.manager import Manager
+from pycadvisor.model import codec
+from pycadvisor.model.v2 import deprecated_stats, spec_v2, stats_v2
+
+log = logging.getLogger(__name__)
+
+_API_RE = re.compile(r"^/api/([^/]+)/?([^/]+)?(.*)$")
+
+V1_TYPES = {
+    "v1.0": ("containers", "machine"),
+    "v1.1": ("containers", "machine", "subcontainers"),
+    "v1.2": ("containers", "docker", "machine", "subcontainers"),
+    "v1.3": ("containers", "docker", "events", "machine", "subcontainers"),
+}
+V2_TYPES = {
+    "v2.0": ("appmetrics", "attributes", "events", "machine", "ps", "spec", "stats", "storage", "summary", "version"),
+    "v2.1": (
+        "appmetrics", "attributes", "events", "machine", "machinestats", "ps", "spec", "stats", "storage", "summary",
+        "version",
+    ),
+}  # fmt: skip
+SUPPORTED = "v1.0,v1.1,v1.2,v1.3,v2.0,v2.1"
+
+EventsHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+
+
+@dataclass(slots=True)
+class ApiContext:
+    manager: Manager
+    cadvisor_version: str
+    events: EventsHandler | None = None
+    # () -> extra attributes (docker version ...) merged into /api/v2.0/attributes
+    attributes_extra: Callable[[], Awaitable[dict[str, str]]] | None = None
+    docker_images_dir: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+def _json(obj: Any) -> web.Response:
+    return web.Response(body=codec.dumps(obj), content_type="application/json")
+
+
+def _raw_json(data: bytes) -> web.Response:
+    return web.Response(body=data, content_type="application/json")
+
+
+def clean_name(rest: str) -> str:
+    """``/api/v1.3/containers/docker/abc`` -> ``/docker/abc`` (Go ``path.Clean("/" + rest)``), percent-decoded."""
+    name = posixpath.normpath("/" + unquote(rest).lstrip("/"))
+    return "/" if name in ("/", "//", ".") else name.replace("//", "/")
+
+
+@dataclass(frozen=True, slots=True)
+class V2Options:
+    id_type: str = "name"
+    count: int = 64
+    recursive: bool = False
+    max_age_ns: int | None = None
+
+
+def parse_v2_options(q: Mapping[str, str]) -> V2Options:
+    id_type = q.get("type", "name") or "name"
+    if id_type not in ("name", "docker", "podman", "containerd", "crio"):
+        raise BadRequest("type", f"unknown 'type' {id_type!r}")
+    count = 64
+    if "count" in q and q["count"] != "":
+        try:
+            count = int(q["count"])
+        except ValueError:
+            raise BadRequest("count", f"{q['count']!r} is not an integer") from None
+        if count < -1:
+            raise BadRequest("count", f"count must be >= -1, got {count}")
+    recursive = q.get("recursive", "") == "true"
+    max_age = None
+    if q.get("max_age"):
+        try:
+            max_age = parse_go_duration(q["max_age"])
+        except ValueError as e:
+            raise BadRequest("max_age", str(e)) from None
+    return V2Options(id_type=id_type, count=count, recursive=recursive, max_age_ns=max_age)
+
+
+def _v1_request(body: bytes) -> tuple[int, int, int]:
+    """Parse the optional ``ContainerInfoRequest`` JSON body: (num_stats, start ns, end ns)."""
+    if not body.strip():
+        return 60, 0, 0
+    try:
+        req = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest("request body", f"unable to decode the json value: {e}") from None
+    if not isinstance(req, dict):
+        raise BadRequest("request body", "expected a JSON object")
+    num = req.get("num_stats", 60)
+    if not isinstance(num, int) or isinstance(num, bool):
+        raise BadRequest("num_stats", f"{num!r} is not an integer")
+    start = end = 0
+    for key in ("start", "end"):
+        v = req.get(key)
+        if v in (None, "", "0001-01-01T00:00:00Z"):
+            continue
+        if not isinstance(v, str):
+            raise BadRequest(key, f"{v!r} is not an RFC 3339 time")
+        try:
+            t = codec.parse_time(v)
+        except ValueError as e:
+            raise BadRequest(key, str(e)) from None
+        if key == "start":
+            start = t
+        else:
+            end = t
+    return num, start, end
+
+
+class RestApi:
+    """Routes ``/api/...`` requests to cAdvisor's request types."""
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+        self.m = ctx.manager
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path in ("/api", "/api/"):
+            return web.Response(status=400, text=f"Supported API versions: {SUPPORTED}")
+        m = _API_RE.match(path)
+        if m is None:
+            return web.Response(status=404, text=f"unknown API path {path!r}\n")
+        version, rtype, rest = m.group(1), m.group(2), m.group(3) or ""
+        types = V1_TYPES.get(version) or V2_TYPES.get(version)
+        if types is None:
+            return web.Response(status=500, text=f'unsupported API version "{version}"\n')
+        if not rtype:
+            quoted = ",".join(types)
+            return web.Response(status=400, text=f'Supported request types: "{quoted}"')
+        if rtype not in types:
+            return web.Response(status=500, text=f'unknown request type "{rtype}"\n')
+        try:
+            if version.startswith("v1"):
+                return await self._v1(request, rtype, rest)
+            return await self._v2(request, version, rtype, rest)
+        except BadRequest as e:
+            return web.Response(status=400, text=f"{e}\n")
+        except ContainerNotFound as e:
+            return web.Response(status=404, text=f'failed to get container "{e.name}" with error: {e}\n')
+        except HttpError as e:
+            return web.Response(status=e.status, text=e.text + "\n")
+        except ValueError as e:
+            return web.Response(status=500, text=f"{e}\n")
+
+    # ------------------------------------------------------------------ v1
+
+    async def _v1(self, request: web.Request, rtype: str, rest: str) -> web.StreamResponse:
+        if rtype == "machine":
+            return _json(self.m.machine_info)
+        if rtype == "events":
+            return await self._events(request, rest)
+        body = await request.read()
+        num, start, end = _v1_request(body)
+        if rtype == "containers":
+            st = self.m.get(clean_name(rest))
+            return _json(self.m.info(st, count=num, start_ns=start, end_ns=end))
+        if rtype == "subcontainers":
+            name = clean_name(rest)
+            states = self.m.subcontainers(name)
+            if not states:
+                raise ContainerNotFound(name)
+            return _json([self.m.info(st, count=num, start_ns=start, end_ns=end) for st in states])
+        if rtype == "docker":
+            return _json(self._runtime_infos("docker", rest, num, start, end))
+        raise HttpError(500, f'unknown request type "{rtype}"')
+
+    def _runtime_infos(self, ns: str, rest: str, num: int, start: int, end: int) -> dict[str, Any]:
+        alias = rest.strip("/")
+        if not alias:
+            states = self.m.in_namespace(ns)
+        else:
+            if "/" in alias:
+                raise HttpError(500, f'invalid {ns} container name "{alias}": more than one path element')
+            states = [self.m.find_alias(ns, unquote(alias))]
+        return {st.name: self.m.info(st, count=num, start_ns=start, end_ns=end) for st in states}
+
+    # ------------------------------------------------------------------ v2
+
+    def _select(self, name_or_alias: str, opts: V2Options) -> list[ContainerState]:
+        if opts.id_type == "name":
+            name = clean_name(name_or_alias)
+            if opts.recursive:
+                states = self.m.subcontainers(name)
+                if not states:
+                    raise ContainerNotFound(name)
+                return states
+            return [self.m.get(name)]
+        ns = opts.id_type
+        alias = name_or_alias.strip("/")
+        if opts.recursive:
+            if alias:
+                raise BadRequest(
+                    "recursive", f'invalid request for {ns} container "{alias}" with subcontainers'
+                )
+            return self.m.in_namespace(ns)
+        if not alias:
+            raise ContainerNotFound("/")
+        return [self.m.find_alias(ns, unquote(alias))]
+
+    async def _v2(self, request: web.Request, version: str, rtype: str, rest: str) -> web.StreamResponse:
+        q = {k: request.query.getone(k) for k in request.query}
+        opts = parse_v2_options(q)
+        m = self.m
+        if rtype == "version":
+            return _json(self.ctx.cadvisor_version)
+        if rtype == "machine":
+            return _json(m.machine_info)
+        if rtype == "attributes":
+            return _json(await self._attributes())
+        if rtype == "events":
+            return await self._events(request, rest)
+        if rtype == "storage":
+            return _json(self._storage(q))
+        if rtype == "machinestats":
+            return _json(self._machinestats(opts))
+        states = self._select(rest, opts)
+        await m.ensure_fresh(states, opts.max_age_ns)
+        if rtype == "stats":
+            out: dict[str, Any] = {}
+            for st in states:
+                samples = st.history.window(count=opts.count) if opts.count != 0 else []
+                prevs = [None, *samples[:-1]]
+                if samples and len(st.history) > len(samples):
+                    full = st.history.window(count=len(samples) + 1)
+                    prevs = [full[0], *samples[:-1]]
+                if version == "v2.0":
+                    out[st.name] = [
+                        deprecated_stats(st.spec, p, s) for p, s in zip(prevs, samples, strict=True)
+                    ]
+                else:
+                    if st.name == "/":
+                        continue
+                    info = m.info(st, count=0)
+                    out[st.name] = {
+                        "spec": spec_v2(info),
+                        "stats": [stats_v2(st.spec, p, s) for p, s in zip(prevs, samples, strict=True)],
+                    }
+            return _json(out)
+        if rtype == "summary":
+            return _json({st.name: st.summary.derived for st in states})
+        if rtype == "spec":
+            return _json({st.name: spec_v2(m.info(st, count=0)) for st in states})
+        if rtype == "ps":
+            if opts.recursive or len(states) != 1:
+                raise BadRequest("recursive", "ps needs exactly one container")
+            return _json(self._ps(states[0]))
+        if rtype == "appmetrics":
+            # Application metrics (collector labels on containers) are not collected by pycadvisor.
+            return _json({st.name: {} for st in states})
+        raise HttpError(500, f'unknown request type "{rtype}"')
+
+    async def _events(self, request: web.Request, rest: str) -> web.StreamResponse:
+        if self.ctx.events is None:
+            raise HttpError(500, "events are not enabled")
+        return await self.ctx.events(request, clean_name(rest))
+
+    async def _attributes(self) -> Any:
+        from pycadvisor.host.machine import read_attributes
+
+        attrs = read_attributes(self.m.paths, self.m.machine_info, self.ctx.cadvisor_version)
+        if self.ctx.attributes_extra is not None:
+            try:
+                extra = await self.ctx.attributes_extra()
+            except Exception as e:  # a runtime that does not answer must not fail the whole call
+                log.debug("attributes extra failed: %s", e)
+                extra = {}
+            for k, v in extra.items():
+                setattr(attrs, k, v)
+        return attrs
+
+    def _storage(self, q: Mapping[str, str]) -> Any:
+        from pycadvisor.host.fs import read_storage
+
+        label = q.get("label") or None
+        uuid = q.get("uuid") or None
+        items = read_storage(
+            self.m.paths,
+            self.m.clock.now_ns(),
+            label=label,
+            uuid=uuid,
+            docker_images_dir=self.ctx.docker_images_dir,
+        )
+        if uuid:
+            if not items:
+                raise HttpError(404, f'no filesystem with uuid "{uuid}"')
+            return items[0]
+        if label and not items:
+            raise HttpError(404, f'no filesystem with label "{label}"')
+        return items
+
+    def _machinestats(self, opts: V2Options) -> Any:
+        from pycadvisor.model.v2 import machine_stats
+
+        st = self.m.get("/")
+        samples = st.history.window(count=opts.count)
+        prevs = [None, *samples[:-1]]
+        return [machine_stats(p, s) for p, s in zip(prevs, samples, strict=True)]
+
+    def _ps(self, st: ContainerState) -> Any:
+        import time
+
+        from pycadvisor.host.processes import list_processes
+
+        mach = self.m.machine_info
+        return list_processes(
+            self.m.paths,
+            cgroup_filter=None if st.name == "/" else st.name,
+            mem_total_bytes=mach.memory_capacity,
+            now_s=time.time(),
+        )

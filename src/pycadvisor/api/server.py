@@ -1,0 +1,101 @@
+"""The HTTP server: every route of cAdvisor's mux, under ``--url_base_prefix`` (§1.1, §1.2).
+
+Routes carry the prefix in their paths; requests without it 404 (as cAdvisor's prefixed mux).
+``/healthz``, ``/api``, the Prometheus endpoint and ``/validate/`` are open unless
+``--auth_protect_api``; the UI is behind ``--http_auth_file``/``--http_digest_file`` when given.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from pycadvisor.api.rest import ApiContext, RestApi
+from pycadvisor.api.validate import validate_text
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    prefix: str = ""
+    prometheus_endpoint: str = "/metrics"
+    http_auth_file: str = ""
+    http_auth_realm: str = "localhost"
+    http_digest_file: str = ""
+    http_digest_realm: str = "localhost"
+    auth_protect_api: bool = False
+    ui: bool = True
+
+
+def normalize_prefix(prefix: str) -> str:
+    p = prefix.strip()
+    if not p or p == "/":
+        return ""
+    return "/" + p.strip("/")
+
+
+def build_app(
+    ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler | None = None
+) -> web.Application:
+    """Assemble the aiohttp application for one manager."""
+    prefix = normalize_prefix(opts.prefix)
+    middlewares = []
+    if opts.http_auth_file or opts.http_digest_file:
+        from pycadvisor.api.auth import make_auth_middleware
+
+        middlewares.append(
+            make_auth_middleware(
+                basic_file=opts.http_auth_file or None,
+                basic_realm=opts.http_auth_realm,
+                digest_file=opts.http_digest_file or None,
+                digest_realm=opts.http_digest_realm,
+                protect_api=opts.auth_protect_api,
+                prefix=prefix,
+                metrics_path=opts.prometheus_endpoint,
+            )
+        )
+    app = web.Application(middlewares=middlewares, client_max_size=1 << 20)
+    api = RestApi(ctx)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def api_handler(request: web.Request) -> web.StreamResponse:
+        sub = request.clone(rel_url=request.rel_url.with_path(request.path[len(prefix) :] or "/"))
+        return await api.handle(sub)
+
+    async def api_redirect(_: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently(location=prefix + "/api/")
+
+    async def validate(_: web.Request) -> web.Response:
+        return web.Response(text=await validate_text(ctx))
+
+    async def root_redirect(_: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(location=prefix + "/containers/")
+
+    r = app.router
+    r.add_get(prefix + "/healthz", healthz)
+    r.add_route("*", prefix + "/api", api_redirect)
+    r.add_route("*", prefix + "/api/{tail:.*}", api_handler)
+    r.add_get(prefix + "/validate/", validate)
+    r.add_get(prefix + "/validate", validate)
+    if metrics_handler is not None:
+        r.add_get(prefix + opts.prometheus_endpoint, metrics_handler)
+    if opts.ui:
+        try:
+            from pycadvisor.api.ui import add_ui_routes
+        except ImportError:  # the UI package is optional for embedders
+            log.debug("web UI not available")
+        else:
+            add_ui_routes(app, prefix=prefix)
+    # Go's mux "/" is a catch-all: any other path leads to the containers page.
+    r.add_get(prefix + "/{tail:.*}", root_redirect)
+    if prefix:
+        r.add_get(prefix, root_redirect)
+    return app

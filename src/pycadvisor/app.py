@@ -1,0 +1,270 @@
+"""Composition root: builds every object of the daemon from a :class:`Config` (nothing else constructs them)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from pycadvisor import __version__
+from pycadvisor.api.rest import ApiContext
+from pycadvisor.api.server import ServerOptions, build_app
+from pycadvisor.config import Config, split_csv
+from pycadvisor.container.base import Factory
+from pycadvisor.host.paths import read_text
+from pycadvisor.manager.manager import Manager, ManagerOptions
+from pycadvisor.metrics.options import ExpositionOptions
+from pycadvisor.metrics.sets import MetricSets
+from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
+from pycadvisor.model.machine import MachineInfo
+from pycadvisor.storage.options import StorageOptions
+
+log = logging.getLogger("pycadvisor")
+
+
+class ManagerMetricsSource:
+    """Adapts the manager to what ``/metrics`` reads (``metrics.source.MetricsSource``)."""
+
+    def __init__(self, manager: Manager, oom_counts: Any = None, docker_version: Any = None) -> None:
+        self.m = manager
+        self._oom = oom_counts
+        self._docker_version = docker_version
+
+    async def snapshot(self, *, namespace: str | None, max_age_ns: int | None) -> list[ContainerSnapshot]:
+        states = list(self.m.containers.values())
+        if namespace:
+            states = [s for s in states if s.namespace == namespace]
+        await self.m.ensure_fresh(states, max_age_ns)
+        oom = self._oom
+        return [
+            ContainerSnapshot(
+                name=s.name,
+                id=s.id,
+                aliases=tuple(s.aliases),
+                namespace=s.namespace,
+                spec=s.spec,
+                stats=s.history.latest(),
+                oom_kills=oom(s.name) if oom is not None else 0,
+            )
+            for s in states
+        ]
+
+    def machine_info(self) -> MachineInfo | None:
+        return self.m.machine_info
+
+    def version_info(self) -> VersionInfo:
+        p = self.m.paths
+        try:
+            kernel = read_text(os.path.join(p.proc, "sys/kernel/osrelease")).strip()
+        except OSError:
+            kernel = platform.release()
+        os_version = ""
+        try:
+            for line in read_text(p.in_rootfs("/etc/os-release")).splitlines():
+                if line.startswith("PRETTY_NAME="):
+                    os_version = line.split("=", 1)[1].strip().strip('"')
+        except OSError:
+            pass
+        return VersionInfo(
+            kernel_version=kernel,
+            os_version=os_version,
+            docker_version="",
+            cadvisor_version=__version__,
+            cadvisor_revision="",
+        )
+
+
+@dataclass
+class Daemon:
+    """The running daemon: the manager, its side services and the HTTP server."""
+
+    config: Config
+    storage_opts: StorageOptions
+    manager: Manager | None = None
+    runner: web.AppRunner | None = None
+    closers: list[Any] = field(default_factory=list)
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        cfg = self.config
+        paths = cfg.host_paths()
+        sets = MetricSets.from_flags(cfg.enable_metrics, cfg.disable_metrics)
+        env_wl = split_csv(
+            cfg.env_metadata_whitelist
+            or cfg.docker_env_metadata_whitelist
+            or cfg.containerd_env_metadata_whitelist
+        )
+        factories: list[Factory] = build_factories(cfg, env_wl)
+        from pycadvisor.events.service import EventService
+
+        events = EventService.from_flags(
+            paths=paths,
+            age_limits=cfg.event_storage_age_limit,
+            count_limits=cfg.event_storage_event_limit,
+        )
+        from pycadvisor.storage.registry import build_drivers
+
+        drivers = build_drivers(self.storage_opts, machine_name=platform.node())
+        fs_usage = None
+        if any(f.name in ("docker", "podman", "crio") for f in factories):
+            from pycadvisor.container.fsusage import FsUsageTracker
+
+            fs_usage = FsUsageTracker(interval_s=60.0, budget_s_per_round=0.05)
+        opts = ManagerOptions(
+            housekeeping_interval_ns=cfg.housekeeping_interval,
+            max_housekeeping_interval_ns=cfg.max_housekeeping_interval,
+            allow_dynamic_housekeeping=cfg.allow_dynamic_housekeeping,
+            jitter_factor=cfg.jitter_factor,
+            initial_splay_factor=cfg.initial_splay_factor,
+            global_housekeeping_interval_ns=cfg.global_housekeeping_interval,
+            update_machine_info_interval_ns=cfg.update_machine_info_interval,
+            storage_duration_ns=cfg.storage_duration,
+            metric_sets=frozenset(sets.enabled),
+            raw_cgroup_prefix_whitelist=tuple(split_csv(cfg.raw_cgroup_prefix_whitelist)),
+            docker_only=cfg.docker_only,
+            disable_root_cgroup_stats=cfg.disable_root_cgroup_stats,
+            machine_id_files=tuple(split_csv(cfg.machine_id_file)),
+            boot_id_file=cfg.boot_id_file,
+            runtime_timeout_s=cfg.runtime_timeout / 1e9,
+        )
+        manager = Manager(opts, paths, factories=factories, events=events, sinks=drivers, fs_usage=fs_usage)
+        self.manager = manager
+        await events.start(asyncio.get_running_loop())
+        self.closers.append(events.stop)
+        for d in drivers:
+            await d.start()
+            self.closers.append(d.close)
+        await manager.start()
+        self.closers.insert(0, manager.stop)
+        if fs_usage is not None:
+            task = asyncio.ensure_future(fs_usage.run())
+            self.closers.append(lambda: _cancel(task))
+        for f in factories:
+            self.closers.append(f.close)
+
+        expo = ExpositionOptions.from_flags(
+            enable_metrics=cfg.enable_metrics,
+            disable_metrics=cfg.disable_metrics,
+            store_container_labels=cfg.store_container_labels,
+            whitelisted_container_labels=cfg.whitelisted_container_labels,
+            no_empty_label_padding=cfg.prometheus_no_empty_labels,
+            family_allowlist=cfg.prometheus_family_allowlist,
+            label_allowlist=cfg.prometheus_label_allowlist,
+        )
+        from pycadvisor.api.prometheus import make_metrics_handler
+
+        source = ManagerMetricsSource(manager, oom_counts=events.store.oom_kill_count)
+        from pycadvisor.api.events import events_response
+
+        async def events_handler(request: web.Request, name: str) -> web.StreamResponse:
+            return await events_response(request, events.store, name)
+
+        ctx = ApiContext(
+            manager=manager,
+            cadvisor_version=__version__,
+            events=events_handler,
+            attributes_extra=_attributes_extra(factories),
+        )
+        app = build_app(
+            ctx,
+            ServerOptions(
+                prefix=cfg.url_base_prefix,
+                prometheus_endpoint=cfg.prometheus_endpoint,
+                http_auth_file=cfg.http_auth_file,
+                http_auth_realm=cfg.http_auth_realm,
+                http_digest_file=cfg.http_digest_file,
+                http_digest_realm=cfg.http_digest_realm,
+                auth_protect_api=cfg.auth_protect_api,
+            ),
+            metrics_handler=make_metrics_handler(source, expo, extra_families=_storage_families(drivers)),
+        )
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, host=cfg.listen_ip or None, port=cfg.port, reuse_address=True)
+        await site.start()
+        log.info("pycadvisor %s listening on %s:%d", __version__, cfg.listen_ip or "*", cfg.port)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        for close in self.closers:
+            try:
+                res = close()
+                if asyncio.iscoroutine(res):
+                    await asyncio.wait_for(res, timeout=10)
+            except Exception:
+                log.exception("error while stopping")
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):
+        pass
+
+
+def _attributes_extra(factories: list[Factory]) -> Any:
+    docker = next((f for f in factories if f.name == "docker"), None)
+    if docker is None:
+        return None
+
+    async def extra() -> dict[str, str]:
+        info = await docker.info()  # type: ignore[attr-defined]
+        if info is None:
+            return {}
+        return {"docker_version": info.server_version, "docker_api_version": info.api_version}
+
+    return extra
+
+
+def _storage_families(drivers: list[Any]) -> Any:
+    if not drivers:
+        return None
+    from pycadvisor.storage.registry import storage_families
+
+    return lambda: storage_families(drivers)
+
+
+def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:
+    """The runtime factories in cAdvisor's order; a runtime that is absent just never answers."""
+    out: list[Factory] = []
+    from pycadvisor.container.systemd import SystemdFactory
+
+    out.append(SystemdFactory())
+    from pycadvisor.container.docker import DockerFactory
+
+    out.append(
+        DockerFactory(
+            cfg.docker,
+            env_whitelist=env_whitelist,
+            docker_root=cfg.docker_root,
+            timeout_s=cfg.runtime_timeout / 1e9,
+        )
+    )
+    return out
+
+
+async def run(cfg: Config, storage_opts: StorageOptions) -> int:
+    """Run until SIGTERM/SIGINT; return the process exit code."""
+    daemon = Daemon(cfg, storage_opts)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await daemon.start()
+    except OSError as e:
+        log.error("cannot start: %s", e)
+        await daemon.stop()
+        return 1
+    await stop.wait()
+    log.info("stopping")
+    await daemon.stop()
+    return 0

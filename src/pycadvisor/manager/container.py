@@ -1,0 +1,45 @@
+"""The manager's record of one container: identity, spec, collector, history, schedule."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from pycadvisor.cache import SampleHistory
+from pycadvisor.container.base import ContainerMetadata
+from pycadvisor.container.collector import CgroupCollector
+from pycadvisor.manager.summary import SummaryTracker
+from pycadvisor.model.container import ContainerReference, ContainerSpec
+
+
+@dataclass(slots=True, eq=False)
+class ContainerState:
+    name: str
+    collector: CgroupCollector
+    spec: ContainerSpec
+    history: SampleHistory
+    summary: SummaryTracker = field(default_factory=SummaryTracker)
+    metadata: ContainerMetadata | None = None
+    handled_by: str = ""  # the runtime factory that claims this cgroup ("" = raw)
+    interval_ns: int = 0
+    timer: asyncio.TimerHandle | None = None
+    last_error_log_ns: dict[str, int] = field(default_factory=dict)
+    scrape_errors: int = 0  # consecutive samples with a failed family
+    last_sample_ns: int = 0
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace if self.metadata else ""
+
+    @property
+    def id(self) -> str:
+        return self.metadata.id if self.metadata else ""
+
+    @property
+    def aliases(self) -> list[str]:
+        return self.metadata.aliases if self.metadata else []
+
+    def reference(self) -> ContainerReference:
+        return ContainerReference(
+            id=self.id, name=self.name, aliases=list(self.aliases), namespace=self.namespace
+        )

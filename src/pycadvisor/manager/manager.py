@@ -1,0 +1,663 @@
+"""Discovery, the container map, housekeeping and queries (cAdvisor ``manager/manager.go``, ``container.go``).
+
+Everything runs on one asyncio loop: each container's housekeeping is a timer callback that
+re-reads its held cgroup descriptors (tens of µs), so there is no thread per container and no
+lock. Runtime metadata lookups (Docker, ...) are awaited in tasks and never delay a sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from pycadvisor.cache import SampleHistory
+from pycadvisor.clock import Clock, RealClock
+from pycadvisor.container.base import ContainerMetadata, Factory
+from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs
+from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
+from pycadvisor.container.spec import read_spec
+from pycadvisor.errors import ContainerNotFound, RuntimeUnavailable
+from pycadvisor.host.cgroups.detect import CgroupMounts, detect_cgroup_mounts
+from pycadvisor.host.paths import HostPaths, read_text
+from pycadvisor.manager.container import ContainerState
+from pycadvisor.model.container import ContainerInfo, ContainerReference, ContainerSpec, ContainerStats
+from pycadvisor.model.machine import MachineInfo
+from pycadvisor.watcher.inotify import CgroupWatcher
+
+log = logging.getLogger(__name__)
+
+S = 1_000_000_000
+_ERROR_LOG_EVERY_NS = 60 * S  # cAdvisor logs a container's housekeeping errors at most once a minute
+
+
+class EventSink(Protocol):
+    def on_container_added(self, name: str, creation_ns: int, memory_cgroup_dir: str | None) -> None: ...
+
+    def on_container_removed(self, name: str, exit_code: int | None) -> None: ...
+
+
+class StatsSink(Protocol):
+    def add_stats(self, ref: ContainerReference, spec: ContainerSpec, stats: ContainerStats) -> None: ...
+
+
+class FsUsage(Protocol):
+    """Filesystem usage of runtime containers' writable layers, measured off the housekeeping path."""
+
+    def track(self, name: str, dirs: list[str]) -> None: ...
+
+    def untrack(self, name: str) -> None: ...
+
+    def usage(self, name: str) -> tuple[int, int] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerOptions:
+    housekeeping_interval_ns: int = 1 * S
+    max_housekeeping_interval_ns: int = 60 * S
+    allow_dynamic_housekeeping: bool = True
+    jitter_factor: float = 1.0
+    initial_splay_factor: float = 1.0
+    global_housekeeping_interval_ns: int = 60 * S
+    update_machine_info_interval_ns: int = 300 * S
+    storage_duration_ns: int = 120 * S
+    metric_sets: frozenset[str] = frozenset(
+        {"cpu", "memory", "diskIO", "disk", "network", "percpu", "pressure"}
+    )
+    raw_cgroup_prefix_whitelist: tuple[str, ...] = ()
+    docker_only: bool = False
+    disable_root_cgroup_stats: bool = False
+    machine_id_files: tuple[str, ...] = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+    boot_id_file: str = "/proc/sys/kernel/random/boot_id"
+    runtime_timeout_s: float = 2.0
+    fd_limit: int = 0  # descriptors the collectors may hold; 0 = 80 % of RLIMIT_NOFILE
+
+
+def _boot_time_ns(paths: HostPaths) -> int:
+    try:
+        for line in read_text(os.path.join(paths.proc, "stat")).splitlines():
+            if line.startswith("btime "):
+                return int(line.split()[1]) * S
+    except OSError:
+        pass
+    return 0
+
+
+def _jitter(d: int, factor: float) -> int:
+    """``d + rand * factor * d`` (cAdvisor ``manager/container.go: jitter``); factor <= 0 means none."""
+    if factor <= 0:
+        return d
+    return d + int(random.random() * factor * d)
+
+
+@dataclass(slots=True)
+class _Counters:
+    samples: int = 0
+    scrape_errors: int = 0
+    created: int = 0
+    removed: int = 0
+    durations_ns: list[int] = field(default_factory=list)
+
+
+class Manager:
+    """Keeps every cgroup on the host as a container with a bounded history of samples."""
+
+    def __init__(
+        self,
+        opts: ManagerOptions,
+        paths: HostPaths,
+        *,
+        clock: Clock | None = None,
+        factories: Sequence[Factory] = (),
+        events: EventSink | None = None,
+        sinks: Sequence[StatsSink] = (),
+        fs_usage: FsUsage | None = None,
+        mounts: CgroupMounts | None = None,
+        machine_reader: Callable[[], MachineInfo] | None = None,
+    ) -> None:
+        self.opts = opts
+        self.paths = paths
+        self.clock: Clock = clock or RealClock()
+        self.factories = list(factories)
+        self.events = events
+        self.sinks = list(sinks)
+        self.fs_usage = fs_usage
+        self.mounts = mounts
+        self._machine_reader = machine_reader
+        self._machine: MachineInfo | None = None
+        self.containers: dict[str, ContainerState] = {}
+        self.counters = _Counters()
+        self._watcher: CgroupWatcher | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: list[asyncio.TimerHandle] = []
+        self._boot_ns = 0
+        self._budget = FdBudget(limit=0)
+        self._collect_opts: CollectOptions | None = None
+        self._device_names: dict[tuple[int, int], str] = {}
+        self._rescan_pending = False
+        self._runtime_down: dict[str, bool] = {}
+        self._running = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Read the machine, find every cgroup, start watching and housekeeping."""
+        self._loop = asyncio.get_running_loop()
+        if self.mounts is None:
+            self.mounts = detect_cgroup_mounts(self.paths)
+        self._boot_ns = _boot_time_ns(self.paths)
+        self._budget.limit = self.opts.fd_limit or _fd_budget()
+        self._refresh_machine()
+        self._collect_opts = CollectOptions(
+            metric_sets=self.opts.metric_sets,
+            clk_tck=os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100,
+            proc=self.paths.proc,
+            device_name=self._device_name,
+        )
+        self._running = True
+        self._scan()
+        roots = self._hierarchy_roots()
+        self._watcher = CgroupWatcher(
+            roots,
+            on_add=self._on_cgroup_added,
+            on_remove=self._on_cgroup_removed,
+            on_overflow=self._request_rescan,
+        )
+        try:
+            self._watcher.start(self._loop)
+        except OSError as e:  # no inotify (e.g. a fixture tree on an odd fs): periodic rescans still work
+            log.warning("cannot watch cgroups with inotify: %s", e)
+            self._watcher = None
+        self._every(self.opts.global_housekeeping_interval_ns, self._global_housekeeping)
+        self._every(self.opts.update_machine_info_interval_ns, self._refresh_machine)
+
+    async def stop(self) -> None:
+        self._running = False
+        if self._watcher is not None:
+            self._watcher.stop()
+        for t in self._timers:
+            t.cancel()
+        for st in self.containers.values():
+            if st.timer is not None:
+                st.timer.cancel()
+            st.collector.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.containers.clear()
+
+    def _every(self, interval_ns: int, fn: Callable[[], None]) -> None:
+        assert self._loop is not None
+        if interval_ns <= 0:
+            return
+
+        def tick() -> None:
+            if not self._running:
+                return
+            try:
+                fn()
+            except Exception:
+                log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
+            self._timers.append(self._loop.call_later(interval_ns / S, tick))  # type: ignore[union-attr]
+            if len(self._timers) > 16:
+                self._timers = [t for t in self._timers if not t.cancelled()][-8:]
+
+        self._timers.append(self._loop.call_later(interval_ns / S, tick))
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ machine
+
+    def _refresh_machine(self) -> None:
+        try:
+            if self._machine_reader is not None:
+                self._machine = self._machine_reader()
+            else:
+                from pycadvisor.host.machine import read_machine_info
+
+                self._machine = read_machine_info(
+                    self.paths,
+                    machine_id_files=list(self.opts.machine_id_files),
+                    boot_id_file=self.opts.boot_id_file,
+                    now_ns=self.clock.now_ns(),
+                )
+        except Exception:
+            log.exception("reading machine info failed")
+            return
+        names: dict[tuple[int, int], str] = {}
+        for d in self._machine.disk_map.values():
+            names[(d.major, d.minor)] = "/dev/" + d.name
+        self._device_names = names
+
+    def _device_name(self, major: int, minor: int) -> str:
+        return self._device_names.get((major, minor), "")
+
+    @property
+    def machine_info(self) -> MachineInfo:
+        if self._machine is None:
+            self._refresh_machine()
+        if self._machine is None:
+            raise RuntimeError("machine info unavailable")
+        return self._machine
+
+    # ------------------------------------------------------------------ discovery
+
+    def _hierarchy_roots(self) -> list[str]:
+        assert self.mounts is not None
+        if self.mounts.is_v2:
+            assert self.mounts.v2 is not None
+            return [self.paths.in_rootfs(self.mounts.v2)]
+        return sorted({self.paths.in_rootfs(mp) for mp in self.mounts.v1.values()})
+
+    def _list_cgroups(self) -> set[str]:
+        names = {"/"}
+        for root in self._hierarchy_roots():
+            for dirpath, dirnames, _ in os.walk(root):
+                dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+                rel = os.path.relpath(dirpath, root)
+                if rel != ".":
+                    names.add("/" + rel)
+        return names
+
+    def _scan(self) -> None:
+        present = self._list_cgroups()
+        for name in sorted(present - self.containers.keys()):
+            self._add(name)
+        for name in sorted(self.containers.keys() - present):
+            self._remove(name)
+
+    def _request_rescan(self) -> None:
+        if self._rescan_pending or self._loop is None:
+            return
+        self._rescan_pending = True
+
+        def run() -> None:
+            self._rescan_pending = False
+            if self._running:
+                self._scan()
+
+        self._loop.call_later(0.05, run)
+
+    def _on_cgroup_added(self, name: str) -> None:
+        if self._running and name not in self.containers:
+            self._add(name)
+
+    def _on_cgroup_removed(self, name: str) -> None:
+        # Remove the container and any descendants whose directories are gone from every hierarchy.
+        for n in [n for n in self.containers if n == name or n.startswith(name + "/")]:
+            st = self.containers.get(n)
+            if st is not None and not st.collector.exists():
+                self._remove(n)
+
+    def _global_housekeeping(self) -> None:
+        self._scan()
+        for st in list(self.containers.values()):
+            st.collector.forget_missing()
+            self._refresh_spec(st)
+            if st.handled_by and (st.metadata is None or self._runtime_down.get(st.handled_by)):
+                self._spawn(self._describe(st))
+
+    def _accept_raw(self, name: str) -> bool:
+        if name == "/":
+            return True
+        wl = self.opts.raw_cgroup_prefix_whitelist
+        if self.opts.docker_only and not wl:
+            return False
+        if not wl:
+            return True
+        return any(name.startswith(p) for p in wl)
+
+    def _add(self, name: str) -> None:
+        handled_by = ""
+        for f in self.factories:
+            try:
+                handles, accepts = f.can_handle_and_accept(name)
+            except Exception:
+                log.exception("factory %s failed on %s", f.name, name)
+                continue
+            if handles:
+                if not accepts:
+                    return
+                handled_by = f.name
+                break
+        if not handled_by and not self._accept_raw(name):
+            return
+        assert self.mounts is not None and self._collect_opts is not None
+        dirs = cgroup_dirs(self.mounts, name, self.paths.in_rootfs)
+        dirs = {c: d for c, d in dirs.items() if os.path.isdir(d)}
+        if not dirs:
+            return
+        collector = CgroupCollector(
+            name, dirs, is_v2=self.mounts.is_v2, files=FileSet(self._budget), opts=self._collect_opts
+        )
+        spec = self._read_spec(name, dirs)
+        state = ContainerState(
+            name=name,
+            collector=collector,
+            spec=spec,
+            history=SampleHistory(
+                max_age_ns=self.opts.storage_duration_ns,
+                max_count=max(
+                    2, self.opts.storage_duration_ns // max(self.opts.housekeeping_interval_ns, 1) + 2
+                ),
+            ),
+            handled_by=handled_by,
+            interval_ns=self.opts.housekeeping_interval_ns,
+        )
+        self.containers[name] = state
+        self.counters.created += 1
+        if self.events is not None:
+            mem_dir = dirs.get("memory") or (dirs.get("unified") if self.mounts.is_v2 else None)
+            try:
+                self.events.on_container_added(name, spec.creation_time, mem_dir)
+            except Exception:
+                log.exception("event sink failed for %s", name)
+        if handled_by:
+            self._spawn(self._describe(state))
+        self._schedule(state, first=True)
+
+    def _remove(self, name: str) -> None:
+        st = self.containers.pop(name, None)
+        if st is None:
+            return
+        if st.timer is not None:
+            st.timer.cancel()
+        st.collector.close()
+        if self.fs_usage is not None:
+            self.fs_usage.untrack(name)
+        self.counters.removed += 1
+        if self.events is not None:
+            code = st.metadata.exit_code if st.metadata and st.metadata.exit_code is not None else -1
+            try:
+                self.events.on_container_removed(name, code)
+            except Exception:
+                log.exception("event sink failed for %s", name)
+
+    def _read_spec(self, name: str, dirs: dict[str, str]) -> ContainerSpec:
+        assert self.mounts is not None
+        m = self._machine
+        spec = read_spec(
+            dirs,
+            v2=self.mounts.is_v2,
+            num_cpus=m.num_cores if m else (os.cpu_count() or 1),
+            boot_time_ns=self._boot_ns,
+            is_root=name == "/",
+            machine_memory=m.memory_capacity if m else 0,
+            machine_swap=m.swap_capacity if m else 0,
+        )
+        if name == "/":
+            spec.has_network = bool(m and m.network_devices) and "network" in self.opts.metric_sets
+            spec.has_filesystem = "disk" in self.opts.metric_sets
+        return spec
+
+    def _refresh_spec(self, st: ContainerState) -> None:
+        if not st.collector.exists():
+            return
+        fresh = self._read_spec(st.name, {c: d for c, d in _dirs_of(st).items()})
+        st.spec = _decorate(fresh, st.metadata) if st.metadata else fresh
+
+    async def _describe(self, st: ContainerState) -> None:
+        f = next((f for f in self.factories if f.name == st.handled_by), None)
+        if f is None:
+            return
+        try:
+            meta = await asyncio.wait_for(f.describe(st.name), timeout=self.opts.runtime_timeout_s)
+        except (RuntimeUnavailable, TimeoutError, OSError) as e:
+            if not self._runtime_down.get(f.name):
+                log.warning("%s did not answer (%s); its containers keep their raw cgroup names", f.name, e)
+            self._runtime_down[f.name] = True
+            return
+        except Exception:
+            log.exception("describing %s through %s failed", st.name, f.name)
+            return
+        if self._runtime_down.get(f.name):
+            log.warning("%s answers again; re-attaching names", f.name)
+            self._runtime_down[f.name] = False
+        if self.containers.get(st.name) is not st:
+            return
+        if meta is None:
+            if self.opts.docker_only and not self._accept_raw(st.name):
+                self._remove(st.name)
+            else:
+                st.handled_by = ""  # not a running container of that runtime: a raw cgroup
+            return
+        st.metadata = meta
+        st.spec = _decorate(st.spec, meta)
+        if self.fs_usage is not None and meta.fs_dirs:
+            self.fs_usage.track(st.name, meta.fs_dirs)
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def _schedule(self, st: ContainerState, *, first: bool = False) -> None:
+        if self._loop is None or not self._running:
+            return
+        base = st.interval_ns
+        delay = _jitter(base, self.opts.initial_splay_factor if first else self.opts.jitter_factor)
+        if first:
+            delay = (
+                int(random.random() * self.opts.initial_splay_factor * base)
+                if self.opts.initial_splay_factor > 0
+                else 0
+            )
+        st.timer = self._loop.call_later(delay / S, self._housekeep, st)
+
+    def _housekeep(self, st: ContainerState) -> None:
+        if self.containers.get(st.name) is not st:
+            return
+        changed = self.collect(st)
+        if changed is None:
+            return
+        if self.opts.allow_dynamic_housekeeping:
+            if changed:
+                st.interval_ns = self.opts.housekeeping_interval_ns
+            else:
+                st.interval_ns = min(st.interval_ns * 2, self.opts.max_housekeeping_interval_ns)
+        self._schedule(st)
+
+    def collect(self, st: ContainerState) -> bool | None:
+        """Take one sample now; return whether it differs from the previous one (None: container gone)."""
+        if st.name == "/" and self.opts.disable_root_cgroup_stats:
+            return False
+        now = self.clock.now_ns()
+        pid = self._pid_of(st)
+        try:
+            stats, errors = st.collector.collect(now_ns=now, pid=pid)
+        except ContainerGone:
+            if not st.collector.exists():
+                self._remove(st.name)
+                return None
+            return False
+        except Exception as e:  # a bug must cost one sample, not the daemon
+            self._log_error(st, "collect", e, now)
+            return False
+        self._add_fs(st, stats)
+        if st.metadata is not None and st.metadata.health:
+            stats.health.status = st.metadata.health
+        if errors:
+            st.scrape_errors += 1
+            self.counters.scrape_errors += 1
+            for fam, err in errors:
+                self._log_error(st, fam, err, now)
+        else:
+            st.scrape_errors = 0
+        prev = st.history.latest()
+        st.history.add(stats)
+        st.summary.add(stats)
+        st.last_sample_ns = now
+        self.counters.samples += 1
+        if self.sinks:
+            ref = st.reference()
+            for sink in self.sinks:
+                try:
+                    sink.add_stats(ref, st.spec, stats)
+                except Exception as e:
+                    self._log_error(st, "storage", e, now)
+        return prev is None or _signature(prev) != _signature(stats)
+
+    def _pid_of(self, st: ContainerState) -> int | None:
+        if st.name == "/":
+            return 1
+        if st.metadata is not None and st.metadata.has_network is not False:
+            return st.metadata.pid
+        return None
+
+    def _add_fs(self, st: ContainerState, stats: ContainerStats) -> None:
+        if "disk" not in self.opts.metric_sets:
+            return
+        if st.name == "/":
+            try:
+                from pycadvisor.host.fs import read_root_fs_stats
+
+                stats.filesystem = read_root_fs_stats(self.paths)
+            except Exception as e:
+                self._log_error(st, "disk", e, stats.timestamp)
+        elif self.fs_usage is not None and st.metadata is not None and st.metadata.fs_dirs:
+            from pycadvisor.model.container import FsStats
+
+            u = self.fs_usage.usage(st.name)
+            if u is not None:
+                root = self._root_fs()
+                stats.filesystem = [
+                    FsStats(
+                        device=root.device if root else "",
+                        type="vfs",
+                        capacity=root.capacity if root else 0,
+                        usage=u[0],
+                        base_usage=u[0],
+                        available=root.available if root else 0,
+                        inodes=u[1],
+                    )
+                ]
+
+    def _root_fs(self) -> object | None:
+        root = self.containers.get("/")
+        latest = root.history.latest() if root else None
+        if latest is not None and latest.filesystem:
+            return latest.filesystem[0]
+        return None
+
+    def _log_error(self, st: ContainerState, family: str, err: BaseException, now: int) -> None:
+        last = st.last_error_log_ns.get(family, 0)
+        if now - last >= _ERROR_LOG_EVERY_NS or last == 0:
+            st.last_error_log_ns[family] = now
+            log.warning("container %s: %s stats failed: %s", st.name, family, err)
+
+    # ------------------------------------------------------------------ queries
+
+    def get(self, name: str) -> ContainerState:
+        st = self.containers.get(name)
+        if st is None:
+            raise ContainerNotFound(name)
+        return st
+
+    def subcontainers(self, name: str) -> list[ContainerState]:
+        """The container itself and all descendants (cAdvisor ``/subcontainers``)."""
+        if name == "/":
+            return list(self.containers.values())
+        prefix = name.rstrip("/") + "/"
+        return [st for n, st in self.containers.items() if n == name or n.startswith(prefix)]
+
+    def children(self, name: str) -> list[ContainerReference]:
+        prefix = "/" if name == "/" else name.rstrip("/") + "/"
+        out = []
+        for n, st in self.containers.items():
+            if n != name and n.startswith(prefix) and "/" not in n[len(prefix) :]:
+                out.append(st.reference())
+        out.sort(key=lambda r: r.name)
+        return out
+
+    def in_namespace(self, namespace: str) -> list[ContainerState]:
+        return [st for st in self.containers.values() if st.namespace == namespace]
+
+    def find_alias(self, namespace: str, alias: str) -> ContainerState:
+        """Resolve a runtime name, id or unique id prefix, as cAdvisor's ``/api/v1.2/docker/<alias>`` does."""
+        candidates = self.in_namespace(namespace)
+        for st in candidates:
+            if alias in st.aliases or st.id == alias:
+                return st
+        prefixed = [st for st in candidates if any(a.startswith(alias) for a in st.aliases)] if alias else []
+        if len(prefixed) == 1:
+            return prefixed[0]
+        if len(prefixed) > 1:
+            raise ValueError(f'{namespace} container "{alias}" is not unique')
+        raise ContainerNotFound(alias)
+
+    async def ensure_fresh(self, states: Iterable[ContainerState], max_age_ns: int | None) -> None:
+        """On-demand housekeeping: sample now any container whose last sample is older than ``max_age_ns``."""
+        if max_age_ns is None:
+            return
+        now = self.clock.now_ns()
+        for st in states:
+            if now - st.last_sample_ns > max_age_ns and self.containers.get(st.name) is st:
+                self.collect(st)
+
+    def info(
+        self, st: ContainerState, *, count: int = 60, start_ns: int = 0, end_ns: int = 0
+    ) -> ContainerInfo:
+        """The v1 ``ContainerInfo`` of a container with its newest ``count`` samples in the window."""
+        spec = st.spec
+        if spec.has_memory and spec.memory.limit == 0 and self._machine is not None:
+            spec = replace(spec, memory=replace(spec.memory, limit=self._machine.memory_capacity))
+        return ContainerInfo(
+            id=st.id,
+            name=st.name,
+            aliases=list(st.aliases),
+            namespace=st.namespace,
+            subcontainers=self.children(st.name),
+            spec=spec,
+            stats=st.history.window(start_ns=start_ns, end_ns=end_ns, count=count),
+        )
+
+
+def _dirs_of(st: ContainerState) -> dict[str, str]:
+    return st.collector._dirs
+
+
+def _decorate(spec: ContainerSpec, meta: ContainerMetadata | None) -> ContainerSpec:
+    if meta is None:
+        return spec
+    out = replace(spec, labels=dict(meta.labels), envs=dict(meta.envs), image=meta.image)
+    if meta.creation_time:
+        out.creation_time = meta.creation_time
+    if meta.start_time:
+        out.start_time = meta.start_time
+    if meta.pid and meta.has_network is not False:
+        out.has_network = True
+    if meta.fs_dirs:
+        out.has_filesystem = True
+    return out
+
+
+def _signature(st: ContainerStats) -> tuple[object, ...]:
+    """What dynamic housekeeping compares: a sample equal in these is "unchanged"."""
+    cpu = st.cpu.usage.total if st.cpu else None
+    mem = st.memory.usage if st.memory else None
+    net = (st.network.rx_bytes, st.network.tx_bytes) if st.network else None
+    io = (
+        tuple((d.major, d.minor, tuple(d.stats.values())) for d in st.diskio.io_service_bytes)
+        if st.diskio
+        else None
+    )
+    return (cpu, mem, net, io)
+
+
+def _fd_budget() -> int:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:  # a monitor holding one fd per cgroup file wants the hard limit
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return max(64, int(soft * 0.8) - 64)

@@ -1,0 +1,117 @@
+"""Watch cgroup hierarchies for directories coming and going (cAdvisor ``container/common/inotify_watcher.go``).
+
+inotify (``inotify_simple``) is read on the event loop through ``add_reader``. When watches run out
+(``ENOSPC``: ``fs.inotify.max_user_watches``) or the queue overflows, the watcher says so once and
+the manager's periodic full rescan keeps the container set right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+from collections.abc import Callable
+
+from inotify_simple import INotify, flags
+
+log = logging.getLogger(__name__)
+
+_MASK = flags.CREATE | flags.DELETE | flags.MOVED_FROM | flags.MOVED_TO | flags.ONLYDIR | flags.DONT_FOLLOW
+
+
+class CgroupWatcher:
+    """Reports cgroup names (``/a/b``) created or removed under any of the given hierarchy roots."""
+
+    def __init__(
+        self,
+        roots: list[str],
+        *,
+        on_add: Callable[[str], None],
+        on_remove: Callable[[str], None],
+        on_overflow: Callable[[], None],
+    ) -> None:
+        self._roots = roots
+        self._on_add = on_add
+        self._on_remove = on_remove
+        self._on_overflow = on_overflow
+        self._ino: INotify | None = None
+        self._wds: dict[int, tuple[str, str]] = {}  # wd -> (root, dir path)
+        self._paths: dict[str, int] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._warned = False
+
+    @property
+    def watch_count(self) -> int:
+        return len(self._wds)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._ino = INotify(nonblocking=True)
+        self._loop = loop
+        for root in self._roots:
+            self._watch_tree(root, root)
+        loop.add_reader(self._ino.fileno(), self._drain)
+
+    def stop(self) -> None:
+        if self._ino is None:
+            return
+        if self._loop is not None:
+            self._loop.remove_reader(self._ino.fileno())
+        self._ino.close()
+        self._ino = None
+        self._wds.clear()
+        self._paths.clear()
+
+    def _watch_tree(self, root: str, top: str) -> None:
+        for dirpath, dirnames, _ in os.walk(top):
+            self._watch(root, dirpath)
+            dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+
+    def _watch(self, root: str, path: str) -> None:
+        if self._ino is None or path in self._paths:
+            return
+        try:
+            wd = self._ino.add_watch(path, _MASK)
+        except OSError as e:
+            if e.errno == errno.ENOSPC and not self._warned:
+                self._warned = True
+                log.warning("inotify watches exhausted at %s; relying on periodic rescans", path)
+            return
+        self._wds[wd] = (root, path)
+        self._paths[path] = wd
+
+    def _name(self, root: str, path: str) -> str:
+        rel = os.path.relpath(path, root)
+        return "/" if rel == "." else "/" + rel
+
+    def _drain(self) -> None:
+        if self._ino is None:
+            return
+        try:
+            events = self._ino.read(timeout=0)
+        except OSError as e:
+            log.warning("inotify read failed: %s", e)
+            return
+        for ev in events:
+            if ev.mask & flags.Q_OVERFLOW:
+                self._on_overflow()
+                continue
+            if ev.mask & flags.IGNORED:
+                entry = self._wds.pop(ev.wd, None)
+                if entry:
+                    self._paths.pop(entry[1], None)
+                continue
+            entry = self._wds.get(ev.wd)
+            if entry is None or not ev.name or not ev.mask & flags.ISDIR:
+                continue
+            root, parent = entry
+            path = os.path.join(parent, ev.name)
+            if ev.mask & (flags.CREATE | flags.MOVED_TO):
+                self._watch_tree(root, path)
+                for dirpath, _, _ in os.walk(path):
+                    self._on_add(self._name(root, dirpath))
+            elif ev.mask & (flags.DELETE | flags.MOVED_FROM):
+                wd = self._paths.pop(path, None)
+                if wd is not None:
+                    self._wds.pop(wd, None)
+                self._on_remove(self._name(root, path))
