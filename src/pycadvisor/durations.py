@@ -55,7 +55,7 @@ def parse_go_duration(text: str) -> int:
         except ValueError:
             raise ValueError(f"invalid duration {text!r}") from None
         i = k
-    return sign * int(round(total))
+    return sign * round(total)
 
 
 def format_go_duration(ns: int) -> str:

@@ -7,7 +7,7 @@ class PyCadvisorError(Exception):
     """Base of this project's errors."""
 
 
-class ContainerNotFound(PyCadvisorError):  # noqa: N818 - named after cAdvisor's "unknown container"
+class ContainerNotFound(PyCadvisorError):
     def __init__(self, name: str) -> None:
         super().__init__(f'unknown container "{name}"')
         self.name = name

@@ -277,10 +277,8 @@ class CgroupCollector:
             return
         s = parse_keyed(stat_raw)
         cur = self._files.read(d + "/memory.current")
-        if cur is None:  # the root of a v2 hierarchy has no memory.current
-            usage = s.get(b"anon", 0) + s.get(b"file", 0)
-        else:
-            usage = int(cur)
+        # The root of a v2 hierarchy has no memory.current: cAdvisor sums anon and file.
+        usage = s.get(b"anon", 0) + s.get(b"file", 0) if cur is None else int(cur)
         inactive = s.get(b"inactive_file")
         swap_raw = self._files.read(d + "/memory.swap.current")
         m = MemoryStats(

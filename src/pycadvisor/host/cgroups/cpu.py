@@ -29,7 +29,7 @@ def parse_cpu_max(data: bytes) -> tuple[int, int]:
 
 
 def weight_to_shares(weight: int) -> int:
-    """Map v2 ``cpu.weight`` [1, 10000] back to v1 shares [2, 262144] (runc's ConvertCPUSharesToCgroupV2Value inverse)."""
+    """Map v2 ``cpu.weight`` [1, 10000] back to v1 shares [2, 262144] (inverse of runc's conversion)."""
     if weight <= 0:
         return 0
     return 2 + ((weight - 1) * 262142) // 9999
