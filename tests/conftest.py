@@ -334,13 +334,17 @@ def pycadvisor_daemon_factory(tmp_path: Path) -> Iterator[Callable[..., Daemon]]
             argv, what="pycadvisor", log_path=log, env=dict(os.environ, **(env or {})), cwd=str(REPO_ROOT)
         )
         daemon = Daemon(proc, port, argv)
+        try:
+            wait_until(
+                lambda: daemon.get("/healthz", timeout=2) == (200, b"ok"),
+                timeout=DAEMON_READY_TIMEOUT,
+                what=f"pycadvisor /healthz on port {port}",
+                proc=proc,
+            )
+        except BaseException:
+            proc.kill()  # never became ready: the start already failed, no exit status to check
+            raise
         started.append(daemon)
-        wait_until(
-            lambda: daemon.get("/healthz", timeout=2) == (200, b"ok"),
-            timeout=DAEMON_READY_TIMEOUT,
-            what=f"pycadvisor /healthz on port {port}",
-            proc=proc,
-        )
         return daemon
 
     yield start
