@@ -20,25 +20,60 @@ from pycadvisor.host.cgroups.cpu import parse_keyed, parse_percpu
 from pycadvisor.host.cgroups.detect import CgroupMounts
 from pycadvisor.host.cgroups.pressure import parse_pressure
 from pycadvisor.model.container import (
+    TCP_STATE_NAMES,
+    UDP_STAT_NAMES,
     ContainerStats,
     CpuCFS,
+    CpuSchedstat,
+    CpuSetStats,
     CpuStats,
     CpuUsage,
     DiskIoStats,
+    Health,
     HugetlbStats,
+    LoadStats,
     MemoryEvents,
+    MemoryNumaStats,
     MemoryStats,
     MemoryStatsMemoryData,
     NetworkStats,
     PerDiskStats,
     ProcessStats,
+    PSIStats,
+    ResctrlStats,
 )
 
 log = logging.getLogger(__name__)
 
 NS_PER_S = 1_000_000_000
 
-__all__ = ["CgroupCollector", "CollectOptions", "ContainerGone", "cgroup_dirs"]
+__all__ = ["SHARED_ZEROS", "CgroupCollector", "CollectOptions", "ContainerGone", "cgroup_dirs"]
+
+
+class _Zeros:
+    """Zero-valued members shared by every sample that has nothing to report there.
+
+    Samples are never mutated once taken, so one instance serves them all: it saves an object per
+    member per sample, and the compact history stores them by reference (``SHARED_ZEROS``).
+    """
+
+    task_stats = LoadStats()
+    resctrl = ResctrlStats()
+    cpuset = CpuSetStats()
+    health = Health()
+    cfs = CpuCFS()
+    schedstat = CpuSchedstat()
+    psi = PSIStats()
+    events = MemoryEvents()
+    numa = MemoryNumaStats()
+    tcp = dict.fromkeys(TCP_STATE_NAMES, 0)
+    udp = dict.fromkeys(UDP_STAT_NAMES, 0)
+    tcp_advanced: dict[str, int] = {}  # noqa: RUF012 - shared, never mutated
+    no_ifaces: list[object] = []  # noqa: RUF012
+
+
+SHARED_ZEROS: tuple[object, ...] = tuple(v for k, v in vars(_Zeros).items() if not k.startswith("__"))
+_Z = _Zeros
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +107,7 @@ def _psi(files: FileSet, path: str) -> object:
     return parse_pressure(data) if data is not None else None
 
 
-def _disk_list(
-    devs: dict[Device, dict[str, int]], device_name: Callable[[int, int], str]
-) -> list[PerDiskStats]:
+def _disk_list(devs: dict[Device, dict[str, int]], device_name: Callable[[int, int], str]) -> list[PerDiskStats]:
     return [
         PerDiskStats(device=device_name(maj, mnr), major=maj, minor=mnr, stats=ops)
         for (maj, mnr), ops in sorted(devs.items())
@@ -135,7 +168,9 @@ class CgroupCollector:
 
     def collect(self, *, now_ns: int, pid: int | None) -> tuple[ContainerStats, list[tuple[str, Exception]]]:
         """Read one sample; return it with the (family, error) pairs of families that failed."""
-        st = ContainerStats(timestamp=now_ns)
+        st = ContainerStats(
+            timestamp=now_ns, task_stats=_Z.task_stats, resctrl=_Z.resctrl, cpuset=_Z.cpuset, health=_Z.health
+        )
         errors: list[tuple[str, Exception]] = []
         families: Iterable[tuple[str, Callable[[ContainerStats], None]]] = (
             ("cpu", self._cpu),
@@ -184,7 +219,7 @@ class CgroupCollector:
                 bursts_periods=s.get(b"nr_bursts", 0),
                 burst_time=s.get(b"burst_usec", 0) * 1000,
             )
-            cpu = CpuStats(usage=usage, cfs=cfs)
+            cpu = CpuStats(usage=usage, cfs=cfs, schedstat=_Z.schedstat, psi=_Z.psi)
             if self._opts.has("pressure"):
                 psi = _psi(self._files, self._dirs["unified"] + "/cpu.pressure")
                 if psi is not None:
@@ -212,7 +247,7 @@ class CgroupCollector:
             scale = NS_PER_S // self._opts.clk_tck  # USER_HZ ticks -> ns
             usage.user = s.get(b"user", 0) * scale
             usage.system = s.get(b"system", 0) * scale
-        cpu = CpuStats(usage=usage)
+        cpu = CpuStats(usage=usage, cfs=_Z.cfs, schedstat=_Z.schedstat, psi=_Z.psi)
         cs = self._read_opt("cpu", "cpu.stat")
         if cs is not None:
             s = parse_keyed(cs)
@@ -257,12 +292,14 @@ class CgroupCollector:
             workingset_refault_anon=s.get(b"workingset_refault_anon", 0),
             failcnt=_int(self._read_opt("memory", "memory.failcnt")),
             kernel=_int(self._read_opt("memory", "memory.kmem.usage_in_bytes")),
+            psi=_Z.psi,
+            events=_Z.events,
         )
         pgf, pgmaj = s.get(b"pgfault", 0), s.get(b"pgmajfault", 0)
-        m.container_data = MemoryStatsMemoryData(pgfault=pgf, pgmajfault=pgmaj)
+        m.container_data = MemoryStatsMemoryData(pgfault=pgf, pgmajfault=pgmaj, numa_stats=_Z.numa)
         # v1 memory.stat gives the subtree's faults as total_pgfault/total_pgmajfault (memcontrol.c).
         m.hierarchical_data = MemoryStatsMemoryData(
-            pgfault=s.get(b"total_pgfault", pgf), pgmajfault=s.get(b"total_pgmajfault", pgmaj)
+            pgfault=s.get(b"total_pgfault", pgf), pgmajfault=s.get(b"total_pgmajfault", pgmaj), numa_stats=_Z.numa
         )
         if self._opts.has("pressure") and "unified" in self._dirs:
             psi = _psi(self._files, self._dirs["unified"] + "/memory.pressure")
@@ -297,10 +334,12 @@ class CgroupCollector:
             pgsteal=s.get(b"pgsteal", 0),
             workingset_refault_file=s.get(b"workingset_refault_file", 0),
             workingset_refault_anon=s.get(b"workingset_refault_anon", 0),
+            psi=_Z.psi,
+            events=_Z.events,
         )
         pgf, pgmaj = s.get(b"pgfault", 0), s.get(b"pgmajfault", 0)
-        m.container_data = MemoryStatsMemoryData(pgfault=pgf, pgmajfault=pgmaj)
-        m.hierarchical_data = MemoryStatsMemoryData(pgfault=pgf, pgmajfault=pgmaj)
+        m.container_data = MemoryStatsMemoryData(pgfault=pgf, pgmajfault=pgmaj, numa_stats=_Z.numa)
+        m.hierarchical_data = MemoryStatsMemoryData(pgfault=pgf, pgmajfault=pgmaj, numa_stats=_Z.numa)
         ev = self._files.read(d + "/memory.events")
         if ev is not None:
             e = parse_keyed(ev)
@@ -319,7 +358,7 @@ class CgroupCollector:
             raw = self._read_opt("unified", "io.stat")
             if raw is None:
                 return
-            io = DiskIoStats()
+            io = DiskIoStats(psi=_Z.psi)
             for member, devs in parse_io_stat(raw).items():
                 setattr(io, member, _disk_list(devs, name_of))
             if self._opts.has("pressure"):
@@ -343,13 +382,13 @@ class CgroupCollector:
             devs = parse_blkio_v1(raw)
             if not devs:
                 continue
-            io = DiskIoStats(io_service_bytes=_disk_list(devs, name_of))
+            io = DiskIoStats(io_service_bytes=_disk_list(devs, name_of), psi=_Z.psi)
             ops = self._read_opt("blkio", ops_file)
             if ops is not None:
                 io.io_serviced = _disk_list(parse_blkio_v1(ops), name_of)
             st.diskio = io
             return
-        st.diskio = DiskIoStats()
+        st.diskio = DiskIoStats(psi=_Z.psi)
 
     # ------------------------------------------------------------------ hugetlb, processes
 
@@ -417,7 +456,9 @@ class CgroupCollector:
         if raw is None:
             return None
         ifaces = parse_net_dev(raw)
-        net = NetworkStats(interfaces=ifaces)
+        net = NetworkStats(
+            interfaces=ifaces, tcp=_Z.tcp, tcp6=_Z.tcp, udp=_Z.udp, udp6=_Z.udp, tcp_advanced=_Z.tcp_advanced
+        )
         if ifaces:
             first = ifaces[0]
             net.name = first.name

@@ -40,6 +40,4 @@ class ContainerState:
         return self.metadata.aliases if self.metadata else []
 
     def reference(self) -> ContainerReference:
-        return ContainerReference(
-            id=self.id, name=self.name, aliases=list(self.aliases), namespace=self.namespace
-        )
+        return ContainerReference(id=self.id, name=self.name, aliases=list(self.aliases), namespace=self.namespace)

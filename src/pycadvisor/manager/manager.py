@@ -18,14 +18,15 @@ from typing import Protocol
 from pycadvisor.cache import SampleHistory
 from pycadvisor.clock import Clock, RealClock
 from pycadvisor.container.base import ContainerMetadata, Factory
-from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs
+from pycadvisor.container.collector import SHARED_ZEROS, CgroupCollector, CollectOptions, cgroup_dirs
 from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
 from pycadvisor.container.spec import read_spec
 from pycadvisor.errors import ContainerNotFound, RuntimeUnavailable
 from pycadvisor.host.cgroups.detect import CgroupMounts, detect_cgroup_mounts
 from pycadvisor.host.paths import HostPaths, read_text
 from pycadvisor.manager.container import ContainerState
-from pycadvisor.model.container import ContainerInfo, ContainerReference, ContainerSpec, ContainerStats
+from pycadvisor.model.compact import Compactor
+from pycadvisor.model.container import ContainerInfo, ContainerReference, ContainerSpec, ContainerStats, Health
 from pycadvisor.model.machine import MachineInfo
 from pycadvisor.watcher.inotify import CgroupWatcher
 
@@ -65,9 +66,7 @@ class ManagerOptions:
     global_housekeeping_interval_ns: int = 60 * S
     update_machine_info_interval_ns: int = 300 * S
     storage_duration_ns: int = 120 * S
-    metric_sets: frozenset[str] = frozenset(
-        {"cpu", "memory", "diskIO", "disk", "network", "percpu", "pressure"}
-    )
+    metric_sets: frozenset[str] = frozenset({"cpu", "memory", "diskIO", "disk", "network", "percpu", "pressure"})
     raw_cgroup_prefix_whitelist: tuple[str, ...] = ()
     docker_only: bool = False
     disable_root_cgroup_stats: bool = False
@@ -142,6 +141,7 @@ class Manager:
         self._rescan_pending = False
         self._runtime_down: dict[str, bool] = {}
         self._running = False
+        self._compactor = Compactor(constants=SHARED_ZEROS)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -346,9 +346,7 @@ class Manager:
             spec=spec,
             history=SampleHistory(
                 max_age_ns=self.opts.storage_duration_ns,
-                max_count=max(
-                    2, self.opts.storage_duration_ns // max(self.opts.housekeeping_interval_ns, 1) + 2
-                ),
+                max_count=max(2, self.opts.storage_duration_ns // max(self.opts.housekeeping_interval_ns, 1) + 2),
             ),
             handled_by=handled_by,
             interval_ns=self.opts.housekeeping_interval_ns,
@@ -481,7 +479,7 @@ class Manager:
             return False
         self._add_fs(st, stats)
         if st.metadata is not None and st.metadata.health:
-            stats.health.status = st.metadata.health
+            stats.health = Health(status=st.metadata.health)
         if errors:
             st.scrape_errors += 1
             self.counters.scrape_errors += 1
@@ -600,9 +598,7 @@ class Manager:
             if now - st.last_sample_ns > max_age_ns and self.containers.get(st.name) is st:
                 self.collect(st)
 
-    def info(
-        self, st: ContainerState, *, count: int = 60, start_ns: int = 0, end_ns: int = 0
-    ) -> ContainerInfo:
+    def info(self, st: ContainerState, *, count: int = 60, start_ns: int = 0, end_ns: int = 0) -> ContainerInfo:
         """The v1 ``ContainerInfo`` of a container with its newest ``count`` samples in the window."""
         spec = st.spec
         if spec.has_memory and spec.memory.limit == 0 and self._machine is not None:
@@ -642,11 +638,7 @@ def _signature(st: ContainerStats) -> tuple[object, ...]:
     cpu = st.cpu.usage.total if st.cpu else None
     mem = st.memory.usage if st.memory else None
     net = (st.network.rx_bytes, st.network.tx_bytes) if st.network else None
-    io = (
-        tuple((d.major, d.minor, tuple(d.stats.values())) for d in st.diskio.io_service_bytes)
-        if st.diskio
-        else None
-    )
+    io = tuple((d.major, d.minor, tuple(d.stats.values())) for d in st.diskio.io_service_bytes) if st.diskio else None
     return (cpu, mem, net, io)
 
 

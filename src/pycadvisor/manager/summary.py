@@ -96,9 +96,7 @@ class SummaryTracker:
         if prev is None or prev.cpu is None or st.timestamp <= prev.timestamp:
             self._minute_start = st.timestamp
             return
-        millicores = (
-            max(st.cpu.usage.total - prev.cpu.usage.total, 0) * 1000 // (st.timestamp - prev.timestamp)
-        )
+        millicores = max(st.cpu.usage.total - prev.cpu.usage.total, 0) * 1000 // (st.timestamp - prev.timestamp)
         self._cpu.append(millicores)
         self._mem.append(st.memory.working_set)
         self._last = InstantUsage(cpu=millicores, memory=st.memory.working_set)
