@@ -217,7 +217,7 @@ class DockerEngine:
 
     def ping(self) -> bool:
         try:
-            return self.api_get("/_ping", timeout=1.0) == "OK"
+            return bool(self.api_get("/_ping", timeout=1.0) == "OK")
         except OSError:
             return False
 

@@ -70,6 +70,9 @@ _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 # Docker matches "health_status" as a prefix of "health_status: <status>" (moby events filter #25798).
 _EVENT_ACTIONS = ("start", "die", "destroy", "rename", "health_status")
 
+_CREATED_RETRIES = 10
+_CREATED_RETRY_S = 0.1
+
 
 # ---------------------------------------------------------------- pure helpers
 
@@ -232,9 +235,7 @@ class DockerInfo:
 
 def parse_info(version_doc: dict[str, Any], info_doc: dict[str, Any], negotiated: str) -> DockerInfo:
     status = [
-        (str(p[0]), str(p[1]))
-        for p in (info_doc.get("DriverStatus") or [])
-        if isinstance(p, list) and len(p) == 2
+        (str(p[0]), str(p[1])) for p in (info_doc.get("DriverStatus") or []) if isinstance(p, list) and len(p) == 2
     ]
     return DockerInfo(
         server_version=str(version_doc.get("Version") or info_doc.get("ServerVersion") or ""),
@@ -380,8 +381,7 @@ class DockerFactory:
         try:
             async with asyncio.timeout(self._timeout_s):
                 api = await self._ready()
-                async with self._sem:
-                    status, body = await self._get(f"/v{api}/containers/{cid}/json")
+                status, body = await self._inspect(api, cid)
         except TimeoutError as e:
             self._mark_down(f"no answer within {self._timeout_s:g} s")
             raise RuntimeUnavailable(f"docker engine at {self.endpoint} did not answer in time") from e
@@ -452,12 +452,8 @@ class DockerFactory:
                 query = f"filters={quote(filters)}"
                 if last_ns:
                     query += f"&since={last_ns // 1_000_000_000}.{last_ns % 1_000_000_000:09d}"
-                timeout = aiohttp.ClientTimeout(
-                    total=None, connect=self._timeout_s, sock_connect=self._timeout_s
-                )
-                async with self._session_get().get(
-                    f"{self._base_url}/v{api}/events?{query}", timeout=timeout
-                ) as resp:
+                timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout_s, sock_connect=self._timeout_s)
+                async with self._session_get().get(f"{self._base_url}/v{api}/events?{query}", timeout=timeout) as resp:
                     if resp.status != 200:
                         raise _Transport(f"events answered {resp.status}")
                     connected = True
@@ -505,6 +501,20 @@ class DockerFactory:
             )
         return self._session
 
+    async def _inspect(self, api: str, cid: str) -> tuple[int, bytes]:
+        """Inspect ``cid``; while it is still "created" (its cgroup exists, the start is under way) ask again.
+
+        dockerd normally holds the container's lock through a start, so inspect answers only once it
+        runs; the retry covers engines that answer mid-start. Bounded by the caller's timeout.
+        """
+        for _ in range(_CREATED_RETRIES):
+            async with self._sem:
+                status, body = await self._get(f"/v{api}/containers/{cid}/json")
+            if status != 200 or b'"Status":"created"' not in body:
+                break
+            await asyncio.sleep(_CREATED_RETRY_S)
+        return status, body
+
     async def _get(self, path: str) -> tuple[int, bytes]:
         """GET ``path``; one retry when a kept-alive connection turns out dead (engine restarted)."""
         for attempt in (0, 1):
@@ -548,9 +558,7 @@ class DockerFactory:
             self._next_probe = 0.0
             info = self._info
             if self._down_logged:
-                _log.warning(
-                    "docker engine at %s is back: version %s, API %s", self.endpoint, info.server_version, api
-                )
+                _log.warning("docker engine at %s is back: version %s, API %s", self.endpoint, info.server_version, api)
                 self._down_logged = False
             else:
                 _log.info(
