@@ -1,0 +1,77 @@
+"""Driver name → implementation, imported only when selected (cAdvisor ``storage.New``/``ListDrivers``).
+
+Each driver's client library is an optional extra (``pip install 'pycadvisor[influxdb]'``), so a module
+is imported only for a name given in ``--storage_driver``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Final, Protocol
+
+from pycadvisor.storage.base import StorageDriver
+from pycadvisor.storage.options import StorageOptions
+
+STORAGE_DRIVERS: Final[dict[str, str]] = {
+    "bigquery": "pycadvisor.storage.bigquery:BigQueryDriver",
+    "elasticsearch": "pycadvisor.storage.elasticsearch:ElasticsearchDriver",
+    "influxdb": "pycadvisor.storage.influxdb:InfluxDBDriver",
+    "kafka": "pycadvisor.storage.kafka:KafkaDriver",
+    "redis": "pycadvisor.storage.redis:RedisDriver",
+    "statsd": "pycadvisor.storage.statsd:StatsdDriver",
+    "stdout": "pycadvisor.storage.stdout:StdoutDriver",
+}
+
+
+class DriverFactory(Protocol):
+    """A driver class: built from the options and the machine's name (hostname)."""
+
+    def __call__(self, opts: StorageOptions, *, machine_name: str) -> StorageDriver: ...
+
+
+# The PyPI extra that brings each driver's client library (pyproject.toml [project.optional-dependencies]).
+_EXTRAS: Final[dict[str, str]] = {
+    "bigquery": "bigquery",
+    "influxdb": "influxdb",
+    "kafka": "kafka",
+    "redis": "redis",
+}
+
+
+def list_drivers() -> list[str]:
+    """The valid ``--storage_driver`` names, sorted."""
+    return sorted(STORAGE_DRIVERS)
+
+
+def check_driver_names(names: list[str]) -> None:
+    """Raise ``ValueError`` naming the first unknown driver and listing the valid ones."""
+    for name in names:
+        if name not in STORAGE_DRIVERS:
+            raise ValueError(f"unknown backend storage driver: {name} (valid: {', '.join(list_drivers())})")
+
+
+def load_driver_class(name: str) -> DriverFactory:
+    """Import the module of driver ``name`` and return its class."""
+    check_driver_names([name])
+    module_name, _, attr = STORAGE_DRIVERS[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        extra = _EXTRAS.get(name)
+        hint = f"; install it with: pip install 'pycadvisor[{extra}]'" if extra else ""
+        raise ValueError(f"storage driver {name} needs a library that is not installed ({exc}){hint}") from exc
+    cls: DriverFactory = getattr(module, attr)
+    return cls
+
+
+def build_drivers(opts: StorageOptions, *, machine_name: str) -> list[StorageDriver]:
+    """One driver per name in ``opts.storage_driver`` (blanks and repeats ignored).
+
+    Raises ``ValueError`` for an unknown name, a missing client library or unusable settings; nothing
+    here contacts a backend (drivers connect lazily after :meth:`StorageDriver.start`).
+    """
+    opts.validate()
+    names = opts.driver_names()
+    check_driver_names(names)
+    classes = [load_driver_class(n) for n in names]
+    return [cls(opts, machine_name=machine_name) for cls in classes]
