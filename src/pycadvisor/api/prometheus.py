@@ -1,0 +1,110 @@
+"""The ``--prometheus_endpoint`` handler (cAdvisor ``cmd/internal/http/handlers.go``).
+
+``?type=name|docker|podman`` picks the containers (default ``name``: all), ``?max_age=<Go duration>``
+asks the manager to re-collect samples older than that; a malformed parameter is a 400 naming it.
+The body is the text exposition format 0.0.4, gzip-compressed when the client accepts gzip (the
+check of promhttp's ``gzipAccepted``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from pycadvisor.durations import parse_go_duration
+from pycadvisor.errors import BadRequest
+from pycadvisor.metrics.exposition import scrape
+from pycadvisor.metrics.options import ExpositionOptions
+from pycadvisor.metrics.render import ExpositionRenderer
+from pycadvisor.metrics.source import MetricsSource
+from pycadvisor.metrics.textformat import CONTENT_TYPE
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_NAMESPACES = {"name": None, "docker": "docker", "podman": "podman"}
+_GZIP_LEVEL = 1  # speed over ratio: the text compresses ~20x even at level 1
+_COMPRESS_IN_THREAD = 256 * 1024  # zlib releases the GIL: big bodies are compressed off the loop
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """promhttp's ``gzipAccepted``: a comma-separated token equal to ``gzip`` or starting ``gzip;``."""
+    for part in accept_encoding.split(","):
+        part = part.strip()
+        if part == "gzip" or part.startswith("gzip;"):
+            return True
+    return False
+
+
+def gzip_bytes(body: bytes) -> bytes:
+    c = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    return c.compress(body) + c.flush()
+
+
+def parse_query(query: dict[str, str]) -> tuple[str | None, int | None]:
+    """``(namespace, max_age_ns)`` from ``type`` and ``max_age``; raises :class:`BadRequest`."""
+    kind = query.get("type", "") or "name"
+    if kind not in _NAMESPACES:
+        raise BadRequest("type", f"unknown 'type' \"{kind}\"")
+    max_age: int | None = None
+    raw = query.get("max_age", "")
+    if raw:
+        try:
+            max_age = parse_go_duration(raw)
+        except ValueError as e:
+            raise BadRequest("max_age", str(e)) from None
+        if max_age < 0:
+            raise BadRequest("max_age", f"negative duration {raw!r}")
+    return _NAMESPACES[kind], max_age
+
+
+class _FamiliesCollector:
+    def __init__(self, families: Callable[[], Iterable[Metric]]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families()
+
+
+def make_metrics_handler(
+    source: MetricsSource,
+    options: ExpositionOptions,
+    *,
+    extra_families: Callable[[], Iterable[Metric]] | None = None,
+    renderer: ExpositionRenderer | None = None,
+) -> Handler:
+    """An aiohttp handler serving the exposition of ``source``'s containers and machine.
+
+    ``extra_families`` returns further families of other components on each scrape (e.g. storage
+    driver counters) as ``prometheus_client`` metric families (``CounterMetricFamily``, ...); they are
+    rendered with the rest, sorted in and subject to the family allow-list.
+    """
+    if renderer is None:
+        extra = [] if extra_families is None else [_FamiliesCollector(extra_families)]
+        renderer = ExpositionRenderer(options, extra=extra)
+    rend = renderer
+
+    async def handle_metrics(request: web.Request) -> web.StreamResponse:
+        try:
+            # First value of each parameter, as Go's url.Values.Get.
+            query = {k: request.query.getone(k) for k in ("type", "max_age") if k in request.query}
+            namespace, max_age = parse_query(query)
+        except BadRequest as e:
+            return web.Response(status=400, text=f"{e}\n", content_type="text/plain", charset="utf-8")
+        body = await scrape(source, rend, namespace=namespace, max_age_ns=max_age)
+        headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
+        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+            if len(body) >= _COMPRESS_IN_THREAD:
+                body = await asyncio.get_running_loop().run_in_executor(None, gzip_bytes, body)
+            else:
+                body = gzip_bytes(body)
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
+
+    return handle_metrics

@@ -1,0 +1,200 @@
+"""CPU families: metric sets ``cpu``, ``percpu``, ``sched``, ``cpuLoad`` (lib/metrics/prometheus.go)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pycadvisor.metrics.spec import COUNTER, GAUGE, NS_PER_S, MetricSpec, Number, Sample
+from pycadvisor.model.container import ContainerSpec, ContainerStats
+
+
+def _user(s: ContainerStats) -> Number | None:
+    return None if s.cpu is None else s.cpu.usage.user / NS_PER_S
+
+
+def _system(s: ContainerStats) -> Number | None:
+    return None if s.cpu is None else s.cpu.usage.system / NS_PER_S
+
+
+def _usage_per_cpu(s: ContainerStats) -> Sequence[Sample]:
+    # One cpuNN sample per CPU with non-zero usage; a single cpu="total" sample when the kernel gives no
+    # per-CPU breakdown (cgroup v2) and total > 0.
+    if s.cpu is None:
+        return ()
+    per_cpu = s.cpu.usage.per_cpu_usage
+    if not per_cpu:
+        total = s.cpu.usage.total
+        return ((("total",), total / NS_PER_S),) if total > 0 else ()
+    return [((f"cpu{i:02d}",), v / NS_PER_S) for i, v in enumerate(per_cpu) if v > 0]
+
+
+def _usage_total(s: ContainerStats) -> Sequence[Sample]:
+    # With the `percpu` set disabled cAdvisor never collects per-CPU usage, so only cpu="total" exists.
+    if s.cpu is None or s.cpu.usage.total <= 0:
+        return ()
+    return ((("total",), s.cpu.usage.total / NS_PER_S),)
+
+
+def _has_quota(spec: ContainerSpec) -> bool:
+    return spec.cpu.quota != 0
+
+
+def _cfs_periods(s: ContainerStats) -> Number | None:
+    return None if s.cpu is None else s.cpu.cfs.periods
+
+
+def _cfs_throttled_periods(s: ContainerStats) -> Number | None:
+    return None if s.cpu is None else s.cpu.cfs.throttled_periods
+
+
+def _cfs_throttled_seconds(s: ContainerStats) -> Number | None:
+    return None if s.cpu is None else s.cpu.cfs.throttled_time / NS_PER_S
+
+
+def _cfs_burst_periods(s: ContainerStats) -> Number | None:
+    return None if s.cpu is None else s.cpu.cfs.bursts_periods
+
+
+def _cfs_burst_seconds(s: ContainerStats) -> Number | None:
+    return None if s.cpu is None else s.cpu.cfs.burst_time / NS_PER_S
+
+
+_USAGE_HELP = "Cumulative cpu time consumed in seconds."
+
+
+def cpu_metrics(percpu: bool) -> tuple[MetricSpec, ...]:
+    """The ``cpu`` set; ``percpu`` selects per-CPU ``cpuNN`` samples over a single ``total``."""
+    return (
+        MetricSpec(
+            name="container_cpu_user_seconds_total",
+            help="Cumulative user cpu time consumed in seconds.",
+            type=COUNTER,
+            value=_user,
+        ),
+        MetricSpec(
+            name="container_cpu_system_seconds_total",
+            help="Cumulative system cpu time consumed in seconds.",
+            type=COUNTER,
+            value=_system,
+        ),
+        MetricSpec(
+            name="container_cpu_usage_seconds_total",
+            help=_USAGE_HELP,
+            type=COUNTER,
+            extra_labels=("cpu",),
+            values=_usage_per_cpu if percpu else _usage_total,
+            safe_labels=True,
+        ),
+        MetricSpec(
+            name="container_cpu_cfs_periods_total",
+            help="Number of elapsed enforcement period intervals.",
+            type=COUNTER,
+            value=_cfs_periods,
+            condition=_has_quota,
+        ),
+        MetricSpec(
+            name="container_cpu_cfs_throttled_periods_total",
+            help="Number of throttled period intervals.",
+            type=COUNTER,
+            value=_cfs_throttled_periods,
+            condition=_has_quota,
+        ),
+        MetricSpec(
+            name="container_cpu_cfs_throttled_seconds_total",
+            help="Total time duration the container has been throttled.",
+            type=COUNTER,
+            value=_cfs_throttled_seconds,
+            condition=_has_quota,
+        ),
+        MetricSpec(
+            name="container_cpu_cfs_burst_periods_total",
+            help="Number of periods when burst occurs.",
+            type=COUNTER,
+            value=_cfs_burst_periods,
+            condition=_has_quota,
+        ),
+        MetricSpec(
+            name="container_cpu_cfs_burst_seconds_total",
+            help="Total time duration the container has been bursted.",
+            type=COUNTER,
+            value=_cfs_burst_seconds,
+            condition=_has_quota,
+        ),
+    )
+
+
+def _sched_run(s: ContainerStats) -> Number | None:
+    return None if s.cpu is None else s.cpu.schedstat.run_time / NS_PER_S
+
+
+def _sched_runqueue(s: ContainerStats) -> Number | None:
+    return None if s.cpu is None else s.cpu.schedstat.runqueue_time / NS_PER_S
+
+
+def _sched_periods(s: ContainerStats) -> Number | None:
+    return None if s.cpu is None else s.cpu.schedstat.run_periods
+
+
+SCHED_METRICS = (
+    MetricSpec(
+        name="container_cpu_schedstat_run_seconds_total",
+        help="Time duration the processes of the container have run on the CPU.",
+        type=COUNTER,
+        value=_sched_run,
+    ),
+    MetricSpec(
+        name="container_cpu_schedstat_runqueue_seconds_total",
+        help="Time duration processes of the container have been waiting on a runqueue.",
+        type=COUNTER,
+        value=_sched_runqueue,
+    ),
+    MetricSpec(
+        name="container_cpu_schedstat_run_periods_total",
+        help="Number of times processes of the cgroup have run on the cpu",
+        type=COUNTER,
+        value=_sched_periods,
+    ),
+)
+
+
+def _load(s: ContainerStats) -> Number | None:
+    return None if s.cpu is None else s.cpu.load_average  # load x 1000, exported as stored
+
+
+def _load_d(s: ContainerStats) -> Number | None:
+    return None if s.cpu is None else s.cpu.load_d_average
+
+
+def _tasks_state(s: ContainerStats) -> Sequence[Sample]:
+    t = s.task_stats  # always present; real data only with --enable_load_reader (cgroup v1 netlink)
+    return (
+        (("iowaiting",), t.nr_io_wait),
+        (("running",), t.nr_running),
+        (("sleeping",), t.nr_sleeping),
+        (("stopped",), t.nr_stopped),
+        (("uninterruptible",), t.nr_uninterruptible),
+    )
+
+
+CPU_LOAD_METRICS = (
+    MetricSpec(
+        name="container_cpu_load_average_10s",
+        help="Value of container cpu load average over the last 10 seconds.",
+        type=GAUGE,
+        value=_load,
+    ),
+    MetricSpec(
+        name="container_cpu_load_d_average_10s",
+        help="Value of container cpu load.d average over the last 10 seconds.",
+        type=GAUGE,
+        value=_load_d,
+    ),
+    MetricSpec(
+        name="container_tasks_state",
+        help="Number of tasks in given state",
+        type=GAUGE,
+        extra_labels=("state",),
+        values=_tasks_state,
+        safe_labels=True,
+    ),
+)

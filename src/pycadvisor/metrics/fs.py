@@ -1,0 +1,43 @@
+"""Filesystem usage families: metric set ``disk`` (lib/metrics/prometheus.go ``fsValues``).
+
+One sample per ``filesystem[]`` entry of the latest stats, labelled by its device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+
+from pycadvisor.metrics.spec import GAUGE, MetricSpec, Number, Sample
+from pycadvisor.model.container import ContainerStats, FsStats
+
+
+def _fs(read: Callable[[FsStats], Number]) -> Callable[[ContainerStats], Sequence[Sample]]:
+    def values(s: ContainerStats) -> Sequence[Sample]:
+        if not s.filesystem:
+            return ()
+        return [((f.device,), read(f)) for f in s.filesystem]
+
+    return values
+
+
+def _fs_spec(name: str, help: str, field: str) -> MetricSpec:
+    read: Callable[[FsStats], Number] = attrgetter(field)
+    return MetricSpec(name=name, help=help, type=GAUGE, extra_labels=("device",), values=_fs(read))
+
+
+# `capacity` is cAdvisor's FsStats.Limit.
+DISK_METRICS = (
+    _fs_spec("container_fs_inodes_free", "Number of available Inodes", "inodes_free"),
+    _fs_spec("container_fs_inodes_total", "Number of Inodes", "inodes"),
+    _fs_spec(
+        "container_fs_limit_bytes",
+        "Number of bytes that can be consumed by the container on this filesystem.",
+        "capacity",
+    ),
+    _fs_spec(
+        "container_fs_usage_bytes",
+        "Number of bytes that are consumed by the container on this filesystem.",
+        "usage",
+    ),
+)

@@ -1,0 +1,381 @@
+"""Renders one ``/metrics`` response from container snapshots, machine info and versions.
+
+Output matches what cAdvisor's registry gathers through Go's ``expfmt`` (text format 0.0.4): families
+sorted by name, each with ``# HELP``/``# TYPE``; series sorted by label values (labels sorted by
+name); families without samples omitted; duplicate series dropped (the Go registry refuses them).
+Label strings come from :mod:`pycadvisor.metrics.labels` (cached per container); values use Go float
+formatting. The renderer keeps only that label cache between scrapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import Any
+
+from pycadvisor.metrics import catalog, sets
+from pycadvisor.metrics.labels import ContainerLabels, LabelCache
+from pycadvisor.metrics.machine import MachineMetricSpec, machine_base_labels, machine_metrics
+from pycadvisor.metrics.options import ExpositionOptions, NamePattern
+from pycadvisor.metrics.runtime import Collector, RuntimeMetrics, render_collected
+from pycadvisor.metrics.source import ContainerSnapshot, MachineInfoLike, VersionInfo
+from pycadvisor.metrics.spec import GAUGE, MetricSpec
+from pycadvisor.metrics.textformat import (
+    escape_label_value,
+    family_header,
+    format_value,
+    is_valid_label_name,
+    is_valid_metric_name,
+    render_labels,
+    sanitize_label_name,
+)
+
+log = logging.getLogger(__name__)
+
+Block = tuple[str, str, int]  # (family name, "# HELP ...\n# TYPE ...\nseries...\n", series count)
+
+SELF_SERIES_FAMILY = "pycadvisor_exposition_series"
+_SELF_SERIES_HELP = "Number of series in this exposition, this one included."
+_ALWAYS_EMITTED = frozenset({"container_scrape_error", "machine_scrape_error", SELF_SERIES_FAMILY})
+
+_first = itemgetter(0)
+
+
+class _Row:
+    """One container during a scrape."""
+
+    __slots__ = ("labels", "snap", "stats", "ts")
+
+    def __init__(self, snap: ContainerSnapshot, labels: ContainerLabels) -> None:
+        self.snap = snap
+        self.labels = labels
+        self.stats = snap.stats
+        # Go NewMetricWithTimestamp: milliseconds, truncated.
+        self.ts = "" if snap.stats is None else f" {snap.stats.timestamp // 1_000_000}"
+
+
+def _esc_all(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple([escape_label_value(v) for v in values])
+
+
+class ExpositionRenderer:
+    """Builds the exposition text; one instance per daemon (it owns the label cache)."""
+
+    def __init__(
+        self,
+        options: ExpositionOptions,
+        *,
+        runtime: RuntimeMetrics | None = None,
+        extra: Sequence[Collector] = (),
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.options = options
+        self._clock = clock
+        allow = None if options.family_allowlist is None else NamePattern.parse(options.family_allowlist)
+        self._family_allow = allow
+
+        def wanted(name: str) -> bool:
+            return allow is None or name in _ALWAYS_EMITTED or allow.matches(name)
+
+        self._wanted = wanted
+        specs = [s for s in catalog.container_metrics(options.metric_sets) if wanted(s.name)]
+        self._spec_families = [s for s in specs if s.spec_value is not None]
+        self._stats_families = [s for s in specs if s.spec_value is None]
+        self._machine_families = [m for m in machine_metrics(options.metric_sets) if wanted(m.name)]
+        self._app = options.metric_sets.has(sets.APP)
+        self._labels = LabelCache(options)
+        if runtime is None and options.runtime_metrics:
+            runtime = RuntimeMetrics()
+        self._runtime = runtime if options.runtime_metrics else None
+        self._extra = list(extra)
+
+    # ------------------------------------------------------------------ public
+
+    def render(
+        self,
+        snapshots: Sequence[ContainerSnapshot] | None,
+        *,
+        machine: MachineInfoLike | None,
+        version: VersionInfo | None,
+        container_error: bool = False,
+        machine_error: bool = False,
+        now_ns: int | None = None,
+    ) -> bytes:
+        """The whole response body. ``snapshots=None`` means the manager failed (scrape error)."""
+        now = self._clock() if now_ns is None else now_ns
+        blocks: list[Block] = []
+        if version is not None:
+            self._add(blocks, self._version_block(version))
+        else:
+            container_error = True
+        if snapshots is None:
+            container_error = True
+        else:
+            blocks.extend(self._container_blocks(snapshots, now))
+        blocks.append(
+            (
+                "container_scrape_error",
+                family_header(
+                    "container_scrape_error",
+                    "1 if there was an error while getting container metrics, 0 otherwise",
+                    GAUGE,
+                )
+                + f"container_scrape_error {int(container_error)}\n",
+                1,
+            )
+        )
+        if machine is None:
+            machine_error = True
+        else:
+            blocks.extend(self._machine_blocks(machine))
+        blocks.append(
+            (
+                "machine_scrape_error",
+                family_header(
+                    "machine_scrape_error",
+                    "1 if there was an error while getting machine metrics, 0 otherwise.",
+                    GAUGE,
+                )
+                + f"machine_scrape_error {int(machine_error)}\n",
+                1,
+            )
+        )
+        if self._runtime is not None:
+            for b in self._runtime.blocks():
+                self._add(blocks, b)
+        for collector in self._extra:
+            try:
+                collected = render_collected(collector.collect())
+            except Exception as e:  # another component's families never break the scrape
+                log.warning("Couldn't collect extra metric families: %s", e)
+                continue
+            for b in collected:
+                self._add(blocks, b)
+        if self.options.self_metrics:
+            total = sum(b[2] for b in blocks) + 1
+            blocks.append(
+                (
+                    SELF_SERIES_FAMILY,
+                    family_header(SELF_SERIES_FAMILY, _SELF_SERIES_HELP, GAUGE) + f"{SELF_SERIES_FAMILY} {total}\n",
+                    1,
+                )
+            )
+        blocks.sort(key=_first)
+        return "".join([b[1] for b in blocks]).encode()
+
+    @property
+    def cached_containers(self) -> int:
+        """How many containers' label strings are cached."""
+        return len(self._labels)
+
+    # ------------------------------------------------------------------ containers
+
+    def _add(self, blocks: list[Block], block: Block | None) -> None:
+        if block is not None and self._wanted(block[0]):
+            blocks.append(block)
+
+    def _version_block(self, v: VersionInfo) -> Block:
+        name = "cadvisor_version_info"
+        labels = render_labels(
+            (
+                ("cadvisorRevision", v.cadvisor_revision),
+                ("cadvisorVersion", v.cadvisor_version),
+                ("dockerVersion", v.docker_version),
+                ("kernelVersion", v.kernel_version),
+                ("osVersion", v.os_version),
+            )
+        )
+        help_text = (
+            "A metric with a constant '1' value labeled by kernel version, OS version, docker version, "
+            "cadvisor version & cadvisor revision."
+        )
+        return (name, family_header(name, help_text, GAUGE) + f"{name}{labels} 1\n", 1)
+
+    def _container_blocks(self, snapshots: Sequence[ContainerSnapshot], now_ns: int) -> list[Block]:
+        bound = self._labels.labels_for(snapshots)
+        rows = [_Row(s, lab) for s, lab in zip(snapshots, bound, strict=True)]
+        rows.sort(key=lambda r: r.labels.values)
+        with_stats = [r for r in rows if r.stats is not None]
+        out: list[Block] = []
+        for spec in self._spec_families:
+            block = self._spec_family(spec, rows)
+            if block is not None:
+                out.append(block)
+        for spec in self._stats_families:
+            block = self._stats_family(spec, with_stats, now_ns)
+            if block is not None:
+                out.append(block)
+        if self._app:
+            out.extend(b for b in self._app_families(with_stats) if self._wanted(b[0]))
+        return out
+
+    @staticmethod
+    def _spec_family(spec: MetricSpec, rows: list[_Row]) -> Block | None:
+        read = spec.spec_value
+        assert read is not None
+        name = spec.name
+        lines: list[str] = []
+        for r in rows:
+            v = read(r.snap.spec)
+            if v is not None:
+                lines.append(f"{name}{r.labels.base} {format_value(v)}\n")
+        if not lines:
+            return None
+        return (name, family_header(name, spec.help, spec.type) + "".join(lines), len(lines))
+
+    @staticmethod
+    def _stats_family(spec: MetricSpec, rows: list[_Row], now_ns: int) -> Block | None:
+        name = spec.name
+        cond = spec.condition
+        if cond is not None:
+            rows = [r for r in rows if cond(r.snap.spec)]
+        lines: list[str] = []
+        if spec.value is not None:
+            read = spec.value
+            for r in rows:
+                stats = r.stats
+                assert stats is not None
+                v = read(stats)
+                if v is not None:
+                    lines.append(f"{name}{r.labels.base} {format_value(v)}{r.ts}\n")
+        elif spec.values is not None:
+            lines = _multi_lines(spec, rows)
+        elif spec.snapshot_value is not None:
+            snap_read = spec.snapshot_value
+            for r in rows:
+                lines.append(f"{name}{r.labels.base} {format_value(snap_read(r.snap))}{r.ts}\n")
+        elif spec.scrape_time:
+            # container_last_seen: the scrape time in whole seconds, timestamped now.
+            tail = f" {format_value(now_ns // 1_000_000_000)} {now_ns // 1_000_000}\n"
+            for r in rows:
+                lines.append(f"{name}{r.labels.base}{tail}")
+        if not lines:
+            return None
+        return (name, family_header(name, spec.help, spec.type) + "".join(lines), len(lines))
+
+    def _app_families(self, rows: list[_Row]) -> list[Block]:
+        # Custom application metrics: one gauge family per metric name, base labels plus sanitized
+        # app_<label>, value float_value (cAdvisor exports float64(metric.FloatValue)), no timestamp.
+        families: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for r in rows:
+            stats = r.stats
+            assert stats is not None
+            if not stats.custom_metrics:
+                continue
+            base = r.labels.pairs
+            for metric_name, vals in stats.custom_metrics.items():
+                if not is_valid_metric_name(metric_name):
+                    continue
+                lines = families.setdefault(metric_name, [])
+                for mv in vals:
+                    extra = [(sanitize_label_name("app_" + k), v) for k, v in mv.labels.items()]
+                    extra = [(k, v) for k, v in extra if is_valid_label_name(k)]
+                    pairs = sorted([*base, *extra], key=_first)
+                    key = tuple(v for _, v in pairs)
+                    lines.append((key, f"{metric_name}{render_labels(pairs)} {format_value(mv.float_value)}\n"))
+        out: list[Block] = []
+        for metric_name, keyed in families.items():
+            if not keyed:
+                continue
+            keyed.sort(key=_first)
+            text = [family_header(metric_name, "Custom application metric.", GAUGE)]
+            text.extend(_dedup(keyed))
+            out.append((metric_name, "".join(text), len(text) - 1))
+        return out
+
+    # ------------------------------------------------------------------ machine
+
+    def _machine_blocks(self, m: MachineInfoLike) -> list[Block]:
+        base = machine_base_labels(m)
+        ts = f" {m.timestamp // 1_000_000}" if m.timestamp else ""
+        out: list[Block] = []
+        for spec in self._machine_families:
+            block = _machine_family(spec, m, base, ts)
+            if block is not None:
+                out.append(block)
+        return out
+
+
+def _dedup(keyed: list[tuple[Any, str]]) -> list[str]:
+    lines: list[str] = []
+    prev: Any = None
+    for key, line in keyed:
+        if key != prev:
+            lines.append(line)
+            prev = key
+    return lines
+
+
+def _multi_lines(spec: MetricSpec, rows: list[_Row]) -> list[str]:
+    name = spec.name
+    extra = spec.extra_labels
+    read = spec.values
+    assert read is not None
+    esc: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None if spec.safe_labels else _esc_all
+    lines: list[str] = []
+    if extra[0] > "id":
+        # Every extra label sorts after `id`, which is unique per container: containers in rank order,
+        # each container's samples sorted by their extra values.
+        for r in rows:
+            stats = r.stats
+            assert stats is not None
+            samples = read(stats)
+            if not samples:
+                continue
+            fmt = r.labels.template(extra).fmt
+            ts = r.ts
+            if len(samples) > 1:
+                samples = sorted(samples, key=_first)
+            prev: tuple[str, ...] | None = None
+            for ev, v in samples:
+                if ev == prev:
+                    continue
+                prev = ev
+                lines.append(f"{name}{fmt % (ev if esc is None else esc(ev))} {format_value(v)}{ts}\n")
+        return lines
+    # Some extra label sorts before `id`: order by the merged label values across containers.
+    keyed: list[tuple[tuple[Any, ...], str]] = []
+    single = len(extra) == 1
+    for r in rows:
+        stats = r.stats
+        assert stats is not None
+        samples = read(stats)
+        if not samples:
+            continue
+        t = r.labels.template(extra)
+        fmt, parts, ts = t.fmt, t.parts, r.ts
+        for ev, v in samples:
+            if single:
+                key: tuple[Any, ...] = (parts[0], ev[0], parts[1])
+            else:
+                key = _interleave(parts, ev)
+            keyed.append((key, f"{name}{fmt % (ev if esc is None else esc(ev))} {format_value(v)}{ts}\n"))
+    keyed.sort(key=_first)
+    return _dedup(keyed)
+
+
+def _interleave(parts: tuple[tuple[str, ...], ...], ev: tuple[str, ...]) -> tuple[Any, ...]:
+    out: list[Any] = [parts[0]]
+    for i, e in enumerate(ev):
+        out.append(e)
+        out.append(parts[i + 1])
+    return tuple(out)
+
+
+def _machine_family(
+    spec: MachineMetricSpec, m: MachineInfoLike, base: tuple[tuple[str, str], ...], ts: str
+) -> Block | None:
+    if spec.condition is not None and not spec.condition(m):
+        return None
+    keyed: list[tuple[tuple[str, ...], str]] = []
+    for ev, v in spec.values(m):
+        pairs = sorted([*base, *zip(spec.extra_labels, ev, strict=True)], key=_first)
+        key = tuple(label_value for _, label_value in pairs)
+        keyed.append((key, f"{spec.name}{render_labels(pairs)} {format_value(v)}{ts}\n"))
+    if not keyed:
+        return None
+    keyed.sort(key=_first)
+    lines = _dedup(keyed)
+    return (spec.name, family_header(spec.name, spec.help, spec.type) + "".join(lines), len(lines))

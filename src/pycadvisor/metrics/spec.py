@@ -1,0 +1,69 @@
+"""Declarative description of one container metric family (cAdvisor's ``containerMetric``).
+
+Each family module (``cpu.py``, ``memory.py``, ...) is a table of :class:`MetricSpec`; the renderer
+(:mod:`pycadvisor.metrics.render`) walks the table for every container. Exactly one source of values
+is given per spec:
+
+- ``value``: one sample from the latest stats, no extra labels; ``None`` = member not collected;
+- ``values``: several samples ``(extra label values, value)`` from the latest stats;
+- ``spec_value``: one sample from the container spec, emitted even without stats, not timestamped
+  (``container_spec_*``, creation/start time);
+- ``snapshot_value``: one sample from the snapshot (``container_oom_events_total``);
+- ``scrape_time``: the scrape's own time (``container_last_seen``).
+
+Stats samples carry the sample's timestamp in ms, as cAdvisor's do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pycadvisor.model.container import ContainerSpec, ContainerStats
+
+if TYPE_CHECKING:
+    from pycadvisor.metrics.source import ContainerSnapshot
+
+Number = int | float
+Sample = tuple[tuple[str, ...], Number]  # (extra label values in extra_labels order, value)
+
+COUNTER = "counter"
+GAUGE = "gauge"
+
+NS_PER_S = 1e9  # float: Go divides float64(v) by float64(time.Second)
+US_PER_S = 1e6
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricSpec:
+    name: str
+    help: str  # copied byte-for-byte from cAdvisor
+    type: str  # COUNTER | GAUGE
+    extra_labels: tuple[str, ...] = ()  # sorted by name; values come in this order
+    value: Callable[[ContainerStats], Number | None] | None = None
+    values: Callable[[ContainerStats], Sequence[Sample]] | None = None
+    spec_value: Callable[[ContainerSpec], Number | None] | None = None
+    snapshot_value: Callable[[ContainerSnapshot], Number] | None = None
+    scrape_time: bool = False
+    # cAdvisor's `condition`: the family is skipped for containers whose spec fails it.
+    condition: Callable[[ContainerSpec], bool] | None = None
+    # True when extra label values are fixed literals (cpu00, "pgfault", tcp states) that need no escaping.
+    safe_labels: bool = False
+
+    def __post_init__(self) -> None:
+        given = [
+            self.value is not None,
+            self.values is not None,
+            self.spec_value is not None,
+            self.snapshot_value is not None,
+            self.scrape_time,
+        ]
+        if sum(given) != 1:
+            raise ValueError(f"{self.name}: exactly one value source must be given")
+        if list(self.extra_labels) != sorted(self.extra_labels):
+            raise ValueError(f"{self.name}: extra_labels must be sorted by name")
+        if bool(self.extra_labels) != (self.values is not None):
+            raise ValueError(f"{self.name}: extra labels go with `values`, and only with it")
+        if self.type not in (COUNTER, GAUGE):
+            raise ValueError(f"{self.name}: unknown type {self.type!r}")
