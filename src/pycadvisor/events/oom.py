@@ -1,0 +1,542 @@
+"""OOM kills seen through cgroup counters, without /dev/kmsg.
+
+- cgroup v2: ``memory.events.local`` (Linux >= 5.2; else ``memory.events``) keys ``oom`` (this
+  cgroup's limit was hit and the OOM killer was about to run) and ``oom_kill`` (tasks of this cgroup
+  killed by any OOM killer), woken by inotify ``IN_MODIFY`` (cgroup-v2.rst: "a value change in this
+  file generates a file modified event"). The local file is preferred so that a kill in ``/a/b``
+  is not counted again for ``/a``; with the hierarchical fallback a parent container counts the
+  kills of its descendants too.
+- cgroup v1: ``memory.oom_control`` ``oom_kill N`` (Linux >= 4.13; counts kills of this cgroup's
+  own tasks), woken through ``cgroup.event_control`` + eventfd (Documentation/admin-guide/
+  cgroup-v1/memory.rst §10 "OOM Control"). The kernel signals the eventfd of the cgroup whose limit
+  was hit *and of all its descendants* before it picks and kills a task, and again when the cgroup
+  is removed. A global (not memcg) OOM signals nothing on v1, so ``/proc/vmstat`` ``oom_kill`` is
+  also polled (``vmstat_interval``) and any change re-reads every v1 counter.
+
+Attribution of each kill, as an :class:`~pycadvisor.events.kmsg.OomInstance`:
+
+- ``container_name``: the watched cgroup whose kill counter rose (the killed task's cgroup).
+- ``victim_container_name`` (the cgroup whose limit was hit): the shallowest watched cgroup that is
+  the task cgroup or an ancestor of it and reported a limit hit (v2: local ``oom`` rose; v1: its
+  eventfd fired) within the last ``limit_window`` seconds; ``/`` if none did (a global OOM).
+  ``constraint`` is ``CONSTRAINT_MEMCG`` in the first case and unknown (``""``) in the second.
+- ``pid`` / ``process_name``: best effort. The kernel names the victim only in kmsg, so when a
+  cgroup reports a coming OOM (v1 eventfd, v2 ``oom`` or ``max`` rising) its processes (and those of
+  watched cgroups below it) are noted with their ``oom_score``. When its kill counter then rises,
+  the report waits (up to ``SETTLE_MAX_NS``) until as many noted processes have left the cgroup as
+  were killed (a killed task is counted before it has exited); those are the victims, the most
+  recently seen and highest ``oom_score`` first. Without a note (the wake came too late, or never)
+  they are ``0`` / ``""``.
+- ``time_ns``: when the counter rise was seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from pycadvisor.events.kmsg import OomInstance
+from pycadvisor.host.paths import HostPaths, read_bytes
+
+log = logging.getLogger(__name__)
+
+CONSTRAINT_MEMCG: Final = "CONSTRAINT_MEMCG"
+V1_RECHECK_DELAYS: Final = (0.005, 0.02, 0.1, 0.5, 2.0)  # s after a v1 eventfd wake: the kill follows it
+NOTE_MAX_PROCS: Final = 256  # processes noted per cgroup before an OOM
+NOTE_MIN_INTERVAL_NS: Final = 1_000_000_000  # v2 "max" storms: at most one note per cgroup per second
+NOTE_KEEP_NS: Final = 5_000_000_000  # a noted process that left the cgroup stays a victim candidate this long
+SETTLE_STEP: Final = 0.01  # s between looks for the victims of a counted kill
+SETTLE_MAX_NS: Final = 300_000_000  # report a counted kill after this long even without a named victim
+_IN_MODIFY: Final = 0x2  # inotify(7)
+_IN_IGNORED: Final = 0x8000
+
+
+# ---------------------------------------------------------------- pure parsers
+
+
+def parse_flat_keyed(data: bytes) -> dict[str, int]:
+    """``key value`` lines (v2 ``memory.events``, v1 ``memory.oom_control``) as a dict; junk lines skipped."""
+    out: dict[str, int] = {}
+    for line in data.split(b"\n"):
+        key, sep, value = line.partition(b" ")
+        if not sep:
+            continue
+        try:
+            out[key.decode()] = int(value)
+        except ValueError:
+            continue
+    return out
+
+
+def parse_vmstat_oom_kill(data: bytes) -> int | None:
+    """The ``oom_kill`` counter of ``/proc/vmstat`` (Linux >= 4.13), or None when absent."""
+    i = data.find(b"\noom_kill ")
+    if i < 0:
+        if not data.startswith(b"oom_kill "):
+            return None
+        i = -1
+    start = i + len(b"\noom_kill ")
+    end = data.find(b"\n", start)
+    try:
+        return int(data[start : end if end >= 0 else len(data)])
+    except ValueError:
+        return None
+
+
+def parse_cgroup_procs(data: bytes) -> list[int]:
+    """Pids of ``cgroup.procs``, one per line."""
+    return [int(x) for x in data.split()]
+
+
+# ---------------------------------------------------------------- process notes
+
+
+@dataclass(frozen=True, slots=True)
+class NotedProcess:
+    pid: int
+    name: str  # /proc/<pid>/comm, as kmsg's task= / Killed process (<name>)
+    oom_score: int  # /proc/<pid>/oom_score: the kernel's victim ranking
+    seen_ns: int = 0  # when it was last seen in the cgroup
+
+
+def read_cgroup_pids(cgroup_dir: str) -> set[int] | None:
+    try:
+        return set(parse_cgroup_procs(read_bytes(os.path.join(cgroup_dir, "cgroup.procs"))))
+    except (OSError, ValueError):
+        return None
+
+
+def note_processes(
+    paths: HostPaths, cgroup_dir: str, now: int = 0, limit: int = NOTE_MAX_PROCS
+) -> dict[int, NotedProcess]:
+    """Name and ``oom_score`` of (at most ``limit``) processes now in the cgroup."""
+    pids = read_cgroup_pids(cgroup_dir)
+    out: dict[int, NotedProcess] = {}
+    if not pids:
+        return out
+    for pid in sorted(pids)[:limit]:
+        base = os.path.join(paths.proc, str(pid))
+        try:
+            name = read_bytes(base + "/comm").rstrip(b"\n").decode("utf-8", "replace")
+        except OSError:
+            continue
+        try:
+            score = int(read_bytes(base + "/oom_score"))
+        except (OSError, ValueError):
+            score = 0
+        out[pid] = NotedProcess(pid, name, score, now)
+    return out
+
+
+# ---------------------------------------------------------------- watcher
+
+
+@dataclass(slots=True, eq=False)
+class _Watch:
+    name: str
+    dir: str
+    version: int  # 1 or 2
+    file: str  # memory.oom_control (v1), memory.events.local or memory.events (v2)
+    fd: int  # held fd of that file, read with pread at offset 0
+    kills: int  # last oom_kill seen
+    ooms: int = 0  # v2: last oom seen
+    maxes: int = 0  # v2: last max seen
+    efd: int = -1  # v1 eventfd
+    wd: int = -1  # v2 inotify watch descriptor
+    reader_on: bool = False
+    notes: dict[int, NotedProcess] = field(default_factory=dict)
+    noted_at: int = 0
+    unreported: int = 0  # kills counted but not yet reported (waiting for their victims to leave)
+    counted_at: int = 0
+    settle_timer: asyncio.TimerHandle | None = None
+    rechecks: list[asyncio.TimerHandle] = field(default_factory=list)
+
+
+class OomWatcher:
+    """Watches cgroups' OOM kill counters; calls ``on_kill`` once per kill (see the module docstring)."""
+
+    def __init__(
+        self,
+        paths: HostPaths,
+        on_kill: Callable[[OomInstance], None],
+        clock: Callable[[], int],
+        *,
+        vmstat_interval: float = 1.0,
+        limit_window: float = 5.0,
+    ) -> None:
+        self._paths = paths
+        self._on_kill = on_kill
+        self._clock = clock
+        self._vmstat_interval = vmstat_interval
+        self._limit_window_ns = int(limit_window * 1e9)
+        self._watches: dict[str, _Watch] = {}
+        self._by_wd: dict[int, _Watch] = {}
+        self._limit_marks: dict[str, int] = {}  # cgroup name -> ns of its last limit hit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inotify: Any = None
+        self._vmstat_timer: asyncio.TimerHandle | None = None
+        self._vmstat_last: int | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        for w in self._watches.values():
+            self._arm(w)
+        self._schedule_vmstat()
+
+    def stop(self) -> None:
+        """Unwatch everything (kills still settling are reported now)."""
+        for name in list(self._watches):
+            self.unwatch(name)
+        if self._vmstat_timer is not None:
+            self._vmstat_timer.cancel()
+            self._vmstat_timer = None
+        if self._inotify is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._inotify.fileno())
+            self._inotify.close()
+            self._inotify = None
+        self._loop = None
+
+    def watch_count(self) -> int:
+        return len(self._watches)
+
+    def watched(self, name: str) -> bool:
+        return name in self._watches
+
+    # ------------------------------------------------------------ watch / unwatch
+
+    def watch(self, name: str, cgroup_dir: str) -> bool:
+        """Start counting OOM kills of container ``name`` in its memory cgroup ``cgroup_dir``.
+
+        False when the directory offers no OOM kill counter (neither v2 ``memory.events`` nor a v1
+        ``memory.oom_control`` with ``oom_kill``) or it cannot be opened.
+        """
+        if name in self._watches:
+            self.unwatch(name)
+        w = self._open(name, cgroup_dir)
+        if w is None:
+            return False
+        self._watches[name] = w
+        if self._loop is not None:
+            self._arm(w)
+            self._schedule_vmstat()
+        return True
+
+    def unwatch(self, name: str) -> None:
+        """Stop watching ``name``; kills counted but not yet reported are reported first."""
+        w = self._watches.pop(name, None)
+        if w is None:
+            return
+        self._settle(w, force=True)
+        for t in w.rechecks:
+            t.cancel()
+        w.rechecks.clear()
+        if w.version == 1:
+            if w.reader_on and self._loop is not None:
+                self._loop.remove_reader(w.efd)
+            if w.efd >= 0:
+                # Closing the eventfd makes the kernel drop the registration (memcg_event_wake on EPOLLHUP).
+                with contextlib.suppress(OSError):
+                    os.close(w.efd)
+        else:
+            self._by_wd.pop(w.wd, None)
+            if self._inotify is not None and w.wd >= 0:
+                with contextlib.suppress(OSError):
+                    self._inotify.rm_watch(w.wd)
+        w.reader_on = False
+        with contextlib.suppress(OSError):
+            os.close(w.fd)
+
+    def check(self, name: str) -> None:
+        """Read a watched cgroup's counters now (without waiting for a notification)."""
+        w = self._watches.get(name)
+        if w is None:
+            return
+        if w.version == 2:
+            self._read_v2(w, self._clock())
+        else:
+            self._read_v1(w, self._clock())
+
+    def _open(self, name: str, cgroup_dir: str) -> _Watch | None:
+        for fname in ("memory.events.local", "memory.events"):
+            path = os.path.join(cgroup_dir, fname)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                log.warning("cannot watch OOM kills of %s: %s: %s", name, path, e)
+                return None
+            try:
+                c = parse_flat_keyed(os.pread(fd, 4096, 0))
+            except OSError as e:
+                os.close(fd)
+                log.debug("cannot read %s: %s", path, e)
+                return None
+            if "oom_kill" not in c:
+                os.close(fd)
+                return None
+            return _Watch(name, cgroup_dir, 2, fname, fd, c["oom_kill"], c.get("oom", 0), c.get("max", 0))
+        path = os.path.join(cgroup_dir, "memory.oom_control")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                log.warning("cannot watch OOM kills of %s: %s: %s", name, path, e)
+            return None
+        try:
+            c = parse_flat_keyed(os.pread(fd, 4096, 0))
+            if "oom_kill" not in c:  # Linux < 4.13: no counter; kmsg is the only source
+                os.close(fd)
+                return None
+            efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        except OSError as e:
+            os.close(fd)
+            log.debug("cannot read %s: %s", path, e)
+            return None
+        try:
+            # memory.rst §10: write "<event_fd> <fd of memory.oom_control>" to cgroup.event_control.
+            ctl = os.open(os.path.join(cgroup_dir, "cgroup.event_control"), os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(ctl, f"{efd} {fd}".encode())
+            finally:
+                os.close(ctl)
+        except OSError as e:
+            # Without the notification the vmstat poll still finds every kill, only later.
+            log.debug("no OOM notification for %s (%s); polling only", name, e)
+            os.close(efd)
+            efd = -1
+        return _Watch(name, cgroup_dir, 1, "memory.oom_control", fd, c["oom_kill"], efd=efd)
+
+    def _arm(self, w: _Watch) -> None:
+        loop = self._loop
+        if loop is None or w.reader_on:
+            return
+        if w.version == 1:
+            if w.efd >= 0:
+                loop.add_reader(w.efd, self._on_v1_event, w)
+                w.reader_on = True
+            return
+        if self._inotify is None:
+            from inotify_simple import INotify  # imported lazily: only v2 hosts need it
+
+            self._inotify = INotify(nonblocking=True)
+            loop.add_reader(self._inotify.fileno(), self._on_inotify)
+        try:
+            w.wd = self._inotify.add_watch(os.path.join(w.dir, w.file), _IN_MODIFY)
+        except OSError as e:
+            log.warning("cannot watch %s for OOM kills: %s", w.name, e)
+            return
+        self._by_wd[w.wd] = w
+        w.reader_on = True
+
+    # ------------------------------------------------------------ v1
+
+    def _on_v1_event(self, w: _Watch) -> None:
+        try:
+            os.eventfd_read(w.efd)
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        now = self._clock()
+        # This cgroup or an ancestor hit its limit and the killer is about to act (or the cgroup
+        # is being removed): note who is here first, then look at the counter.
+        self._limit_marks[w.name] = now
+        self._note(w, now, force=True)
+        if not self._read_v1(w, now):
+            return
+        loop = self._loop
+        if loop is not None:  # the kill follows the notification: look again shortly
+            for t in w.rechecks:
+                t.cancel()
+            w.rechecks = [loop.call_later(d, self._recheck, w) for d in V1_RECHECK_DELAYS]
+
+    def _recheck(self, w: _Watch) -> None:
+        if self._watches.get(w.name) is w:
+            self._read_v1(w, self._clock())
+
+    def _read_v1(self, w: _Watch, now: int) -> bool:
+        try:
+            c = parse_flat_keyed(os.pread(w.fd, 4096, 0))
+        except OSError as e:
+            if e.errno in (errno.ENODEV, errno.ENOENT):  # cgroup removed (the kernel also signals the eventfd)
+                self.unwatch(w.name)
+            else:
+                log.debug("reading %s/memory.oom_control: %s", w.dir, e)
+            return False
+        self._count(w, c.get("oom_kill", w.kills), now)
+        return True
+
+    def _poll_vmstat(self) -> None:
+        self._vmstat_timer = None
+        if self._loop is None:
+            return
+        try:
+            total = parse_vmstat_oom_kill(read_bytes(os.path.join(self._paths.proc, "vmstat")))
+        except OSError:
+            total = None
+        if total is not None and total != self._vmstat_last:
+            first = self._vmstat_last is None
+            self._vmstat_last = total
+            if not first:
+                now = self._clock()
+                for w in list(self._watches.values()):
+                    if w.version == 1:
+                        self._read_v1(w, now)
+        self._schedule_vmstat()
+
+    def _schedule_vmstat(self) -> None:
+        if self._loop is None or self._vmstat_timer is not None or self._vmstat_interval <= 0:
+            return
+        if not any(w.version == 1 for w in self._watches.values()):
+            return
+        if self._vmstat_last is None:
+            with contextlib.suppress(OSError):
+                self._vmstat_last = parse_vmstat_oom_kill(read_bytes(os.path.join(self._paths.proc, "vmstat")))
+        self._vmstat_timer = self._loop.call_later(self._vmstat_interval, self._poll_vmstat)
+
+    # ------------------------------------------------------------ v2
+
+    def _on_inotify(self) -> None:
+        ino = self._inotify
+        if ino is None:
+            return
+        try:
+            events = ino.read(timeout=0)
+        except BlockingIOError:
+            return
+        now = self._clock()
+        seen: dict[int, _Watch] = {}
+        gone: list[_Watch] = []
+        for ev in events:
+            w = self._by_wd.get(ev.wd)
+            if w is None:
+                continue
+            if ev.mask & _IN_IGNORED:  # the file went away with its cgroup
+                gone.append(w)
+            else:
+                seen[ev.wd] = w
+        # Parents first, so a limit hit is marked before the kills below it are counted.
+        for w in sorted(seen.values(), key=lambda w: _depth(w.name)):
+            self._read_v2(w, now)
+        for w in gone:
+            if self._watches.get(w.name) is w:
+                self._by_wd.pop(w.wd, None)
+                w.wd = -1  # the kernel already dropped it
+                self.unwatch(w.name)
+
+    def _read_v2(self, w: _Watch, now: int) -> None:
+        try:
+            c = parse_flat_keyed(os.pread(w.fd, 4096, 0))
+        except OSError as e:
+            if e.errno in (errno.ENODEV, errno.ENOENT):
+                self.unwatch(w.name)
+            return
+        if "oom_kill" not in c:  # a partial read (a fixture being rewritten)
+            return
+        ooms, maxes = c.get("oom", w.ooms), c.get("max", w.maxes)
+        oom_rose, max_rose = ooms > w.ooms, maxes > w.maxes
+        w.ooms, w.maxes = ooms, maxes
+        if oom_rose:
+            self._limit_marks[w.name] = now
+        if oom_rose or max_rose:
+            # Notes merge, so a victim noted at an earlier "max" survives a note taken after its death.
+            self._note_subtree(w, now, force=oom_rose)
+        self._count(w, c["oom_kill"], now)
+
+    # ------------------------------------------------------------ shared
+
+    def _note(self, w: _Watch, now: int, *, force: bool = False) -> None:
+        if not force and now - w.noted_at < NOTE_MIN_INTERVAL_NS:
+            return
+        fresh = note_processes(self._paths, w.dir, now)
+        keep_after = now - NOTE_KEEP_NS
+        for pid, p in w.notes.items():
+            if pid not in fresh and p.seen_ns >= keep_after:
+                fresh[pid] = p
+        w.notes = fresh
+        w.noted_at = now
+
+    def _note_subtree(self, w: _Watch, now: int, *, force: bool) -> None:
+        prefix = w.dir.rstrip("/") + "/"
+        for other in list(self._watches.values()):
+            if other is w or other.dir.startswith(prefix):
+                self._note(other, now, force=force)
+
+    def _count(self, w: _Watch, kills: int, now: int) -> None:
+        n = kills - w.kills
+        w.kills = kills
+        if n <= 0:
+            return
+        if not w.unreported:
+            w.counted_at = now
+        w.unreported += n
+        self._settle(w)
+
+    def _settle(self, w: _Watch, *, force: bool = False) -> None:
+        """Report counted kills once their victims have left the cgroup (or waiting is pointless)."""
+        if w.settle_timer is not None:
+            w.settle_timer.cancel()
+            w.settle_timer = None
+        n = w.unreported
+        if n <= 0:
+            return
+        now = self._clock()
+        keep_after = now - NOTE_KEEP_NS
+        live = [p for p in w.notes.values() if p.seen_ns >= keep_after]
+        gone: list[NotedProcess] = []
+        if live:
+            still = read_cgroup_pids(w.dir) or set()
+            gone = [p for p in live if p.pid not in still]
+        waiting_helps = len(gone) < n and len(live) > len(gone)
+        if waiting_helps and not force and self._loop is not None and now - w.counted_at < SETTLE_MAX_NS:
+            w.settle_timer = self._loop.call_later(SETTLE_STEP, self._settle, w)
+            return
+        gone.sort(key=lambda p: (p.seen_ns, p.oom_score), reverse=True)
+        victims = gone[:n]
+        for v in victims:
+            del w.notes[v.pid]
+        limit = self._limit_cgroup(w.name, now)
+        w.unreported = 0
+        for i in range(n):
+            known = victims[i] if i < len(victims) else None
+            inst = OomInstance(
+                container_name=w.name,
+                victim_container_name=limit if limit is not None else "/",
+                pid=known.pid if known else 0,
+                process_name=known.name if known else "",
+                constraint=CONSTRAINT_MEMCG if limit is not None else "",
+                time_ns=w.counted_at,
+            )
+            try:
+                self._on_kill(inst)
+            except Exception:
+                log.exception("OOM callback failed for %s", inst)
+
+    def _limit_cgroup(self, task_cgroup: str, now: int) -> str | None:
+        """The shallowest recently limit-hit cgroup at or above ``task_cgroup``; None: a global OOM."""
+        cutoff = now - self._limit_window_ns
+        best: str | None = None
+        for name, t in list(self._limit_marks.items()):
+            if t < cutoff:
+                del self._limit_marks[name]
+            elif _is_within(task_cgroup, name) and (best is None or _depth(name) < _depth(best)):
+                best = name
+        return best
+
+
+def _depth(name: str) -> int:
+    return 0 if name == "/" else name.count("/")
+
+
+def _is_within(name: str, ancestor: str) -> bool:
+    return ancestor == "/" or name == ancestor or name.startswith(ancestor + "/")
