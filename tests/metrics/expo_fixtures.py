@@ -391,13 +391,15 @@ def fixture_version() -> VersionInfo:
 
 
 def parse_series(text: str) -> dict[str, list[tuple[dict[str, str], float, int | None]]]:
-    """Family name -> [(labels, value, timestamp ms)], parsed with the Python client's parser."""
+    """Sample name -> [(labels, value, timestamp ms)], parsed with the Python client's parser.
+
+    Keyed by sample name: the parser names counter families without their ``_total``.
+    """
     from prometheus_client.parser import text_string_to_metric_families
 
     out: dict[str, list[tuple[dict[str, str], float, int | None]]] = {}
     for fam in text_string_to_metric_families(text):
-        rows = out.setdefault(fam.name, [])
         for s in fam.samples:
             ts = None if s.timestamp is None else round(float(s.timestamp) * 1000)
-            rows.append((dict(s.labels), s.value, ts))
+            out.setdefault(s.name, []).append((dict(s.labels), s.value, ts))
     return out
