@@ -8,11 +8,14 @@ cAdvisor returns an error (the caller then leaves that member at its zero value,
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pycadvisor.errors import ParseError
 from pycadvisor.model.container import TCP_STATE_NAMES, UDP_STAT_NAMES, InterfaceStats
 
 # Interfaces cAdvisor never reports (``ignoredDevicePrefixes``), matched on the lower-cased name.
 IGNORED_INTERFACE_PREFIXES = ("lo", "veth", "docker", "nerdctl")
+_IGNORED_PREFIXES_B = tuple(p.encode() for p in IGNORED_INTERFACE_PREFIXES)
 
 # ``st`` column of /proc/net/tcp{,6}: the kernel prints ``sk_state`` as "%02X" (include/net/tcp_states.h:
 # TCP_ESTABLISHED=1 … TCP_CLOSING=11); request sockets print TCP_SYN_RECV (net/ipv4/tcp_ipv4.c).
@@ -81,13 +84,13 @@ def parse_net_dev(data: bytes, *, source: str = "net/dev") -> list[InterfaceStat
         f = line[colon + 1 :].split()
         if colon < 0 or len(f) != 16:
             raise ParseError(source, f"invalid interface stats line: {line!r}")
-        name = line[:colon].strip().decode("utf-8", "replace")
-        if name.lower().startswith(IGNORED_INTERFACE_PREFIXES):
+        name = line[:colon].strip()
+        if name.lower().startswith(_IGNORED_PREFIXES_B):
             continue
         try:
             out.append(
                 InterfaceStats(
-                    name=name,
+                    name=name.decode("utf-8", "replace"),
                     rx_bytes=int(f[0]),
                     rx_packets=int(f[1]),
                     rx_errors=int(f[2]),
@@ -109,16 +112,15 @@ def parse_tcp_states(data: bytes, *, source: str = "net/tcp") -> dict[str, int]:
     The header line is skipped; the state is the 4th field (``sl local rem st …``). A state outside
     01..0B is an error, as in cAdvisor's ``scanTCPStats``.
     """
-    counts: dict[bytes, int] = {}
     lines = data.split(b"\n")
-    for line in lines[1:]:
-        parts = line.split(None, 4)
-        if len(parts) < 4:
-            if not parts:
-                continue  # the final newline (cAdvisor's line scanner yields no empty last line)
-            raise ParseError(source, f"invalid TCP stats line: {line!r}")
-        st = parts[3]
-        counts[st] = counts.get(st, 0) + 1
+    del lines[0]
+    if lines and not lines[-1]:
+        lines.pop()  # the final newline (cAdvisor's line scanner yields no empty last line)
+    try:
+        counts = Counter([line.split(None, 4)[3] for line in lines])
+    except IndexError:
+        bad = next(line for line in lines if len(line.split(None, 4)) < 4)
+        raise ParseError(source, f"invalid TCP stats line: {bad!r}") from None
     out = dict.fromkeys(TCP_STATE_NAMES, 0)
     for st, n in counts.items():
         name = _TCP_STATE_CODES.get(st)
