@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -23,6 +23,9 @@ from support import services as svc
 from support.cgroups import TestCgroup, host_layout, sweep_stale
 from support.ci import cannot_run, in_ci, is_root, require
 from support.procs import ManagedProcess, wait_until
+
+if TYPE_CHECKING:
+    from support.docker_engine import DockerEngine
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DAEMON_READY_TIMEOUT = 30.0
@@ -255,7 +258,7 @@ def busybox_image(tmp_path_factory: pytest.TempPathFactory) -> svc.BusyboxImage:
 
 
 @pytest.fixture(scope="session")
-def docker_engine() -> Iterator[Any]:
+def docker_engine() -> Iterator[DockerEngine]:
     """A private Docker engine (``support.docker_engine.DockerEngine``) for the whole session."""
     try:
         from support.docker_engine import DockerEngine, require_engine
