@@ -316,19 +316,6 @@ def parse_pid_status(data: bytes) -> PidStatus:
     )
 
 
-def parse_boot_time(data: bytes) -> int:
-    """Return ``btime`` (seconds since the epoch) from /proc/stat."""
-    i = data.find(b"\nbtime ")
-    if i < 0:
-        raise ParseError("stat", "no btime line")
-    return int(data[i + 7 : data.find(b"\n", i + 7)])
-
-
-def read_boot_time(paths: HostPaths) -> int:
-    """Return the host's boot time from <proc>/stat (seconds since the epoch)."""
-    return parse_boot_time(read_bytes(f"{paths.proc}/stat"))
-
-
 def parse_uptime(data: bytes) -> float:
     """Return the seconds since boot from /proc/uptime (``<uptime> <idle>``, fs/proc/uptime.c)."""
     f = data.split()
@@ -514,7 +501,8 @@ def list_processes(
     ``hierarchy_controllers`` (v1) or of the unified hierarchy (v2), and their ``cgroup_path`` is ``""``
     (cAdvisor ``parsePsLine``). A process whose fd directory cannot be listed is left out, as in cAdvisor.
     ``clk_tck``/``page_size`` are the host's ``sysconf(_SC_CLK_TCK)``/``(_SC_PAGESIZE)``; ``now_s`` is
-    the wall clock (seconds since the epoch) the times are computed against.
+    the wall clock (seconds since the epoch) the times are computed against; ``boot_time_s`` defaults
+    to ``now_s`` minus <proc>/uptime. ``mem_total_bytes`` is MemTotal (the machine's memory capacity).
     """
     if boot_time_s is None:
         # procps measures a process's age against /proc/uptime; btime in /proc/stat is whole seconds.
@@ -540,8 +528,8 @@ def list_processes(
         status = parse_pid_status(status_raw)
         cpu_ticks = st.utime + st.stime
         start_s = boot_s + st.starttime // clk_tck
-        # procps 4 reads RSS/VSZ from status: since Linux 6.x VmRSS sums the per-CPU rss counters
-        # exactly, while stat's rss field is the cheaper approximate read. stat is the fallback.
+        # procps 4 reads RSS/VSZ from status. On Linux 6.18 stat's rss field (an approximate read of
+        # the per-CPU rss counters) trailed VmRSS (and statm) by up to ~250 kB. stat is the fallback.
         rss_kb = status.vm_rss_kb if status.vm_rss_kb is not None else st.rss * page_size // 1024
         vsz_kb = status.vm_size_kb if status.vm_size_kb is not None else st.vsize // 1024
         out.append(
