@@ -1,0 +1,356 @@
+"""Global filesystems: mount table + ``statvfs`` + ``/proc/diskstats`` (cAdvisor ``fs/fs.go``).
+
+Which mounts count (``processMounts``): types ``ext*``, ``nfs*``, ``btrfs``, ``overlay``, ``tmpfs``,
+``xfs`` and ``zfs``; later mounts of an already seen source are bind mounts and skipped, except
+tmpfs, whose "device" is its mount point; every overlay mount is its own device
+``overlay_<major>-<minor>``. The mount holding ``/`` is always included and labelled ``root``; the
+deepest mount holding the docker root (or its graph-driver directory) is labelled
+``docker-images``. Every filesystem is measured with ``statvfs`` and reported as type ``vfs``
+(cAdvisor's zfs branch is unreachable: it tests ``os.IsExist`` on a nil error). Devicemapper thin
+pools (``dmsetup``) are not measured. Mount points that do not exist under the root are skipped
+(cAdvisor would report them with zero capacity and an empty type).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pycadvisor.errors import ParseError, PyCadvisorError
+from pycadvisor.host.diskstats import DiskStats, read_diskstats
+from pycadvisor.host.paths import HostPaths, read_bytes
+from pycadvisor.model.container import FsStats
+from pycadvisor.model.machine import FsInfo, MachineFsStats, StorageFsInfo, machine_fs_stats
+
+LABEL_SYSTEM_ROOT = "root"
+LABEL_DOCKER_IMAGES = "docker-images"
+FS_TYPE_VFS = "vfs"
+
+# Mount types cAdvisor tracks; "ext*" and "nfs*" are matched by prefix.
+_SUPPORTED_FS_TYPES = frozenset({"btrfs", "overlay", "tmpfs", "xfs", "zfs"})
+# Docker graph-driver directories that may be separate mounts (cAdvisor ``getDockerImagePaths``).
+_DOCKER_DRIVER_DIRS = ("devicemapper", "btrfs", "aufs", "overlay", "overlay2", "zfs")
+
+
+class UnknownFilesystem(PyCadvisorError):
+    """A storage label or filesystem UUID that names no known filesystem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """One line of ``/proc/<pid>/mountinfo`` (``Documentation/filesystems/proc.rst`` §3.5)."""
+
+    major: int
+    minor: int
+    root: str  # path inside the filesystem that is mounted
+    mountpoint: str
+    fs_type: str
+    source: str  # "mount source": a device path for block filesystems
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """A filesystem cAdvisor tracks, under the name it reports as ``device``."""
+
+    device: str  # "/dev/vda1", a tmpfs mount point, or "overlay_0-45"
+    mountpoint: str
+    fs_type: str  # mount type, e.g. "ext4"
+    major: int
+    minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class VfsStats:
+    """``statvfs`` of a mount point, in bytes (Go ``statfs``: blocks x ``f_bsize``)."""
+
+    capacity: int
+    free: int
+    available: int  # free for unprivileged users
+    inodes: int
+    inodes_free: int
+
+
+def _unescape(field: bytes) -> str:
+    r"""Undo the kernel's octal escaping of space, tab, newline and backslash (``\040`` ...)."""
+    if b"\\" not in field:
+        return field.decode("utf-8", "surrogateescape")
+    out = bytearray()
+    i, n = 0, len(field)
+    while i < n:
+        c = field[i]
+        digits = field[i + 1 : i + 4]
+        if c == 0x5C and len(digits) == 3 and all(0x30 <= d <= 0x37 for d in digits):
+            out.append(int(digits, 8) & 0xFF)
+            i += 4
+        else:
+            out.append(c)
+            i += 1
+    return out.decode("utf-8", "surrogateescape")
+
+
+def parse_mountinfo(data: bytes, path: str = "/proc/self/mountinfo") -> list[Mount]:
+    """Parse ``mountinfo``: ``id parent maj:min root mountpoint opts [optional...] - type source superopts``."""
+    mounts = []
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        f = line.split(b" ")
+        try:
+            sep = f.index(b"-", 6)
+            major, _, minor = f[2].partition(b":")
+            mounts.append(
+                Mount(
+                    major=int(major),
+                    minor=int(minor),
+                    root=_unescape(f[3]),
+                    mountpoint=_unescape(f[4]),
+                    fs_type=f[sep + 1].decode("utf-8", "replace"),
+                    source=_unescape(f[sep + 2]) if len(f) > sep + 2 else "",
+                )
+            )
+        except (ValueError, IndexError):
+            raise ParseError(path, f"bad mountinfo line {line!r}") from None
+    return mounts
+
+
+def _mountinfo_path(paths: HostPaths) -> list[str]:
+    # On the host our own mount namespace is the host's. With a separate root (a container given
+    # the host's /proc as /rootfs/proc and --pid=host), pid 1's mount table is the host's view.
+    own, init = f"{paths.proc}/self/mountinfo", f"{paths.proc}/1/mountinfo"
+    return [own, init] if paths.rootfs in ("", "/") else [init, own]
+
+
+def read_mounts(paths: HostPaths) -> list[Mount]:
+    """The host's mount table."""
+    err: OSError | None = None
+    for path in _mountinfo_path(paths):
+        try:
+            return parse_mountinfo(read_bytes(path), path)
+        except (FileNotFoundError, PermissionError) as e:
+            err = e
+    assert err is not None
+    raise err
+
+
+def _tracked(fs_type: str) -> bool:
+    return fs_type.startswith(("ext", "nfs")) or fs_type in _SUPPORTED_FS_TYPES
+
+
+def _btrfs_device_numbers(paths: HostPaths, source: str) -> tuple[int, int] | None:
+    # mountinfo shows btrfs subvolumes as 0:N; cAdvisor stats the block device for its real numbers.
+    try:
+        rdev = os.stat(os.path.join(paths.dev, source[len("/dev/") :])).st_rdev
+    except OSError:
+        return None
+    return os.major(rdev), os.minor(rdev)
+
+
+def partitions_from_mounts(
+    mounts: Iterable[Mount], paths: HostPaths | None = None, excluded_prefixes: Iterable[str] = ()
+) -> dict[str, Partition]:
+    """cAdvisor ``processMounts``: tracked filesystems keyed by device, in mount-table order."""
+    excluded = tuple(excluded_prefixes)
+    parts: dict[str, Partition] = {}
+    for m in mounts:
+        if not _tracked(m.fs_type):
+            continue
+        if m.source in parts and m.fs_type != "tmpfs":
+            continue  # a bind mount of a filesystem already seen
+        if excluded and m.mountpoint.startswith(excluded):
+            continue
+        source, major, minor = m.source, m.major, m.minor
+        if m.fs_type == "tmpfs":
+            source = m.mountpoint
+        elif m.fs_type == "btrfs" and major == 0 and source.startswith("/dev/") and paths is not None:
+            numbers = _btrfs_device_numbers(paths, source)
+            if numbers is not None:
+                major, minor = numbers
+        elif m.fs_type == "overlay":
+            source = f"{source}_{major}-{minor}"
+        parts[source] = Partition(source, m.mountpoint, m.fs_type, major, minor)
+    return parts
+
+
+def _docker_image_paths(docker_root: str) -> set[str]:
+    out = {"/"}
+    out.update(os.path.join(docker_root, d) for d in _DOCKER_DRIVER_DIRS)
+    root = docker_root
+    while root not in ("/", ".", ""):
+        out.add(root)
+        root = os.path.dirname(root)
+    return out
+
+
+def _as_partition(m: Mount) -> Partition:
+    return Partition(m.source, m.mountpoint, m.fs_type, m.major, m.minor)
+
+
+def label_partitions(
+    mounts: list[Mount], parts: dict[str, Partition], docker_root: str | None = None
+) -> dict[str, str]:
+    """Add the labelled mounts to ``parts`` and return label -> device (cAdvisor ``NewFsInfo``)."""
+    labels: dict[str, str] = {}
+    if docker_root:
+        candidates = _docker_image_paths(docker_root)
+        best: Mount | None = None
+        for m in mounts:
+            if m.mountpoint in candidates and (best is None or len(best.mountpoint) < len(m.mountpoint)):
+                best = m
+        if best is not None:
+            parts[best.source] = _as_partition(best)
+            labels[LABEL_DOCKER_IMAGES] = best.source
+    for m in mounts:
+        if m.mountpoint == "/":
+            parts[m.source] = _as_partition(m)
+            labels[LABEL_SYSTEM_ROOT] = m.source
+            break
+    return labels
+
+
+def read_partitions(paths: HostPaths, docker_root: str | None = None) -> tuple[dict[str, Partition], dict[str, str]]:
+    """Tracked filesystems keyed by device, and label -> device."""
+    mounts = read_mounts(paths)
+    excluded = (f"{docker_root}/devicemapper/mnt",) if docker_root else ()
+    parts = partitions_from_mounts(mounts, paths, excluded)
+    labels = label_partitions(mounts, parts, docker_root)
+    return parts, labels
+
+
+def read_vfs_stats(path: str) -> VfsStats:
+    """``statvfs`` of ``path`` (cAdvisor ``getVfsStats``)."""
+    st = os.statvfs(path)
+    bsize = st.f_bsize
+    return VfsStats(
+        capacity=st.f_blocks * bsize,
+        free=st.f_bfree * bsize,
+        available=st.f_bavail * bsize,
+        inodes=st.f_files,
+        inodes_free=st.f_ffree,
+    )
+
+
+def _measure(paths: HostPaths, parts: Iterable[Partition]) -> list[tuple[Partition, VfsStats]]:
+    out = []
+    for p in parts:
+        try:
+            out.append((p, read_vfs_stats(paths.in_rootfs(p.mountpoint))))
+        except OSError:
+            continue  # mount point missing under the root, or not ours to stat: not collected
+    return out
+
+
+def read_filesystems(paths: HostPaths, docker_root: str | None = None) -> list[FsInfo]:
+    """``MachineInfo.filesystems``: capacity and inode count of every tracked filesystem."""
+    parts, _ = read_partitions(paths, docker_root)
+    return [
+        FsInfo(device=p.device, capacity=v.capacity, type=FS_TYPE_VFS, inodes=v.inodes, has_inodes=True)
+        for p, v in _measure(paths, parts.values())
+    ]
+
+
+def fs_stats(p: Partition, v: VfsStats, disk: DiskStats | None) -> FsStats:
+    """cAdvisor raw handler ``fsToFsStats``: one filesystem of the ``/`` container."""
+    s = FsStats(
+        device=p.device,
+        type=FS_TYPE_VFS,
+        capacity=v.capacity,
+        usage=v.capacity - v.free,
+        available=v.available,
+        has_inodes=True,
+        inodes=v.inodes,
+        inodes_free=v.inodes_free,
+    )
+    if disk is not None:
+        s.reads_completed = disk.reads_completed
+        s.reads_merged = disk.reads_merged
+        s.sectors_read = disk.sectors_read
+        s.read_time = disk.read_time
+        s.writes_completed = disk.writes_completed
+        s.writes_merged = disk.writes_merged
+        s.sectors_written = disk.sectors_written
+        s.write_time = disk.write_time
+        s.io_in_progress = disk.io_in_progress
+        s.io_time = disk.io_time
+        s.weighted_io_time = disk.weighted_io_time
+    return s
+
+
+def _root_fs_stats(paths: HostPaths, parts: dict[str, Partition]) -> list[tuple[Partition, FsStats]]:
+    disks = read_diskstats(paths)
+    return [(p, fs_stats(p, v, disks.get((p.major, p.minor)))) for p, v in _measure(paths, parts.values())]
+
+
+def read_root_fs_stats(paths: HostPaths, docker_root: str | None = None) -> list[FsStats]:
+    """The ``filesystem`` stats of the ``/`` container: usage plus diskstats joined by major:minor."""
+    parts, _ = read_partitions(paths, docker_root)
+    return [s for _, s in _root_fs_stats(paths, parts)]
+
+
+def read_machine_fs_stats(paths: HostPaths, docker_root: str | None = None) -> list[MachineFsStats]:
+    """The ``filesystem`` member of ``/api/v2.1/machinestats``."""
+    return machine_fs_stats(read_root_fs_stats(paths, docker_root))
+
+
+def read_fs_uuids(paths: HostPaths) -> dict[str, str]:
+    """Filesystem UUID -> device path, from the ``/dev/disk/by-uuid`` symlinks (empty if absent)."""
+    by_uuid = os.path.join(paths.dev, "disk", "by-uuid")
+    out: dict[str, str] = {}
+    try:
+        entries = os.listdir(by_uuid)
+    except OSError:
+        return out
+    for name in entries:
+        try:
+            target = os.readlink(os.path.join(by_uuid, name))
+        except OSError:
+            continue
+        # Resolve in host terms ("../../vda1" -> "/dev/vda1"), not through our own filesystem.
+        out[name] = os.path.normpath(os.path.join("/dev/disk/by-uuid", target))
+    return out
+
+
+def read_storage(
+    paths: HostPaths,
+    now_ns: int,
+    label: str | None = None,
+    uuid: str | None = None,
+    *,
+    docker_root: str | None = None,
+) -> list[StorageFsInfo]:
+    """``/api/v2.0/storage``: every global filesystem, or the one with ``label`` or ``uuid``.
+
+    ``docker_root`` (from ``docker info``) enables the ``docker-images`` label. Raises
+    :class:`UnknownFilesystem` for a label or UUID that names no filesystem.
+    """
+    parts, labels = read_partitions(paths, docker_root)
+    want: str | None = None
+    if uuid:
+        device = read_fs_uuids(paths).get(uuid)
+        if device is None:
+            raise UnknownFilesystem("cadvisor: no such device")
+        if device not in parts:
+            raise UnknownFilesystem(f'cannot find device "{device}" in partitions')
+        want = device
+    elif label:
+        if label not in labels:
+            raise UnknownFilesystem(f'non-existent label "{label}"')
+        want = labels[label]
+    out = []
+    for p, s in _root_fs_stats(paths, parts):
+        if want is not None and p.device != want:
+            continue
+        out.append(
+            StorageFsInfo(
+                timestamp=now_ns,
+                device=p.device,
+                mountpoint=p.mountpoint,
+                capacity=s.capacity,
+                available=s.available,
+                usage=s.usage,
+                labels=sorted(k for k, dev in labels.items() if dev == p.device),
+                inodes=s.inodes if s.has_inodes else None,
+                inodes_free=s.inodes_free if s.has_inodes else None,
+            )
+        )
+    return out
