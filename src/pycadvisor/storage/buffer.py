@@ -225,10 +225,8 @@ class SampleBuffer:
             n = min(len(q), self._batch)
             batch = [q.popleft() for _ in range(n)]
             self._inflight = n
-            try:
-                await self._deliver(write, batch)
-            finally:
-                self._inflight = 0
+            await self._deliver(write, batch)  # if cancelled by close(), _inflight still counts the batch
+            self._inflight = 0
             last_write = self._clock()
 
     async def _deliver(self, write: WriteFn, batch: list[Sample]) -> None:

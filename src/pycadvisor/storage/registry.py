@@ -10,7 +10,18 @@ import importlib
 from typing import Final, Protocol
 
 from pycadvisor.storage.base import StorageDriver
+from pycadvisor.storage.metrics import storage_families
 from pycadvisor.storage.options import StorageOptions
+
+__all__ = [
+    "STORAGE_DRIVERS",
+    "DriverFactory",
+    "build_drivers",
+    "check_driver_names",
+    "list_drivers",
+    "load_driver_class",
+    "storage_families",
+]
 
 STORAGE_DRIVERS: Final[dict[str, str]] = {
     "bigquery": "pycadvisor.storage.bigquery:BigQueryDriver",
