@@ -403,12 +403,3 @@ def test_real_host_machine_info() -> None:
     assert info.machine_id and info.boot_id
     kernel = hm.read_kernel_version(paths)
     assert kernel == os.uname().release
-
-
-def test_real_host_is_this_build_machine_kind() -> None:
-    """On the build machines / is ext4 on /dev/vda (254:0); elsewhere this documents what was checked."""
-    if _root_device_numbers() != (254, 0):
-        pytest.skip("not a build machine: / is not on 254:0")
-    info = hm.read_machine_info(HostPaths(), now_ns=NOW)
-    assert info.disk_map is not None and info.disk_map["254:0"].name == "vda"
-    assert info.filesystems is not None and "/dev/vda" in [f.device for f in info.filesystems]

@@ -16,7 +16,7 @@ from pycadvisor.host.paths import HostPaths, read_bytes
 DISKSTATS = "diskstats"  # under HostPaths.proc
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DiskStats:
     """The first 11 counters of one ``/proc/diskstats`` line (times in ms)."""
 

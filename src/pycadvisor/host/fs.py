@@ -37,7 +37,7 @@ class UnknownFilesystem(PyCadvisorError):
     """A storage label or filesystem UUID that names no known filesystem."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Mount:
     """One line of ``/proc/<pid>/mountinfo`` (``Documentation/filesystems/proc.rst`` §3.5)."""
 
@@ -49,7 +49,7 @@ class Mount:
     source: str  # "mount source": a device path for block filesystems
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Partition:
     """A filesystem cAdvisor tracks, under the name it reports as ``device``."""
 
@@ -60,7 +60,7 @@ class Partition:
     minor: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VfsStats:
     """``statvfs`` of a mount point, in bytes (Go ``statfs``: blocks x ``f_bsize``)."""
 
@@ -99,16 +99,12 @@ def parse_mountinfo(data: bytes, path: str = "/proc/self/mountinfo") -> list[Mou
         try:
             sep = f.index(b"-", 6)
             major, _, minor = f[2].partition(b":")
-            mounts.append(
-                Mount(
-                    major=int(major),
-                    minor=int(minor),
-                    root=_unescape(f[3]),
-                    mountpoint=_unescape(f[4]),
-                    fs_type=f[sep + 1].decode("utf-8", "replace"),
-                    source=_unescape(f[sep + 2]) if len(f) > sep + 2 else "",
-                )
-            )
+            source = f[sep + 2] if len(f) > sep + 2 else b""
+            if b"\\" in line:
+                root, mountpoint, src = _unescape(f[3]), _unescape(f[4]), _unescape(source)
+            else:
+                root, mountpoint, src = (x.decode("utf-8", "surrogateescape") for x in (f[3], f[4], source))
+            mounts.append(Mount(int(major), int(minor), root, mountpoint, f[sep + 1].decode(), src))
         except (ValueError, IndexError):
             raise ParseError(path, f"bad mountinfo line {line!r}") from None
     return mounts

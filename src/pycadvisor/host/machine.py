@@ -44,7 +44,7 @@ _CLOCK_KEYS = ("cpu MHz", "CPU MHz", "clock")  # x86, s390/other, POWER
 _NO_CPUINFO_CLOCK_ARCHES = ("mips64", "390", "aarch64", "arm", "riscv64")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CpuInfo:
     """What ``/proc/cpuinfo`` tells about the machine."""
 

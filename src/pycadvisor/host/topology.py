@@ -24,7 +24,7 @@ from pycadvisor.host.paths import HostPaths, read_bytes
 from pycadvisor.model.machine import Cache, Core, HugePagesInfo, Node
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CacheInfo:
     """One ``cache/index<K>`` directory of a CPU."""
 
