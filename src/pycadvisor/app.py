@@ -101,13 +101,15 @@ class Daemon:
             or cfg.containerd_env_metadata_whitelist
         )
         factories: list[Factory] = build_factories(cfg, env_wl)
+        from pycadvisor.events.limits import parse_limits
         from pycadvisor.events.service import EventService
+        from pycadvisor.events.store import EventStore
 
-        events = EventService.from_flags(
-            paths=paths,
-            age_limits=cfg.event_storage_age_limit,
-            count_limits=cfg.event_storage_event_limit,
+        store = EventStore(
+            age_limits=parse_limits(cfg.event_storage_age_limit, "age"),
+            count_limits=parse_limits(cfg.event_storage_event_limit, "count"),
         )
+        events = EventService(store, paths)
         from pycadvisor.storage.registry import build_drivers
 
         drivers = build_drivers(self.storage_opts, machine_name=platform.node())

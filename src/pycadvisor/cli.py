@@ -62,20 +62,20 @@ def _validate(cfg: Config, storage: StorageOptions) -> str | None:
     if cfg.housekeeping_interval <= 0:
         return "invalid value for flag -housekeeping_interval: must be positive"
     if storage.storage_driver:
-        from pycadvisor.storage.registry import validate_driver_names
+        from pycadvisor.storage.registry import check_driver_names
 
         try:
-            validate_driver_names(storage.storage_driver)
+            check_driver_names(storage.driver_names())
         except ValueError as e:
             return str(e)
     for name, text in (
         ("event_storage_age_limit", cfg.event_storage_age_limit),
         ("event_storage_event_limit", cfg.event_storage_event_limit),
     ):
-        from pycadvisor.events.limits import parse_limit_flag
+        from pycadvisor.events.limits import parse_limits
 
         try:
-            parse_limit_flag(text, kind="duration" if name.endswith("age_limit") else "count")
+            parse_limits(text, "age" if name.endswith("age_limit") else "count")
         except ValueError as e:
             return f'invalid value "{text}" for flag -{name}: {e}'
     return None

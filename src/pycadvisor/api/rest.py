@@ -55,7 +55,7 @@ class ApiContext:
     events: EventsHandler | None = None
     # () -> extra attributes (docker version ...) merged into /api/v2.0/attributes
     attributes_extra: Callable[[], Awaitable[dict[str, str]]] | None = None
-    docker_images_dir: str | None = None
+    docker_root: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -304,23 +304,18 @@ class RestApi:
         return attrs
 
     def _storage(self, q: Mapping[str, str]) -> Any:
-        from pycadvisor.host.fs import read_storage
+        from pycadvisor.host.fs import UnknownFilesystem, read_storage
 
         label = q.get("label") or None
         uuid = q.get("uuid") or None
-        items = read_storage(
-            self.m.paths,
-            self.m.clock.now_ns(),
-            label=label,
-            uuid=uuid,
-            docker_images_dir=self.ctx.docker_images_dir,
-        )
+        try:
+            items = read_storage(self.m.paths, self.m.clock.now_ns(), label, uuid, docker_root=self.ctx.docker_root)
+        except UnknownFilesystem as e:
+            raise HttpError(404, str(e)) from None
         if uuid:
             if not items:
                 raise HttpError(404, f'no filesystem with uuid "{uuid}"')
             return items[0]
-        if label and not items:
-            raise HttpError(404, f'no filesystem with label "{label}"')
         return items
 
     def _machinestats(self, opts: V2Options) -> Any:

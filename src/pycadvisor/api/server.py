@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -45,7 +46,7 @@ def build_app(
 ) -> web.Application:
     """Assemble the aiohttp application for one manager."""
     prefix = normalize_prefix(opts.prefix)
-    middlewares = []
+    middlewares: list[Any] = []
     if opts.http_auth_file or opts.http_digest_file:
         from pycadvisor.api.auth import make_auth_middleware
 

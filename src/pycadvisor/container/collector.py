@@ -19,6 +19,9 @@ from pycadvisor.host.cgroups.blkio import Device, parse_blkio_v1, parse_io_stat
 from pycadvisor.host.cgroups.cpu import parse_keyed, parse_percpu
 from pycadvisor.host.cgroups.detect import CgroupMounts
 from pycadvisor.host.cgroups.pressure import parse_pressure
+from pycadvisor.host.net import parse_net_dev, parse_tcp_advanced, parse_tcp_states, parse_udp_stats, tcp_advanced_zero
+from pycadvisor.host.paths import HostPaths
+from pycadvisor.host.processes import SchedstatAccumulator, read_process_stats, read_schedstat_by_pid
 from pycadvisor.model.container import (
     TCP_STATE_NAMES,
     UDP_STAT_NAMES,
@@ -38,7 +41,6 @@ from pycadvisor.model.container import (
     MemoryStatsMemoryData,
     NetworkStats,
     PerDiskStats,
-    ProcessStats,
     PSIStats,
     ResctrlStats,
 )
@@ -68,7 +70,7 @@ class _Zeros:
     numa = MemoryNumaStats()
     tcp = dict.fromkeys(TCP_STATE_NAMES, 0)
     udp = dict.fromkeys(UDP_STAT_NAMES, 0)
-    tcp_advanced: dict[str, int] = {}  # noqa: RUF012 - shared, never mutated
+    tcp_advanced = tcp_advanced_zero()  # cAdvisor always sends the 99 keys
     no_ifaces: list[object] = []  # noqa: RUF012
 
 
@@ -82,7 +84,7 @@ class CollectOptions:
 
     metric_sets: frozenset[str]
     clk_tck: int = 100
-    proc: str = "/proc"  # HostPaths.proc: network counters come from <proc>/<pid>/net/dev
+    paths: HostPaths = HostPaths()  # network and per-process counters come from <proc>/<pid>/...
     # maj, min -> "/dev/<name>" ("" when unknown), from the machine's disk map.
     device_name: Callable[[int, int], str] = lambda _maj, _min: ""
 
@@ -121,7 +123,18 @@ def _int(data: bytes | None) -> int:
 class CgroupCollector:
     """Collects one container's samples from its cgroup directories through held descriptors."""
 
-    __slots__ = ("_dirs", "_files", "_is_root", "_net_pid", "_opts", "_use_hierarchy", "_v2", "name")
+    __slots__ = (
+        "_dirs",
+        "_files",
+        "_init_pid",
+        "_is_root",
+        "_net_pid",
+        "_opts",
+        "_sched",
+        "_use_hierarchy",
+        "_v2",
+        "name",
+    )
 
     def __init__(
         self,
@@ -140,6 +153,8 @@ class CgroupCollector:
         self._is_root = name == "/"
         self._use_hierarchy = True
         self._net_pid: int | None = None
+        self._init_pid: int | None = None
+        self._sched: SchedstatAccumulator | None = None
         if not is_v2 and "memory" in dirs:
             uh = self._read_opt("memory", "memory.use_hierarchy")
             self._use_hierarchy = uh is None or uh.strip() != b"0"
@@ -171,6 +186,7 @@ class CgroupCollector:
         st = ContainerStats(
             timestamp=now_ns, task_stats=_Z.task_stats, resctrl=_Z.resctrl, cpuset=_Z.cpuset, health=_Z.health
         )
+        self._init_pid = pid
         errors: list[tuple[str, Exception]] = []
         families: Iterable[tuple[str, Callable[[ContainerStats], None]]] = (
             ("cpu", self._cpu),
@@ -178,9 +194,10 @@ class CgroupCollector:
             ("diskIO", self._diskio),
             ("hugetlb", self._hugetlb),
             ("process", self._processes),
+            ("sched", self._schedstat),
         )
         for fam, fn in families:
-            if fam != "cpu" and fam != "memory" and not self._opts.has(fam):
+            if fam not in ("cpu", "memory") and not self._opts.has(fam):
                 continue
             try:
                 fn(st)
@@ -193,8 +210,10 @@ class CgroupCollector:
         if pid and self._opts.has("network"):
             try:
                 st.network = self._network(pid)
+            except ParseError as e:
+                errors.append(("network", e))
             except (ValueError, IndexError) as e:
-                errors.append(("network", ParseError(f"{self._opts.proc}/{pid}/net/dev", str(e))))
+                errors.append(("network", ParseError(f"{self._opts.paths.proc}/{pid}/net", str(e))))
             except OSError as e:
                 errors.append(("network", e))
         return st, errors
@@ -423,42 +442,64 @@ class CgroupCollector:
                 )
         st.hugetlb = out
 
+    def _pids(self) -> list[int]:
+        raw = self._read_opt("unified" if self._v2 else "cpu", "cgroup.procs")
+        return [int(x) for x in raw.split()] if raw else []
+
     def _processes(self, st: ContainerStats) -> None:
+        """``process`` set (off by default: it walks /proc/<pid>/fd of every process)."""
         ctrl = "unified" if self._v2 else "pids"
         cur = self._read_opt(ctrl, "pids.current")
         mx = self._read_opt(ctrl, "pids.max")
         threads_max = 0 if mx is None or mx.strip() == b"max" else int(mx)
-        if cur is not None:
-            threads = int(cur)
-        else:
-            procs_ctrl = "unified" if self._v2 else "cpu"
-            raw = self._read_opt(procs_ctrl, "cgroup.procs")
-            threads = len(raw.split()) if raw else 0
-        st.processes = ProcessStats(threads_current=threads, threads_max=threads_max)
+        pids = self._pids()
+        threads = int(cur) if cur is not None else len(pids)
+        st.processes = read_process_stats(
+            self._opts.paths, pids, self._init_pid, threads_current=threads, threads_max=threads_max
+        )
+
+    def _schedstat(self, st: ContainerStats) -> None:
+        """``sched`` set (off by default): /proc/<pid>/schedstat of the cgroup's processes."""
+        if st.cpu is None:
+            return
+        if self._sched is None:
+            self._sched = SchedstatAccumulator()
+        st.cpu.schedstat = self._sched.update(read_schedstat_by_pid(self._opts.paths, self._pids()))
 
     # ------------------------------------------------------------------ network
 
     def _network(self, pid: int) -> NetworkStats | None:
-        from pycadvisor.host.net import parse_net_dev
-
-        proc = self._opts.proc
+        proc = self._opts.paths.proc
         if self._net_pid != pid:
             if self._net_pid is not None:
-                self._files.forget(f"{proc}/{self._net_pid}/net/dev")
+                for f in ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp"):
+                    self._files.forget(f"{proc}/{self._net_pid}/net/{f}")
             self._net_pid = pid
-        path = f"{proc}/{pid}/net/dev"
+        base = f"{proc}/{pid}/net/"
         try:
-            raw = self._files.read(path)
+            raw = self._files.read(base + "dev")
+            if raw is None:
+                return None
+            ifaces = parse_net_dev(raw, source=base + "dev")
+            net = NetworkStats(
+                interfaces=ifaces, tcp=_Z.tcp, tcp6=_Z.tcp, udp=_Z.udp, udp6=_Z.udp, tcp_advanced=_Z.tcp_advanced
+            )
+            opts = self._opts
+            if opts.has("tcp"):
+                net.tcp = parse_tcp_states(self._files.read(base + "tcp") or b"", source=base + "tcp")
+                net.tcp6 = parse_tcp_states(self._files.read(base + "tcp6") or b"", source=base + "tcp6")
+            if opts.has("udp"):
+                net.udp = parse_udp_stats(self._files.read(base + "udp") or b"", source=base + "udp")
+                net.udp6 = parse_udp_stats(self._files.read(base + "udp6") or b"", source=base + "udp6")
+            if opts.has("advtcp"):
+                net.tcp_advanced = parse_tcp_advanced(
+                    self._files.read(base + "netstat") or b"", self._files.read(base + "snmp") or b""
+                )
         except ContainerGone:  # the process went away, not the cgroup
-            self._files.forget(path)
+            for f in ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp"):
+                self._files.forget(base + f)
             self._net_pid = None
             return None
-        if raw is None:
-            return None
-        ifaces = parse_net_dev(raw)
-        net = NetworkStats(
-            interfaces=ifaces, tcp=_Z.tcp, tcp6=_Z.tcp, udp=_Z.udp, udp6=_Z.udp, tcp_advanced=_Z.tcp_advanced
-        )
         if ifaces:
             first = ifaces[0]
             net.name = first.name

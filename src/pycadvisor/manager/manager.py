@@ -11,9 +11,9 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from pycadvisor.cache import SampleHistory
 from pycadvisor.clock import Clock, RealClock
@@ -26,7 +26,14 @@ from pycadvisor.host.cgroups.detect import CgroupMounts, detect_cgroup_mounts
 from pycadvisor.host.paths import HostPaths, read_text
 from pycadvisor.manager.container import ContainerState
 from pycadvisor.model.compact import Compactor
-from pycadvisor.model.container import ContainerInfo, ContainerReference, ContainerSpec, ContainerStats, Health
+from pycadvisor.model.container import (
+    ContainerInfo,
+    ContainerReference,
+    ContainerSpec,
+    ContainerStats,
+    FsStats,
+    Health,
+)
 from pycadvisor.model.machine import MachineInfo
 from pycadvisor.watcher.inotify import CgroupWatcher
 
@@ -156,7 +163,7 @@ class Manager:
         self._collect_opts = CollectOptions(
             metric_sets=self.opts.metric_sets,
             clk_tck=os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100,
-            proc=self.paths.proc,
+            paths=self.paths,
             device_name=self._device_name,
         )
         self._running = True
@@ -210,8 +217,8 @@ class Manager:
 
         self._timers.append(self._loop.call_later(interval_ns / S, tick))
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -234,7 +241,7 @@ class Manager:
             log.exception("reading machine info failed")
             return
         names: dict[tuple[int, int], str] = {}
-        for d in self._machine.disk_map.values():
+        for d in (self._machine.disk_map or {}).values():
             names[(d.major, d.minor)] = "/dev/" + d.name
         self._device_names = names
 
@@ -519,8 +526,6 @@ class Manager:
             except Exception as e:
                 self._log_error(st, "disk", e, stats.timestamp)
         elif self.fs_usage is not None and st.metadata is not None and st.metadata.fs_dirs:
-            from pycadvisor.model.container import FsStats
-
             u = self.fs_usage.usage(st.name)
             if u is not None:
                 root = self._root_fs()
@@ -536,7 +541,7 @@ class Manager:
                     )
                 ]
 
-    def _root_fs(self) -> object | None:
+    def _root_fs(self) -> FsStats | None:
         root = self.containers.get("/")
         latest = root.history.latest() if root else None
         if latest is not None and latest.filesystem:

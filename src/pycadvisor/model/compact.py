@@ -121,7 +121,7 @@ def _decode(sh: Iterator[Any], vs: Iterator[int], consts: tuple[Any, ...]) -> An
         return consts[next(sh)]
     if tag == _OBJ:
         plan: _Plan = next(sh)
-        obj = object.__new__(plan.cls)
+        obj: Any = object.__new__(plan.cls)
         for name in plan.names:
             object.__setattr__(obj, name, _decode(sh, vs, consts))
         return obj

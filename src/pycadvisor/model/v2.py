@@ -233,7 +233,7 @@ def stats_v2(spec: ContainerSpec, prev: ContainerStats | None, st: ContainerStat
     if spec.has_memory:
         out.memory = st.memory
     if spec.has_hugetlb:
-        out.hugetlb = st.hugetlb  # type: ignore[assignment]
+        out.hugetlb = st.hugetlb
     if spec.has_network and st.network is not None:
         n = _net_v2(st)
         out.network = NetworkStatsV2(interfaces=n.interfaces, tcp=n.tcp, tcp6=n.tcp6)
@@ -275,7 +275,7 @@ def deprecated_stats(
     if spec.has_memory and st.memory is not None:
         out.memory = st.memory
     if spec.has_hugetlb:
-        out.hugetlb = st.hugetlb  # type: ignore[assignment]
+        out.hugetlb = st.hugetlb
     if spec.has_network and st.network is not None:
         out.network = NetworkStatsV2(interfaces=st.network.interfaces, tcp=st.network.tcp,
                                      tcp6=st.network.tcp6, udp=st.network.udp, udp6=st.network.udp6,
@@ -284,4 +284,29 @@ def deprecated_stats(
         out.filesystem = st.filesystem
     if spec.has_custom_metrics:
         out.custom_metrics = st.custom_metrics
+    return out
+
+
+@dataclass(slots=True, kw_only=True)
+class MachineStats:
+    """``/api/v2.1/machinestats``: the root container's samples in machine terms."""
+
+    timestamp: int = time_field()
+    cpu: CpuStats | None = opt()
+    cpu_inst: CpuInstStats | None = opt()
+    memory: MemoryStats | None = opt()
+    network: NetworkStatsV2 | None = opt()
+    filesystem: list[Any] | None = opt()  # model.machine.MachineFsStats
+    load_stats: Any = opt()
+
+
+def machine_stats(prev: ContainerStats | None, st: ContainerStats) -> MachineStats:
+    """One root sample -> ``MachineStats`` (cAdvisor ``cmd/internal/api/versions.go``: machinestats)."""
+    from pycadvisor.model.machine import machine_fs_stats
+
+    out = MachineStats(timestamp=st.timestamp, cpu=st.cpu, cpu_inst=cpu_inst(prev, st), memory=st.memory)
+    if st.network is not None:
+        out.network = NetworkStatsV2(interfaces=st.network.interfaces, tcp=st.network.tcp, tcp6=st.network.tcp6)
+    if st.filesystem:
+        out.filesystem = machine_fs_stats(st.filesystem)
     return out

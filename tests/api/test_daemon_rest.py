@@ -1,0 +1,179 @@
+"""The real daemon on this host, through its REST API: containers appear, stats track real work,
+errors answer clearly (issue 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from support.cgroups import TestCgroup
+from support.procs import cpu_burner, disk_writer, memory_holder, sleeper, wait_until
+from support.services import http_request
+
+pytestmark = pytest.mark.root
+
+FAST = ("-housekeeping_interval=200ms", "-allow_dynamic_housekeeping=false", "-global_housekeeping_interval=2s")
+
+
+def get_json(daemon: Any, path: str) -> Any:
+    status, body = daemon.get(path)
+    assert status == 200, f"{path} -> {status}: {body[:300]!r}"
+    return json.loads(body)
+
+
+def post_json(daemon: Any, path: str, body: Any) -> Any:
+    status, data = http_request("POST", daemon.url + path, body)
+    assert status == 200, f"{path} -> {status}: {data[:300]!r}"
+    return json.loads(data)
+
+
+def stats_of(daemon: Any, name: str, n: int = 60) -> list[dict[str, Any]]:
+    info = post_json(daemon, "/api/v1.3/containers" + name, {"num_stats": n})
+    assert info["name"] == name
+    return list(info.get("stats", []))
+
+
+def test_machine_and_root(pycadvisor_daemon_factory: Callable[..., Any]) -> None:
+    d = pycadvisor_daemon_factory(*FAST)
+    m = get_json(d, "/api/v1.3/machine")
+    assert m["num_cores"] == os.cpu_count()
+    assert m["memory_capacity"] > 0 and m["filesystems"]
+    root = wait_until(lambda: stats_of(d, "/", 3) or None, timeout=10, what="root stats")
+    last = root[-1]
+    assert last["cpu"]["usage"]["total"] > 0
+    assert len(last["cpu"]["usage"]["per_cpu_usage"]) == os.cpu_count()  # cgroup v1 gives per-CPU usage
+    assert last["memory"]["usage"] > 0
+    assert last["network"]["interfaces"], "the root container reports the host's interfaces"
+    assert any(fs["device"] for fs in last["filesystem"])
+    assert get_json(d, "/api/v2.0/version")
+    attrs = get_json(d, "/api/v2.0/attributes")
+    assert attrs["num_cores"] == os.cpu_count() and attrs["kernel_version"]
+    ms = wait_until(lambda: get_json(d, "/api/v2.1/machinestats?count=2") or None, timeout=10, what="machinestats")
+    assert ms[-1]["memory"]["usage"] > 0
+    assert ms[-1]["filesystem"][0]["inline"]["reads_completed"] >= 0
+    storage = get_json(d, "/api/v2.0/storage")
+    assert any("root" in fs["labels"] for fs in storage)
+    assert get_json(d, "/api/v2.0/storage?label=root")[0]["mountpoint"] == "/"
+
+
+def test_burner_holder_and_writer_are_measured(
+    pycadvisor_daemon_factory: Callable[..., Any], test_cgroup: TestCgroup, tmp_path: Any
+) -> None:
+    burner = test_cgroup.child("burner")
+    holder = test_cgroup.child("holder")
+    writer = test_cgroup.child("writer")
+    d = pycadvisor_daemon_factory(*FAST)
+    burner.adopt(cpu_burner(burner))
+    holder.adopt(memory_holder(holder, 64))
+    # Subcontainers appear within seconds (inotify), each with its own stats.
+    for cg in (test_cgroup, burner, holder, writer):
+        wait_until(lambda cg=cg: len(stats_of(d, cg.name, 2)) >= 2, timeout=10, what=f"stats of {cg.name}")
+    time.sleep(2.5)
+    s = stats_of(d, burner.name, 60)
+    first, last = s[0], s[-1]
+    dt = (parse_ts(last["timestamp"]) - parse_ts(first["timestamp"])) / 1e9
+    cores = (last["cpu"]["usage"]["total"] - first["cpu"]["usage"]["total"]) / 1e9 / dt
+    assert 0.6 < cores < 1.3, f"burner used {cores:.2f} cores"
+    mem = stats_of(d, holder.name, 1)[-1]["memory"]
+    assert mem["usage"] >= 64 << 20 and mem["working_set"] >= 60 << 20
+    assert mem["rss"] >= 60 << 20
+    # The parent lists its children, and /subcontainers returns the subtree.
+    info = post_json(d, "/api/v1.3/containers" + test_cgroup.name, {"num_stats": 1})
+    assert sorted(c["name"] for c in info["subcontainers"]) == sorted([burner.name, holder.name, writer.name])
+    sub = post_json(d, "/api/v1.3/subcontainers" + test_cgroup.name, {"num_stats": 0})
+    assert sorted(c["name"] for c in sub) == sorted([test_cgroup.name, burner.name, holder.name, writer.name])
+    # Disk writes through the writer's cgroup are counted by device.
+    path = str(tmp_path / "blob")
+    writer.adopt(disk_writer(writer, 16, path))
+
+    def written() -> int:
+        st = stats_of(d, writer.name, 1)[-1]
+        return sum(e["stats"].get("Write", 0) for e in st.get("diskio", {}).get("io_service_bytes", []))
+
+    assert wait_until(lambda: written() >= 16 << 20, timeout=15, what="16 MiB written")
+    entry = stats_of(d, writer.name, 1)[-1]["diskio"]["io_service_bytes"][0]
+    assert entry["device"].startswith("/dev/")
+    # v2 endpoints over the same containers.
+    v21 = get_json(d, f"/api/v2.1/stats{burner.name}?count=3")
+    assert list(v21) == [burner.name] and len(v21[burner.name]["stats"]) == 3
+    assert v21[burner.name]["stats"][-1]["cpu_inst"]["usage"]["total"] > 5e8  # ns/s of a busy core
+    v20 = get_json(d, f"/api/v2.0/stats{test_cgroup.name}?recursive=true&count=1")
+    assert set(v20) == {test_cgroup.name, burner.name, holder.name, writer.name}
+    spec = get_json(d, f"/api/v2.0/spec{holder.name}")[holder.name]
+    assert spec["has_memory"] is True and spec["memory"]["limit"] > 0
+    ps = get_json(d, f"/api/v2.0/ps{burner.name}")
+    assert ps and all(p["cgroup_path"] == burner.name or p["cgroup_path"] == "" for p in ps)
+    # A removed cgroup is forgotten within seconds.
+    gone = burner.name
+    burner.close()
+    wait_until(lambda: d.get("/api/v1.3/containers" + gone)[0] == 404, timeout=10, what="removed cgroup forgotten")
+
+
+def test_new_cgroup_stats_with_max_age(pycadvisor_daemon_factory: Callable[..., Any], test_cgroup: TestCgroup) -> None:
+    d = pycadvisor_daemon_factory("-housekeeping_interval=30s", "-global_housekeeping_interval=30s")
+    test_cgroup.adopt(sleeper(test_cgroup))
+    wait_until(lambda: d.get("/api/v1.3/containers" + test_cgroup.name)[0] == 200, timeout=10, what="discovered")
+    before = get_json(d, f"/api/v2.0/stats{test_cgroup.name}?count=-1")[test_cgroup.name]
+    after = get_json(d, f"/api/v2.0/stats{test_cgroup.name}?count=-1&max_age=10ms")[test_cgroup.name]
+    assert len(after) == len(before) + 1  # max_age forced a fresh sample on demand
+
+
+def parse_ts(text: str) -> int:
+    from pycadvisor.model.codec import parse_time
+
+    return parse_time(text)
+
+
+ERROR_CASES = [
+    ("GET", "/api/v1.3/containers/no/such/thing", None, 404, b'"/no/such/thing"'),
+    ("GET", "/api/v2.0/stats/nope?count=abc", None, 400, b"count"),
+    ("GET", "/api/v2.0/stats/?max_age=soon", None, 400, b"max_age"),
+    ("GET", "/api/v2.0/stats/?type=weird", None, 400, b"type"),
+    ("POST", "/api/v1.3/containers/", b"{not json", 400, b"request body"),
+    ("POST", "/api/v1.3/containers/", b'{"num_stats": "ten"}', 400, b"num_stats"),
+    ("POST", "/api/v1.3/containers/", b'{"start": "yesterday"}', 400, b"start"),
+    ("GET", "/api", None, 301, b""),
+    ("GET", "/api/", None, 400, b"Supported API versions: v1.0,v1.1,v1.2,v1.3,v2.0,v2.1"),
+    ("GET", "/api/v1.3", None, 400, b"Supported request types"),
+    ("GET", "/api/v9.9/machine", None, 500, b'unsupported API version "v9.9"'),
+    ("GET", "/api/v1.3/../../../etc/passwd", None, 404, b""),
+    ("GET", "/api/v1.3/containers/%2e%2e/%2e%2e/etc", None, 404, b'"/etc"'),
+    ("GET", "/api/v1.3/containers/..%2f..%2fproc", None, 404, b'"/proc"'),
+    ("GET", "/api/v2.0/ps/no/such", None, 404, b'"/no/such"'),
+]
+
+
+def test_errors_are_clear(pycadvisor_daemon_factory: Callable[..., Any]) -> None:
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a: Any, **k: Any) -> None:
+            return None
+
+    d = pycadvisor_daemon_factory()
+    opener = urllib.request.build_opener(NoRedirect)
+    for method, path, body, status, needle in ERROR_CASES:
+        req = urllib.request.Request(d.url + path, data=body, method=method)
+        try:
+            with opener.open(req, timeout=10) as resp:
+                got, data = resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            got, data = e.code, e.read()
+        assert got == status, (method, path, data)
+        assert needle in data, (method, path, data)
+        assert b"root:x:0:0" not in data  # nothing outside the cgroup mounts is ever read
+    assert d.get("/healthz") == (200, b"ok")  # and the daemon is still there
+
+
+def test_healthz_and_redirects(pycadvisor_daemon_factory: Callable[..., Any]) -> None:
+    d = pycadvisor_daemon_factory("-url_base_prefix=/cadvisor")
+    assert d.get("/cadvisor/healthz") == (200, b"ok")
+    assert d.get("/healthz")[0] == 404  # everything lives under the prefix
+    status, body = d.get("/cadvisor/api/v1.3/machine")
+    assert status == 200 and json.loads(body)["num_cores"] > 0
