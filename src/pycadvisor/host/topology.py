@@ -104,12 +104,13 @@ def parse_hugepages_dir_name(name: str) -> int | None:
 
 
 def _glob_numbered(directory: str, prefix: str) -> list[str]:
-    """Entries named ``<prefix>...<digit>`` in lexical order (Go glob ``<prefix>*[0-9]``)."""
+    """Entries named ``<prefix><N>`` in lexical order, as Go's ``filepath.Glob("<prefix>*[0-9]")`` lists them."""
     try:
         names = os.listdir(directory)
     except OSError:
         return []
-    return sorted(n for n in names if n.startswith(prefix) and n[-1:].isdigit() and len(n) > len(prefix))
+    n = len(prefix)
+    return sorted(name for name in names if name.startswith(prefix) and name[n:].isdigit())
 
 
 def _read_stripped(path: str) -> str:
