@@ -251,9 +251,10 @@ class KmsgOomSource:
         try:
             os.lseek(fd, 0, os.SEEK_END)
         except OSError as e:
-            os.close(fd)
-            log.warning("cannot seek %s (%s): OOM kills will be seen through cgroup counters only", self._path, e)
-            return False
+            if e.errno != errno.ESPIPE:  # a pipe standing in for the device has no history to skip
+                os.close(fd)
+                log.warning("cannot seek %s (%s): OOM kills will be seen through cgroup counters only", self._path, e)
+                return False
         if self._boot_ns is None:
             self._boot_ns = boot_time_ns()
         self._fd = fd
@@ -290,16 +291,23 @@ class KmsgOomSource:
                 return
             if not raw:
                 return
+            # The device returns one record per read: a header line, then " KEY=value" dictionary
+            # lines. Splitting on newlines also copes with a pipe that delivers several at once.
+            for line in raw.split(b"\n"):
+                if line and line[0] != 0x20:
+                    self._feed(line, boot)
+
+    def _feed(self, line: bytes, boot: int) -> None:
+        try:
+            rec = parse_kmsg_record(line, boot)
+        except ParseError as e:
+            log.debug("skipping kmsg record: %s", e)
+            return
+        if rec is None:
+            return
+        inst = self._parser.feed(rec.message, rec.ts_ns)
+        if inst is not None:
             try:
-                rec = parse_kmsg_record(raw, boot)
-            except ParseError as e:
-                log.debug("skipping kmsg record: %s", e)
-                continue
-            if rec is None:
-                continue
-            inst = self._parser.feed(rec.message, rec.ts_ns)
-            if inst is not None:
-                try:
-                    self._on_oom(inst)
-                except Exception:
-                    log.exception("OOM callback failed for %s", inst)
+                self._on_oom(inst)
+            except Exception:
+                log.exception("OOM callback failed for %s", inst)
