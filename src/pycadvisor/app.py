@@ -229,7 +229,7 @@ def _attributes_extra(factories: list[Factory]) -> Any:
 def _storage_families(drivers: list[Any]) -> Any:
     if not drivers:
         return None
-    from pycadvisor.storage.registry import storage_families
+    from pycadvisor.storage.metrics import storage_families
 
     return lambda: storage_families(drivers)
 

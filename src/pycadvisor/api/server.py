@@ -68,7 +68,7 @@ def build_app(
         return web.Response(text="ok")
 
     async def api_handler(request: web.Request) -> web.StreamResponse:
-        sub = request.clone(rel_url=request.rel_url.with_path(request.path[len(prefix) :] or "/"))
+        sub = request.clone(rel_url=request.rel_url.with_path(request.path[len(prefix) :] or "/", keep_query=True))
         return await api.handle(sub)
 
     async def api_redirect(_: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from typing import Any
 
 # Encodings a field may ask for, beyond the plain JSON value.
 TIME = "time"  # int nanoseconds since the Unix epoch -> RFC 3339 with nanoseconds (Go time.Time)
+PTR = "ptr"  # a Go pointer tagged omitempty: omitted only when nil (None), printed even when it points at 0
 STRUCT = "struct"  # a dict of ints standing for a Go struct: keys kept in insertion order, not sorted
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from pycadvisor.model.base import STRUCT, TIME
+from pycadvisor.model.base import PTR, STRUCT, TIME
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -76,6 +76,10 @@ def to_plain(obj: Any) -> Any:
             v = getattr(obj, attr)
             if kind == TIME:
                 out[key] = format_time(v)
+                continue
+            if kind == PTR:
+                if v is not None:
+                    out[key] = to_plain(v)
                 continue
             if omit and not v:  # Go omitempty: nil, 0, false, "", empty slice/map (never a struct)
                 continue
