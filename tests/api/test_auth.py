@@ -360,9 +360,7 @@ def test_digest_works_with_pythons_own_client(htdigest: str) -> None:
         wrong = fetch(url + PREFIX + "/containers/", opener=digest_opener(url, "admin", "nope"))
         assert wrong.status == 401
         # a user of another realm in the same file is not a user of this realm
-        assert (
-            fetch(url + PREFIX + "/containers/", opener=digest_opener(url, "other", PASSWORD)).status == 401
-        )
+        assert fetch(url + PREFIX + "/containers/", opener=digest_opener(url, "other", PASSWORD)).status == 401
 
 
 def challenge_params(reply: Reply) -> dict[str, str]:
@@ -407,10 +405,7 @@ def test_digest_challenge_and_mutual_auth(htdigest: str) -> None:
         info = auth.parse_auth_params(ok.headers["Authentication-Info"])
         h1 = ha1("admin", "localhost", PASSWORD)
         h2 = hashlib.md5(f":{uri}".encode()).hexdigest()
-        assert (
-            info["rspauth"]
-            == hashlib.md5(f"{h1}:{ch['nonce']}:00000001:0a4f113b:auth:{h2}".encode()).hexdigest()
-        )
+        assert info["rspauth"] == hashlib.md5(f"{h1}:{ch['nonce']}:00000001:0a4f113b:auth:{h2}".encode()).hexdigest()
 
 
 def test_digest_replay_is_refused_and_reordering_is_not(htdigest: str) -> None:

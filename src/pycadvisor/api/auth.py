@@ -183,9 +183,7 @@ def parse_htdigest(text: str) -> dict[str, dict[str, str]]:
             continue
         user, realm, ha1 = parts[0], parts[1], parts[2].lower()
         if len(ha1) != 32 or any(c not in "0123456789abcdef" for c in ha1):
-            log.warning(
-                "htdigest: entry of user %r in realm %r is not an MD5 hex digest; ignored", user, realm
-            )
+            log.warning("htdigest: entry of user %r in realm %r is not an MD5 hex digest; ignored", user, realm)
             continue
         realms.setdefault(realm, {})[user] = ha1
     return realms

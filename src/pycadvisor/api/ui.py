@@ -101,8 +101,8 @@ def go_quote(s: str) -> str:
 
 def container_name(tail: str) -> str:
     """cgroup name of ``/containers/<tail>``: ``"/" + tail`` cleaned, as cAdvisor's ``path.Clean``."""
-    name = posixpath.normpath("/" + tail)
-    return "/" if name in ("/", "//", ".") else name.rstrip("/")
+    name = posixpath.normpath("/" + tail.lstrip("/"))  # normpath keeps a leading "//"; path.Clean does not
+    return "/" if name in ("/", ".") else name.rstrip("/")
 
 
 def render_page(template: Template, *, prefix: str, title: str, kind: str, name: str) -> str:

@@ -157,6 +157,7 @@ export class LineChart {
     this.updates++;
     const first = this.series.length ? data[this.series[0].key] || [] : [];
     this.el.dataset.points = String(first.length);
+    this.el.dataset.lastTime = first.length ? String(first[first.length - 1][0]) : "";
     this.el.dataset.updates = String(this.updates);
     this.el.dataset.latest = JSON.stringify(latest);
   }

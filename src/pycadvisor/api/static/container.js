@@ -49,10 +49,9 @@ function values(samples, get) {
 }
 
 function ioSum(stats, op) {
-  const list = stats.diskio && stats.diskio.io_service_bytes;
-  if (!list || !list.length) return null;
-  let total = 0;
-  for (const dev of list) total += (dev.stats && dev.stats[op]) || 0;
+  if (!stats.diskio) return null; // not collected
+  let total = 0; // collected, and no device seen any I/O yet when the list is empty
+  for (const dev of stats.diskio.io_service_bytes || []) total += (dev.stats && dev.stats[op]) || 0;
   return total;
 }
 
@@ -179,11 +178,12 @@ export class ContainerPage {
     const dn = displayName(info);
     document.title = `${dn.primary} · ${this.ctx.title}`;
 
+    const sub = isRoot ? "the root cgroup: the whole machine" : dn.secondary;
     const header = h(
       "div",
       { class: "page-head" },
-      this.breadcrumb(),
-      h("h1", { id: "container-name" }, dn.primary, dn.secondary ? h("small", { text: dn.secondary }) : null),
+      isRoot ? null : this.breadcrumb(),
+      h("h1", { id: "container-name" }, dn.primary, sub ? h("small", { text: sub }) : null),
     );
 
     const parts = [header];
@@ -602,7 +602,9 @@ export class ContainerPage {
       const others = [...usage.values()].filter((u) => u.ref.name !== name);
       const row = (u, v, text, max) => {
         const dn = displayName(u.ref);
-        return { label: dn.primary, title: u.ref.name, href: containerHref(prefix, u.ref.name), value: v, max, text };
+        let label = dn.primary;
+        if (!dn.secondary && name !== "/" && label.startsWith(name + "/")) label = label.slice(name.length + 1);
+        return { label, title: u.ref.name, href: containerHref(prefix, u.ref.name), value: v, max, text };
       };
       const byCpu = others.filter((u) => u.cpu !== null).sort((a, b) => b.cpu - a.cpu).slice(0, 10);
       const maxCpu = Math.max(this.machine.num_cores || 1, 0.001);

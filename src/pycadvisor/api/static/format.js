@@ -23,13 +23,14 @@ export function bytesRate(v) {
 export function cores(v) {
   if (v === null || v === undefined || !Number.isFinite(v)) return "–";
   if (v === 0) return "0";
-  if (Math.abs(v) < 1) return (v * 1000).toFixed(v < 0.01 ? 1 : 0) + " m";
+  if (Math.abs(v) < 0.9995) return (v * 1000).toFixed(Math.abs(v) < 0.01 ? 1 : 0) + "m"; // millicores, as Kubernetes writes
   return v.toFixed(2);
 }
 
 export function coresLong(v) {
   if (v === null || v === undefined || !Number.isFinite(v)) return "–";
-  if (Math.abs(v) < 1 && v !== 0) return (v * 1000).toFixed(0) + " millicores";
+  if (v === 0) return "0 cores";
+  if (Math.abs(v) < 0.9995) return (v * 1000).toFixed(0) + " millicores";
   return v.toFixed(2) + (v === 1 ? " core" : " cores");
 }
 
