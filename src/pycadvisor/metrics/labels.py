@@ -89,10 +89,16 @@ def make_layout(raw_names: frozenset[str], allow: NamePattern | None) -> Layout:
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A family's label string for one container with ``%s`` where the extra label values go."""
+    """A family's label string for one container, open where the extra label values go.
 
+    ``segs`` are the literal pieces between the (escaped) extra values: ``segs[0] + v0 + segs[1] + ...``;
+    ``fmt`` is the same with ``%s`` placeholders; ``parts`` are the container's padded base values split
+    at the extra labels' positions (the pieces of a series' sort key).
+    """
+
+    segs: tuple[str, ...]
     fmt: str
-    parts: tuple[tuple[str, ...], ...]  # padded base values between the extra labels (sort key pieces)
+    parts: tuple[tuple[str, ...], ...]
 
 
 class ContainerLabels:
@@ -137,21 +143,27 @@ class ContainerLabels:
 
     def _make_template(self, extra: tuple[str, ...]) -> Template:
         assert self.layout is not None
-        pieces: list[str] = []
+        segs: list[str] = []
+        cur = "{"
+        sep = ""
         pairs = self.pairs
         i = 0
         for e in extra:
             while i < len(pairs) and pairs[i][0] < e:
                 k, v = pairs[i]
-                pieces.append(f'{k}="{escape_label_value(v)}"'.replace("%", "%%"))
+                cur += f'{sep}{k}="{escape_label_value(v)}"'
+                sep = ","
                 i += 1
-            pieces.append(f'{e}="%s"')
+            segs.append(f'{cur}{sep}{e}="')
+            cur, sep = '"', ","
         for k, v in pairs[i:]:
-            pieces.append(f'{k}="{escape_label_value(v)}"'.replace("%", "%%"))
+            cur += f'{sep}{k}="{escape_label_value(v)}"'
+            sep = ","
+        segs.append(cur + "}")
         points = self.layout.split_points(extra)
         bounds = (0, *points, len(self.values))
         parts = tuple(self.values[bounds[j] : bounds[j + 1]] for j in range(len(bounds) - 1))
-        return Template("{" + ",".join(pieces) + "}", parts)
+        return Template(tuple(segs), "%s".join(x.replace("%", "%%") for x in segs), parts)
 
 
 class LabelCache:

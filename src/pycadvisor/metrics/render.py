@@ -5,6 +5,10 @@ sorted by name, each with ``# HELP``/``# TYPE``; series sorted by label values (
 name); families without samples omitted; duplicate series dropped (the Go registry refuses them).
 Label strings come from :mod:`pycadvisor.metrics.labels` (cached per container); values use Go float
 formatting. The renderer keeps only that label cache between scrapes.
+
+Cost: a series is appended as a few references to already-built strings (name, cached labels, value,
+timestamp) and the response is joined once, so each byte of label text is copied once per scrape
+(``bench/exposition.py``).
 """
 
 from __future__ import annotations
@@ -34,11 +38,19 @@ from pycadvisor.metrics.textformat import (
 
 log = logging.getLogger(__name__)
 
-Block = tuple[str, str, int]  # (family name, "# HELP ...\n# TYPE ...\nseries...\n", series count)
+# (family name, text pieces: "# HELP ...\n# TYPE ...\n" then the series, series count)
+Block = tuple[str, list[str], int]
+EscMemo = dict[tuple[str, ...], tuple[str, ...]]
 
 SELF_SERIES_FAMILY = "pycadvisor_exposition_series"
 _SELF_SERIES_HELP = "Number of series in this exposition, this one included."
 _ALWAYS_EMITTED = frozenset({"container_scrape_error", "machine_scrape_error", SELF_SERIES_FAMILY})
+_CONTAINER_ERROR_HELP = "1 if there was an error while getting container metrics, 0 otherwise"
+_MACHINE_ERROR_HELP = "1 if there was an error while getting machine metrics, 0 otherwise."
+_VERSION_HELP = (
+    "A metric with a constant '1' value labeled by kernel version, OS version, docker version, "
+    "cadvisor version & cadvisor revision."
+)
 
 _first = itemgetter(0)
 
@@ -46,18 +58,19 @@ _first = itemgetter(0)
 class _Row:
     """One container during a scrape."""
 
-    __slots__ = ("labels", "snap", "stats", "ts")
+    __slots__ = ("base", "labels", "snap", "stats", "ts")
 
     def __init__(self, snap: ContainerSnapshot, labels: ContainerLabels) -> None:
         self.snap = snap
         self.labels = labels
+        self.base = labels.base
         self.stats = snap.stats
-        # Go NewMetricWithTimestamp: milliseconds, truncated.
-        self.ts = "" if snap.stats is None else f" {snap.stats.timestamp // 1_000_000}"
+        # Go NewMetricWithTimestamp: milliseconds, truncated; the line's end comes with it.
+        self.ts = "\n" if snap.stats is None else f" {snap.stats.timestamp // 1_000_000}\n"
 
 
-def _esc_all(values: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple([escape_label_value(v) for v in values])
+def _text_block(name: str, text: str, count: int) -> Block:
+    return (name, [text], count)
 
 
 class ExpositionRenderer:
@@ -74,7 +87,6 @@ class ExpositionRenderer:
         self.options = options
         self._clock = clock
         allow = None if options.family_allowlist is None else NamePattern.parse(options.family_allowlist)
-        self._family_allow = allow
 
         def wanted(name: str) -> bool:
             return allow is None or name in _ALWAYS_EMITTED or allow.matches(name)
@@ -86,6 +98,7 @@ class ExpositionRenderer:
         self._machine_families = [m for m in machine_metrics(options.metric_sets) if wanted(m.name)]
         self._app = options.metric_sets.has(sets.APP)
         self._labels = LabelCache(options)
+        self._esc_memo: EscMemo = {}  # escaped extra label values (device, interface names repeat)
         if runtime is None and options.runtime_metrics:
             runtime = RuntimeMetrics()
         self._runtime = runtime if options.runtime_metrics else None
@@ -115,13 +128,9 @@ class ExpositionRenderer:
         else:
             blocks.extend(self._container_blocks(snapshots, now))
         blocks.append(
-            (
+            _text_block(
                 "container_scrape_error",
-                family_header(
-                    "container_scrape_error",
-                    "1 if there was an error while getting container metrics, 0 otherwise",
-                    GAUGE,
-                )
+                family_header("container_scrape_error", _CONTAINER_ERROR_HELP, GAUGE)
                 + f"container_scrape_error {int(container_error)}\n",
                 1,
             )
@@ -131,39 +140,38 @@ class ExpositionRenderer:
         else:
             blocks.extend(self._machine_blocks(machine))
         blocks.append(
-            (
+            _text_block(
                 "machine_scrape_error",
-                family_header(
-                    "machine_scrape_error",
-                    "1 if there was an error while getting machine metrics, 0 otherwise.",
-                    GAUGE,
-                )
+                family_header("machine_scrape_error", _MACHINE_ERROR_HELP, GAUGE)
                 + f"machine_scrape_error {int(machine_error)}\n",
                 1,
             )
         )
         if self._runtime is not None:
-            for b in self._runtime.blocks():
-                self._add(blocks, b)
+            for name, text, count in self._runtime.blocks():
+                self._add(blocks, _text_block(name, text, count))
         for collector in self._extra:
             try:
                 collected = render_collected(collector.collect())
             except Exception as e:  # another component's families never break the scrape
                 log.warning("Couldn't collect extra metric families: %s", e)
                 continue
-            for b in collected:
-                self._add(blocks, b)
+            for name, text, count in collected:
+                self._add(blocks, _text_block(name, text, count))
         if self.options.self_metrics:
             total = sum(b[2] for b in blocks) + 1
             blocks.append(
-                (
+                _text_block(
                     SELF_SERIES_FAMILY,
                     family_header(SELF_SERIES_FAMILY, _SELF_SERIES_HELP, GAUGE) + f"{SELF_SERIES_FAMILY} {total}\n",
                     1,
                 )
             )
         blocks.sort(key=_first)
-        return "".join([b[1] for b in blocks]).encode()
+        pieces: list[str] = []
+        for b in blocks:
+            pieces += b[1]
+        return "".join(pieces).encode()
 
     @property
     def cached_containers(self) -> int:
@@ -172,11 +180,12 @@ class ExpositionRenderer:
 
     # ------------------------------------------------------------------ containers
 
-    def _add(self, blocks: list[Block], block: Block | None) -> None:
-        if block is not None and self._wanted(block[0]):
+    def _add(self, blocks: list[Block], block: Block) -> None:
+        if self._wanted(block[0]):
             blocks.append(block)
 
-    def _version_block(self, v: VersionInfo) -> Block:
+    @staticmethod
+    def _version_block(v: VersionInfo) -> Block:
         name = "cadvisor_version_info"
         labels = render_labels(
             (
@@ -187,102 +196,26 @@ class ExpositionRenderer:
                 ("osVersion", v.os_version),
             )
         )
-        help_text = (
-            "A metric with a constant '1' value labeled by kernel version, OS version, docker version, "
-            "cadvisor version & cadvisor revision."
-        )
-        return (name, family_header(name, help_text, GAUGE) + f"{name}{labels} 1\n", 1)
+        return _text_block(name, family_header(name, _VERSION_HELP, GAUGE) + f"{name}{labels} 1\n", 1)
 
     def _container_blocks(self, snapshots: Sequence[ContainerSnapshot], now_ns: int) -> list[Block]:
         bound = self._labels.labels_for(snapshots)
         rows = [_Row(s, lab) for s, lab in zip(snapshots, bound, strict=True)]
         rows.sort(key=lambda r: r.labels.values)
         with_stats = [r for r in rows if r.stats is not None]
+        if len(self._esc_memo) > 50_000:
+            self._esc_memo.clear()
         out: list[Block] = []
         for spec in self._spec_families:
-            block = self._spec_family(spec, rows)
+            block = _spec_family(spec, rows)
             if block is not None:
                 out.append(block)
         for spec in self._stats_families:
-            block = self._stats_family(spec, with_stats, now_ns)
+            block = _stats_family(spec, with_stats, now_ns, self._esc_memo)
             if block is not None:
                 out.append(block)
         if self._app:
-            out.extend(b for b in self._app_families(with_stats) if self._wanted(b[0]))
-        return out
-
-    @staticmethod
-    def _spec_family(spec: MetricSpec, rows: list[_Row]) -> Block | None:
-        read = spec.spec_value
-        assert read is not None
-        name = spec.name
-        lines: list[str] = []
-        for r in rows:
-            v = read(r.snap.spec)
-            if v is not None:
-                lines.append(f"{name}{r.labels.base} {format_value(v)}\n")
-        if not lines:
-            return None
-        return (name, family_header(name, spec.help, spec.type) + "".join(lines), len(lines))
-
-    @staticmethod
-    def _stats_family(spec: MetricSpec, rows: list[_Row], now_ns: int) -> Block | None:
-        name = spec.name
-        cond = spec.condition
-        if cond is not None:
-            rows = [r for r in rows if cond(r.snap.spec)]
-        lines: list[str] = []
-        if spec.value is not None:
-            read = spec.value
-            for r in rows:
-                stats = r.stats
-                assert stats is not None
-                v = read(stats)
-                if v is not None:
-                    lines.append(f"{name}{r.labels.base} {format_value(v)}{r.ts}\n")
-        elif spec.values is not None:
-            lines = _multi_lines(spec, rows)
-        elif spec.snapshot_value is not None:
-            snap_read = spec.snapshot_value
-            for r in rows:
-                lines.append(f"{name}{r.labels.base} {format_value(snap_read(r.snap))}{r.ts}\n")
-        elif spec.scrape_time:
-            # container_last_seen: the scrape time in whole seconds, timestamped now.
-            tail = f" {format_value(now_ns // 1_000_000_000)} {now_ns // 1_000_000}\n"
-            for r in rows:
-                lines.append(f"{name}{r.labels.base}{tail}")
-        if not lines:
-            return None
-        return (name, family_header(name, spec.help, spec.type) + "".join(lines), len(lines))
-
-    def _app_families(self, rows: list[_Row]) -> list[Block]:
-        # Custom application metrics: one gauge family per metric name, base labels plus sanitized
-        # app_<label>, value float_value (cAdvisor exports float64(metric.FloatValue)), no timestamp.
-        families: dict[str, list[tuple[tuple[str, ...], str]]] = {}
-        for r in rows:
-            stats = r.stats
-            assert stats is not None
-            if not stats.custom_metrics:
-                continue
-            base = r.labels.pairs
-            for metric_name, vals in stats.custom_metrics.items():
-                if not is_valid_metric_name(metric_name):
-                    continue
-                lines = families.setdefault(metric_name, [])
-                for mv in vals:
-                    extra = [(sanitize_label_name("app_" + k), v) for k, v in mv.labels.items()]
-                    extra = [(k, v) for k, v in extra if is_valid_label_name(k)]
-                    pairs = sorted([*base, *extra], key=_first)
-                    key = tuple(v for _, v in pairs)
-                    lines.append((key, f"{metric_name}{render_labels(pairs)} {format_value(mv.float_value)}\n"))
-        out: list[Block] = []
-        for metric_name, keyed in families.items():
-            if not keyed:
-                continue
-            keyed.sort(key=_first)
-            text = [family_header(metric_name, "Custom application metric.", GAUGE)]
-            text.extend(_dedup(keyed))
-            out.append((metric_name, "".join(text), len(text) - 1))
+            out.extend(b for b in _app_families(with_stats) if self._wanted(b[0]))
         return out
 
     # ------------------------------------------------------------------ machine
@@ -298,6 +231,135 @@ class ExpositionRenderer:
         return out
 
 
+def _header(spec: MetricSpec) -> str:
+    return family_header(spec.name, spec.help, spec.type)
+
+
+def _spec_family(spec: MetricSpec, rows: list[_Row]) -> Block | None:
+    read = spec.spec_value
+    assert read is not None
+    name = spec.name
+    pieces = [_header(spec)]
+    fmt = format_value
+    n = 0
+    for r in rows:
+        v = read(r.snap.spec)
+        if v is not None:
+            pieces += (name, r.base, " ", fmt(v), "\n")
+            n += 1
+    return (name, pieces, n) if n else None
+
+
+def _stats_family(spec: MetricSpec, rows: list[_Row], now_ns: int, esc_memo: EscMemo) -> Block | None:
+    name = spec.name
+    cond = spec.condition
+    if cond is not None:
+        rows = [r for r in rows if cond(r.snap.spec)]
+    pieces = [_header(spec)]
+    fmt = format_value
+    n = 0
+    if spec.value is not None:
+        read = spec.value
+        for r in rows:
+            v = read(r.stats)  # type: ignore[arg-type]  # rows all have stats
+            if v is not None:
+                pieces += (name, r.base, " ", fmt(v), r.ts)
+                n += 1
+    elif spec.values is not None:
+        n = _multi(spec, rows, esc_memo, pieces)
+    elif spec.snapshot_value is not None:
+        snap_read = spec.snapshot_value
+        for r in rows:
+            pieces += (name, r.base, " ", fmt(snap_read(r.snap)), r.ts)
+        n = len(rows)
+    elif spec.scrape_time:
+        # container_last_seen: the scrape time in whole seconds, timestamped now.
+        tail = f" {fmt(now_ns // 1_000_000_000)} {now_ns // 1_000_000}\n"
+        for r in rows:
+            pieces += (name, r.base, tail)
+        n = len(rows)
+    return (name, pieces, n) if n else None
+
+
+def _escaper(esc_memo: EscMemo) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
+    def esc(values: tuple[str, ...]) -> tuple[str, ...]:
+        out = esc_memo.get(values)
+        if out is None:
+            out = esc_memo[values] = tuple([escape_label_value(v) for v in values])
+        return out
+
+    return esc
+
+
+def _multi(spec: MetricSpec, rows: list[_Row], esc_memo: EscMemo, pieces: list[str]) -> int:
+    """Append the series of a family with extra labels to ``pieces``; returns their number."""
+    name = spec.name
+    extra = spec.extra_labels
+    read = spec.values
+    assert read is not None
+    esc = None if spec.safe_labels else _escaper(esc_memo)
+    fmt = format_value
+    single = len(extra) == 1
+    n = 0
+    if extra[0] > "id":
+        # Every extra label sorts after `id`, which is unique per container: containers in rank order,
+        # each container's samples sorted by their extra values.
+        for r in rows:
+            samples = read(r.stats)  # type: ignore[arg-type]  # rows all have stats
+            if not samples:
+                continue
+            t = r.labels.template(extra)
+            ts = r.ts
+            if len(samples) > 1:
+                samples = sorted(samples, key=_first)
+            prev: tuple[str, ...] | None = None
+            for ev, v in samples:
+                if ev == prev:
+                    continue
+                prev = ev
+                if esc is not None:
+                    ev = esc(ev)
+                if single:
+                    pieces += (name, t.segs[0], ev[0], t.segs[1], " ", fmt(v), ts)
+                else:
+                    pieces += (name, t.fmt % ev, " ", fmt(v), ts)
+                n += 1
+        return n
+    # Some extra label sorts before `id`: order by the merged label values across containers.
+    keyed: list[tuple[tuple[Any, ...], tuple[str, ...]]] = []
+    add = keyed.append
+    for r in rows:
+        samples = read(r.stats)  # type: ignore[arg-type]  # rows all have stats
+        if not samples:
+            continue
+        t = r.labels.template(extra)
+        parts, ts = t.parts, r.ts
+        for ev, v in samples:
+            key = (parts[0], ev[0], parts[1]) if single else _interleave(parts, ev)
+            if esc is not None:
+                ev = esc(ev)
+            if single:
+                add((key, (name, t.segs[0], ev[0], t.segs[1], " ", fmt(v), ts)))
+            else:
+                add((key, (name, t.fmt % ev, " ", fmt(v), ts)))
+    keyed.sort(key=_first)
+    prev_key: Any = None
+    for key, line in keyed:
+        if key != prev_key:
+            pieces += line
+            n += 1
+            prev_key = key
+    return n
+
+
+def _interleave(parts: tuple[tuple[str, ...], ...], ev: tuple[str, ...]) -> tuple[Any, ...]:
+    out: list[Any] = [parts[0]]
+    for i, e in enumerate(ev):
+        out.append(e)
+        out.append(parts[i + 1])
+    return tuple(out)
+
+
 def _dedup(keyed: list[tuple[Any, str]]) -> list[str]:
     lines: list[str] = []
     prev: Any = None
@@ -308,60 +370,35 @@ def _dedup(keyed: list[tuple[Any, str]]) -> list[str]:
     return lines
 
 
-def _multi_lines(spec: MetricSpec, rows: list[_Row]) -> list[str]:
-    name = spec.name
-    extra = spec.extra_labels
-    read = spec.values
-    assert read is not None
-    esc: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None if spec.safe_labels else _esc_all
-    lines: list[str] = []
-    if extra[0] > "id":
-        # Every extra label sorts after `id`, which is unique per container: containers in rank order,
-        # each container's samples sorted by their extra values.
-        for r in rows:
-            stats = r.stats
-            assert stats is not None
-            samples = read(stats)
-            if not samples:
-                continue
-            fmt = r.labels.template(extra).fmt
-            ts = r.ts
-            if len(samples) > 1:
-                samples = sorted(samples, key=_first)
-            prev: tuple[str, ...] | None = None
-            for ev, v in samples:
-                if ev == prev:
-                    continue
-                prev = ev
-                lines.append(f"{name}{fmt % (ev if esc is None else esc(ev))} {format_value(v)}{ts}\n")
-        return lines
-    # Some extra label sorts before `id`: order by the merged label values across containers.
-    keyed: list[tuple[tuple[Any, ...], str]] = []
-    single = len(extra) == 1
+def _app_families(rows: list[_Row]) -> list[Block]:
+    # Custom application metrics: one gauge family per metric name, base labels plus sanitized
+    # app_<label>, value float_value (cAdvisor exports float64(metric.FloatValue)), no timestamp.
+    families: dict[str, list[tuple[tuple[str, ...], str]]] = {}
     for r in rows:
         stats = r.stats
         assert stats is not None
-        samples = read(stats)
-        if not samples:
+        if not stats.custom_metrics:
             continue
-        t = r.labels.template(extra)
-        fmt, parts, ts = t.fmt, t.parts, r.ts
-        for ev, v in samples:
-            if single:
-                key: tuple[Any, ...] = (parts[0], ev[0], parts[1])
-            else:
-                key = _interleave(parts, ev)
-            keyed.append((key, f"{name}{fmt % (ev if esc is None else esc(ev))} {format_value(v)}{ts}\n"))
-    keyed.sort(key=_first)
-    return _dedup(keyed)
-
-
-def _interleave(parts: tuple[tuple[str, ...], ...], ev: tuple[str, ...]) -> tuple[Any, ...]:
-    out: list[Any] = [parts[0]]
-    for i, e in enumerate(ev):
-        out.append(e)
-        out.append(parts[i + 1])
-    return tuple(out)
+        base = r.labels.pairs
+        for metric_name, vals in stats.custom_metrics.items():
+            if not is_valid_metric_name(metric_name):
+                continue
+            lines = families.setdefault(metric_name, [])
+            for mv in vals:
+                extra = [(sanitize_label_name("app_" + k), v) for k, v in mv.labels.items()]
+                extra = [(k, v) for k, v in extra if is_valid_label_name(k)]
+                pairs = sorted([*base, *extra], key=_first)
+                key = tuple(v for _, v in pairs)
+                lines.append((key, f"{metric_name}{render_labels(pairs)} {format_value(mv.float_value)}\n"))
+    out: list[Block] = []
+    for metric_name, keyed in families.items():
+        if not keyed:
+            continue
+        keyed.sort(key=_first)
+        text = [family_header(metric_name, "Custom application metric.", GAUGE)]
+        text.extend(_dedup(keyed))
+        out.append((metric_name, text, len(text) - 1))
+    return out
 
 
 def _machine_family(
@@ -378,4 +415,4 @@ def _machine_family(
         return None
     keyed.sort(key=_first)
     lines = _dedup(keyed)
-    return (spec.name, family_header(spec.name, spec.help, spec.type) + "".join(lines), len(lines))
+    return (spec.name, [family_header(spec.name, spec.help, spec.type), *lines], len(lines))

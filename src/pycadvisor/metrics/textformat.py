@@ -21,6 +21,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LABEL_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _METRIC_NAME_OK = _LABEL_NAME_OK | {":"}
 _DIGITS = frozenset("0123456789")
+_EXACT = 2**53
 
 
 def format_value(v: float | int) -> str:
@@ -28,6 +29,13 @@ def format_value(v: float | int) -> str:
     if type(v) is int:
         if -1_000_000 < v < 1_000_000:
             return str(v)  # exact, and Go would not switch to exponent form below 1e6
+        if -_EXACT < v < _EXACT:
+            # Every integer below 2^53 is a float64 whose neighbours are <= 1 apart, so its shortest
+            # round-trip digits are its own digits without trailing zeros: no float formatting needed.
+            s = str(-v) if v < 0 else str(v)
+            d = s.rstrip("0")
+            mant = d[0] + "." + d[1:] if len(d) > 1 else d
+            return f"-{mant}e+{len(s) - 1:02d}" if v < 0 else f"{mant}e+{len(s) - 1:02d}"
         v = float(v)
     elif type(v) is bool:
         return "1" if v else "0"
