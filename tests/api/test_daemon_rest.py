@@ -78,7 +78,18 @@ def test_burner_holder_and_writer_are_measured(
     first, last = s[0], s[-1]
     dt = (parse_ts(last["timestamp"]) - parse_ts(first["timestamp"])) / 1e9
     cores = (last["cpu"]["usage"]["total"] - first["cpu"]["usage"]["total"]) / 1e9 / dt
-    assert 0.6 < cores < 1.3, f"burner used {cores:.2f} cores"
+    # About one core when the machine is free; less on a contended host, but the figures must be the
+    # kernel's: the latest sample trails cpuacct.usage read now by at most what ran since it was taken.
+    assert 0.2 < cores < 1.3, f"burner used {cores:.2f} cores"
+    if os.cpu_count() and os.cpu_count() >= 2 and os.getloadavg()[0] < 1.5:
+        assert cores > 0.7, f"an idle host gave the burner only {cores:.2f} cores"
+    latest = stats_of(d, burner.name, 1)[-1]
+    kernel_now = burner.get_int("cpuacct.usage") if burner.version == 1 else None
+    if kernel_now is not None:
+        age = time.time() - parse_ts(latest["timestamp"]) / 1e9
+        lag = kernel_now - latest["cpu"]["usage"]["total"]
+        assert 0 <= lag <= (age + 0.5) * 1.3e9, (lag, age)
+    assert sum(latest["cpu"]["usage"]["per_cpu_usage"]) == latest["cpu"]["usage"]["total"]
     mem = stats_of(d, holder.name, 1)[-1]["memory"]
     assert mem["usage"] >= 64 << 20 and mem["working_set"] >= 60 << 20
     assert mem["rss"] >= 60 << 20
@@ -101,7 +112,7 @@ def test_burner_holder_and_writer_are_measured(
     # v2 endpoints over the same containers.
     v21 = get_json(d, f"/api/v2.1/stats{burner.name}?count=3")
     assert list(v21) == [burner.name] and len(v21[burner.name]["stats"]) == 3
-    assert v21[burner.name]["stats"][-1]["cpu_inst"]["usage"]["total"] > 5e8  # ns/s of a busy core
+    assert v21[burner.name]["stats"][-1]["cpu_inst"]["usage"]["total"] > 1e8  # ns/s of a busy (shared) core
     v20 = get_json(d, f"/api/v2.0/stats{test_cgroup.name}?recursive=true&count=1")
     assert set(v20) == {test_cgroup.name, burner.name, holder.name, writer.name}
     spec = get_json(d, f"/api/v2.0/spec{holder.name}")[holder.name]
@@ -141,7 +152,7 @@ ERROR_CASES = [
     ("GET", "/api/", None, 400, b"Supported API versions: v1.0,v1.1,v1.2,v1.3,v2.0,v2.1"),
     ("GET", "/api/v1.3", None, 400, b"Supported request types"),
     ("GET", "/api/v9.9/machine", None, 500, b'unsupported API version "v9.9"'),
-    ("GET", "/api/v1.3/../../../etc/passwd", None, 404, b""),
+    ("GET", "/api/v1.3/../../../etc/passwd", None, 500, b'unknown request type ".."'),
     ("GET", "/api/v1.3/containers/%2e%2e/%2e%2e/etc", None, 404, b'"/etc"'),
     ("GET", "/api/v1.3/containers/..%2f..%2fproc", None, 404, b'"/proc"'),
     ("GET", "/api/v2.0/ps/no/such", None, 404, b'"/no/such"'),
@@ -171,9 +182,24 @@ def test_errors_are_clear(pycadvisor_daemon_factory: Callable[..., Any]) -> None
     assert d.get("/healthz") == (200, b"ok")  # and the daemon is still there
 
 
-def test_healthz_and_redirects(pycadvisor_daemon_factory: Callable[..., Any]) -> None:
-    d = pycadvisor_daemon_factory("-url_base_prefix=/cadvisor")
-    assert d.get("/cadvisor/healthz") == (200, b"ok")
-    assert d.get("/healthz")[0] == 404  # everything lives under the prefix
-    status, body = d.get("/cadvisor/api/v1.3/machine")
-    assert status == 200 and json.loads(body)["num_cores"] > 0
+def test_url_prefix(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    from support.services import free_port, http_get
+
+    port = free_port()
+    argv = [sys.executable, "-m", "pycadvisor", "-listen_ip=127.0.0.1", f"-port={port}", "-url_base_prefix=/cadvisor"]
+    with open(tmp_path / "log", "wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_get(base + "/cadvisor/healthz", timeout=2) == (200, b"ok"), timeout=30, what="ready")
+        assert http_get(base + "/healthz")[0] == 404  # everything lives under the prefix
+        status, body = http_get(base + "/cadvisor/api/v1.3/machine")
+        assert status == 200 and json.loads(body)["num_cores"] > 0
+        status, body = http_get(base + "/cadvisor/api/v2.0/stats/?count=1&type=name")
+        assert status == 200 and "/" in json.loads(body)  # query parameters survive the prefix
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0

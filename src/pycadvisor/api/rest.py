@@ -24,6 +24,7 @@ from pycadvisor.errors import BadRequest, ContainerNotFound
 from pycadvisor.manager.container import ContainerState
 from pycadvisor.manager.manager import Manager
 from pycadvisor.model import codec
+from pycadvisor.model.container import ContainerStats
 from pycadvisor.model.v2 import deprecated_stats, spec_v2, stats_v2
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,18 @@ def _v1_request(body: bytes) -> tuple[int, int, int]:
     return num, start, end
 
 
+def _with_previous(st: ContainerState, count: int) -> list[tuple[ContainerStats | None, ContainerStats]]:
+    """The newest ``count`` samples (-1 = all), each with the one before it (for instantaneous rates)."""
+    if count == 0:
+        return []
+    window = st.history.window(count=-1 if count < 0 else count + 1)
+    if not window:
+        return []
+    prevs: list[ContainerStats | None] = [None, *window[:-1]]
+    pairs = list(zip(prevs, window, strict=True))
+    return pairs if count < 0 else pairs[-count:]
+
+
 class RestApi:
     """Routes ``/api/...`` requests to cAdvisor's request types."""
 
@@ -253,23 +266,14 @@ class RestApi:
         if rtype == "stats":
             out: dict[str, Any] = {}
             for st in states:
-                samples = st.history.window(count=opts.count) if opts.count != 0 else []
-                prevs = [None, *samples[:-1]]
-                if samples and len(st.history) > len(samples):
-                    full = st.history.window(count=len(samples) + 1)
-                    prevs = [full[0], *samples[:-1]]
+                pairs = _with_previous(st, opts.count)
                 if version == "v2.0":
-                    out[st.name] = [
-                        deprecated_stats(st.spec, p, s) for p, s in zip(prevs, samples, strict=True)
-                    ]
+                    out[st.name] = [deprecated_stats(st.spec, p, s) for p, s in pairs]
                 else:
                     if st.name == "/":
                         continue
                     info = m.info(st, count=0)
-                    out[st.name] = {
-                        "spec": spec_v2(info),
-                        "stats": [stats_v2(st.spec, p, s) for p, s in zip(prevs, samples, strict=True)],
-                    }
+                    out[st.name] = {"spec": spec_v2(info), "stats": [stats_v2(st.spec, p, s) for p, s in pairs]}
             return _json(out)
         if rtype == "summary":
             return _json({st.name: st.summary.derived for st in states})
@@ -321,10 +325,7 @@ class RestApi:
     def _machinestats(self, opts: V2Options) -> Any:
         from pycadvisor.model.v2 import machine_stats
 
-        st = self.m.get("/")
-        samples = st.history.window(count=opts.count)
-        prevs = [None, *samples[:-1]]
-        return [machine_stats(p, s) for p, s in zip(prevs, samples, strict=True)]
+        return [machine_stats(p, s) for p, s in _with_previous(self.m.get("/"), opts.count)]
 
     def _ps(self, st: ContainerState) -> Any:
         import time
