@@ -316,10 +316,8 @@ class CgroupCollector:
         )
         pgf, pgmaj = s.get(b"pgfault", 0), s.get(b"pgmajfault", 0)
         m.container_data = MemoryStatsMemoryData(pgfault=pgf, pgmajfault=pgmaj, numa_stats=_Z.numa)
-        # v1 memory.stat gives the subtree's faults as total_pgfault/total_pgmajfault (memcontrol.c).
-        m.hierarchical_data = MemoryStatsMemoryData(
-            pgfault=s.get(b"total_pgfault", pgf), pgmajfault=s.get(b"total_pgmajfault", pgmaj), numa_stats=_Z.numa
-        )
+        # cAdvisor reports the ``pgfault``/``pgmajfault`` keys in both scopes (interfaces §7).
+        m.hierarchical_data = MemoryStatsMemoryData(pgfault=pgf, pgmajfault=pgmaj, numa_stats=_Z.numa)
         if self._opts.has("pressure") and "unified" in self._dirs:
             psi = _psi(self._files, self._dirs["unified"] + "/memory.pressure")
             if psi is not None:
