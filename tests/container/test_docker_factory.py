@@ -348,6 +348,54 @@ def test_events_report_exit_codes_and_engine_restarts() -> None:
         assert actions.count("connected") == 2 and actions.count("disconnected") == 1
 
 
+# ---------------------------------------------------------------- live metadata
+
+
+def test_described_metadata_follows_health_renames_and_exit(engine: DockerEngine) -> None:
+    """The object describe() returned is updated in place from engine events (no re-describe)."""
+    c = engine.run_busybox(opts=("--health-cmd", "true", "--health-interval", "1s"))
+    new_name = c.name + "-renamed"
+
+    async def go() -> ContainerMetadata:
+        f = factory(engine)
+        try:
+            md = await describe(f, c)
+            await eventually(lambda: _now(md.health == "healthy"), timeout=30, what="health to turn healthy")
+            await asyncio.to_thread(engine.docker, "rename", c.name, new_name)
+            await eventually(lambda: _now(md.aliases[0] == new_name), timeout=30, what="the new name")
+            await asyncio.to_thread(engine.docker, "kill", "--signal", "KILL", c.id)
+            await eventually(lambda: _now(md.exit_code is not None), timeout=30, what="the exit code")
+            assert await f.exit_code(c.cgroup) == 137  # SIGKILL: 128 + 9
+            return md
+        finally:
+            await f.close()
+
+    md = asyncio.run(go())
+    assert md.aliases == [new_name, c.id] and md.exit_code == 137
+
+
+def test_exit_code_of_a_stopped_container_without_events(engine: DockerEngine) -> None:
+    c = engine.run_busybox("sh", "-c", "sleep 0.2; exit 7")
+    engine.docker("wait", c.id)
+
+    async def go() -> tuple[int | None, int | None, int | None]:
+        f = DockerFactory(engine.endpoint, env_whitelist=[], docker_root="", timeout_s=5, watch_events=False)
+        try:
+            return (
+                await f.exit_code(c.cgroup),  # from inspect: the container still exists
+                await f.exit_code("/docker/" + "0" * 64),  # never existed
+                await f.exit_code("/system.slice/docker.service"),
+            )
+        finally:
+            await f.close()
+
+    assert asyncio.run(go()) == (7, None, None)
+
+
+async def _now(value: bool) -> bool:
+    return value
+
+
 # ---------------------------------------------------------------- filesystem usage
 
 

@@ -26,6 +26,12 @@ SDK is an optional extra). The API version is negotiated from ``GET /version`` t
 own client does (``min(server ApiVersion, ours)``, raised to the server's ``MinAPIVersion`` if
 needed): cAdvisor pinned 1.41 and broke on Docker 29, which requires ≥ 1.44 (cadvisor#3749).
 
+Live metadata: the :class:`ContainerMetadata` objects returned by ``describe`` stay current. A
+task started at the first successful ``describe`` follows ``GET /events`` and updates them in
+place: ``health`` on ``health_status`` (cAdvisor re-inspects at every housekeeping instead),
+``exit_code`` on ``die``, the name alias on ``rename``; after a reconnection it re-inspects them.
+The manager holds these objects, so it sees the changes at its next sample without polling.
+
 Faults: when the engine does not answer, calls raise :class:`RuntimeUnavailable` at once (one
 probe per ``retry_after_s``), the fact is logged once, and the next successful probe logs the
 recovery and renegotiates; :meth:`DockerFactory.events` yields ``connected``/``disconnected``
@@ -70,6 +76,7 @@ _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 # Docker matches "health_status" as a prefix of "health_status: <status>" (moby events filter #25798).
 _EVENT_ACTIONS = ("start", "die", "destroy", "rename", "health_status")
 
+_EXIT_CODES_KEPT = 4096
 _CREATED_RETRIES = 10
 _CREATED_RETRY_S = 0.1
 
@@ -344,6 +351,7 @@ class DockerFactory:
         retry_after_s: float = 1.0,
         max_concurrency: int = 8,
         tls: ssl.SSLContext | None = None,
+        watch_events: bool = True,
     ) -> None:
         self.endpoint = endpoint
         self._base_url, self._socket_path = _split_endpoint(endpoint, tls is not None)
@@ -361,6 +369,12 @@ class DockerFactory:
         self._next_probe = 0.0  # monotonic time before which calls fail fast
         self._down_logged = False
         self._closed = False
+        # Metadata handed out by describe(), kept current from the event stream (health, exit code,
+        # renames): the manager holds these objects and reads them at every sample.
+        self._watch_events = watch_events
+        self._watcher: asyncio.Task[None] | None = None
+        self._live: dict[str, ContainerMetadata] = {}
+        self._exit_codes: dict[str, int] = {}  # id -> code of recent "die" events
 
     # ------------------------------------------------------------ Factory protocol
 
@@ -388,23 +402,30 @@ class DockerFactory:
         except _Transport as e:
             self._mark_down(str(e))
             raise RuntimeUnavailable(f"docker engine at {self.endpoint} unavailable: {e}") from e
-        if status == 404:
-            return None
         if status >= 500:
             raise RuntimeUnavailable(f"docker engine at {self.endpoint}: inspect {cid} answered {status}")
         if status != 200:
             if status == 400:  # e.g. the engine was replaced by one with another API range
                 self._api = None
+            self._live.pop(cid, None)
             return None
         doc = orjson.loads(body)
         md = metadata_from_inspect(doc, self._env_whitelist)
         if md is None:
+            self._live.pop(cid, None)
             return None
         md.fs_dirs = self._fs_dirs(doc, cid)
+        self._live[cid] = md
+        self._start_watcher()
         return md
 
     async def close(self) -> None:
         self._closed = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -415,6 +436,32 @@ class DockerFactory:
     def available(self) -> bool:
         """Whether the last call reached the engine."""
         return self._api is not None
+
+    async def exit_code(self, cgroup_name: str) -> int | None:
+        """Exit code of a container that stopped: from its ``die`` event, else from inspect; None if unknown.
+
+        For a manager's ``containerDeletion`` event (cAdvisor reports the runtime's exit code).
+        The cgroup is gone before dockerd publishes ``die``, so ask this after the removal.
+        """
+        cid = docker_id_from_cgroup(cgroup_name)
+        if cid is None:
+            return None
+        if cid in self._exit_codes:
+            return self._exit_codes[cid]
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                api = await self._ready()
+                async with self._sem:
+                    status, body = await self._get(f"/v{api}/containers/{cid}/json")
+        except (TimeoutError, _Transport, RuntimeUnavailable):
+            return None
+        if status != 200:
+            return None
+        state = orjson.loads(body).get("State") or {}
+        if state.get("Running"):
+            return None
+        code = state.get("ExitCode")
+        return int(code) if isinstance(code, int) else None
 
     async def info(self) -> DockerInfo | None:
         """Engine version, API versions, root dir and storage driver; None when it does not answer."""
@@ -476,6 +523,55 @@ class DockerFactory:
                 await asyncio.sleep(self._retry_after_s)
 
     # ------------------------------------------------------------ internals
+
+    def _start_watcher(self) -> None:
+        if self._watch_events and self._watcher is None and not self._closed:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="docker-events")
+
+    async def _watch(self) -> None:
+        reconnect = False
+        async for ev in self.events():
+            try:
+                if ev.action == "connected" and reconnect:
+                    await self._refresh_live()  # what changed while the stream was down
+                reconnect = reconnect or ev.action == "connected"
+                self.apply_event(ev)
+            except Exception:  # one odd event must not end the watch
+                _log.exception("docker event %s not applied", ev)
+
+    async def _refresh_live(self) -> None:
+        for cid, md in list(self._live.items()):
+            try:
+                fresh = await self.describe(f"/{cid}")
+            except RuntimeUnavailable:
+                return
+            if fresh is None:
+                self._live.pop(cid, None)
+                md.exit_code = await self.exit_code(f"/{cid}")
+                continue
+            md.health = fresh.health
+            md.aliases[:] = fresh.aliases
+            self._live[cid] = md  # keep the object the manager holds
+
+    def apply_event(self, ev: DockerEvent) -> None:
+        """Bring the metadata of a described container up to date with one engine event."""
+        md = self._live.get(ev.id)
+        if ev.action == "die" and ev.exit_code is not None:
+            self._exit_codes[ev.id] = ev.exit_code
+            if len(self._exit_codes) > _EXIT_CODES_KEPT:
+                del self._exit_codes[next(iter(self._exit_codes))]
+        if md is None:
+            return
+        if ev.action == "health_status":
+            md.health = ev.health
+        elif ev.action == "die":
+            md.exit_code = ev.exit_code
+        elif ev.action == "start":
+            md.exit_code = None
+        elif ev.action == "rename" and ev.name and md.aliases:
+            md.aliases[0] = ev.name.lstrip("/")
+        elif ev.action == "destroy":
+            del self._live[ev.id]
 
     def _fs_dirs(self, doc: dict[str, Any], cid: str) -> list[str]:
         info = self._info
