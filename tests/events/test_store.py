@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from pycadvisor.events.limits import parse_limits
+from pycadvisor.events.limits import LimitKind, parse_limits
 from pycadvisor.events.request import EventsRequest
 from pycadvisor.events.store import EventStore
 from pycadvisor.model.events import (
@@ -78,6 +78,15 @@ def test_parse_limits_skips_malformed_parts_with_a_warning(caplog: pytest.LogCap
         got = parse_limits("oom=1h,garbage,oomKill=soon,a=b=c", "age")
     assert got == {"default": 24 * 3600 * S, "oom": 3600 * S}
     assert len(caplog.records) == 3
+
+
+@pytest.mark.parametrize(
+    ("flag", "kind"), [("oom=1h,garbage", "age"), ("oomKill=soon", "age"), ("oom=1e3", "count"), ("ooms=5", "count")]
+)
+def test_parse_limits_strict_rejects_what_it_would_skip(flag: str, kind: LimitKind) -> None:
+    with pytest.raises(ValueError):
+        parse_limits(flag, kind, strict=True)
+    assert parse_limits("default=24h,oom=1h", "age", strict=True)["oom"] == 3600 * S
 
 
 def test_parse_limits_count_syntax_is_go_atoi(caplog: pytest.LogCaptureFixture) -> None:

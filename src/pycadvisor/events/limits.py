@@ -31,10 +31,12 @@ def _parse_int(text: str) -> int:
     return int(text)
 
 
-def parse_limits(flag: str, kind: LimitKind) -> dict[str, int]:
+def parse_limits(flag: str, kind: LimitKind, *, strict: bool = False) -> dict[str, int]:
     """Map ``default`` and each named event type to its limit (ns for ``age``, events for ``count``).
 
-    The result always has a ``default`` entry (24h / 100000 unless the flag sets one).
+    The result always has a ``default`` entry (24h / 100000 unless the flag sets one). A malformed
+    pair is logged and skipped, as cAdvisor does; with ``strict`` it raises ``ValueError`` instead
+    (for validating the flag at start-up).
     """
     out: dict[str, int] = {DEFAULT_KEY: DEFAULT_AGE_NS if kind == "age" else DEFAULT_COUNT}
     for part in flag.split(","):
@@ -42,15 +44,21 @@ def parse_limits(flag: str, kind: LimitKind) -> dict[str, int]:
             continue
         items = part.split("=")
         if len(items) != 2:
+            if strict:
+                raise ValueError(f"{part!r} is not <event type>=<value>")
             log.warning("unknown event storage policy %r when parsing max %s", part, kind)
             continue
         key, raw = items[0].strip(), items[1].strip()
         try:
             value = parse_go_duration(raw) if kind == "age" else _parse_int(raw)
         except ValueError as e:
+            if strict:
+                raise ValueError(f"bad {kind} limit for {key!r}: {e}") from None
             log.warning("unable to parse event storage %s %r: %s", kind, raw, e)
             continue
         if key != DEFAULT_KEY and key not in ALL_EVENT_TYPES:
+            if strict:
+                raise ValueError(f"unknown event type {key!r} (known: default, {', '.join(ALL_EVENT_TYPES)})")
             log.warning("event storage policy for unknown event type %r (known: %s)", key, ", ".join(ALL_EVENT_TYPES))
         out[key] = value
     return out
