@@ -13,6 +13,9 @@
   is removed. A global (not memcg) OOM signals nothing on v1, so ``/proc/vmstat`` ``oom_kill`` is
   also polled (``vmstat_interval``) and any change re-reads every v1 counter.
 
+Cost: no work per sample. A container holds one fd (v1: the eventfd; v2: the events file, plus one
+inotify watch); counters are read only when the kernel signals a change.
+
 Attribution of each kill, as an :class:`~pycadvisor.events.kmsg.OomInstance`:
 
 - ``container_name``: the watched cgroup whose kill counter rose (the killed task's cgroup).
@@ -143,7 +146,7 @@ class _Watch:
     dir: str
     version: int  # 1 or 2
     file: str  # memory.oom_control (v1), memory.events.local or memory.events (v2)
-    fd: int  # held fd of that file, read with pread at offset 0
+    fd: int  # v2: held fd of that file, read with pread at offset 0; v1: -1 (opened per read, see _open)
     kills: int  # last oom_kill seen
     ooms: int = 0  # v2: last oom seen
     maxes: int = 0  # v2: last max seen
@@ -252,8 +255,9 @@ class OomWatcher:
                 with contextlib.suppress(OSError):
                     self._inotify.rm_watch(w.wd)
         w.reader_on = False
-        with contextlib.suppress(OSError):
-            os.close(w.fd)
+        if w.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(w.fd)
 
     def check(self, name: str) -> None:
         """Read a watched cgroup's counters now (without waiting for a notification)."""
@@ -314,7 +318,11 @@ class OomWatcher:
             log.debug("no OOM notification for %s (%s); polling only", name, e)
             os.close(efd)
             efd = -1
-        return _Watch(name, cgroup_dir, 1, "memory.oom_control", fd, c["oom_kill"], efd=efd)
+        finally:
+            # The registration holds the cgroup, not this file: keep one fd (the eventfd) per
+            # container and re-open memory.oom_control on the rare reads (a wake, a vmstat change).
+            os.close(fd)
+        return _Watch(name, cgroup_dir, 1, "memory.oom_control", -1, c["oom_kill"], efd=efd)
 
     def _arm(self, w: _Watch) -> None:
         loop = self._loop
@@ -366,7 +374,7 @@ class OomWatcher:
 
     def _read_v1(self, w: _Watch, now: int) -> bool:
         try:
-            c = parse_flat_keyed(os.pread(w.fd, 4096, 0))
+            c = parse_flat_keyed(read_bytes(os.path.join(w.dir, w.file)))
         except OSError as e:
             if e.errno in (errno.ENODEV, errno.ENOENT):  # cgroup removed (the kernel also signals the eventfd)
                 self.unwatch(w.name)
