@@ -75,7 +75,7 @@ def _validate(cfg: Config, storage: StorageOptions) -> str | None:
         from pycadvisor.events.limits import parse_limits
 
         try:
-            parse_limits(text, "age" if name.endswith("age_limit") else "count")
+            parse_limits(text, "age" if name.endswith("age_limit") else "count", strict=True)
         except ValueError as e:
             return f'invalid value "{text}" for flag -{name}: {e}'
     return None
