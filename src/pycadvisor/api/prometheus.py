@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -20,11 +19,9 @@ from pycadvisor.errors import BadRequest
 from pycadvisor.metrics.exposition import scrape
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.render import ExpositionRenderer
+from pycadvisor.metrics.runtime import FamilyLike
 from pycadvisor.metrics.source import MetricsSource
 from pycadvisor.metrics.textformat import CONTENT_TYPE
-
-if TYPE_CHECKING:
-    from prometheus_client.metrics_core import Metric
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -65,10 +62,10 @@ def parse_query(query: dict[str, str]) -> tuple[str | None, int | None]:
 
 
 class _FamiliesCollector:
-    def __init__(self, families: Callable[[], Iterable[Metric]]) -> None:
+    def __init__(self, families: Callable[[], Iterable[FamilyLike]]) -> None:
         self._families = families
 
-    def collect(self) -> Iterable[Metric]:
+    def collect(self) -> Iterable[FamilyLike]:
         return self._families()
 
 
@@ -76,14 +73,15 @@ def make_metrics_handler(
     source: MetricsSource,
     options: ExpositionOptions,
     *,
-    extra_families: Callable[[], Iterable[Metric]] | None = None,
+    extra_families: Callable[[], Iterable[FamilyLike]] | None = None,
     renderer: ExpositionRenderer | None = None,
 ) -> Handler:
     """An aiohttp handler serving the exposition of ``source``'s containers and machine.
 
     ``extra_families`` returns further families of other components on each scrape (e.g. storage
-    driver counters) as ``prometheus_client`` metric families (``CounterMetricFamily``, ...); they are
-    rendered with the rest, sorted in and subject to the family allow-list.
+    driver counters): ``prometheus_client`` metric families (``CounterMetricFamily``, ...) or objects
+    of the same shape (:class:`~pycadvisor.metrics.runtime.FamilyLike`); they are rendered with the
+    rest, sorted in and subject to the family allow-list.
     """
     if renderer is None:
         extra = [] if extra_families is None else [_FamiliesCollector(extra_families)]

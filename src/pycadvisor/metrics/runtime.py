@@ -9,19 +9,41 @@ client's ``process_*`` (``ProcessCollector``), ``python_info`` (``PlatformCollec
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from pycadvisor.metrics.textformat import family_header, format_value, render_labels
-
-if TYPE_CHECKING:
-    from prometheus_client.metrics_core import Metric
 
 log = logging.getLogger(__name__)
 
 
+class SampleLike(Protocol):
+    """A sample as ``prometheus_client`` collectors yield it (``Sample`` named tuple)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def value(self) -> float: ...
+
+
+class FamilyLike(Protocol):
+    """A metric family as ``prometheus_client`` collectors yield it (``Metric``): counters are named
+    without their ``_total``, their samples with it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def documentation(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def samples(self) -> Iterable[SampleLike]: ...
+
+
 class Collector(Protocol):
-    def collect(self) -> Iterable[Metric]: ...
+    def collect(self) -> Iterable[FamilyLike]: ...
 
 
 def default_collectors(proc: str = "/proc") -> list[Collector]:
@@ -39,7 +61,7 @@ def default_collectors(proc: str = "/proc") -> list[Collector]:
     return [registry]
 
 
-def render_collected(metrics: Iterable[Metric]) -> list[tuple[str, str, int]]:
+def render_collected(metrics: Iterable[FamilyLike]) -> list[tuple[str, str, int]]:
     """``(family name, text block, series count)`` for each family the collectors yield."""
     out: list[tuple[str, str, int]] = []
     for m in metrics:

@@ -23,6 +23,8 @@ class ContainerSnapshot:
     id: str  # runtime id or ""
     aliases: tuple[str, ...]  # first alias = Prometheus `name` label
     namespace: str  # "docker", "podman", ... or ""
+    # As the API serves it (cAdvisor getAdjustedSpec: has_memory and memory.limit == 0 -> the machine's
+    # memory capacity), and the same object across scrapes while the spec is unchanged.
     spec: ContainerSpec
     stats: ContainerStats | None  # latest sample; None: only the spec families are emitted
     oom_kills: int = 0  # container_oom_events_total (OOM kills whose task cgroup is this container)
