@@ -392,6 +392,22 @@ def test_exit_code_of_a_stopped_container_without_events(engine: DockerEngine) -
     assert asyncio.run(go()) == (7, None, None)
 
 
+def test_exit_code_of_an_auto_removed_container_comes_from_its_die_event(engine: DockerEngine) -> None:
+    keeper = engine.run_busybox()  # described first, so the event watcher runs
+
+    async def go() -> int | None:
+        f = factory(engine)
+        try:
+            await describe(f, keeper)
+            c = await asyncio.to_thread(engine.run_busybox, "sh", "-c", "sleep 0.5; exit 5", opts=("--rm",))
+            await asyncio.to_thread(engine.docker, "wait", c.id, check=False)
+            return await f.exit_code(c.cgroup)  # inspect says 404: the die event tells
+        finally:
+            await f.close()
+
+    assert asyncio.run(go()) == 5
+
+
 async def _now(value: bool) -> bool:
     return value
 

@@ -193,10 +193,7 @@ class DockerEngine:
                 self.thaw()
             if self.running:
                 try:
-                    ids = self.docker("ps", "-aq", "--no-trunc", timeout=20).split()
-                    self._ids.update(ids)
-                    if ids:
-                        self.docker("rm", "-f", *ids, timeout=60)
+                    self._remove_all_containers()
                 except Exception as e:
                     errors.append(f"removing containers: {e}")
             self.stop()
@@ -322,6 +319,18 @@ class DockerEngine:
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(page))
         self.docker("import", "-", IMAGE, stdin=buf.getvalue(), timeout=120)
+
+    def _remove_all_containers(self) -> None:
+        # A --rm container may be removing itself meanwhile ("removal ... already in progress"):
+        # rm -f is allowed to fail; what counts is that none is left.
+        for _ in range(50):
+            ids = self.docker("ps", "-aq", "--no-trunc", timeout=20).split()
+            self._ids.update(ids)
+            if not ids:
+                return
+            self.docker("rm", "-f", *ids, timeout=60, check=False)
+            time.sleep(0.1)
+        raise RuntimeError(f"containers left: {self.docker('ps', '-aq', timeout=20)}")
 
     def _ids_on_disk(self) -> set[str]:
         try:

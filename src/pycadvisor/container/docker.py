@@ -440,8 +440,10 @@ class DockerFactory:
     async def exit_code(self, cgroup_name: str) -> int | None:
         """Exit code of a container that stopped: from its ``die`` event, else from inspect; None if unknown.
 
-        For a manager's ``containerDeletion`` event (cAdvisor reports the runtime's exit code).
-        The cgroup is gone before dockerd publishes ``die``, so ask this after the removal.
+        For a manager's ``containerDeletion`` event (cAdvisor reports the runtime's exit code). The
+        cgroup is gone before dockerd publishes ``die``, so ask after the removal: inspect waits for
+        dockerd to finish the exit; a container already removed (``--rm``) is answered from its
+        ``die`` event, awaited for at most ``timeout_s``.
         """
         cid = docker_id_from_cgroup(cgroup_name)
         if cid is None:
@@ -453,8 +455,12 @@ class DockerFactory:
                 api = await self._ready()
                 async with self._sem:
                     status, body = await self._get(f"/v{api}/containers/{cid}/json")
+                if status == 404 and self._watcher is not None:
+                    while cid not in self._exit_codes:
+                        await asyncio.sleep(0.05)
+                    return self._exit_codes[cid]
         except (TimeoutError, _Transport, RuntimeUnavailable):
-            return None
+            return self._exit_codes.get(cid)
         if status != 200:
             return None
         state = orjson.loads(body).get("State") or {}
