@@ -201,6 +201,29 @@ def test_everything_works_under_a_url_prefix(
     tab.log.assert_clean()
 
 
+def test_unknown_container_and_runtime_lists(ui_daemon: Callable[..., UiDaemon], open_tab: Callable[..., Tab]) -> None:
+    d = ui_daemon()
+    tab = open_tab(d.origin)
+    page = tab.page
+    goto(tab, d.url + "/containers/no/such/container")
+    page.wait_for_selector("#error")
+    text = page.inner_text("#error")
+    assert "/no/such/container" in text
+    assert 'unknown container "/no/such/container"' in text  # the API's own words
+    page.click("#error a")
+    page.wait_for_url(d.url + "/containers/")
+    wait_chart(page, "cpu-total", min_points=2)
+    # Without Podman containers the list says so (cAdvisor shows an empty page).
+    page.click("nav.nav a[data-kind='podman']")
+    page.wait_for_url(d.url + "/podman/")
+    page.wait_for_selector("#podman-containers p.muted:not(:text('Loading'))")
+    assert "No Podman containers are running." in page.inner_text("#podman-containers")
+    assert tab.log.page_errors == []
+    assert tab.log.off_host == []
+    assert tab.log.failed == []
+    assert [b.split()[1].split(d.origin)[1] for b in tab.log.bad_status] == ["/api/v1.0/containers/no/such/container"]
+
+
 # ---------------------------------------------------------------- auth
 
 

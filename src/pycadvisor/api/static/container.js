@@ -156,7 +156,8 @@ export class ContainerPage {
   async poll() {
     const { status } = this.ctx;
     const body = { num_stats: MAX_SAMPLES };
-    if (this.samples.length) body.start = this.samples[this.samples.length - 1].ts;
+    // Only samples newer than the newest one held (the API's "start" bound is inclusive).
+    if (this.samples.length) body.start = F.nextNanosecond(this.samples[this.samples.length - 1].ts);
     try {
       const info = await this.source.fetch(body);
       this.info = info;

@@ -64,6 +64,18 @@ export function parseTime(text) {
   return whole + frac;
 }
 
+/**
+ * The RFC 3339 time one nanosecond after ``text`` (same zone), so that an inclusive "start" bound
+ * asks only for newer samples; ``text`` itself when it cannot be done by the fraction alone.
+ */
+export function nextNanosecond(text) {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/i.exec(text || "");
+  if (!m) return text;
+  const frac = (m[2] || "").padEnd(9, "0");
+  if (frac === "999999999") return text;
+  return `${m[1]}.${String(Number(frac) + 1).padStart(9, "0")}${m[3]}`;
+}
+
 /** "0001-01-01T00:00:00Z" (Go's zero time) and unparsable times mean "unknown". */
 export function isKnownTime(text) {
   const t = parseTime(text);
