@@ -127,6 +127,44 @@ def test_container_page_of_a_cpu_burner(
     tab.log.assert_clean()
 
 
+def test_limits_show_as_gauges_and_limit_lines(
+    ui_daemon: Callable[..., UiDaemon], open_tab: Callable[..., Tab], test_cgroup: TestCgroup
+) -> None:
+    # Half a core and 256 MiB, set before the daemon first sees the cgroup.
+    if test_cgroup.version == 1:
+        test_cgroup.set("cpu.cfs_period_us", 100000)
+        test_cgroup.set("cpu.cfs_quota_us", 50000)
+        test_cgroup.set("memory.limit_in_bytes", 256 << 20)
+    else:
+        test_cgroup.set("cpu.max", "50000 100000")
+        test_cgroup.set("memory.max", 256 << 20)
+    cpu_burner(test_cgroup)
+    d = ui_daemon()
+    tab = open_tab(d.origin)
+    page = tab.page
+    goto(tab, d.url + "/containers" + test_cgroup.name)
+    isolation = page.inner_text("#isolation")
+    assert "500 millicores (50000 µs every 100000 µs)" in isolation
+    assert "256 MiB" in isolation
+    cpu = wait_chart(page, "cpu-total", min_points=4)
+    assert 0.15 < cpu["latest"]["total"] < 0.65  # throttled to half a core
+    assert page.text_content("figure[data-chart='cpu-total'] .limit-label") == "limit 500m"
+    assert page.text_content("figure[data-chart='memory'] .limit-label") == "limit 256 MiB"
+    page.wait_for_function("() => document.querySelector(\"[data-gauge='cpu']\").dataset.value > 0.3")
+    assert "of 500 millicores" in page.inner_text("[data-gauge='cpu']")
+    wait_chart(page, "memory", min_points=2)
+    # The memory gauge is the newest usage sample over the limit (read in one go: both move each second).
+    gauge, usage = page.evaluate(
+        """() => [Number(document.querySelector("[data-gauge='memory']").dataset.value),
+                  JSON.parse(document.querySelector("figure[data-chart='memory']").dataset.latest).usage]"""
+    )
+    assert usage > 0
+    assert gauge == pytest.approx(usage / (256 << 20), rel=1e-9)
+    assert "of 256 MiB" in page.inner_text("[data-gauge='memory']")
+    screenshot(page, "limits")
+    tab.log.assert_clean()
+
+
 def test_navigation_to_a_subcontainer_with_search(
     ui_daemon: Callable[..., UiDaemon], open_tab: Callable[..., Tab], test_cgroup: TestCgroup
 ) -> None:

@@ -366,7 +366,7 @@ export class ContainerPage {
       rows.push(["CPU shares", String(cpu.limit ?? "")], ["CPU quota", quota], ["Allowed cores", h("span", { class: "cores" }, coreBoxes)]);
     }
     if (spec.has_memory) {
-      rows.push(["Memory limit", limitText(mem.limit)], ["Memory reservation", mem.reservation ? limitText(mem.reservation) : "none"],
+      rows.push(["Memory limit", limitText(mem.limit)], ["Memory reservation", mem.reservation && mem.reservation < HUGE ? F.bytes(mem.reservation) : "none"],
         ["Swap limit", limitText(mem.swap_limit)]);
     }
     if (spec.has_processes && spec.processes) rows.push(["Process limit", spec.processes.limit && spec.processes.limit < HUGE ? String(spec.processes.limit) : "unlimited"]);
@@ -580,6 +580,16 @@ export class ContainerPage {
       }
       this.fsGauges[i].update(f.usage / f.capacity, `${f.device}: ${F.bytes(f.usage)} of ${F.bytes(f.capacity)}`);
     });
+    // Threads against the pids limit, when both are known (the "process" metric set is on).
+    const pidsLimit = spec.processes && spec.processes.limit;
+    if (last.processes && pidsLimit > 0 && pidsLimit < HUGE) {
+      if (!this.gauges.pids) {
+        this.gauges.pids = new Gauge({ id: "pids", title: "Tasks" });
+        this.gaugeRow.insertBefore(this.gauges.pids.el, this.fsGauges.length ? this.fsGauges[0].el : null);
+      }
+      const used = last.processes.threads_current || last.processes.process_count || 0;
+      this.gauges.pids.update(used / pidsLimit, `${F.number(used)} of ${F.number(pidsLimit)} tasks`);
+    }
     this.notCollected.textContent = missing.length ? "Not collected for this container: " + missing.join("; ") + "." : "";
   }
 
