@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs
@@ -28,7 +29,9 @@ from pycadvisor.model.container import (
     NetworkStats,
     ResctrlStats,
 )
+from pycadvisor.storage.base import StorageDriver
 from pycadvisor.storage.options import StorageOptions
+from pycadvisor.storage.registry import build_drivers
 from support.cgroups import TestCgroup
 from support.procs import ManagedProcess, wait_until
 from support.services import Service
@@ -185,3 +188,14 @@ async def poll(predicate: Callable[[], T | None], *, timeout: float, what: str, 
 def add_all(driver: Any, samples: Sequence[tuple[ContainerReference, ContainerSpec, ContainerStats]]) -> None:
     for ref, spec, stats in samples:
         driver.add_stats(ref, spec, stats)
+
+
+@contextlib.asynccontextmanager
+async def running(opts: StorageOptions, machine_name: str = "n") -> AsyncIterator[StorageDriver]:
+    """The one driver ``opts`` selects, started; closed (flushing) on exit, whatever happened."""
+    [driver] = build_drivers(opts, machine_name=machine_name)
+    await driver.start()
+    try:
+        yield driver
+    finally:
+        await driver.close()

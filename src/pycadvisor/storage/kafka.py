@@ -105,6 +105,9 @@ class KafkaDriver(BufferedDriver):
         failed = [index[i] for i, f in enumerate(futures) if f.failed()]
         failed.extend(index[len(futures) :])
         if failed:
+            # A producer that lost its broker may be stuck (e.g. a fatal idempotence error after the broker
+            # restarted without our producer id): start afresh on the next attempt.
+            self._close_sync()
             for f in futures:
                 if f.failed():
                     detail = detail or f"{type(f.exception).__name__}: {f.exception}"
@@ -114,9 +117,12 @@ class KafkaDriver(BufferedDriver):
             raise PartialWrite([], bad, "samples that could not be encoded")
 
     def _close_sync(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=1)
-            self._producer = None
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=1)
+            except Exception as exc:
+                self.log.log(logging.WARNING, "close", "storage kafka: closing the producer: %r", exc)
 
     async def close_client(self) -> None:
         try:  # behind a write still waiting for a dead broker, give up rather than hang shutdown
