@@ -1,0 +1,576 @@
+"""Podman runtime factory: names and describes the cgroups of Podman's containers, rootful and rootless.
+
+Follows cAdvisor ``container/podman/{factory,handler,fs}.go``:
+
+- handled cgroups (:func:`pycadvisor.container.ids.podman_id`): ``/libpod_parent/libpod-<id>``
+  (cgroupfs manager), ``/machine.slice/libpod-<id>.scope`` (systemd manager), rootless
+  ``…/user@<uid>.service/…/libpod-<id>.scope``, and the ``…/container`` child crun makes inside a
+  scope on cgroup v2 (named like its scope, as cAdvisor does);
+- accepted when libpod inspect (``GET /v<N>.0.0/libpod/containers/<id>/json``) says it runs;
+- reference: namespace ``podman``, aliases ``[name, id]``; labels = ``Config.Labels`` plus
+  ``restartcount`` when ``RestartCount > 0``; image = ``ImageName`` (the name it was run with,
+  as ``Config.Image``); envs = ``Config.Env`` names starting with an allow-listed prefix, key
+  lower-cased; creation = ``Created``, start = ``State.StartedAt``, pid = ``State.Pid``, health =
+  ``State.Health.Status`` (``Healthcheck`` before Podman 4);
+- no network stats when ``HostConfig.NetworkMode`` is ``container:<x>`` (cAdvisor ``needNet``);
+- filesystem: the writable layer (``GraphDriver.Data.UpperDir``, else ``<graphRoot>/<driver>/…/<layer>``
+  with the layer id from ``<graphRoot>/<driver>-containers/containers.json``, as cAdvisor's
+  ``rwLayerID``) and the container's ``userdata`` dir (``StaticDir``: logs, config).
+
+Rootless containers: cAdvisor asks only the one ``--podman`` socket, which knows only root's
+containers, so rootless ones went unnamed. Here a cgroup below ``user@<uid>.service`` is looked
+up on that user's own API socket, ``/run/user/<uid>/podman/podman.sock`` (what the
+``podman.socket`` user unit listens on), read through ``host_rootfs``; when that socket does not
+exist the cgroup stays raw without an error.
+
+Transport: aiohttp over each unix socket (:class:`RuntimeHttpClient`, shared with CRI-O); libpod
+API version from ``GET /version`` (``Components[Podman Engine].Details.APIVersion``).
+
+Live metadata: the objects ``describe`` returns stay current from the libpod event stream
+(``GET /libpod/events?stream=true``): ``health_status``, ``died`` (exit code), ``rename``,
+``start``; after a reconnection they are re-inspected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+from pycadvisor.container.base import ContainerMetadata
+from pycadvisor.container.docker import filter_envs, parse_docker_time
+from pycadvisor.container.ids import podman_id, rootless_uid
+from pycadvisor.errors import RuntimeUnavailable
+
+_log = logging.getLogger(__name__)
+
+NAMESPACE = "podman"
+DEFAULT_ENDPOINT = "unix:///var/run/podman/podman.sock"
+ROOTLESS_SOCKET = "/run/user/{uid}/podman/podman.sock"
+DEFAULT_LIBPOD_API = "v4.0.0"
+_EVENTS = ("start", "died", "rename", "health_status", "remove")
+_EXIT_CODES_KEPT = 4096
+
+
+# ---------------------------------------------------------------- transport shared with CRI-O
+
+
+def split_endpoint(endpoint: str) -> tuple[str, str | None]:
+    """(base URL, unix socket path or None) for ``unix:///path``, a bare ``/path``, ``tcp://host:port`` or ``http://…``."""
+    if endpoint.startswith("unix://"):
+        path = endpoint[len("unix://") :]
+        if not path.startswith("/"):
+            raise ValueError(f"invalid endpoint {endpoint!r}: unix socket path must be absolute")
+        return "http://d", path
+    if endpoint.startswith("/"):
+        return "http://d", endpoint
+    if endpoint.startswith("tcp://"):
+        return "http://" + endpoint[len("tcp://") :].rstrip("/"), None
+    if endpoint.startswith(("http://", "https://")):
+        return endpoint.rstrip("/"), None
+    raise ValueError(f"invalid endpoint {endpoint!r}: expected unix://, tcp:// or http(s)://")
+
+
+class RuntimeTransportError(Exception):
+    """The runtime's API did not answer (no socket, refused, reset)."""
+
+
+class RuntimeHttpClient:
+    """HTTP/JSON over a runtime's unix socket (or TCP) with fail-fast availability tracking.
+
+    ``ready()`` runs the runtime's ``probe`` once and then fails fast (``RuntimeUnavailable``) for
+    ``retry_after_s`` after any failure reported with ``mark_down``; going down and coming back
+    are each logged once.
+    """
+
+    def __init__(self, what: str, endpoint: str, *, timeout_s: float, retry_after_s: float = 1.0) -> None:
+        self.what = what
+        self.endpoint = endpoint
+        self.base_url, self.socket_path = split_endpoint(endpoint)
+        self.timeout_s = timeout_s
+        self.retry_after_s = retry_after_s
+        self.up = False
+        self._session: aiohttp.ClientSession | None = None
+        self._next_probe = 0.0
+        self._down_logged = False
+        self.closed = False
+        self.lock = asyncio.Lock()
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector: aiohttp.BaseConnector
+            if self.socket_path is not None:
+                connector = aiohttp.UnixConnector(path=self.socket_path)
+            else:
+                connector = aiohttp.TCPConnector()
+            timeout = aiohttp.ClientTimeout(total=self.timeout_s if self.timeout_s > 0 else None)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        return self._session
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        """GET ``path``; one retry when a kept-alive connection turns out dead (runtime restarted)."""
+        for attempt in (0, 1):
+            try:
+                async with self.session().get(self.base_url + path) as resp:
+                    return resp.status, await resp.read()
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
+                if attempt:
+                    raise RuntimeTransportError(str(e) or type(e).__name__) from e
+            except aiohttp.ClientError as e:
+                raise RuntimeTransportError(str(e) or type(e).__name__) from e
+        raise AssertionError("unreachable")
+
+    def failing_fast(self) -> bool:
+        return not self.up and time.monotonic() < self._next_probe
+
+    def mark_up(self, detail: str) -> None:
+        self.up = True
+        self._next_probe = 0.0
+        if self._down_logged:
+            _log.warning("%s at %s is back: %s", self.what, self.endpoint, detail)
+            self._down_logged = False
+        else:
+            _log.info("%s at %s: %s", self.what, self.endpoint, detail)
+
+    def mark_down(self, reason: str) -> None:
+        self.up = False
+        self._next_probe = time.monotonic() + self.retry_after_s
+        if not self._down_logged and not self.closed:
+            self._down_logged = True
+            _log.warning(
+                "%s at %s unavailable (%s): its containers are monitored as raw cgroups until it answers again",
+                self.what,
+                self.endpoint,
+                reason,
+            )
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def libpod_api_version(version_doc: dict[str, Any]) -> str:
+    """``v<major>.0.0`` of the libpod API from ``GET /version`` (Podman ≥ 2), default ``v4.0.0``."""
+    for comp in version_doc.get("Components") or ():
+        if isinstance(comp, dict) and comp.get("Name") == "Podman Engine":
+            api = str((comp.get("Details") or {}).get("APIVersion") or comp.get("Version") or "")
+            major = api.lstrip("v").split(".", 1)[0]
+            if major.isdigit():
+                return f"v{major}.0.0"
+    return DEFAULT_LIBPOD_API
+
+
+def metadata_from_libpod(doc: dict[str, Any], env_whitelist: list[str]) -> ContainerMetadata | None:
+    """Metadata of a running container from its libpod inspect document; None if it is not running."""
+    state = doc.get("State") or {}
+    if not state.get("Running"):
+        return None
+    cid = str(doc.get("Id") or "")
+    config = doc.get("Config") or {}
+    labels = {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
+    restarts = int(doc.get("RestartCount") or 0)
+    if restarts > 0:  # cAdvisor adds it only when > 0
+        labels["restartcount"] = str(restarts)
+    health = state.get("Health") or state.get("Healthcheck") or {}
+    network_mode = str((doc.get("HostConfig") or {}).get("NetworkMode") or "")
+    pid = int(state.get("Pid") or 0)
+    return ContainerMetadata(
+        namespace=NAMESPACE,
+        id=cid,
+        aliases=[str(doc.get("Name") or "").lstrip("/"), cid],
+        labels=labels,
+        envs=filter_envs(config.get("Env"), env_whitelist),
+        image=str(doc.get("ImageName") or config.get("Image") or ""),
+        creation_time=parse_docker_time(doc.get("Created")),
+        start_time=parse_docker_time(state.get("StartedAt")),
+        pid=pid or None,
+        has_network=not network_mode.startswith("container:"),
+        health=str(health.get("Status") or ""),
+    )
+
+
+def parse_store(info_doc: dict[str, Any]) -> tuple[str, str]:
+    """(graphRoot, graph driver) from ``GET /libpod/info``."""
+    store = info_doc.get("store") or {}
+    return str(store.get("graphRoot") or ""), str(store.get("graphDriverName") or "")
+
+
+def find_layer(containers_json: bytes, container_id: str) -> str | None:
+    """The read-write layer id of a container in containers/storage's ``containers.json``."""
+    try:
+        entries = orjson.loads(containers_json)
+    except orjson.JSONDecodeError:
+        return None
+    for entry in entries if isinstance(entries, list) else ():
+        if isinstance(entry, dict) and entry.get("id") == container_id:
+            layer = entry.get("layer")
+            return str(layer) if layer else None
+    return None
+
+
+def layer_dir(graph_root: str, driver: str, layer: str) -> str | None:
+    """Where a containers/storage layer's files live (overlay ``diff``, vfs ``dir``, btrfs subvolume)."""
+    if driver in ("overlay", "overlay2"):  # containers/storage aliases the two (cAdvisor determineDeviceStorage)
+        return os.path.join(graph_root, "overlay", layer, "diff")
+    if driver == "vfs":
+        return os.path.join(graph_root, "vfs", "dir", layer)
+    if driver == "btrfs":
+        return os.path.join(graph_root, "btrfs", "subvolumes", layer)
+    return None
+
+
+def _in_rootfs(host_rootfs: str, path: str) -> str:
+    if host_rootfs in ("", "/"):
+        return path
+    return os.path.join(host_rootfs, path.lstrip("/"))
+
+
+def read_fs_dirs(doc: dict[str, Any], graph_root: str, driver: str, host_rootfs: str) -> list[str]:
+    """[writable layer dir, userdata dir] of a container, as paths readable here; [] when unknown (blocking I/O)."""
+    cid = str(doc.get("Id") or "")
+    data = (doc.get("GraphDriver") or {}).get("Data") or {}
+    driver = str((doc.get("GraphDriver") or {}).get("Name") or driver)
+    layer_path: str | None = str(data["UpperDir"]) if data.get("UpperDir") else None
+    if layer_path is None and graph_root and driver:
+        for name in ("containers.json", "volatile-containers.json"):
+            path = _in_rootfs(host_rootfs, os.path.join(graph_root, f"{driver}-containers", name))
+            try:
+                with open(path, "rb") as f:
+                    layer = find_layer(f.read(), cid)
+            except OSError:
+                continue
+            if layer:
+                layer_path = layer_dir(graph_root, driver, layer)
+                break
+    if layer_path is None:
+        return []
+    static = str(doc.get("StaticDir") or "")
+    if not static and graph_root and driver:
+        static = os.path.join(graph_root, f"{driver}-containers", cid, "userdata")
+    dirs = [_in_rootfs(host_rootfs, layer_path)]
+    if static:
+        dirs.append(_in_rootfs(host_rootfs, static))
+    return dirs
+
+
+@dataclass(slots=True, kw_only=True)
+class PodmanEvent:
+    """A container event, or a ``connected``/``disconnected`` marker of one socket's stream."""
+
+    action: str
+    id: str = ""
+    name: str = ""
+    time_ns: int = 0
+    exit_code: int | None = None  # "died"
+    health: str = ""  # "health_status"
+
+
+def parse_event(line: bytes) -> PodmanEvent | None:
+    """One NDJSON line of ``GET /libpod/events``; None for blank lines and non-container events."""
+    line = line.strip()
+    if not line:
+        return None
+    doc = orjson.loads(line)
+    if doc.get("Type", "container") != "container":
+        return None
+    actor = doc.get("Actor") or {}
+    attrs = actor.get("Attributes") or {}
+    action = str(doc.get("Action") or doc.get("status") or "")
+    exit_code: int | None = None
+    if action == "died":
+        with contextlib.suppress(TypeError, ValueError):
+            exit_code = int(attrs.get("containerExitCode") or "")
+    time_ns = int(doc.get("timeNano") or int(doc.get("time") or 0) * 1_000_000_000)
+    return PodmanEvent(
+        action=action,
+        id=str(actor.get("ID") or doc.get("id") or ""),
+        name=str(attrs.get("name") or ""),
+        time_ns=time_ns,
+        exit_code=exit_code,
+        health=str(doc.get("HealthStatus") or attrs.get("health_status") or ""),
+    )
+
+
+# ---------------------------------------------------------------- one API socket
+
+
+class _PodmanApi:
+    """One Podman API service (root's, or one user's) and the metadata described through it."""
+
+    def __init__(self, endpoint: str, *, timeout_s: float, retry_after_s: float, rootless_uid: int | None) -> None:
+        what = "podman" if rootless_uid is None else f"podman (uid {rootless_uid})"
+        self.http = RuntimeHttpClient(what, endpoint, timeout_s=timeout_s, retry_after_s=retry_after_s)
+        self.libpod = ""  # "/v4.0.0/libpod" while the service answers
+        self.version = ""
+        self.graph_root = ""
+        self.driver = ""
+        self.live: dict[str, dict[str, ContainerMetadata]] = {}  # id -> cgroup name -> the object handed out
+        self.stream_up = False  # the event stream is open: what ``live`` holds is current
+        self.exit_codes: dict[str, int] = {}
+        self.watcher: asyncio.Task[None] | None = None
+
+    async def ready(self) -> str:
+        """The libpod path prefix, probing ``/version`` and ``/libpod/info`` first if needed."""
+        if self.http.up:
+            return self.libpod
+        if self.http.failing_fast():
+            raise RuntimeUnavailable(f"{self.http.what} at {self.http.endpoint} unavailable")
+        async with self.http.lock:
+            if self.http.up:
+                return self.libpod
+            if self.http.failing_fast():
+                raise RuntimeUnavailable(f"{self.http.what} at {self.http.endpoint} unavailable")
+            try:
+                status, body = await self.http.get("/version")
+                if status != 200:
+                    raise RuntimeTransportError(f"/version answered {status}")
+                version_doc = orjson.loads(body)
+                libpod = "/" + libpod_api_version(version_doc) + "/libpod"
+                status, body = await self.http.get(libpod + "/info")
+                info_doc = orjson.loads(body) if status == 200 else {}
+            except (RuntimeTransportError, ValueError) as e:
+                self.http.mark_down(str(e))
+                raise RuntimeUnavailable(f"{self.http.what} at {self.http.endpoint} unavailable: {e}") from e
+            self.libpod = libpod
+            self.version = str(version_doc.get("Version") or "")
+            self.graph_root, self.driver = parse_store(info_doc)
+            self.http.mark_up(f"version {self.version}, API {libpod}, driver {self.driver}, root {self.graph_root}")
+            return libpod
+
+    def remember_exit(self, cid: str, code: int) -> None:
+        self.exit_codes[cid] = code
+        if len(self.exit_codes) > _EXIT_CODES_KEPT:
+            del self.exit_codes[next(iter(self.exit_codes))]
+
+
+# ---------------------------------------------------------------- the factory
+
+
+class PodmanFactory:
+    """The ``podman`` runtime: implements :class:`pycadvisor.container.base.Factory`."""
+
+    name = NAMESPACE
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        *,
+        env_whitelist: list[str] | None = None,
+        timeout_s: float = 2.0,
+        host_rootfs: str = "/",
+        rootless_socket: str | None = ROOTLESS_SOCKET,
+        retry_after_s: float = 1.0,
+        watch_events: bool = True,
+    ) -> None:
+        """``rootless_socket``: host path of a user's API socket with ``{uid}``; None to ask only ``endpoint``."""
+        split_endpoint(endpoint)  # validate now, not at the first container
+        self.endpoint = endpoint
+        self._env_whitelist = list(env_whitelist or [])
+        self._timeout_s = timeout_s
+        self._retry_after_s = retry_after_s
+        self._host_rootfs = host_rootfs
+        self._rootless_socket = rootless_socket
+        self._watch_events = watch_events
+        self._closed = False
+        self._apis: dict[str, _PodmanApi] = {}
+        self._main = self._api_for_endpoint(endpoint, None)
+
+    # ------------------------------------------------------------ Factory protocol
+
+    def can_handle_and_accept(self, cgroup_name: str) -> tuple[bool, bool]:
+        handled = podman_id(cgroup_name) is not None
+        return handled, handled
+
+    async def describe(self, cgroup_name: str) -> ContainerMetadata | None:
+        """Inspect the container; None if Podman does not know it or it does not run.
+
+        Raises :class:`RuntimeUnavailable` when the API service does not answer within ``timeout_s``.
+        """
+        found = podman_id(cgroup_name)
+        if found is None:
+            return None
+        cid, subgroup = found
+        api = self._api_for(cgroup_name)
+        if api is None:
+            return None  # a rootless container whose user runs no API service
+        cached = api.live.get(cid, {}).get(cgroup_name)
+        if cached is not None and api.stream_up:
+            return cached  # kept current by the event stream
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                libpod = await api.ready()
+                status, body = await api.http.get(f"{libpod}/containers/{cid}/json")
+        except TimeoutError as e:
+            api.http.mark_down(f"no answer within {self._timeout_s:g} s")
+            raise RuntimeUnavailable(f"{api.http.what} at {api.http.endpoint} did not answer in time") from e
+        except RuntimeTransportError as e:
+            api.http.mark_down(str(e))
+            raise RuntimeUnavailable(f"{api.http.what} at {api.http.endpoint} unavailable: {e}") from e
+        if status >= 500:
+            raise RuntimeUnavailable(f"{api.http.what}: inspect {cid} answered {status}")
+        if status != 200:  # 404: no such container
+            api.live.pop(cid, None)
+            return None
+        doc = orjson.loads(body)
+        md = metadata_from_libpod(doc, self._env_whitelist)
+        if md is None:
+            api.live.pop(cid, None)
+            return None
+        if not subgroup:  # measure the layer once, for the scope, not again for its child
+            md.fs_dirs = await asyncio.to_thread(read_fs_dirs, doc, api.graph_root, api.driver, self._host_rootfs)
+        api.live.setdefault(cid, {})[cgroup_name] = md
+        self._start_watcher(api)
+        return md
+
+    async def close(self) -> None:
+        self._closed = True
+        for api in self._apis.values():
+            if api.watcher is not None:
+                api.watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await api.watcher
+                api.watcher = None
+            await api.http.close()
+
+    # ------------------------------------------------------------ more of the runtime
+
+    @property
+    def available(self) -> bool:
+        return self._main.http.up
+
+    async def version(self) -> str | None:
+        """The rootful service's Podman version; None when it does not answer."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._main.ready()
+        except (TimeoutError, RuntimeTransportError, RuntimeUnavailable):
+            return None
+        return self._main.version
+
+    def exit_code(self, cgroup_name: str) -> int | None:
+        """Exit code of a container, from its ``died`` event; None if not seen."""
+        found = podman_id(cgroup_name)
+        api = self._api_for(cgroup_name) if found else None
+        return api.exit_codes.get(found[0]) if api is not None and found else None
+
+    async def events(self, api: _PodmanApi | None = None) -> AsyncIterator[PodmanEvent]:
+        """Container events of one API service (default: root's) until :meth:`close`; reconnects by itself."""
+        api = api or self._main
+        filters = quote(orjson.dumps({"type": ["container"], "event": list(_EVENTS)}).decode())
+        while not self._closed:
+            connected = False
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    libpod = await api.ready()
+                timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout_s, sock_connect=self._timeout_s)
+                url = f"{api.http.base_url}{libpod}/events?stream=true&filters={filters}"
+                async with api.http.session().get(url, timeout=timeout) as resp:
+                    if resp.status != 200:
+                        raise RuntimeTransportError(f"events answered {resp.status}")
+                    connected = True
+                    yield PodmanEvent(action="connected", time_ns=time.time_ns())
+                    async for line in resp.content:
+                        ev = parse_event(line)
+                        if ev is not None:
+                            yield ev
+                    raise RuntimeTransportError("event stream closed")
+            except (TimeoutError, RuntimeTransportError, aiohttp.ClientError, OSError, ValueError) as e:
+                if not self._closed:
+                    api.http.mark_down(str(e) or type(e).__name__)
+            except RuntimeUnavailable:
+                pass
+            if connected:
+                yield PodmanEvent(action="disconnected", time_ns=time.time_ns())
+            if not self._closed:
+                await asyncio.sleep(self._retry_after_s)
+
+    def apply_event(self, ev: PodmanEvent, api: _PodmanApi | None = None) -> None:
+        """Bring the metadata described through ``api`` (default: root's service) up to date with one event."""
+        api = api or self._main
+        if ev.action == "died" and ev.exit_code is not None:
+            api.remember_exit(ev.id, ev.exit_code)
+        for md in api.live.get(ev.id, {}).values():
+            if ev.action == "health_status" and ev.health:
+                md.health = ev.health
+            elif ev.action == "died":
+                md.exit_code = ev.exit_code
+            elif ev.action == "start":
+                md.exit_code = None
+            elif ev.action == "rename" and ev.name and md.aliases:
+                md.aliases[0] = ev.name
+        if ev.action == "remove":
+            api.live.pop(ev.id, None)
+
+    # ------------------------------------------------------------ internals
+
+    def _api_for_endpoint(self, endpoint: str, uid: int | None) -> _PodmanApi:
+        api = self._apis.get(endpoint)
+        if api is None:
+            api = _PodmanApi(endpoint, timeout_s=self._timeout_s, retry_after_s=self._retry_after_s, rootless_uid=uid)
+            self._apis[endpoint] = api
+        return api
+
+    def _api_for(self, cgroup_name: str) -> _PodmanApi | None:
+        """Root's service, or the service of the user whose manager owns the cgroup (None if it has none)."""
+        uid = rootless_uid(cgroup_name)
+        if uid is None or uid == 0 or self._rootless_socket is None:
+            return self._main
+        path = _in_rootfs(self._host_rootfs, self._rootless_socket.format(uid=uid))
+        endpoint = "unix://" + path
+        if endpoint not in self._apis and not os.path.exists(path):
+            return None
+        return self._api_for_endpoint(endpoint, uid)
+
+    def _start_watcher(self, api: _PodmanApi) -> None:
+        if self._watch_events and api.watcher is None and not self._closed:
+            api.watcher = asyncio.get_running_loop().create_task(self._watch(api), name="podman-events")
+
+    async def _watch(self, api: _PodmanApi) -> None:
+        reconnect = False
+        async for ev in self.events(api):
+            try:
+                if ev.action == "connected":
+                    if reconnect:
+                        await self._refresh_live(api)
+                    reconnect = True
+                    api.stream_up = True
+                elif ev.action == "disconnected":
+                    api.stream_up = False
+                self.apply_event(ev, api)
+            except Exception:  # one odd event must not end the watch
+                _log.exception("podman event %s not applied", ev)
+
+    async def _refresh_live(self, api: _PodmanApi) -> None:
+        """Re-inspect what was described through ``api`` after its event stream came back."""
+        for cid, held in list(api.live.items()):
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    libpod = await api.ready()
+                    status, body = await api.http.get(f"{libpod}/containers/{cid}/json")
+            except (TimeoutError, RuntimeTransportError, RuntimeUnavailable):
+                return
+            fresh = metadata_from_libpod(orjson.loads(body), self._env_whitelist) if status == 200 else None
+            if fresh is None:
+                api.live.pop(cid, None)
+                code = api.exit_codes.get(cid)
+                for md in held.values():
+                    md.exit_code = code
+                continue
+            for md in held.values():
+                md.health = fresh.health
+                md.aliases[:] = fresh.aliases
+                md.pid = fresh.pid
