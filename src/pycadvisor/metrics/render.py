@@ -299,7 +299,6 @@ def _multi(spec: MetricSpec, rows: list[_Row], esc_memo: EscMemo, pieces: list[s
     assert read is not None
     esc = None if spec.safe_labels else _escaper(esc_memo)
     fmt = format_value
-    single = len(extra) == 1
     n = 0
     if extra[0] > "id":
         # Every extra label sorts after `id`, which is unique per container: containers in rank order,
@@ -319,29 +318,32 @@ def _multi(spec: MetricSpec, rows: list[_Row], esc_memo: EscMemo, pieces: list[s
                 prev = ev
                 if esc is not None:
                     ev = esc(ev)
-                if single:
-                    pieces += (name, t.segs[0], ev[0], t.segs[1], " ", fmt(v), ts)
-                else:
-                    pieces += (name, t.fmt % ev, " ", fmt(v), ts)
+                pieces += _labelled(name, t.segs, ev)
+                pieces += (" ", fmt(v), ts)
                 n += 1
         return n
-    # Some extra label sorts before `id`: order by the merged label values across containers.
+    # Some extra label sorts before `id`: order by the merged label values across containers. The
+    # base values between two extra labels are compared through their dense rank among the rows
+    # (rows are sorted by all their base values), which orders exactly like the values themselves.
+    # From `id` on, the row index (unique) decides, so only the leading extras need a rank before them.
     keyed: list[tuple[tuple[Any, ...], tuple[str, ...]]] = []
     add = keyed.append
-    for r in rows:
+    lead = sum(1 for e in extra if e < "id")
+    ranks = _prefix_ranks(rows, extra[:lead])
+    for i, r in enumerate(rows):
         samples = read(r.stats)  # type: ignore[arg-type]  # rows all have stats
         if not samples:
             continue
         t = r.labels.template(extra)
-        parts, ts = t.parts, r.ts
+        rk, ts = ranks[i], r.ts
         for ev, v in samples:
-            key = (parts[0], ev[0], parts[1]) if single else _interleave(parts, ev)
+            if lead == 1:
+                key: tuple[Any, ...] = (rk[0], ev[0], i, *ev[1:])
+            else:
+                key = (*[x for pair in zip(rk, ev[:lead], strict=True) for x in pair], i, *ev[lead:])
             if esc is not None:
                 ev = esc(ev)
-            if single:
-                add((key, (name, t.segs[0], ev[0], t.segs[1], " ", fmt(v), ts)))
-            else:
-                add((key, (name, t.fmt % ev, " ", fmt(v), ts)))
+            add((key, (*_labelled(name, t.segs, ev), " ", fmt(v), ts)))
     keyed.sort(key=_first)
     prev_key: Any = None
     for key, line in keyed:
@@ -352,12 +354,43 @@ def _multi(spec: MetricSpec, rows: list[_Row], esc_memo: EscMemo, pieces: list[s
     return n
 
 
-def _interleave(parts: tuple[tuple[str, ...], ...], ev: tuple[str, ...]) -> tuple[Any, ...]:
-    out: list[Any] = [parts[0]]
-    for i, e in enumerate(ev):
-        out.append(e)
-        out.append(parts[i + 1])
+def _labelled(name: str, segs: tuple[str, ...], ev: tuple[str, ...]) -> tuple[str, ...]:
+    """``name{...}`` with the extra values slotted between the template's literal pieces.
+
+    Tuples of references, not ``%`` formatting: formatting re-scans and copies the long label text.
+    """
+    k = len(ev)
+    if k == 1:
+        return (name, segs[0], ev[0], segs[1])
+    if k == 2:
+        return (name, segs[0], ev[0], segs[1], ev[1], segs[2])
+    if k == 3:
+        return (name, segs[0], ev[0], segs[1], ev[1], segs[2], ev[2], segs[3])
+    out = [name, segs[0]]
+    for value, seg in zip(ev, segs[1:], strict=True):
+        out += (value, seg)
     return tuple(out)
+
+
+def _prefix_ranks(rows: list[_Row], extra: tuple[str, ...]) -> list[tuple[int, ...]]:
+    """Per row, the dense rank of its base values before each extra label (rows are in rank order)."""
+    if not rows:
+        return []
+    layout = rows[0].labels.layout
+    assert layout is not None
+    points = layout.split_points(extra)
+    columns: list[list[int]] = []
+    for p in points:
+        col: list[int] = []
+        rank, prev = -1, None
+        for r in rows:
+            pre = r.labels.values[:p]
+            if pre != prev:
+                rank += 1
+                prev = pre
+            col.append(rank)
+        columns.append(col)
+    return list(zip(*columns, strict=True))
 
 
 def _dedup(keyed: list[tuple[Any, str]]) -> list[str]:
