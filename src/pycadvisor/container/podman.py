@@ -551,8 +551,23 @@ class PodmanFactory:
                 elif ev.action == "disconnected":
                     api.stream_up = False
                 self.apply_event(ev, api)
+                if ev.action == "health_status" and ev.id in api.live:
+                    # Podman 4.3 publishes the status from before the check; its inspect has the new one.
+                    await self._refresh_health(api, ev.id)
             except Exception:  # one odd event must not end the watch
                 _log.exception("podman event %s not applied", ev)
+
+    async def _refresh_health(self, api: _PodmanApi, cid: str) -> None:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                libpod = await api.ready()
+                status, body = await api.http.get(f"{libpod}/containers/{cid}/json")
+        except (TimeoutError, RuntimeTransportError, RuntimeUnavailable):
+            return
+        fresh = metadata_from_libpod(orjson.loads(body), self._env_whitelist) if status == 200 else None
+        if fresh is not None:
+            for md in api.live.get(cid, {}).values():
+                md.health = fresh.health
 
     async def _refresh_live(self, api: _PodmanApi) -> None:
         """Re-inspect what was described through ``api`` after its event stream came back."""

@@ -1,0 +1,371 @@
+"""The Podman factory against a real rootful Podman API service (support/services.py, components.md §2).
+
+Podman runs with runc, the cgroupfs manager and vfs storage, with its API on a private socket,
+fed the offline busybox image; containers use ``--network none`` (no CNI rules on the host).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+
+from pycadvisor.container.base import ContainerMetadata
+from pycadvisor.container.podman import PodmanFactory
+from pycadvisor.container.systemd import SystemdFactory
+from pycadvisor.errors import RuntimeUnavailable
+from pycadvisor.host.paths import HostPaths
+from pycadvisor.manager.manager import Manager, ManagerOptions
+from pycadvisor.model.codec import parse_time
+from support import services as svc
+from support.ci import cannot_run
+
+pytestmark = [pytest.mark.root, pytest.mark.service]
+
+T = TypeVar("T")
+
+
+@dataclass
+class Ctr:
+    id: str
+    name: str
+    cgroup: str
+    doc: dict[str, Any]
+
+
+class Pod:
+    """The running service, its image and helpers to start containers."""
+
+    def __init__(self, srv: svc.PodmanService, image: str) -> None:
+        self.srv = srv
+        self.image = image
+        self.endpoint = f"unix://{srv.socket}"
+
+    def run(self, *opts: str, cmd: tuple[str, ...] = ("sleep", "600"), name: str | None = None) -> Ctr:
+        name = name or f"pcp-{uuid.uuid4().hex[:8]}"
+        net = () if "--network" in opts else ("--network", "none")
+        out = self.srv.podman("run", "-d", *net, "--name", name, *opts, self.image, *cmd)
+        cid = out.stdout.strip().splitlines()[-1]
+        doc = self.inspect(cid)
+        # An exited container has no CgroupPath any more; the cgroupfs manager's layout names it.
+        cgroup = str(doc["State"].get("CgroupPath") or f"/libpod_parent/libpod-{cid}")
+        return Ctr(cid, name, cgroup, doc)
+
+    def inspect(self, cid: str) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(self.srv.podman("inspect", cid).stdout)[0]
+        return doc
+
+    def rm(self, c: Ctr) -> None:
+        self.srv.podman("rm", "-f", "-t", "0", c.id, check=False)
+
+
+@pytest.fixture(scope="module")
+def pod(busybox_image: svc.BusyboxImage) -> Iterator[Pod]:
+    try:
+        srv = svc.start_podman_service()
+    except svc.ServiceUnavailable as e:
+        cannot_run(str(e))
+    try:
+        srv.podman("load", "-i", busybox_image.docker_archive)
+        yield Pod(srv, "localhost/" + busybox_image.tag)
+    finally:
+        srv.stop()
+
+
+def factory(p: Pod, **kw: Any) -> PodmanFactory:
+    kw.setdefault("timeout_s", 5.0)
+    return PodmanFactory(p.endpoint, **kw)
+
+
+async def eventually(fn: Callable[[], Awaitable[T | None]], *, timeout: float, what: str) -> T:
+    """Await ``fn()`` until it returns something truthy; RuntimeUnavailable counts as "not yet"."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = await fn()
+        except RuntimeUnavailable:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+# ---------------------------------------------------------------- describe
+
+
+def test_describe_running_container(pod: Pod) -> None:
+    c = pod.run("--label", "bar=baz", "--label", "app=web", "-e", "TEST_VAR=FOO", "-e", "OTHER=x")
+    assert c.cgroup == f"/libpod_parent/libpod-{c.id}"  # the cgroupfs manager's layout
+
+    async def go() -> ContainerMetadata | None:
+        f = factory(pod, env_whitelist=["TEST_"])
+        try:
+            assert f.can_handle_and_accept(c.cgroup) == (True, True)
+            return await f.describe(c.cgroup)
+        finally:
+            await f.close()
+
+    md = asyncio.run(go())
+    assert md is not None
+    assert md.namespace == "podman"
+    assert md.id == c.id
+    assert md.aliases == [c.name, c.id]
+    assert md.labels == {"bar": "baz", "app": "web"}
+    assert md.envs == {"test_var": "FOO"}  # key lower-cased, as cAdvisor
+    assert md.image == pod.image
+    assert md.creation_time == parse_time(c.doc["Created"])
+    assert md.start_time == parse_time(c.doc["State"]["StartedAt"])
+    assert md.has_network is True
+    assert md.health == ""
+    assert md.pid == c.doc["State"]["Pid"]
+    with open(f"/proc/{md.pid}/cgroup") as fh:
+        assert f":memory:{c.cgroup}\n" in fh.read()
+    # Writable layer (vfs: <graphRoot>/vfs/dir/<layer>) holds the image's files; userdata holds the log.
+    assert len(md.fs_dirs) == 2
+    layer, userdata = md.fs_dirs
+    assert layer.startswith(pod.srv.workdir + "/root/vfs/dir/")
+    assert os.path.isfile(os.path.join(layer, "bin", "busybox"))
+    assert userdata == c.doc["StaticDir"] and os.path.isdir(userdata)
+    pod.rm(c)
+
+
+def test_stopped_unknown_and_removed_containers_are_not_described(pod: Pod) -> None:
+    gone = pod.run()
+    stopped = pod.run(cmd=("sh", "-c", "exit 3"))
+    pod.srv.podman("wait", stopped.id)
+    pod.rm(gone)
+
+    async def go() -> list[ContainerMetadata | None]:
+        f = factory(pod)
+        try:
+            return [
+                await f.describe(stopped.cgroup),
+                await f.describe(gone.cgroup),
+                await f.describe("/libpod_parent/libpod-" + "0" * 64),
+            ]
+        finally:
+            await f.close()
+
+    assert asyncio.run(go()) == [None, None, None]
+    pod.rm(stopped)
+
+
+def test_health_and_shared_network_namespace(pod: Pod) -> None:
+    web = pod.run("--health-cmd", "true", "--health-interval", "0")
+    side = pod.run("--network", f"container:{web.id}")
+    pod.srv.podman("healthcheck", "run", web.id)
+
+    async def go() -> tuple[ContainerMetadata | None, ContainerMetadata | None]:
+        f = factory(pod)
+        try:
+            return await f.describe(web.cgroup), await f.describe(side.cgroup)
+        finally:
+            await f.close()
+
+    md_web, md_side = asyncio.run(go())
+    assert md_web is not None and md_side is not None
+    assert md_web.health == "healthy"
+    assert md_web.has_network is True
+    assert md_side.has_network is False  # shares web's netns: its interfaces are web's
+    pod.rm(side)
+    pod.rm(web)
+
+
+def test_described_metadata_follows_rename_health_and_exit(pod: Pod) -> None:
+    c = pod.run("--health-cmd", "true", "--health-interval", "0")
+    new_name = c.name + "-renamed"
+
+    async def go() -> ContainerMetadata:
+        f = factory(pod)
+        try:
+            md = await f.describe(c.cgroup)
+            assert md is not None and md.health == "starting" and md.aliases[0] == c.name
+            await eventually(lambda: _true(f._main.stream_up), timeout=10, what="event stream")
+            pod.srv.podman("healthcheck", "run", c.id)
+            await eventually(lambda: _true(md.health == "healthy"), timeout=10, what="health from events")
+            pod.srv.podman("rename", c.id, new_name)
+            await eventually(lambda: _true(md.aliases[0] == new_name), timeout=10, what="rename from events")
+            # While the stream is up, describing again answers from the cache: the same object.
+            assert await f.describe(c.cgroup) is md
+            pod.srv.podman("kill", "-s", "KILL", c.id)
+            await eventually(lambda: _true(md.exit_code is not None), timeout=10, what="exit code from events")
+            assert f.exit_code(c.cgroup) == 137
+            return md
+        finally:
+            await f.close()
+
+    md = asyncio.run(go())
+    assert md.exit_code == 137
+    assert md.aliases == [new_name, c.id]
+    pod.rm(c)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+# ---------------------------------------------------------------- rootless: the user's own socket
+
+
+def test_rootless_containers_are_named_through_their_users_socket(pod: Pod) -> None:
+    """A cgroup below ``user@<uid>.service`` is looked up on ``/run/user/<uid>/podman/podman.sock``.
+
+    The root-owned ``--podman`` socket does not answer at all here; the user's socket path (under a
+    private root) leads to the real API service, and the container runs in a cgroup below
+    ``user@4242.service`` as a rootless container's would.
+    """
+    fake_root = tempfile.mkdtemp(prefix="pycad-rl-")
+    parent = f"/pycadtest-rootless-{uuid.uuid4().hex[:8]}"
+    try:
+        user_sock = os.path.join(fake_root, "run/user/4242/podman/podman.sock")
+        os.makedirs(os.path.dirname(user_sock))
+        os.symlink(pod.srv.socket, user_sock)
+        c = pod.run("--cgroup-parent", f"{parent}/user@4242.service/apps", "--label", "who=rootless")
+        assert c.cgroup == f"{parent}/user@4242.service/apps/libpod-{c.id}"
+
+        async def go() -> tuple[ContainerMetadata | None, ContainerMetadata | None, float]:
+            f = PodmanFactory(
+                f"unix://{fake_root}/run/podman/podman.sock",  # root's socket: absent
+                timeout_s=5.0,
+                rootless_socket=os.path.join(fake_root, "run/user/{uid}/podman/podman.sock"),
+            )
+            try:
+                md = await f.describe(c.cgroup)
+                t0 = time.monotonic()
+                # A user without an API service: raw, at once, and the factory is not "down".
+                other = await f.describe(f"{parent}/user@4343.service/apps/libpod-{c.id}")
+                return md, other, time.monotonic() - t0
+            finally:
+                await f.close()
+
+        md, other, took = asyncio.run(go())
+        assert md is not None and md.namespace == "podman"
+        assert md.aliases == [c.name, c.id]
+        assert md.labels == {"who": "rootless"}
+        assert other is None and took < 0.5
+        pod.rm(c)
+    finally:
+        shutil.rmtree(fake_root, ignore_errors=True)
+        _rmdir_tree(parent)
+
+
+def _rmdir_tree(name: str) -> None:
+    base = "/sys/fs/cgroup"
+    roots = (
+        [base]
+        if os.path.exists(os.path.join(base, "cgroup.controllers"))
+        else [os.path.join(base, d) for d in os.listdir(base)]
+    )
+    for root in roots:
+        top = os.path.join(root, name.lstrip("/"))
+        for d, _, _ in os.walk(top, topdown=False) if os.path.isdir(top) else ():
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+
+
+def test_crun_subgroup_is_named_like_its_scope_without_a_second_layer_walk(pod: Pod) -> None:
+    """cgroup v2 + crun put the payload in ``libpod-<id>.scope/container``: named like the scope (cAdvisor)."""
+    c = pod.run()
+
+    async def go() -> tuple[ContainerMetadata | None, ContainerMetadata | None]:
+        f = factory(pod)
+        try:
+            scope = f"/machine.slice/libpod-{c.id}.scope"
+            assert f.can_handle_and_accept(scope + "/container") == (True, True)
+            assert f.can_handle_and_accept(f"/machine.slice/libpod-conmon-{c.id}.scope") == (False, False)
+            return await f.describe(scope), await f.describe(scope + "/container")
+        finally:
+            await f.close()
+
+    md_scope, md_child = asyncio.run(go())
+    assert md_scope is not None and md_child is not None
+    assert md_scope.aliases == md_child.aliases == [c.name, c.id]
+    assert md_scope.fs_dirs and md_child.fs_dirs == []
+    pod.rm(c)
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_absent_service_fails_fast_then_is_found_once_it_answers(pod: Pod, tmp_path: Any) -> None:
+    sock = str(tmp_path / "later.sock")
+    c = pod.run()
+
+    async def go() -> tuple[float, float, ContainerMetadata | None]:
+        f = PodmanFactory(f"unix://{sock}", timeout_s=2.0, retry_after_s=0.3)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(RuntimeUnavailable):
+                await f.describe(c.cgroup)
+            first = time.monotonic() - t0
+            t0 = time.monotonic()
+            with pytest.raises(RuntimeUnavailable):  # within retry_after_s: no new probe
+                await f.describe(c.cgroup)
+            second = time.monotonic() - t0
+            os.symlink(pod.srv.socket, sock)  # the service "starts" at that path
+            md = await eventually(lambda: f.describe(c.cgroup), timeout=10, what="describe after start")
+            assert f.available
+            return first, second, md
+        finally:
+            await f.close()
+
+    first, second, md = asyncio.run(go())
+    assert first < 1.0 and second < 0.05
+    assert md is not None and md.id == c.id
+    pod.rm(c)
+
+
+# ---------------------------------------------------------------- through the manager
+
+
+def test_manager_names_the_container_and_its_stats_flow(pod: Pod) -> None:
+    c = pod.run("--label", "team=obs", "-m", "64m")
+
+    async def go() -> None:
+        m = Manager(
+            ManagerOptions(
+                housekeeping_interval_ns=100_000_000,
+                global_housekeeping_interval_ns=0,
+                update_machine_info_interval_ns=0,
+                initial_splay_factor=0.0,
+                runtime_timeout_s=5.0,
+            ),
+            HostPaths(),
+            factories=[SystemdFactory(), PodmanFactory(pod.endpoint, timeout_s=5.0)],
+        )
+        await m.start()
+        try:
+
+            async def named() -> bool:
+                st = m.containers.get(c.cgroup)
+                return st is not None and st.namespace == "podman" and len(st.history) >= 2
+
+            await eventually(named, timeout=15, what="podman container named with 2 samples")
+            st = m.find_alias("podman", c.name)
+            assert st.name == c.cgroup and st.id == c.id and st.aliases == [c.name, c.id]
+            assert m.find_alias("podman", c.id[:12]) is st
+            assert st.spec.labels == {"team": "obs"} and st.spec.image == pod.image
+            assert st.spec.memory.limit == 64 << 20
+            latest = st.history.latest()
+            assert latest is not None and latest.memory is not None and latest.memory.usage > 0
+            assert latest.cpu is not None and latest.cpu.usage.total > 0
+        finally:
+            await m.stop()
+            for f in m.factories:
+                await f.close()
+
+    asyncio.run(go())
+    pod.rm(c)
