@@ -221,7 +221,10 @@ class BigQueryDriver(BufferedDriver):
                     sample_i = owner[int(e.get("index", 0))]
                     (refused if "invalid" in reasons else retry).add(sample_i)
                 retry -= refused
-                detail = f"{len(errors)} rows not inserted: {errors[0]}"
+                worst = next(
+                    (e for e in errors if any(x.get("reason") == "invalid" for x in e.get("errors", ()))), None
+                )
+                detail = f"{len(errors)} rows not inserted: {worst or errors[0]}"
                 raise PartialWrite(sorted(retry), len(refused) + bad, detail)
         if bad:
             raise PartialWrite([], bad, "samples that could not be encoded")
