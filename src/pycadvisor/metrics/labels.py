@@ -7,7 +7,7 @@ sanitizing collision the first raw name wins (Go map order there, sorted raw nam
 
 Rendering label strings is the bulk of the exposition's cost, so each container's rendered labels are
 cached while its spec object, aliases and the scrape's label layout stay the same; per family the
-extra labels (``cpu``, ``device``, ...) are slotted into a cached ``%s`` template in name order.
+extra labels (``cpu``, ``device``, ...) are slotted between the cached pieces of a template in name order.
 """
 
 from __future__ import annotations
@@ -91,14 +91,10 @@ def make_layout(raw_names: frozenset[str], allow: NamePattern | None) -> Layout:
 class Template:
     """A family's label string for one container, open where the extra label values go.
 
-    ``segs`` are the literal pieces between the (escaped) extra values: ``segs[0] + v0 + segs[1] + ...``;
-    ``fmt`` is the same with ``%s`` placeholders; ``parts`` are the container's padded base values split
-    at the extra labels' positions (the pieces of a series' sort key).
+    ``segs`` are the literal pieces between the (escaped) extra values: ``segs[0] + v0 + segs[1] + ...``.
     """
 
     segs: tuple[str, ...]
-    fmt: str
-    parts: tuple[tuple[str, ...], ...]
 
 
 class ContainerLabels:
@@ -142,7 +138,6 @@ class ContainerLabels:
         return t
 
     def _make_template(self, extra: tuple[str, ...]) -> Template:
-        assert self.layout is not None
         segs: list[str] = []
         cur = "{"
         sep = ""
@@ -160,10 +155,7 @@ class ContainerLabels:
             cur += f'{sep}{k}="{escape_label_value(v)}"'
             sep = ","
         segs.append(cur + "}")
-        points = self.layout.split_points(extra)
-        bounds = (0, *points, len(self.values))
-        parts = tuple(self.values[bounds[j] : bounds[j + 1]] for j in range(len(bounds) - 1))
-        return Template(tuple(segs), "%s".join(x.replace("%", "%%") for x in segs), parts)
+        return Template(tuple(segs))
 
 
 class LabelCache:
