@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -150,3 +151,25 @@ def test_accept_encoding_parsing_matches_promhttp() -> None:
     assert not accepts_gzip("")
     assert not accepts_gzip("x-gzip")
     assert not accepts_gzip("identity")
+
+
+def test_a_large_exposition_is_compressed_off_the_event_loop_and_intact() -> None:
+    class ManySource(StaticSource):
+        async def snapshot(self, *, namespace: str | None, max_age_ns: int | None) -> list[ContainerSnapshot]:
+            base = fixture_snapshots()[0]
+            return [dataclasses.replace(base, name=f"{base.name}-{i}") for i in range(40)]
+
+    async def check(s: aiohttp.ClientSession, url: str) -> None:
+        async with s.get(url) as r:
+            plain = await r.read()
+        async with s.get(url, headers={"Accept-Encoding": "gzip"}) as r:
+            assert r.headers["Content-Encoding"] == "gzip"
+            packed = await r.read()
+        assert len(plain) > 256 * 1024  # above the size compressed in a worker thread
+
+        def steady(body: bytes) -> list[bytes]:  # container_last_seen moves with the clock
+            return [ln for ln in body.split(b"\n") if not ln.startswith(b"container_last_seen{")]
+
+        assert steady(gzip.decompress(packed)) == steady(plain)
+
+    serve(ManySource(), check, runtime_metrics=False)

@@ -114,3 +114,12 @@ def test_labels_follow_a_spec_change_and_stay_cached_otherwise() -> None:
     # A container that went away takes its labels with it: the union shrinks.
     text = r.render(snaps[:1], machine=None, version=None, now_ns=1).decode()
     assert "container_label_" not in text
+
+
+def test_label_cache_forgets_containers_that_are_gone() -> None:
+    r = ExpositionRenderer(ExpositionOptions(runtime_metrics=False))
+    r.render([root_snapshot(), docker_snapshot(), containerd_snapshot()], machine=None, version=None, now_ns=1)
+    assert r.cached_containers == 3
+    for _ in range(16):
+        r.render([root_snapshot()], machine=None, version=None, now_ns=1)
+    assert r.cached_containers == 1

@@ -199,7 +199,7 @@ class LabelCache:
         pad = self._pad
         for e in found:
             e.bind(layout, pad)
-        if now % self._EVICT_AFTER == 0:
+        if len(entries) > len(found):
             stale = [n for n, e in entries.items() if now - e.last_used >= self._EVICT_AFTER]
             for n in stale:
                 del entries[n]
