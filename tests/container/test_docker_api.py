@@ -262,9 +262,6 @@ def test_removal_is_noticed_within_seconds(engine: DockerEngine, pycadvisor_daem
     assert status != 200
 
 
-@pytest.mark.xfail(
-    strict=True, reason="manager._remove emits the deletion before dockerd publishes the exit code (see report)"
-)
 def test_deletion_event_carries_the_exit_code(
     engine: DockerEngine, pycadvisor_daemon_factory: Callable[..., Any]
 ) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -380,12 +380,32 @@ class Manager:
         if self.fs_usage is not None:
             self.fs_usage.untrack(name)
         self.counters.removed += 1
-        if self.events is not None:
-            code = st.metadata.exit_code if st.metadata and st.metadata.exit_code is not None else -1
-            try:
-                self.events.on_container_removed(name, code)
-            except Exception:
-                log.exception("event sink failed for %s", name)
+        if self.events is None:
+            return
+        if st.metadata is not None and st.metadata.exit_code is None:
+            f = next((f for f in self.factories if f.name == st.handled_by), None)
+            getter = getattr(f, "exit_code", None)
+            if getter is not None and self._running:
+                # The cgroup goes away before the runtime publishes the exit: ask it, briefly.
+                self._spawn(self._deletion_event(name, getter))
+                return
+        code = st.metadata.exit_code if st.metadata and st.metadata.exit_code is not None else -1
+        self._emit_deletion(name, code)
+
+    def _emit_deletion(self, name: str, code: int) -> None:
+        assert self.events is not None
+        try:
+            self.events.on_container_removed(name, code)
+        except Exception:
+            log.exception("event sink failed for %s", name)
+
+    async def _deletion_event(self, name: str, getter: Callable[[str], Awaitable[int | None]]) -> None:
+        code: int | None = None
+        try:
+            code = await asyncio.wait_for(getter(name), timeout=self.opts.runtime_timeout_s)
+        except Exception as e:  # includes TimeoutError
+            log.debug("exit code of %s unknown: %s", name, e)
+        self._emit_deletion(name, -1 if code is None else code)
 
     def _read_spec(self, name: str, dirs: dict[str, str]) -> ContainerSpec:
         assert self.mounts is not None
