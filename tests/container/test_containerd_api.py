@@ -1,0 +1,132 @@
+"""containerd containers through pycadvisor's API: the real daemon (``-containerd=<sock> -containerd-namespace=<ns>``).
+
+These need the containerd factory wired into ``app.build_factories``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from support import services as svc
+from support.ci import cannot_run
+from support.procs import wait_until
+
+pytestmark = [pytest.mark.root, pytest.mark.service]
+
+FAST = ("-housekeeping_interval=200ms", "-allow_dynamic_housekeeping=false", "-global_housekeeping_interval=2s")
+
+
+class Ctd:
+    def __init__(self, srv: svc.ContainerdServer, image: str) -> None:
+        self.srv = srv
+        self.image = image
+
+    def run(self, *opts: str, cmd: tuple[str, ...] = ("sleep", "600")) -> tuple[str, str]:
+        """(id, cgroup) of a container started in a kubepods-style cgroup of namespace ``default``."""
+        cid = uuid.uuid4().hex * 2
+        cgroup = f"/kubepods/burstable/pod{uuid.uuid4()}/{cid}"
+        self.srv.ctr("run", "-d", "--cgroup", cgroup, *opts, self.image, cid, *cmd)
+        return cid, cgroup
+
+    def flags(self, *extra: str) -> tuple[str, ...]:
+        return (
+            *FAST,
+            f"-containerd={self.srv.socket}",
+            "-containerd-namespace=default",
+            "-env_metadata_whitelist=TEST_VAR",
+            *extra,
+        )
+
+
+@pytest.fixture(scope="module")
+def ctd(busybox_image: svc.BusyboxImage) -> Iterator[Ctd]:
+    try:
+        srv = svc.start_containerd()
+    except svc.ServiceUnavailable as e:
+        cannot_run(str(e))
+    try:
+        srv.ctr("images", "import", busybox_image.docker_archive)
+        yield Ctd(srv, "docker.io/library/" + busybox_image.tag)
+    finally:
+        srv.stop()
+
+
+def get_json(d: Any, path: str) -> Any:
+    status, body = d.get(path)
+    return json.loads(body) if status == 200 else None
+
+
+def wait_spec(d: Any, alias: str) -> tuple[str, dict[str, Any]]:
+    got = wait_until(
+        lambda: get_json(d, f"/api/v2.0/spec/{alias}?type=containerd"),
+        timeout=20,
+        what=f"{alias} in /api/v2.0/spec?type=containerd",
+        proc=d.process,
+    )
+    ((name, spec),) = got.items()
+    return name, spec
+
+
+def test_container_found_with_namespace_aliases_labels_image_envs_and_stats(
+    ctd: Ctd, pycadvisor_daemon_factory: Callable[..., Any]
+) -> None:
+    cid, cgroup = ctd.run(
+        "--label",
+        "io.kubernetes.container.name=web",
+        "--label",
+        "io.kubernetes.pod.name=web-0",
+        "--env",
+        "TEST_VAR=FOO",
+        "--memory-limit",
+        str(64 << 20),
+    )
+    d = pycadvisor_daemon_factory(*ctd.flags())
+    name, spec = wait_spec(d, cid)
+    assert name == cgroup
+    assert spec["namespace"] == "containerd"
+    assert spec["aliases"] == [cid, cgroup]
+    assert spec["labels"]["io.kubernetes.container.name"] == "web"
+    assert spec["labels"]["io.kubernetes.pod.name"] == "web-0"
+    assert spec["envs"] == {"TEST_VAR": "FOO"}
+    assert spec["image"] == ctd.image
+    assert spec["memory"]["limit"] == 64 << 20
+
+    def two_samples() -> list[dict[str, Any]] | None:
+        stats = get_json(d, f"/api/v2.0/stats/{cid}?type=containerd&count=2")
+        return stats[name] if stats and len(stats.get(name, [])) == 2 else None
+
+    samples = wait_until(two_samples, timeout=10, what="two samples", proc=d.process)
+    assert samples[-1]["memory"]["usage"] > 0 and samples[-1]["cpu"]["usage"]["total"] > 0
+    assert "network" not in samples[-1] or not samples[-1]["network"].get("interfaces")  # not a sandbox
+
+    status, body = d.get("/metrics")
+    assert status == 200
+    line = next(
+        x for x in body.decode().splitlines() if x.startswith("container_memory_usage_bytes{") and f'id="{name}"' in x
+    )
+    # cAdvisor's aliases [id, name] make the Prometheus "name" label the id.
+    assert f'name="{cid}"' in line and f'image="{ctd.image}"' in line
+    assert 'container_label_io_kubernetes_container_name="web"' in line
+    ctd.srv.ctr("tasks", "kill", "-s", "SIGKILL", cid, check=False)
+
+
+def test_exit_code_reaches_the_deletion_event(ctd: Ctd, pycadvisor_daemon_factory: Callable[..., Any]) -> None:
+    d = pycadvisor_daemon_factory(*ctd.flags())
+    cid, cgroup = ctd.run(cmd=("sh", "-c", "sleep 2; exit 3"))
+    wait_spec(d, cid)
+    # ctr leaves the exited task in place; deleting it removes the cgroup (after /tasks/exit was published).
+    wait_until(
+        lambda: ctd.srv.ctr("tasks", "delete", cid, check=False).returncode == 0,
+        timeout=15,
+        what="the task to exit and be deleted",
+        proc=d.process,
+    )
+    path = f"/api/v1.3/events{cgroup}?deletion_events=true"
+    events = wait_until(lambda: get_json(d, path) or None, timeout=20, what="a deletion event", proc=d.process)
+    assert [e["event_data"]["container_deletion"]["exit_code"] for e in events] == [3]
+    assert get_json(d, f"/api/v2.0/spec/{cid}?type=containerd") is None
