@@ -32,6 +32,10 @@ DAEMON_READY_TIMEOUT = 30.0
 DAEMON_STOP_TIMEOUT = 10.0
 S = TypeVar("S", bound=svc.Service)
 
+# Fixture host trees (tests/fixtures/hosts/*/sys, ...) copy sysfs, symlink cycles included: collecting
+# there never ends. Nothing under a fixtures/ folder is a test.
+collect_ignore_glob = ["fixtures", "*/fixtures"]
+
 ROOT_FIXTURES = {"test_cgroup", "cgroup_factory", "containerd_server", "podman_service", "docker_engine"}
 SERVICE_FIXTURES = {
     "redis_server",
