@@ -74,11 +74,16 @@ def _i64(v: int) -> int:
     return v - (1 << 64) if v >= _I64 else v
 
 
-def _tags(tags: dict[str, str]) -> str:
-    """``,k=v`` pairs sorted by key (InfluxDB's advice); empty values left out (not allowed)."""
-    return "".join(
-        f",{k.translate(_TAG_ESCAPES)}={v.translate(_TAG_ESCAPES)}" for k, v in sorted(tags.items()) if v and k
-    )
+def _esc(s: str) -> str:
+    """Line-protocol escaping of a tag key or value (most need none: checked first, it is cheaper)."""
+    if "," in s or " " in s or "=" in s or "\n" in s:
+        return s.translate(_TAG_ESCAPES)
+    return s
+
+
+def _pairs(tags: dict[str, str]) -> list[tuple[str, str]]:
+    """``(key, ",k=v")`` sorted by key (InfluxDB's advice); empty keys/values left out (not allowed)."""
+    return sorted((k, f",{_esc(k)}={_esc(v)}") for k, v in tags.items() if k and v)
 
 
 def sample_lines(sample: Sample, machine_name: str, *, include_labels: bool) -> list[str]:
@@ -93,12 +98,15 @@ def sample_lines(sample: Sample, machine_name: str, *, include_labels: bool) -> 
     common["container_name"] = container_name(sample.ref)
     ts = f" {stats.timestamp}" if stats.timestamp else ""
     lines: list[str] = []
-    plain_tags = _tags(common)
+    common_pairs = _pairs(common)
+    plain_tags = "".join(p for _, p in common_pairs)
 
     def point(measurement: str, value: int, extra: dict[str, str] | None = None) -> None:
         tags = plain_tags
         if extra:  # a label never replaces a tag of cAdvisor's own
-            tags = _tags({**{k: v for k, v in common.items() if k not in extra}, **extra})
+            merged = [c for c in common_pairs if c[0] not in extra] + _pairs(extra)
+            merged.sort()
+            tags = "".join(p for _, p in merged)
         lines.append(f"{measurement}{tags} value={_i64(value)}i{ts}")
 
     cpu = stats.cpu
