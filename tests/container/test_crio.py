@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -97,6 +98,36 @@ class CrioInfoServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+class ClosingSocket:
+    """A unix socket that accepts connections and closes them at once, counting them: not a runtime."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.accepted = 0
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(path)
+        self.server.listen(16)
+        self.server.settimeout(0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.server.close()
+        os.unlink(self.path)
 
 
 @pytest.fixture
@@ -230,40 +261,42 @@ def test_pid_of_a_container_still_being_created_is_filled_in_later(crio: CrioInf
     assert asyncio.run(go()).pid == 52000
 
 
-def test_absent_socket_fails_fast(tmp_path: Path) -> None:
-    async def go() -> tuple[float, float]:
-        f = CrioFactory(f"unix://{tmp_path}/none.sock", timeout_s=2.0, retry_after_s=5.0)
+def test_unanswering_socket_fails_fast(tmp_path: Path) -> None:
+    closer = ClosingSocket(str(tmp_path / "closing.sock"))
+
+    async def go() -> None:
+        f = CrioFactory(f"unix://{closer.path}", timeout_s=2.0, retry_after_s=600)
         try:
-            t0 = time.monotonic()
             with pytest.raises(RuntimeUnavailable):
                 await f.describe(f"{POD_SLICE}/crio-{APP}.scope")
-            first = time.monotonic() - t0
-            t0 = time.monotonic()
-            with pytest.raises(RuntimeUnavailable):
+            probes = closer.accepted
+            assert probes >= 1
+            with pytest.raises(RuntimeUnavailable):  # known down: fails without connecting again
                 await f.describe(f"{POD_SLICE}/crio-{APP}.scope")
             assert await f.info() is None
-            return first, time.monotonic() - t0
+            assert closer.accepted == probes
         finally:
             await f.close()
 
-    first, second = asyncio.run(go())
-    assert first < 1.0 and second < 0.05
+    try:
+        asyncio.run(go())
+    finally:
+        closer.close()
 
 
 def test_a_hung_crio_costs_at_most_the_client_timeout(crio: CrioInfoServer) -> None:
     crio.hang = True
 
-    async def go() -> float:
+    async def go() -> None:
         f = factory(crio, timeout_s=0.5)
         try:
-            t0 = time.monotonic()
+            # The outer bound only guards the test: describe must give up by itself, with RuntimeUnavailable.
             with pytest.raises(RuntimeUnavailable):
-                await f.describe(f"{POD_SLICE}/crio-{APP}.scope")
-            return time.monotonic() - t0
+                await asyncio.wait_for(f.describe(f"{POD_SLICE}/crio-{APP}.scope"), timeout=30)
         finally:
             await f.close()
 
-    assert 0.4 < asyncio.run(go()) < 1.5
+    asyncio.run(go())
 
 
 # ---------------------------------------------------------------- real cgroups

@@ -6,7 +6,6 @@ These need the Podman factory wired into ``app.build_factories``.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -144,8 +143,6 @@ def test_names_come_back_when_the_service_returns(
     wait_until(raw_with_samples, timeout=15, what="raw stats of the container", proc=d.process)
     assert get_json(d, "/api/v2.0/spec/pcapi-late?type=podman") is None
     sock.symlink_to(pod.srv.socket)
-    t0 = time.monotonic()
     found, spec = wait_spec(d, "pcapi-late")
     assert found == name and spec["aliases"] == ["pcapi-late", cid]
-    assert time.monotonic() - t0 < 20
     pod.srv.podman("rm", "-f", "-t", "0", cid)
