@@ -124,7 +124,15 @@ def test_password_only_when_the_server_wants_one(redis_server: RedisServer, test
     assert push("wrong") == (0, 1)  # refused until shutdown: counted as dropped
     authed = redis.Redis(host=redis_server.host, port=redis_server.port, password="s3cret")
     assert authed.llen(KEY) == 1
+    # The default password ("root") is sent only to a server that asks for one (cAdvisor >= v0.60 sends
+    # a password only when the flag was given).
+    authed.config_set("requirepass", "root")
+    assert push("root") == (1, 0)
+    authed = redis.Redis(host=redis_server.host, port=redis_server.port, password="root")
+    assert authed.llen(KEY) == 2
     authed.config_set("requirepass", "")
+    assert push("root") == (1, 0)
+    assert client(redis_server).llen(KEY) == 3
 
 
 # ---------------------------------------------------------------- the daemon, end to end

@@ -65,7 +65,9 @@ class RedisDriver(BufferedDriver):
             try:
                 await self._connect().lpush(self._key, *docs)
             except (AuthenticationError, ResponseError) as exc:
-                if self._may_use_default and self._password is None and "NOAUTH" in str(exc).upper():
+                # NOAUTH, or (redis-py >= 5, RESP3) "HELLO must be called with the client already authenticated"
+                wants_auth = isinstance(exc, AuthenticationError) or "NOAUTH" in str(exc).upper()
+                if wants_auth and self._may_use_default and self._password is None:
                     await self._reset(DEFAULT_PASSWORD)  # the server wants a password: try the default
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError):
