@@ -32,8 +32,8 @@ PODMAN_SUBGROUP = "container"  # cAdvisor ``containerBaseName``
 
 
 def is_full_id(text: str) -> bool:
-    """Exactly 64 characters of ``[a-z0-9]``."""
-    return len(text) == ID_LEN and all(c in _ID_CHARS for c in text)
+    """Exactly 64 characters of ``[a-z0-9]`` (string methods run in C: no per-character Python loop)."""
+    return len(text) == ID_LEN and text.isascii() and text.isalnum() and text.lower() == text
 
 
 def find_id(text: str) -> str | None:
@@ -132,4 +132,5 @@ def crio_id(cgroup_name: str) -> str | None:
     _, base = _split(cgroup_name)
     if not base.startswith("crio") or base.startswith("crio-conmon"):
         return None
-    return find_id(base)
+    core = base[len("crio-") :].removesuffix(".scope")
+    return core if is_full_id(core) else find_id(base)  # the usual crio-<id>[.scope] first
