@@ -422,6 +422,9 @@ class Manager:
         if name == "/":
             spec.has_network = bool(m and m.network_devices) and "network" in self.opts.metric_sets
             spec.has_filesystem = "disk" in self.opts.metric_sets
+        if spec.has_memory and spec.memory.limit == 0 and m is not None:
+            # cAdvisor serves a memory limit it could not read as the machine's capacity (API and /metrics).
+            spec.memory.limit = m.memory_capacity
         return spec
 
     def _refresh_spec(self, st: ContainerState) -> None:
@@ -625,16 +628,13 @@ class Manager:
 
     def info(self, st: ContainerState, *, count: int = 60, start_ns: int = 0, end_ns: int = 0) -> ContainerInfo:
         """The v1 ``ContainerInfo`` of a container with its newest ``count`` samples in the window."""
-        spec = st.spec
-        if spec.has_memory and spec.memory.limit == 0 and self._machine is not None:
-            spec = replace(spec, memory=replace(spec.memory, limit=self._machine.memory_capacity))
         return ContainerInfo(
             id=st.id,
             name=st.name,
             aliases=list(st.aliases),
             namespace=st.namespace,
             subcontainers=self.children(st.name),
-            spec=spec,
+            spec=st.spec,
             stats=st.history.window(start_ns=start_ns, end_ns=end_ns, count=count),
         )
 
