@@ -22,7 +22,7 @@ import pytest
 
 from pycadvisor.model.codec import parse_time
 from support.cgroups import TestCgroup
-from support.procs import cpu_burner, sleeper
+from support.procs import cpu_burner, sleeper, wait_until
 from ui.uitools import Tab, UiDaemon, chart, http, screenshot, wait_chart, wait_chart_change
 
 pytestmark = pytest.mark.root
@@ -386,3 +386,45 @@ def test_docker_list_and_container_page(
         tab.log.assert_clean()
     finally:
         docker_engine.rm(ctr)
+
+
+# ---------------------------------------------------------------- podman
+
+
+@pytest.mark.xfail(reason="app.build_factories does not register the Podman factory yet", strict=True)
+def test_podman_list_and_container_page(
+    podman_service: Any, busybox_image: Any, ui_daemon: Callable[..., UiDaemon], open_tab: Callable[..., Tab]
+) -> None:
+    # podman_service first: it is torn down last, after the daemon (its cleanup kills every process
+    # naming its work dir, and the daemon's -podman flag does).
+    podman_service.podman("load", "-i", busybox_image.docker_archive)
+    image = "localhost/" + busybox_image.tag
+    name = "pycad-ui-" + os.urandom(3).hex()
+    run = ("run", "-d", "--network", "none", "--name", name, "--label", "app=ui-test", image)
+    cid = podman_service.podman(*run, "sh", "-c", "while :; do :; done").stdout.strip().splitlines()[-1]
+    d = ui_daemon(f"-podman=unix://{podman_service.socket}")
+    wait_until(
+        lambda: http(f"{d.url}/api/v2.0/spec/{cid}?type=podman").status == 200,
+        timeout=30,
+        what="the daemon to describe the Podman container",
+    )
+    tab = open_tab(d.origin)
+    page = tab.page
+    goto(tab, d.url + "/podman/")
+    row = f"#podman-containers tbody tr:has(a[href='/podman/{cid}'])"
+    page.wait_for_selector(row)
+    assert name in page.inner_text(row)
+    assert image in page.inner_text(row)
+    screenshot(page, "podman-list")
+    page.click(f"{row} a")
+    page.wait_for_url(f"{d.url}/podman/{cid}")
+    page.wait_for_selector("#identity")
+    title = page.inner_text("#container-name").splitlines()
+    assert title[0] == name
+    assert cid in title[1]
+    identity = page.inner_text("#identity")
+    assert "podman" in identity
+    assert "app=ui-test" in identity
+    check_burner_charts(tab, d, title[1])
+    screenshot(page, "podman-container")
+    tab.log.assert_clean()
