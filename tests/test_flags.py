@@ -33,9 +33,7 @@ def test_durations_and_dashed_names() -> None:
 
 
 def test_storage_flags_share_the_command_line() -> None:
-    out, _ = parse_args(
-        ["-storage_driver=redis", "-storage_driver_buffer_duration=5s"], Config, StorageOptions
-    )
+    out, _ = parse_args(["-storage_driver=redis", "-storage_driver_buffer_duration=5s"], Config, StorageOptions)
     st = out[StorageOptions]
     assert st.storage_driver == "redis" and st.storage_driver_buffer_duration == 5_000_000_000
 
@@ -71,7 +69,5 @@ def test_cli_exits_2_naming_the_flag() -> None:
 
 
 def test_version_flag() -> None:
-    r = subprocess.run(
-        [sys.executable, "-m", "pycadvisor", "-version"], capture_output=True, text=True, timeout=60
-    )
+    r = subprocess.run([sys.executable, "-m", "pycadvisor", "-version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("cAdvisor version ")

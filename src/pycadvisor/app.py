@@ -96,9 +96,7 @@ class Daemon:
         paths = cfg.host_paths()
         sets = MetricSets.from_flags(cfg.enable_metrics, cfg.disable_metrics)
         env_wl = split_csv(
-            cfg.env_metadata_whitelist
-            or cfg.docker_env_metadata_whitelist
-            or cfg.containerd_env_metadata_whitelist
+            cfg.env_metadata_whitelist or cfg.docker_env_metadata_whitelist or cfg.containerd_env_metadata_whitelist
         )
         factories: list[Factory] = build_factories(cfg, env_wl)
         from pycadvisor.events.limits import parse_limits
@@ -262,7 +260,7 @@ async def run(cfg: Config, storage_opts: StorageOptions) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await daemon.start()
-    except OSError as e:
+    except (OSError, ValueError) as e:
         log.error("cannot start: %s", e)
         await daemon.stop()
         return 1

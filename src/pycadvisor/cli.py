@@ -62,10 +62,10 @@ def _validate(cfg: Config, storage: StorageOptions) -> str | None:
     if cfg.housekeeping_interval <= 0:
         return "invalid value for flag -housekeeping_interval: must be positive"
     if storage.storage_driver:
-        from pycadvisor.storage.registry import check_driver_names
+        from pycadvisor.storage.registry import build_drivers
 
         try:
-            check_driver_names(storage.driver_names())
+            build_drivers(storage, machine_name="")  # unknown names, missing libraries, unusable settings
         except ValueError as e:
             return str(e)
     for name, text in (

@@ -22,9 +22,7 @@ DEFAULT_DISABLED_METRICS = (
 )
 
 
-def flag(
-    help: str, default: Any = dataclasses.MISSING, *, name: str | None = None, kind: str | None = None
-) -> Any:
+def flag(help: str, default: Any = dataclasses.MISSING, *, name: str | None = None, kind: str | None = None) -> Any:
     meta = {"help": help, "flag": name, "kind": kind}
     return field(default=default, metadata=meta)
 
@@ -38,9 +36,7 @@ class Config:
     # --- serving
     port: int = flag("port to listen", 8080)
     listen_ip: str = flag("IP to listen on, defaults to all IPs", "")
-    url_base_prefix: str = flag(
-        "prefix path that will be prepended to all paths to support some reverse proxies", ""
-    )
+    url_base_prefix: str = flag("prefix path that will be prepended to all paths to support some reverse proxies", "")
     prometheus_endpoint: str = flag("Endpoint to expose Prometheus metrics on", "/metrics")
     http_auth_file: str = flag("HTTP auth file for the web UI", "")
     http_auth_realm: str = flag("HTTP auth realm for the web UI", "localhost")
@@ -50,9 +46,7 @@ class Config:
         "pycadvisor: also require the UI's credentials for /api, /metrics and /validate/ (cAdvisor leaves them open)",
         False,
     )
-    profiling: bool = flag(
-        "Enable profiling via web interface host:port/debug/pprof/ (accepted, no effect)", False
-    )
+    profiling: bool = flag("Enable profiling via web interface host:port/debug/pprof/ (accepted, no effect)", False)
     collector_cert: str = flag(
         "Collector's certificate, exposed to endpoints for certificate based authentication.", ""
     )
@@ -61,9 +55,7 @@ class Config:
     max_procs: int = flag("max number of CPUs that can be used simultaneously (accepted, no effect)", 0)
     # --- collection
     housekeeping_interval: int = duration("Interval between container housekeepings", 1 * S)
-    max_housekeeping_interval: int = duration(
-        "Largest interval to allow between container housekeepings", 60 * S
-    )
+    max_housekeeping_interval: int = duration("Largest interval to allow between container housekeepings", 60 * S)
     allow_dynamic_housekeeping: bool = flag("Whether to allow the housekeeping interval to be dynamic", True)
     initial_splay_factor: float = flag("Splay of the first housekeeping as a fraction of the interval", 1.0)
     jitter_factor: float = flag("Jitter added to each housekeeping interval as a fraction of it", 1.0)
@@ -78,34 +70,24 @@ class Config:
     )
     docker_only: bool = flag("Only report docker containers in addition to root stats", False)
     disable_root_cgroup_stats: bool = flag("Disable collecting root Cgroup stats", False)
-    store_container_labels: bool = flag(
-        "convert container labels and environment variables into labels", True
-    )
+    store_container_labels: bool = flag("convert container labels and environment variables into labels", True)
     whitelisted_container_labels: str = flag("comma separated list of container labels to be converted", "")
     env_metadata_whitelist: str = flag("a comma-separated list of environment variable keys matched with "
                                        "specified prefix that needs to be collected for containers", "")  # fmt: skip
     docker_env_metadata_whitelist: str = flag("DEPRECATED: use env_metadata_whitelist", "")
     containerd_env_metadata_whitelist: str = flag("DEPRECATED: use env_metadata_whitelist", "")
-    perf_events_config: str = flag(
-        "Path to a JSON file containing configuration of perf events to measure", ""
-    )
+    perf_events_config: str = flag("Path to a JSON file containing configuration of perf events to measure", "")
     resctrl_interval: int = duration("Resctrl mon groups updating interval. Zero value disables updating", 0)
-    application_metrics_count_limit: int = flag(
-        "Max number of application metrics to store (per container)", 100
-    )
+    application_metrics_count_limit: int = flag("Max number of application metrics to store (per container)", 100)
     enable_load_reader: bool = flag("Whether to enable cpu load reader", False)
     referenced_reset_interval: int = flag("Reset interval for referenced bytes (0 = never)", 0)
     container_hints: str = flag("location of the container hints file", "/etc/cadvisor/container_hints.json")
     machine_id_file: str = flag("Comma-separated list of files to check for machine-id. Use the first one that exists.",
                                 "/etc/machine-id,/var/lib/dbus/machine-id")  # fmt: skip
-    boot_id_file: str = flag(
-        "Comma-separated list of files to check for boot-id.", "/proc/sys/kernel/random/boot_id"
-    )
+    boot_id_file: str = flag("Comma-separated list of files to check for boot-id.", "/proc/sys/kernel/random/boot_id")
     log_cadvisor_usage: bool = flag("Whether to log the usage of the cAdvisor container (no effect)", False)
     # --- events
-    event_storage_age_limit: str = flag(
-        "Max length of time for which to store events (per type).", "default=24h"
-    )
+    event_storage_age_limit: str = flag("Max length of time for which to store events (per type).", "default=24h")
     event_storage_event_limit: str = flag("Max number of events to store (per type).", "default=100000")
     # --- runtimes
     docker: str = flag("docker endpoint", "unix:///var/run/docker.sock")
@@ -113,9 +95,7 @@ class Config:
     docker_tls_cert: str = flag("path to client certificate", "cert.pem", name="docker-tls-cert")
     docker_tls_key: str = flag("path to private key", "key.pem", name="docker-tls-key")
     docker_tls_ca: str = flag("path to trusted CA", "ca.pem", name="docker-tls-ca")
-    docker_root: str = flag(
-        "DEPRECATED: docker root is read from docker info (this is a fallback)", "/var/lib/docker"
-    )
+    docker_root: str = flag("DEPRECATED: docker root is read from docker info (this is a fallback)", "/var/lib/docker")
     podman: str = flag("podman endpoint", "unix:///var/run/podman/podman.sock")
     containerd: str = flag("containerd endpoint", "/run/containerd/containerd.sock")
     containerd_namespace: str = flag("containerd namespace", "k8s.io", name="containerd-namespace")
@@ -125,9 +105,7 @@ class Config:
         "pycadvisor: how long to wait for a runtime API before naming a container raw", 2 * S
     )
     # --- host
-    host_root: str = flag(
-        "pycadvisor: root of the host filesystem (auto: /rootfs when /rootfs/proc exists)", "auto"
-    )
+    host_root: str = flag("pycadvisor: root of the host filesystem (auto: /rootfs when /rootfs/proc exists)", "auto")
     # --- logging (klog flags accepted)
     v: int = flag("log level for V logs", 2)
     logtostderr: bool = flag("log to standard error instead of files", True)
@@ -139,9 +117,7 @@ class Config:
     prometheus_no_empty_labels: bool = flag(
         'pycadvisor: omit label="" padding of labels a container does not have', False
     )
-    prometheus_family_allowlist: str = flag(
-        "pycadvisor: comma-separated metric families to expose (empty = all)", ""
-    )
+    prometheus_family_allowlist: str = flag("pycadvisor: comma-separated metric families to expose (empty = all)", "")
     prometheus_label_allowlist: str = flag(
         "pycadvisor: comma-separated container labels to expose (empty = all allowed by other flags)", ""
     )

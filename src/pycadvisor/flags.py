@@ -118,9 +118,7 @@ def parse_args(argv: list[str], *owners: type) -> tuple[dict[type, Any], list[st
 def usage(*owners: type) -> str:
     lines = ["Usage of pycadvisor:"]
     for name, d in sorted(flag_defs(*owners).items()):
-        kind = {"bool": "", "duration": " duration", "int": " int", "float": " float", "str": " string"}[
-            d.type
-        ]
+        kind = {"bool": "", "duration": " duration", "int": " int", "float": " float", "str": " string"}[d.type]
         lines.append(f"  -{name}{kind}")
         default = d.default
         if d.type == "duration" and isinstance(default, int):

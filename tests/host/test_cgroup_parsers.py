@@ -25,9 +25,7 @@ HYBRID_MOUNTINFO = """\
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 """
 
-V2_MOUNTINFO = (
-    "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
-)
+V2_MOUNTINFO = "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
 
 V1_COMBINED = "25 23 0:22 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct\n"
 
@@ -82,16 +80,12 @@ def test_pressure() -> None:
 
 def test_blkio_v1_skips_total_line() -> None:
     data = b"254:0 Read 4096\n254:0 Write 8192\n254:0 Sync 0\n254:0 Async 12288\n254:0 Total 12288\nTotal 12288\n"
-    assert parse_blkio_v1(data) == {
-        (254, 0): {"Read": 4096, "Write": 8192, "Sync": 0, "Async": 12288, "Total": 12288}
-    }
+    assert parse_blkio_v1(data) == {(254, 0): {"Read": 4096, "Write": 8192, "Sync": 0, "Async": 12288, "Total": 12288}}
     assert parse_blkio_v1(b"Total 0\n") == {}
 
 
 def test_io_stat_v2() -> None:
-    data = (
-        b"8:0 rbytes=4096 wbytes=1024 rios=1 wios=2 dbytes=0 dios=0 cost.usage=7\n259:0 rbytes=1 wbytes=2\n"
-    )
+    data = b"8:0 rbytes=4096 wbytes=1024 rios=1 wios=2 dbytes=0 dios=0 cost.usage=7\n259:0 rbytes=1 wbytes=2\n"
     out = parse_io_stat(data)
     assert out["io_service_bytes"][(8, 0)] == {"Read": 4096, "Write": 1024}
     assert out["io_serviced"][(8, 0)] == {"Read": 1, "Write": 2}

@@ -237,9 +237,7 @@ class RestApi:
         alias = name_or_alias.strip("/")
         if opts.recursive:
             if alias:
-                raise BadRequest(
-                    "recursive", f'invalid request for {ns} container "{alias}" with subcontainers'
-                )
+                raise BadRequest("recursive", f'invalid request for {ns} container "{alias}" with subcontainers')
             return self.m.in_namespace(ns)
         if not alias:
             raise ContainerNotFound("/")

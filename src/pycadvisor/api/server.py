@@ -41,9 +41,7 @@ def normalize_prefix(prefix: str) -> str:
     return "/" + p.strip("/")
 
 
-def build_app(
-    ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler | None = None
-) -> web.Application:
+def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler | None = None) -> web.Application:
     """Assemble the aiohttp application for one manager."""
     prefix = normalize_prefix(opts.prefix)
     middlewares: list[Any] = []

@@ -39,9 +39,7 @@ async def validate_text(ctx: ApiContext) -> str:
     lines.append(f"Containers tracked: {len(m.containers)}")
     watch = m._watcher
     lines.append(f"Inotify watches: {watch.watch_count if watch else 'off (periodic rescans only)'}")
-    lines.append(
-        f"Inotify max_user_watches: {_read(os.path.join(p.proc, 'sys/fs/inotify/max_user_watches'))}"
-    )
+    lines.append(f"Inotify max_user_watches: {_read(os.path.join(p.proc, 'sys/fs/inotify/max_user_watches'))}")
     lines.append("")
     lines.append("Block devices and IO schedulers:")
     try:
