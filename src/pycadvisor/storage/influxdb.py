@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from influxdb import InfluxDBClient
-from influxdb.exceptions import InfluxDBClientError  # "influxdb.*" not in mypy overrides
+from influxdb.exceptions import InfluxDBClientError
 
 from pycadvisor.storage.base import Sample, container_name
 from pycadvisor.storage.buffer import BufferedDriver, PartialWrite, encode_batch
