@@ -251,9 +251,7 @@ def stats_v2(spec: ContainerSpec, prev: ContainerStats | None, st: ContainerStat
     return out
 
 
-def deprecated_stats(
-    spec: ContainerSpec, prev: ContainerStats | None, st: ContainerStats
-) -> DeprecatedContainerStats:
+def deprecated_stats(spec: ContainerSpec, prev: ContainerStats | None, st: ContainerStats) -> DeprecatedContainerStats:
     """v1 sample -> ``/api/v2.0/stats`` sample (``DeprecatedContainerStats``)."""
     out = DeprecatedContainerStats(
         timestamp=st.timestamp,
