@@ -6,16 +6,21 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 from pycadvisor.container.base import ContainerMetadata
-from pycadvisor.container.docker import DockerEvent, DockerFactory
+from pycadvisor.container.docker import DockerEvent, DockerFactory, tls_context
 from pycadvisor.container.fsusage import FsUsageTracker
 from pycadvisor.errors import RuntimeUnavailable
 from pycadvisor.model.codec import parse_time
+from support.ci import require
 from support.docker_engine import Container, DockerEngine, require_engine
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
@@ -24,11 +29,10 @@ T = TypeVar("T")
 MiB = 1 << 20
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[DockerEngine]:
-    require_engine()
-    with DockerEngine() as eng:
-        yield eng
+@pytest.fixture
+def engine(docker_engine: DockerEngine) -> DockerEngine:
+    """The session's private engine (tests/conftest.py), never stopped by these tests."""
+    return docker_engine
 
 
 def factory(eng: DockerEngine, *, whitelist: tuple[str, ...] = (), timeout_s: float = 5.0) -> DockerFactory:
@@ -215,6 +219,81 @@ def test_tcp_endpoint(engine: DockerEngine) -> None:
             server.close()
 
     assert asyncio.run(go()).aliases == [c.name, c.id]
+
+
+def _make_certs(d: str) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (``--docker-tls-*`` files)."""
+
+    def ossl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=pycad-ca",
+         "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
+    with open(os.path.join(d, "san.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    for who, ext in (("server", ["-extfile", "san.cnf"]), ("client", [])):
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={who}", "-keyout", f"{who}.key",
+             "-out", f"{who}.csr")  # fmt: skip
+        ossl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-days", "2", "-out", f"{who}.pem", *ext)  # fmt: skip
+
+
+def test_tls_endpoint_with_client_certificate(engine: DockerEngine, tmp_path: Path) -> None:
+    """``--docker=tcp://… --docker-tls``: server verified against the CA, client certificate presented.
+
+    The TLS side is a loopback proxy that requires a client certificate signed by the CA and
+    forwards to the engine's socket (dockerd's own TLS listener would sit inside its netns).
+    """
+    require(shutil.which("openssl") is not None, "openssl not installed")
+    d = str(tmp_path)
+    _make_certs(d)
+    c = engine.run_busybox()
+
+    async def go() -> tuple[ContainerMetadata, BaseException | None]:
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=f"{d}/ca.pem")
+        server_ctx.load_cert_chain(f"{d}/server.pem", f"{d}/server.key")
+        server_ctx.verify_mode = ssl.CERT_REQUIRED
+
+        async def handle(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+            ur, uw = await asyncio.open_unix_connection(engine.socket)
+            await asyncio.gather(_pipe(cr, uw), _pipe(ur, cw))
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+        endpoint = f"tcp://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        good = DockerFactory(
+            endpoint,
+            env_whitelist=[],
+            docker_root="",
+            timeout_s=5,
+            tls=tls_context(f"{d}/client.pem", f"{d}/client.key", f"{d}/ca.pem"),
+        )
+        no_cert = ssl.create_default_context(cafile=f"{d}/ca.pem")  # trusts the server, shows no certificate
+        bad = DockerFactory(endpoint, env_whitelist=[], docker_root="", timeout_s=5, tls=no_cert)
+        try:
+            md = await describe(good, c)
+            refused: BaseException | None = None
+            try:
+                await bad.describe(c.cgroup)
+            except RuntimeUnavailable as e:
+                refused = e
+            return md, refused
+        finally:
+            await good.close()
+            await bad.close()
+            server.close()
+
+    md, refused = asyncio.run(go())
+    assert md.aliases == [c.name, c.id]
+    assert refused is not None  # the proxy demands a client certificate
+
+
+async def _pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await r.read(65536):
+            w.write(data)
+            await w.drain()
+    with contextlib.suppress(OSError):
+        w.close()
 
 
 # ---------------------------------------------------------------- faults

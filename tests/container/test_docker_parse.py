@@ -68,6 +68,14 @@ def inspect_doc(**over: Any) -> dict[str, Any]:
         (f"/docker/{CID[:63]}", None),  # too short
         (f"/docker/{CID.upper()}", None),  # cAdvisor's class is [a-z0-9]
         (f"/docker/{CID}ff", CID),  # a longer run: its first 64 characters (leftmost regexp match)
+        (f"/custom-parent/x-{CID}-y", CID),  # any other basename holding an id (cAdvisor's rule)
+        # Other runtimes' layouts are never Docker's, whatever order the factories are asked in.
+        (f"/machine.slice/libpod-{CID}.scope", None),
+        (f"/machine.slice/libpod-conmon-{CID}.scope", None),
+        (f"/libpod_parent/libpod-{CID}", None),
+        (f"/kubepods.slice/kubepods-pod1.slice/cri-containerd-{CID}.scope", None),
+        (f"/kubepods.slice/kubepods-pod1.slice/crio-{CID}.scope", None),
+        (f"/kubepods/pod1/crio-conmon-{CID}", None),
     ],
 )
 def test_cgroup_names_docker_handles(name: str, expected: str | None) -> None:

@@ -55,6 +55,7 @@ import aiohttp
 import orjson
 
 from pycadvisor.container.base import ContainerMetadata
+from pycadvisor.container.ids import find_id, is_full_id
 from pycadvisor.errors import RuntimeUnavailable
 from pycadvisor.model.codec import parse_time
 
@@ -69,8 +70,8 @@ DEFAULT_ROOT = "/var/lib/docker"
 # versions down to their MinAPIVersion); older engines at their own.
 CLIENT_MAX_API = (1, 51)
 
-_ID_LEN = 64
-_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+# Basename prefixes of other runtimes' container cgroups (container/ids.py has their rules).
+_OTHER_RUNTIMES = ("libpod-", "cri-containerd-", "crio")
 
 # Events a manager needs: lifecycle (exit codes from "die"), renames and health changes.
 # Docker matches "health_status" as a prefix of "health_status: <status>" (moby events filter #25798).
@@ -89,23 +90,22 @@ def docker_id_from_cgroup(cgroup_name: str) -> str | None:
 
     cAdvisor ``IsContainerName``/``ContainerNameToId``: names ending ``.mount`` are systemd's;
     otherwise the first run of 64 ``[a-z0-9]`` in the basename (leftmost match of the regexp
-    ``([a-z0-9]{64})``) is the id.
+    ``([a-z0-9]{64})``) is the id. Narrower than cAdvisor: basenames of other runtimes' layouts
+    (``libpod-…`` Podman, ``cri-containerd-…`` containerd, ``crio…`` CRI-O) are never Docker's;
+    cAdvisor's docker factory only rejects them after a failed inspect.
     """
     if cgroup_name.endswith(".mount"):
         return None
-    base = cgroup_name.rsplit("/", 1)[-1]
-    if len(base) < _ID_LEN:
+    base = cgroup_name.rpartition("/")[2]
+    if is_full_id(base):  # cgroupfs driver: /docker/<id>
+        return base
+    if base.startswith("docker-") and base.endswith(".scope"):  # systemd driver
+        core = base[len("docker-") : -len(".scope")]
+        if is_full_id(core):
+            return core
+    if base.startswith(_OTHER_RUNTIMES):
         return None
-    run_start = -1
-    for i, ch in enumerate(base):
-        if ch in _ID_CHARS:
-            if run_start < 0:
-                run_start = i
-            if i - run_start + 1 == _ID_LEN:
-                return base[run_start : i + 1]
-        else:
-            run_start = -1
-    return None
+    return find_id(base)
 
 
 def parse_api_version(text: str) -> tuple[int, int]:
