@@ -2,13 +2,16 @@
  * The floor of collection: the same kernel files as the daemon, held open and re-read with
  * pread(fd, buf, 64 KiB, 0), nothing parsed (performance.md §1, variant "C-pread").
  *
- * usage: floor <paths-file> <seconds-per-round> <rounds>
+ * usage: floor <paths-file> <seconds-per-round> <rounds> [<pause-ms>]
  *
  * Opens every path of <paths-file> (one per line) once. A sweep preads every file at offset 0
  * (cgroupfs and procfs seq files return fresh content on each pread at offset 0), reading on at
  * the next offset while a file fills the buffer. Sweeps run back to back for <seconds-per-round>
  * (at least 10 per round); each sweep's CPU time is taken with CLOCK_THREAD_CPUTIME_ID. Prints
  * one JSON object: the median sweep CPU time per round and the median of those.
+ *
+ * With <pause-ms> > 0 the sweeps are paced instead: one sweep, then a sleep, as a collector at a
+ * 1 s interval runs, so caches are as cold as the daemon finds them; a round is then 10 sweeps.
  *
  * Built by bench/floor.py with the system compiler: cc -O2 -o floor floor.c
  */
@@ -41,12 +44,14 @@ static long long median(long long *v, size_t n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s <paths-file> <seconds-per-round> <rounds>\n", argv[0]);
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: %s <paths-file> <seconds-per-round> <rounds> [<pause-ms>]\n", argv[0]);
         return 2;
     }
     double seconds = atof(argv[2]);
     int rounds = atoi(argv[3]);
+    long pause_ms = argc == 5 ? atol(argv[4]) : 0;
+    struct timespec pause = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
     if (rounds < 1) rounds = 1;
 
     /* As many descriptors as the hard limit allows (one per file, held). */
@@ -85,7 +90,8 @@ int main(int argc, char **argv) {
     for (int r = 0; r < rounds; r++) {
         size_t ns_count = 0;
         long long wall_end = ns(CLOCK_MONOTONIC) + (long long)(seconds * 1e9);
-        while (ns_count < 10 || ns(CLOCK_MONOTONIC) < wall_end) {
+        while (ns_count < 10 || (!pause_ms && ns(CLOCK_MONOTONIC) < wall_end)) {
+            if (pause_ms) nanosleep(&pause, NULL);
             long long sweep_bytes = 0;
             long long t0 = ns(CLOCK_THREAD_CPUTIME_ID);
             for (size_t i = 0; i < nfd; i++) {
@@ -106,8 +112,8 @@ int main(int argc, char **argv) {
         round_med[r] = median(sweep, ns_count);
     }
     printf("{\"impl\": \"c\", \"files\": %zu, \"unopened\": %zu, \"read_errors\": %lld, \"rounds\": %d, "
-           "\"sweeps\": %lld, \"bytes_per_sweep\": %lld, \"round_median_sweep_ns\": [",
-           nfd, unopened, errors, rounds, total_sweeps, bytes);
+           "\"pause_ms\": %ld, \"sweeps\": %lld, \"bytes_per_sweep\": %lld, \"round_median_sweep_ns\": [",
+           nfd, unopened, errors, rounds, pause_ms, total_sweeps, bytes);
     for (int r = 0; r < rounds; r++) printf("%s%lld", r ? ", " : "", round_med[r]);
     printf("], \"median_sweep_ns\": %lld}\n", median(round_med, rounds));
     return 0;

@@ -30,6 +30,7 @@ BUF = 65536
 @dataclass(frozen=True, slots=True)
 class FloorResult:
     impl: str  # "c" or "python"
+    pause_ms: int  # 0: sweeps back to back; else paced, one sweep per pause
     files: int
     unopened: int
     read_errors: int
@@ -53,7 +54,7 @@ def compile_c(out_dir: str, source: Path = HERE / "floor.c") -> str | None:
     return None
 
 
-def python_floor(paths: list[str], seconds: float, rounds: int) -> dict[str, object]:
+def python_floor(paths: list[str], seconds: float, rounds: int, pause_ms: int = 0) -> dict[str, object]:
     """The C loop in Python: held fds, ``os.pread`` at offset 0, sweep CPU by ``time.thread_time_ns``."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -72,7 +73,9 @@ def python_floor(paths: list[str], seconds: float, rounds: int) -> dict[str, obj
         for _ in range(rounds):
             sweeps: list[int] = []
             end = time.monotonic() + seconds
-            while len(sweeps) < 10 or time.monotonic() < end:
+            while len(sweeps) < 10 or (not pause_ms and time.monotonic() < end):
+                if pause_ms:
+                    time.sleep(pause_ms / 1000)
                 n = 0
                 t0 = clock()
                 for fd in fds:
@@ -94,6 +97,7 @@ def python_floor(paths: list[str], seconds: float, rounds: int) -> dict[str, obj
             os.close(fd)
     return {
         "impl": "python",
+        "pause_ms": pause_ms,
         "files": len(fds),
         "unopened": unopened,
         "read_errors": errors,
@@ -115,6 +119,7 @@ def _result(doc: dict[str, object]) -> FloorResult:
     assert isinstance(rounds, list)
     return FloorResult(
         impl=str(doc["impl"]),
+        pause_ms=num("pause_ms"),
         files=num("files"),
         unopened=num("unopened"),
         read_errors=num("read_errors"),
@@ -126,9 +131,18 @@ def _result(doc: dict[str, object]) -> FloorResult:
 
 
 def run_floor(
-    paths: list[str], workdir: str, *, seconds: float = 2.0, rounds: int = 5, impl: str = "auto"
+    paths: list[str],
+    workdir: str,
+    *,
+    seconds: float = 2.0,
+    rounds: int = 5,
+    impl: str = "auto",
+    pause_ms: int = 0,
 ) -> FloorResult:
-    """Sweep ``paths`` in a fresh process: the compiled C reader, or Python when ``impl`` says so or no cc."""
+    """Sweep ``paths`` in a fresh process: the compiled C reader, or Python when ``impl`` says so or no cc.
+
+    ``pause_ms`` > 0 paces the sweeps (one per pause, 10 per round) instead of running them back to back.
+    """
     list_file = os.path.join(workdir, "floor-paths.txt")
     with open(list_file, "w") as f:
         f.write("".join(p + "\n" for p in paths))
@@ -136,20 +150,10 @@ def run_floor(
     if exe is None and impl == "c":
         raise RuntimeError("no C compiler found for the floor")
     if exe is not None:
-        argv = [exe, list_file, str(seconds), str(rounds)]
+        argv = [exe, list_file, str(seconds), str(rounds), str(pause_ms)]
     else:
-        argv = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--paths-file",
-            list_file,
-            "--seconds",
-            str(seconds),
-            "--rounds",
-            str(rounds),
-            "--impl",
-            "python",
-        ]
+        argv = [sys.executable, str(Path(__file__).resolve()), "--paths-file", list_file, "--impl", "python"]
+        argv += ["--seconds", str(seconds), "--rounds", str(rounds), "--pause-ms", str(pause_ms)]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     return _result(json.loads(out))
 
@@ -160,18 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=2.0, help="sweep time per round")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--impl", choices=("auto", "c", "python"), default="python")
+    ap.add_argument("--pause-ms", type=int, default=0, help="pace the sweeps: one per pause (default: back to back)")
     args = ap.parse_args(argv)
     with open(args.paths_file) as f:
         paths = [line.strip() for line in f if line.strip()]
     if args.impl == "python":
-        print(json.dumps(python_floor(paths, args.seconds, args.rounds)))
+        print(json.dumps(python_floor(paths, args.seconds, args.rounds, args.pause_ms)))
         return 0
     with tempfile.TemporaryDirectory(prefix="pycadbench-floor-") as d:
-        print(
-            json.dumps(
-                dataclasses.asdict(run_floor(paths, d, seconds=args.seconds, rounds=args.rounds, impl=args.impl))
-            )
-        )
+        res = run_floor(paths, d, seconds=args.seconds, rounds=args.rounds, impl=args.impl, pause_ms=args.pause_ms)
+        print(json.dumps(dataclasses.asdict(res)))
     return 0
 
 

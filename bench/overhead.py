@@ -159,6 +159,7 @@ class Options:
     floor_impl: str
     floor_seconds: float
     floor_rounds: int
+    floor_paced_ms: int
     scrapes: int
     python: str
     workdir: str
@@ -180,6 +181,7 @@ def start_daemon(cg: BenchCgroups, key: str, label: str, flags: list[str], opts:
     d = Daemon(label, free_port(), flags, log_path=log, python=opts.python, preexec=meter_cg.enter)
     cleanup.push(f"stop {label}", d.stop)
     d.start()
+    say(f"{label}: pid {d.pid}, port {d.port}")
     return Subject(label, key, d, procfs.TreeMeter(procfs.tree_of(d.pid), meter_cg), started_wall_ns=time.time_ns())
 
 
@@ -207,35 +209,36 @@ def probe_daemon(s: Subject, opts: Options) -> None:
 
 
 def profile_daemon(s: Subject, n: int, opts: Options) -> list[str]:
-    """py-spy of the idle housekeeping, then of a back-to-back /metrics scrape loop."""
+    """py-spy of idle housekeeping (GIL holders only), then of back-to-back /metrics and stats requests."""
     assert opts.profile_dir is not None
     py_spy = prof.find_py_spy(opts.python)
     if py_spy is None:
         return ["profile: py-spy not found (pip install py-spy into the venv)"]
     os.makedirs(opts.profile_dir, exist_ok=True)
-    secs, rate = opts.profile_seconds, 200
+    secs = opts.profile_seconds
     out: list[str] = []
-    rec = prof.Recording(py_spy, s.daemon.pid, secs, f"{opts.profile_dir}/housekeeping-{n}.txt", rate=rate)
-    out += prof.report(f"profile: housekeeping, {n} containers", rec.wait(), seconds=secs, rate=rate)
-    stop = threading.Event()
-    scrapes = [0]
+    rec = prof.Recording(py_spy, s.daemon.pid, secs, f"{opts.profile_dir}/housekeeping-{n}.txt", rate=500, gil=True)
+    title = f"profile: housekeeping, {n} cgroups (GIL held)"
+    out += prof.report(title, rec.wait(), seconds=secs, rate=500)
+    for name, path in (("metrics", METRICS), ("stats", STATS)):
+        stop = threading.Event()
+        done = [0]
 
-    def scrape_loop() -> None:
-        while not stop.is_set():
-            httpprobe.get(s.daemon.port, METRICS)
-            scrapes[0] += 1
+        def loop(path: str = path, stop: threading.Event = stop, done: list[int] = done) -> None:
+            while not stop.is_set():
+                httpprobe.get(s.daemon.port, path)
+                done[0] += 1
 
-    t = threading.Thread(target=scrape_loop, daemon=True)
-    rec = prof.Recording(py_spy, s.daemon.pid, secs, f"{opts.profile_dir}/metrics-{n}.txt", rate=rate)
-    t.start()
-    try:
-        text = rec.wait()
-    finally:
-        stop.set()
-        t.join(timeout=60)
-    out += prof.report(
-        f"profile: /metrics back to back ({scrapes[0]} scrapes), {n} containers", text, seconds=secs, rate=rate
-    )
+        t = threading.Thread(target=loop, daemon=True)
+        rec = prof.Recording(py_spy, s.daemon.pid, secs, f"{opts.profile_dir}/{name}-{n}.txt", rate=200)
+        t.start()
+        try:
+            text = rec.wait()
+        finally:
+            stop.set()
+            t.join(timeout=60)
+        title = f"profile: {path} back to back ({done[0]} requests, {done[0] / secs:.1f}/s), {n} cgroups"
+        out += prof.report(title, text, seconds=secs, rate=200)
     return out
 
 
@@ -278,6 +281,7 @@ def run_cgroups(n: int, opts: Options, layout: Layout, cleanup: Cleanup) -> dict
             )
             cleanup.push("stop netdata", nd.stop)
             nd.start()
+            say(f"netdata ({','.join(opts.netdata_plugins)} plugin): pid {nd.pid}, port {nd.port}")
             return Subject("netdata", "netdata", nd, procfs.TreeMeter(procfs.tree_of(nd.pid), meter_cg), time.time_ns())
 
         plan.append(start_netdata)
@@ -337,12 +341,20 @@ def run_cgroups(n: int, opts: Options, layout: Layout, cleanup: Cleanup) -> dict
 
     say(f"floor: {len(floor_paths)} files the daemon read, {opts.floor_rounds} × {opts.floor_seconds:g} s of sweeps")
     floor: FloorResult | None = None
+    paced: FloorResult | None = None
     if floor_paths:
         floor = run_floor(
             floor_paths, opts.workdir, seconds=opts.floor_seconds, rounds=opts.floor_rounds, impl=opts.floor_impl
         )
+        if opts.floor_paced_ms > 0:
+            say(f"paced floor: 10 sweeps, one every {opts.floor_paced_ms} ms")
+            paced = run_floor(floor_paths, opts.workdir, rounds=1, impl=opts.floor_impl, pause_ms=opts.floor_paced_ms)
     facts_end = host_facts(layout)
     result = compose(n, opts, subjects, floor, floor_per_sample_us(floor, floor_paths, reads), reads, facts, facts_end)
+    if paced is not None:
+        paced_us = floor_per_sample_us(paced, floor_paths, reads)
+        result["floor_paced_us_per_container_sample"] = r(paced_us, 2)
+        result["cost_ratio_vs_paced_floor"] = ratio(result["us_per_container_sample"], paced_us)
     print_report(result, subjects, floor)
     for line in profile_lines:
         say(line)
@@ -497,6 +509,17 @@ def print_report(f: dict[str, Any], subjects: dict[str, Subject], floor: FloorRe
             if nd
             else "",
         ),
+    ]
+    if f.get("floor_paced_us_per_container_sample") is not None:
+        rows.append(
+            (
+                "",
+                "",
+                f"{fmt_ratio(f['us_per_container_sample'], f['floor_paced_us_per_container_sample'])} paced floor "
+                f"{v(f['floor_paced_us_per_container_sample'], ' µs', 1)} (one sweep a second: cold caches)",
+            )
+        )
+    rows += [
         ("samples in window", f"{f['samples']} ({v(f['samples_per_s'], '/s', 1)})", f"history {f['history_s']} s"),
         (
             "/metrics p50, p90",
@@ -566,6 +589,7 @@ def run_docker(n: int, opts: Options, layout: Layout, cleanup: Cleanup) -> dict[
     cg = BenchCgroups(0, layout)
     cleanup.push(f"remove {cg.name}", cg.close)
     cg.create()
+    say(f"meter cgroups under {cg.name}")
     meter_engine = cg.meter("engine")
     eng = engine_mod.Engine(preexec=meter_engine.enter)
     cleanup.push("remove the private docker engine", eng.cleanup)
@@ -666,6 +690,12 @@ def parse_args(argv: list[str] | None) -> Options:
     ap.add_argument("--floor-seconds", type=float, default=2.0)
     ap.add_argument("--floor-rounds", type=int, default=5)
     ap.add_argument(
+        "--floor-paced-ms",
+        type=int,
+        default=1000,
+        help="also a paced floor, one sweep per this many ms (cold caches, as a 1 s collector sees them); 0: skip",
+    )
+    ap.add_argument(
         "--no-strace",
         dest="strace",
         action="store_false",
@@ -695,6 +725,7 @@ def parse_args(argv: list[str] | None) -> Options:
         floor_impl=a.floor_impl,
         floor_seconds=a.floor_seconds,
         floor_rounds=a.floor_rounds,
+        floor_paced_ms=a.floor_paced_ms,
         scrapes=a.scrapes,
         python=a.python or default_python(),
         workdir=a.workdir or "",

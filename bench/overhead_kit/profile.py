@@ -26,14 +26,13 @@ def find_py_spy(python: str) -> str | None:
 class Recording:
     """``py-spy record`` of ``pid`` for ``seconds`` into a collapsed-stack file, started at once."""
 
-    def __init__(self, py_spy: str, pid: int, seconds: int, out: str, *, rate: int = 200) -> None:
+    def __init__(self, py_spy: str, pid: int, seconds: int, out: str, *, rate: int = 200, gil: bool = False) -> None:
         self.out = out
         self.seconds = seconds
         self.rate = rate
         self._proc = subprocess.Popen(
             [
-                py_spy,
-                "record",
+                *([py_spy, "record", "--gil"] if gil else [py_spy, "record"]),
                 "--pid",
                 str(pid),
                 "--duration",
@@ -84,8 +83,16 @@ def _frame_name(frame: str) -> str:
     return f"{fn} ({path})" if path else fn
 
 
+# Leaf frames of an event loop waiting for work: with --nonblocking py-spy cannot tell that the
+# thread sleeps in epoll_wait, so these samples are idle time, not work.
+_IDLE_LEAVES = ("select (selectors.py)", "EpollSelector.select (selectors.py)")
+
+
 def summarize(collapsed: str) -> tuple[int, list[Frame]]:
-    """Active samples and per-function self/inclusive sample counts from ``py-spy --format raw`` text."""
+    """Active samples and per-function self/inclusive sample counts from ``py-spy --format raw`` text.
+
+    Samples whose leaf is the event loop's ``select`` are idle and left out.
+    """
     self_c: dict[str, int] = {}
     total_c: dict[str, int] = {}
     samples = 0
@@ -94,10 +101,10 @@ def summarize(collapsed: str) -> tuple[int, list[Frame]]:
         if not stack or not count_s.isdigit():
             continue
         count = int(count_s)
-        samples += count
         frames = [_frame_name(f) for f in stack.split(";") if f]
-        if not frames:
+        if not frames or frames[-1] in _IDLE_LEAVES:
             continue
+        samples += count
         self_c[frames[-1]] = self_c.get(frames[-1], 0) + count
         for name in set(frames):
             total_c[name] = total_c.get(name, 0) + count
