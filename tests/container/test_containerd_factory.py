@@ -277,12 +277,30 @@ def test_described_metadata_follows_label_updates_and_exit(ctd: Ctd) -> None:
             assert await f.describe(t.cgroup) is md  # served from the live cache while the stream is up
             ctd.kill(t)
             await eventually(lambda: _true(md.exit_code is not None), timeout=10, what="exit event")
-            assert f.exit_code(t.cgroup) == 137
+            assert await f.exit_code(t.cgroup) == 137
             return md
         finally:
             await f.close()
 
     assert asyncio.run(go()).exit_code == 137
+
+
+def test_exit_code_of_a_stopped_task_without_events(ctd: Ctd) -> None:
+    t = ctd.run(cgroup=kubepods())
+    ctd.kill(t)  # SIGKILL; ctr keeps the stopped task until it is deleted
+
+    async def go() -> tuple[int | None, int | None]:
+        f = factory(ctd, watch_events=False, timeout_s=5.0)
+        unknown = factory(ctd, watch_events=False, timeout_s=0.3)
+        try:
+            code = await eventually(lambda: f.exit_code(t.cgroup), timeout=10, what="the task to stop")
+            return code, await unknown.exit_code(kubepods())
+        finally:
+            await f.close()
+            await unknown.close()
+
+    assert asyncio.run(go()) == (137, None)  # 128 + SIGKILL
+    ctd.srv.ctr("tasks", "delete", t.id, check=False)
 
 
 # ---------------------------------------------------------------- faults

@@ -104,11 +104,6 @@ def test_container_found_by_name_and_id_with_labels_image_envs_and_stats(
     pod.srv.podman("rm", "-f", "-t", "0", cid)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="race: the manager emits containerDeletion when the cgroup goes, often before Podman's 'died' event "
-    "arrives; needs the manager to wait briefly for the runtime's exit code (see the issue-9 report)",
-)
 def test_removal_and_exit_code_reach_the_deletion_event(
     pod: Pod, pycadvisor_daemon_factory: Callable[..., Any]
 ) -> None:

@@ -190,6 +190,16 @@ def test_stopped_unknown_and_removed_containers_are_not_described(pod: Pod) -> N
             await f.close()
 
     assert asyncio.run(go()) == [None, None, None]
+
+    async def exit_codes() -> tuple[int | None, int | None]:
+        # No event stream: the exit code of a stopped container comes from inspect; a removed one has none.
+        f = factory(pod, watch_events=False, timeout_s=3.0)  # a removed container: gives up after that
+        try:
+            return await f.exit_code(stopped.cgroup), await f.exit_code(gone.cgroup)
+        finally:
+            await f.close()
+
+    assert asyncio.run(exit_codes()) == (3, None)
     pod.rm(stopped)
 
 
@@ -232,7 +242,7 @@ def test_described_metadata_follows_rename_health_and_exit(pod: Pod) -> None:
             assert await f.describe(c.cgroup) is md
             pod.srv.podman("kill", "-s", "KILL", c.id)
             await eventually(lambda: _true(md.exit_code is not None), timeout=10, what="exit code from events")
-            assert f.exit_code(c.cgroup) == 137
+            assert await f.exit_code(c.cgroup) == 137
             return md
         finally:
             await f.close()

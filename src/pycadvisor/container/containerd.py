@@ -290,10 +290,38 @@ class ContainerdFactory:
         except (TimeoutError, _Transport, RuntimeUnavailable):
             return None
 
-    def exit_code(self, cgroup_name: str) -> int | None:
-        """Exit code of the container's task, from its ``/tasks/exit`` event; None if not seen."""
+    async def exit_code(self, cgroup_name: str) -> int | None:
+        """Exit code of the container's task: from its ``/tasks/exit`` event, else ``Tasks/Get``; None if unknown.
+
+        For a manager's ``containerDeletion`` event, asked after the cgroup is gone; waits for the
+        event up to ``timeout_s`` when the task was already deleted.
+        """
         cid = containerd_id(cgroup_name, self.namespace)
-        return self._exit_codes.get(cid) if cid else None
+        if cid is None:
+            return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
+        while True:
+            if cid in self._exit_codes:
+                return self._exit_codes[cid]
+            code = await self._task_exit_code(cid)
+            if code is not None:
+                return code
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(0.05)
+
+    async def _task_exit_code(self, cid: str) -> int | None:
+        from grpclib.exceptions import GRPCError
+
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._ready()
+                reply: GetTaskResponse = await self._unary(GetTaskRequest.METHOD, GetTaskRequest(cid), GetTaskResponse)
+        except (TimeoutError, _Transport, RuntimeUnavailable, GRPCError):
+            return None  # unreachable, or the task was deleted: only its event can tell
+        process = reply.process
+        return process.exit_status if process.status == TASK_STOPPED else None
 
     async def events(self) -> AsyncIterator[ContainerdEvent]:
         """Task and container events of the namespace until :meth:`close`; reconnects by itself.

@@ -461,11 +461,44 @@ class PodmanFactory:
             return None
         return self._main.version
 
-    def exit_code(self, cgroup_name: str) -> int | None:
-        """Exit code of a container, from its ``died`` event; None if not seen."""
+    async def exit_code(self, cgroup_name: str) -> int | None:
+        """Exit code of a container that stopped: from its ``died`` event, else from inspect; None if unknown.
+
+        For a manager's ``containerDeletion`` event: the cgroup is often gone before Podman publishes
+        ``died`` (its event log is read by polling), so this waits for it up to ``timeout_s``.
+        """
         found = podman_id(cgroup_name)
         api = self._api_for(cgroup_name) if found else None
-        return api.exit_codes.get(found[0]) if api is not None and found else None
+        if found is None or api is None:
+            return None
+        cid = found[0]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
+        while True:
+            if cid in api.exit_codes:
+                return api.exit_codes[cid]
+            code = await self._inspect_exit_code(api, cid)
+            if code is not None:
+                return code
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(0.1)
+
+    async def _inspect_exit_code(self, api: _PodmanApi, cid: str) -> int | None:
+        """``State.ExitCode`` once libpod reports the container stopped; None while it runs, is gone or unknown."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                libpod = await api.ready()
+                status, body = await api.http.get(f"{libpod}/containers/{cid}/json")
+        except (TimeoutError, RuntimeTransportError, RuntimeUnavailable):
+            return None
+        if status != 200:
+            return None  # removed (--rm): only its died event can tell
+        state = orjson.loads(body).get("State") or {}
+        if state.get("Running") or state.get("Status") not in ("exited", "stopped"):
+            return None
+        code = state.get("ExitCode")
+        return int(code) if isinstance(code, int) else None
 
     async def events(self, api: _PodmanApi | None = None) -> AsyncIterator[PodmanEvent]:
         """Container events of one API service (default: root's) until :meth:`close`; reconnects by itself."""
