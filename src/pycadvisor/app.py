@@ -234,21 +234,20 @@ def _storage_families(drivers: list[Any]) -> Any:
 
 def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:
     """The runtime factories in cAdvisor's order; a runtime that is absent just never answers."""
-    out: list[Factory] = []
+    from pycadvisor.container.docker import DockerFactory, tls_context
     from pycadvisor.container.systemd import SystemdFactory
 
-    out.append(SystemdFactory())
-    from pycadvisor.container.docker import DockerFactory
-
-    out.append(
+    return [
+        SystemdFactory(),
         DockerFactory(
             cfg.docker,
             env_whitelist=env_whitelist,
             docker_root=cfg.docker_root,
             timeout_s=cfg.runtime_timeout / 1e9,
-        )
-    )
-    return out
+            host_rootfs=cfg.host_paths().rootfs,
+            tls=tls_context(cfg.docker_tls_cert, cfg.docker_tls_key, cfg.docker_tls_ca) if cfg.docker_tls else None,
+        ),
+    ]
 
 
 async def run(cfg: Config, storage_opts: StorageOptions) -> int:

@@ -49,6 +49,22 @@ async def validate_text(ctx: ApiContext) -> str:
     except OSError:
         lines.append("\tunavailable")
     lines.append("")
+    docker = next((f for f in m.factories if f.name == "docker"), None)
+    if docker is not None:
+        try:
+            info = await docker.info()  # type: ignore[attr-defined]
+        except Exception as e:
+            info, err = None, str(e)
+        else:
+            err = "the engine did not answer"
+        if info is None:
+            lines.append("Docker driver setup: [Unsupported]")
+            lines.append(f"\tDocker setup is invalid: {err}")
+        else:
+            lines.append(f"Docker version: {info.server_version} (API {info.api_version})")
+            lines.append("Docker driver setup: [Recommended]")
+            lines.append(f"\tStorage driver is {info.driver}.")
+        lines.append("")
     lines.append("Runtimes:")
     for f in m.factories:
         down = m._runtime_down.get(f.name)

@@ -62,6 +62,10 @@ class FsUsage(Protocol):
 
     def usage(self, name: str) -> tuple[int, int] | None: ...
 
+    def fs_usage(self, name: str) -> Any:
+        """``(bytes, inodes, base_bytes)`` where ``base_bytes`` leaves out logs; ``None`` until measured."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ManagerOptions:
@@ -453,6 +457,17 @@ class Manager:
         if self.containers.get(st.name) is not st:
             return
         if meta is None:
+            # Not that runtime's (a bare 64-hex basename under kubepods may be Docker's or containerd's):
+            # ask the next factory that handles the name before calling the cgroup raw.
+            for nxt in self.factories[self.factories.index(f) + 1 :]:
+                try:
+                    handles, accepts = nxt.can_handle_and_accept(st.name)
+                except Exception:
+                    continue
+                if handles and accepts:
+                    st.handled_by = nxt.name
+                    self._spawn(self._describe(st))
+                    return
             if self.opts.docker_only and not self._accept_raw(st.name):
                 self._remove(st.name)
             else:
@@ -550,6 +565,7 @@ class Manager:
                 self._log_error(st, "disk", e, stats.timestamp)
         elif self.fs_usage is not None and st.metadata is not None and st.metadata.fs_dirs:
             u = self.fs_usage.usage(st.name)
+            full = self.fs_usage.fs_usage(st.name)
             if u is not None:
                 root = self._root_fs()
                 stats.filesystem = [
@@ -558,7 +574,7 @@ class Manager:
                         type="vfs",
                         capacity=root.capacity if root else 0,
                         usage=u[0],
-                        base_usage=u[0],
+                        base_usage=full.base_bytes if full is not None else u[0],
                         available=root.available if root else 0,
                         inodes=u[1],
                     )
