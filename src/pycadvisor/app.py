@@ -112,7 +112,7 @@ class Daemon:
 
         drivers = build_drivers(self.storage_opts, machine_name=platform.node())
         fs_usage = None
-        if any(f.name in ("docker", "podman", "crio") for f in factories):
+        if any(f.name in ("docker", "podman", "crio") for f in factories):  # runtimes with writable layers
             from pycadvisor.container.fsusage import FsUsageTracker
 
             fs_usage = FsUsageTracker(interval_s=60.0, budget_s_per_round=0.05)
@@ -233,18 +233,32 @@ def _storage_families(drivers: list[Any]) -> Any:
 
 
 def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:
-    """The runtime factories in cAdvisor's order; a runtime that is absent just never answers."""
+    """The runtime factories, most specific first; a runtime that is absent just never answers.
+
+    containerd precedes Docker: both may claim a bare 64-hex basename under ``/kubepods``, and the
+    manager asks the next claiming factory when one says "not mine".
+    """
+    from pycadvisor.container.containerd import ContainerdFactory
+    from pycadvisor.container.crio import CrioFactory
     from pycadvisor.container.docker import DockerFactory, tls_context
+    from pycadvisor.container.podman import PodmanFactory
     from pycadvisor.container.systemd import SystemdFactory
 
+    timeout_s = cfg.runtime_timeout / 1e9
+    rootfs = cfg.host_paths().rootfs
     return [
         SystemdFactory(),
+        PodmanFactory(cfg.podman, env_whitelist=env_whitelist, timeout_s=timeout_s, host_rootfs=rootfs),
+        CrioFactory(cfg.crio, timeout_s=(cfg.crio_client_timeout / 1e9) or timeout_s, host_rootfs=rootfs),
+        ContainerdFactory(
+            cfg.containerd, namespace=cfg.containerd_namespace, env_whitelist=env_whitelist, timeout_s=timeout_s
+        ),
         DockerFactory(
             cfg.docker,
             env_whitelist=env_whitelist,
             docker_root=cfg.docker_root,
-            timeout_s=cfg.runtime_timeout / 1e9,
-            host_rootfs=cfg.host_paths().rootfs,
+            timeout_s=timeout_s,
+            host_rootfs=rootfs,
             tls=tls_context(cfg.docker_tls_cert, cfg.docker_tls_key, cfg.docker_tls_ca) if cfg.docker_tls else None,
         ),
     ]

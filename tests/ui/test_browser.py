@@ -391,7 +391,6 @@ def test_docker_list_and_container_page(
 # ---------------------------------------------------------------- podman
 
 
-@pytest.mark.xfail(reason="app.build_factories does not register the Podman factory yet", strict=True)
 def test_podman_list_and_container_page(
     podman_service: Any, busybox_image: Any, ui_daemon: Callable[..., UiDaemon], open_tab: Callable[..., Tab]
 ) -> None:
