@@ -245,6 +245,8 @@ def test_sweep_removes_only_stale_test_cgroups() -> None:
                         value = src.read().strip()
                     with open(os.path.join(root, d, name), "w") as dst:
                         dst.write(value)
+    foreign = f"{PREFIX}other-{uuid.uuid4().hex[:8]}"  # another helper's naming: not ours to sweep
+    os.makedirs(os.path.join(layout.roots["memory"], foreign))
     orphan = ManagedProcess(["sleep", "infinity"], what="orphan sleeper")
     try:
         for root in layout.unique_roots():
@@ -257,8 +259,10 @@ def test_sweep_removes_only_stale_test_cgroups() -> None:
             assert f"/{live.prefix}" not in removed
         assert not any(os.path.exists(os.path.join(r, stale)) for r in layout.unique_roots())
         assert orphan.proc.wait(10) == -9
+        assert os.path.isdir(os.path.join(layout.roots["memory"], foreign))
     finally:
         orphan.stop()
+        os.rmdir(os.path.join(layout.roots["memory"], foreign))
 
 
 # ---------------------------------------------------------------- services

@@ -198,6 +198,12 @@ def _owner_alive(record: str) -> bool:
     return pid_start_time(int(pid_s)) == int(start_s)
 
 
+def _is_test_prefix(entry: str) -> bool:
+    """Exactly ``pycadtest-<8 hex>``: other names under the same prefix belong to other helpers."""
+    tail = entry[len(PREFIX) :]
+    return entry.startswith(PREFIX) and len(tail) == 8 and all(c in "0123456789abcdef" for c in tail)
+
+
 def sweep_stale(layout: Layout | None = None, registry_dir: str = REGISTRY_DIR) -> list[str]:
     """Remove ``pycadtest-*`` cgroups whose owning test process is gone; returns their names."""
     layout = layout or host_layout()
@@ -210,7 +216,7 @@ def sweep_stale(layout: Layout | None = None, registry_dir: str = REGISTRY_DIR) 
         except OSError:
             continue
         for entry in entries:
-            if not entry.startswith(PREFIX):
+            if not _is_test_prefix(entry):
                 continue
             record = os.path.join(registry_dir, entry[len(PREFIX) :])
             if _owner_alive(record):
