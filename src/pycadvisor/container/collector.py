@@ -169,6 +169,11 @@ class CgroupCollector:
         p = self._path(ctrl, fname)
         return None if p is None else self._files.read(p)
 
+    @property
+    def dirs(self) -> dict[str, str]:
+        """The container's directory per controller (``"unified"`` on v2)."""
+        return self._dirs
+
     def exists(self) -> bool:
         """True while any of the container's cgroup directories exists."""
         return any(os.path.isdir(d) for c, d in self._dirs.items() if c != "unified" or self._v2)

@@ -434,7 +434,7 @@ class Manager:
     def _refresh_spec(self, st: ContainerState) -> None:
         if not st.collector.exists():
             return
-        fresh = self._read_spec(st.name, {c: d for c, d in _dirs_of(st).items()})
+        fresh = self._read_spec(st.name, st.collector.dirs)
         st.spec = _decorate(fresh, st.metadata) if st.metadata else fresh
 
     async def _describe(self, st: ContainerState) -> None:
