@@ -655,10 +655,6 @@ class Manager:
         )
 
 
-def _dirs_of(st: ContainerState) -> dict[str, str]:
-    return st.collector._dirs
-
-
 def _decorate(spec: ContainerSpec, meta: ContainerMetadata | None) -> ContainerSpec:
     if meta is None:
         return spec
