@@ -140,6 +140,7 @@ class Manager:
         self._machine_reader = machine_reader
         self._machine: MachineInfo | None = None
         self.containers: dict[str, ContainerState] = {}
+        self._kids: dict[str, set[str]] = {}  # parent name -> direct children's names
         self.counters = _Counters()
         self._watcher: CgroupWatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -363,6 +364,8 @@ class Manager:
             interval_ns=self.opts.housekeeping_interval_ns,
         )
         self.containers[name] = state
+        if name != "/":
+            self._kids.setdefault(os.path.dirname(name), set()).add(name)
         self.counters.created += 1
         if self.events is not None:
             mem_dir = dirs.get("memory") or (dirs.get("unified") if self.mounts.is_v2 else None)
@@ -378,6 +381,9 @@ class Manager:
         st = self.containers.pop(name, None)
         if st is None:
             return
+        kids = self._kids.get(os.path.dirname(name))
+        if kids is not None:
+            kids.discard(name)
         if st.timer is not None:
             st.timer.cancel()
         st.collector.close()
@@ -609,13 +615,9 @@ class Manager:
         return [st for n, st in self.containers.items() if n == name or n.startswith(prefix)]
 
     def children(self, name: str) -> list[ContainerReference]:
-        prefix = "/" if name == "/" else name.rstrip("/") + "/"
-        out = []
-        for n, st in self.containers.items():
-            if n != name and n.startswith(prefix) and "/" not in n[len(prefix) :]:
-                out.append(st.reference())
-        out.sort(key=lambda r: r.name)
-        return out
+        """Direct children, sorted by name (an index kept on add/remove: no scan of every container)."""
+        kids = self._kids.get(name, ())
+        return [self.containers[n].reference() for n in sorted(kids) if n in self.containers]
 
     def in_namespace(self, namespace: str) -> list[ContainerState]:
         return [st for st in self.containers.values() if st.namespace == namespace]
