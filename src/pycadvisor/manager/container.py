@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from pycadvisor.cache import SampleHistory
@@ -22,7 +21,7 @@ class ContainerState:
     metadata: ContainerMetadata | None = None
     handled_by: str = ""  # the runtime factory that claims this cgroup ("" = raw)
     interval_ns: int = 0
-    timer: asyncio.TimerHandle | None = None
+    due_ns: int = 0  # monotonic time of its next housekeeping; 0 when not scheduled
     last_error_log_ns: dict[str, int] = field(default_factory=dict)
     scrape_errors: int = 0  # consecutive samples with a failed family
     last_sample_ns: int = 0
