@@ -16,8 +16,8 @@ from pycadvisor.container.podman import (
     metadata_from_libpod,
     parse_event,
     read_fs_dirs,
-    split_endpoint,
 )
+from pycadvisor.container.runtime_http import split_endpoint
 
 ID = "4cdb19398587dea42229c2897738091081c47ccb39decc95684c2da1f314400a"
 

@@ -36,7 +36,7 @@ import orjson
 
 from pycadvisor.container.base import ContainerMetadata
 from pycadvisor.container.ids import crio_id
-from pycadvisor.container.podman import RuntimeHttpClient, RuntimeTransportError
+from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTransportError
 from pycadvisor.errors import RuntimeUnavailable
 
 _log = logging.getLogger(__name__)
