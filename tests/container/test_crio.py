@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from support.cgroups import TestCgroup
 from support.procs import memory_holder, wait_until
+from support.sockets import ClosingSocket
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crio"
 SANDBOX = "3f0a5d6c2b8e4f1a9c7d2e5b8a1f4c7d0e3b6a9c2f5d8e1b4a7c0d3f6a9e2b5c"
@@ -98,36 +98,6 @@ class CrioInfoServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
-
-
-class ClosingSocket:
-    """A unix socket that accepts connections and closes them at once, counting them: not a runtime."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.accepted = 0
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(path)
-        self.server.listen(16)
-        self.server.settimeout(0.05)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.server.accept()
-            except TimeoutError:
-                continue
-            self.accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.server.close()
-        os.unlink(self.path)
 
 
 @pytest.fixture
