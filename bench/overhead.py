@@ -35,6 +35,7 @@ import os
 import platform
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -131,10 +132,26 @@ def window(subjects: list[Subject], seconds: float) -> tuple[int, int]:
     return t0, t1
 
 
+def source_commit() -> str | None:
+    """The repo's commit (``+`` when src/ has local changes): which daemon code the figures belong to."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(
+            ["git", "-C", repo, "status", "--porcelain", "--", "src"], capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
+
+
 def host_facts(layout: Layout | None) -> dict[str, Any]:
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     return {
+        "commit": source_commit(),
         "kernel": platform.release(),
         "cpus": os.cpu_count(),
         "cgroup": f"v{layout.version}" if layout else None,
@@ -455,6 +472,8 @@ def compose(
             netdata_plugins=",".join(opts.netdata_plugins),
         )
     out["budget"] = budget(out)
+    if opts.python != default_python():
+        out["daemon_python"] = opts.python
     out["host"] = {**facts, "loadavg_end": facts_end["loadavg"]}
     return out
 
