@@ -514,9 +514,13 @@ class Manager:
             self._tick_handle = self._loop.call_later(_TICK_NS / S, self._tick)
 
     def _tick(self) -> None:
-        """Take every sample that is due, then sleep until the next tick (or until something is due)."""
-        self._tick_handle = None
+        """Take every sample that is due; tick again in ``_TICK_NS`` while anything is scheduled.
+
+        ``_tick_handle`` stays set while the samples run, so the reschedules they make do not start a
+        second chain of ticks; exactly one handle is pending at any time.
+        """
         if not self._running:
+            self._tick_handle = None
             return
         now = time.monotonic_ns()
         heap = self._due
@@ -529,8 +533,9 @@ class Manager:
                     log.exception("housekeeping of %s failed", st.name)
                     self._schedule(st)
         if heap and self._loop is not None:
-            wait = max(heap[0][0] - time.monotonic_ns(), _TICK_NS)
-            self._tick_handle = self._loop.call_later(wait / S, self._tick)
+            self._tick_handle = self._loop.call_later(_TICK_NS / S, self._tick)
+        else:
+            self._tick_handle = None
 
     def _housekeep(self, st: ContainerState) -> None:
         changed = self.collect(st)
