@@ -169,3 +169,31 @@ def run_manager_at(root: Path) -> Iterator[Manager]:
     finally:
         loop.run_until_complete(m.stop())
         loop.close()
+
+
+def test_scheduler_samples_each_container_at_its_interval() -> None:
+    """One scheduler, one pending tick: 1 s at a 200 ms interval gives each container about 5 samples."""
+    loop = asyncio.new_event_loop()
+    m = Manager(
+        ManagerOptions(
+            metric_sets=SETS,
+            housekeeping_interval_ns=200_000_000,
+            allow_dynamic_housekeeping=False,
+            jitter_factor=0.0,
+            initial_splay_factor=0.0,
+            global_housekeeping_interval_ns=0,
+            update_machine_info_interval_ns=0,
+        ),
+        HostPaths.under(str(HOSTS / "cgroup2-systemd")),
+    )
+
+    async def run() -> dict[str, int]:
+        await m.start()
+        await asyncio.sleep(1.05)
+        counts = {name: len(st.history) for name, st in m.containers.items()}
+        await m.stop()
+        return counts
+
+    counts = loop.run_until_complete(run())
+    loop.close()
+    assert counts and all(4 <= n <= 7 for n in counts.values()), counts
