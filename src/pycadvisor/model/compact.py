@@ -17,19 +17,35 @@ from operator import attrgetter
 from typing import Any
 
 _INT, _FLOAT, _BIGINT = 1, 2, 3
-_LIST, _DICT, _OBJ, _CONST = 4, 5, 6, 7
+_LIST, _DICT, _OBJ, _CONST, _OBJINTS, _DICTINTS = 4, 5, 6, 7, 8, 9
 _I64_MAX = 2**63 - 1
 _PACK_D = struct.Struct("<d")
 _PACK_Q = struct.Struct("<q")
 
 
+def _getter(names: tuple[str, ...]) -> Any:
+    if not names:
+        return lambda _o: ()
+    if len(names) == 1:
+        return lambda o, n=names[0]: (getattr(o, n),)
+    return attrgetter(*names)
+
+
 class _Plan:
-    __slots__ = ("cls", "getter", "names")
+    """A dataclass's fields split into those declared ``int`` (stored straight into the array, no
+    per-value tag in the shape) and the others (walked generically)."""
+
+    __slots__ = ("cls", "getter", "int_getter", "int_names", "names", "other_getter", "other_names")
 
     def __init__(self, cls: type) -> None:
         self.cls = cls
-        self.names = tuple(f.name for f in dataclasses.fields(cls))
-        self.getter = attrgetter(*self.names) if len(self.names) > 1 else (lambda o, n=self.names[0]: (getattr(o, n),))
+        fields = dataclasses.fields(cls)
+        self.names = tuple(f.name for f in fields)
+        self.getter = _getter(self.names)
+        self.int_names = tuple(f.name for f in fields if f.type in ("int", int))
+        self.other_names = tuple(f.name for f in fields if f.type not in ("int", int))
+        self.int_getter = _getter(self.int_names)
+        self.other_getter = _getter(self.other_names)
 
 
 class Compactor:
@@ -82,15 +98,35 @@ class Compactor:
             for x in v:
                 self._enc(x, shape, vals)
         elif t is dict:
-            shape.append(_DICT)
+            n = len(vals)
+            try:
+                vals.extend(v.values())  # op -> counter maps: all ints, one C call
+            except (OverflowError, TypeError):
+                del vals[n:]
+                shape.append(_DICT)
+                shape.append(tuple(v))
+                for x in v.values():
+                    self._enc(x, shape, vals)
+                return
+            shape.append(_DICTINTS)
             shape.append(tuple(v))
-            for x in v.values():
-                self._enc(x, shape, vals)
         else:
             plan = self._plan(t)
-            shape.append(_OBJ)
+            n = len(vals)
+            try:
+                # The int-declared fields go into the array in one C call; a value that does not fit
+                # int64 (or is not an int) falls back to the per-value walk for this object.
+                vals.extend(plan.int_getter(v))
+            except (OverflowError, TypeError):
+                del vals[n:]
+                shape.append(_OBJ)
+                shape.append(plan)
+                for x in plan.getter(v):
+                    self._enc(x, shape, vals)
+                return
+            shape.append(_OBJINTS)
             shape.append(plan)
-            for x in plan.getter(v):
+            for x in plan.other_getter(v):
                 self._enc(x, shape, vals)
 
     def decode(self, shape: tuple[Any, ...], vals: array[int]) -> Any:
@@ -114,11 +150,21 @@ def _decode(sh: Iterator[Any], vs: Iterator[int], consts: tuple[Any, ...]) -> An
     if tag == _LIST:
         n = next(sh)
         return [_decode(sh, vs, consts) for _ in range(n)]
+    if tag == _DICTINTS:
+        return {k: next(vs) for k in next(sh)}
     if tag == _DICT:
         keys = next(sh)
         return {k: _decode(sh, vs, consts) for k in keys}
     if tag == _CONST:
         return consts[next(sh)]
+    if tag == _OBJINTS:
+        plan_: _Plan = next(sh)
+        obj_: Any = object.__new__(plan_.cls)
+        for name in plan_.int_names:
+            object.__setattr__(obj_, name, next(vs))
+        for name in plan_.other_names:
+            object.__setattr__(obj_, name, _decode(sh, vs, consts))
+        return obj_
     if tag == _OBJ:
         plan: _Plan = next(sh)
         obj: Any = object.__new__(plan.cls)
