@@ -94,6 +94,7 @@ def _plausible(doc: dict[str, Any], n: int) -> None:
 # ---------------------------------------------------------------- end to end
 
 
+@pytest.mark.root
 def test_cgroups_mode_measures_both_daemons_and_the_floor_and_cleans_up() -> None:
     _require_root_and_cgroups()
     out, doc = _run(["--containers", "4", "--no-netdata", *QUICK])
@@ -105,6 +106,7 @@ def test_cgroups_mode_measures_both_daemons_and_the_floor_and_cleans_up() -> Non
     _assert_nothing_left(out)
 
 
+@pytest.mark.root
 def test_netdata_baseline_watches_the_same_cgroups() -> None:
     _require_root_and_cgroups()
     from overhead_kit import netdata
@@ -121,6 +123,7 @@ def test_netdata_baseline_watches_the_same_cgroups() -> None:
     _assert_nothing_left(out)
 
 
+@pytest.mark.root
 def test_two_sizes_print_a_scaling_summary_and_one_json_line_each() -> None:
     _require_root_and_cgroups()
     out, _ = _run(["--containers", "2,5", "--no-netdata", "--no-dynamic", "--no-strace", *QUICK])
@@ -130,6 +133,7 @@ def test_two_sizes_print_a_scaling_summary_and_one_json_line_each() -> None:
     _assert_nothing_left(out)
 
 
+@pytest.mark.root
 def test_ctrl_c_removes_everything() -> None:
     _require_root_and_cgroups()
     p = subprocess.Popen(
@@ -158,6 +162,7 @@ def test_ctrl_c_removes_everything() -> None:
     _assert_nothing_left(out)
 
 
+@pytest.mark.root
 def test_docker_mode_engine_idle_and_watched() -> None:
     _require_root_and_cgroups()
     from overhead_kit import engine
