@@ -50,6 +50,16 @@ class FixtureCgroup:
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     p = subprocess.Popen(["sleep", "300"])
+    # Until the child has exec'd, /proc/<pid>/comm still names the test runner.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{p.pid}/comm") as f:
+                if f.read().strip() == "sleep":
+                    break
+        except OSError:
+            pass
+        time.sleep(0.005)
     try:
         yield p
     finally:

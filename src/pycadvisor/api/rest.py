@@ -146,6 +146,9 @@ def _with_previous(st: ContainerState, count: int) -> list[tuple[ContainerStats 
     """The newest ``count`` samples (-1 = all), each with the one before it (for instantaneous rates)."""
     if count == 0:
         return []
+    latest = st.history.latest()
+    if count == 1 and latest is not None:  # both are kept as objects: nothing to decode
+        return [(st.history.previous(), latest)]
     window = st.history.window(count=-1 if count < 0 else count + 1)
     if not window:
         return []

@@ -586,6 +586,8 @@ class Manager:
                     sink.add_stats(ref, st.spec, stats)
                 except Exception as e:
                     self._log_error(st, "storage", e, now)
+        if not self.opts.allow_dynamic_housekeeping:
+            return True  # nobody asks whether it changed
         return prev is None or _signature(prev) != _signature(stats)
 
     def _pid_of(self, st: ContainerState) -> int | None:

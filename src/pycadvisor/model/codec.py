@@ -68,11 +68,17 @@ def _plan(cls: type) -> tuple[tuple[str, str, bool, str | None], ...]:
     return tuple(out)
 
 
+_SCALARS = (int, str, bool, type(None))
+
+
 def to_plain(obj: Any) -> Any:
     """Convert model objects into plain JSON-able values with Go's field order and omission."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    t = type(obj)
+    if t in _SCALARS:  # the common leaf: checked first, no isinstance chain
+        return obj
+    if dataclasses.is_dataclass(t):
         out: dict[str, Any] = {}
-        for attr, key, omit, kind in _plan(type(obj)):
+        for attr, key, omit, kind in _plan(t):
             v = getattr(obj, attr)
             if kind == TIME:
                 out[key] = format_time(v)
@@ -83,10 +89,8 @@ def to_plain(obj: Any) -> Any:
                 continue
             if omit and not v:  # Go omitempty: nil, 0, false, "", empty slice/map (never a struct)
                 continue
-            if kind == STRUCT:  # a dict standing in for a Go struct: keep declaration order
-                out[key] = dict(v)
-                continue
-            out[key] = to_plain(v)
+            # STRUCT: a dict standing in for a Go struct keeps its declaration order
+            out[key] = dict(v) if kind == STRUCT else to_plain(v)
         return out
     if isinstance(obj, dict):
         return {str(k): to_plain(obj[k]) for k in sorted(obj, key=str)}
