@@ -89,7 +89,6 @@ class Daemon:
     manager: Manager | None = None
     runner: web.AppRunner | None = None
     closers: list[Any] = field(default_factory=list)
-    stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         cfg = self.config
