@@ -72,6 +72,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _can_use_cgroups():
         sweep_stale()
+        _sweep_empty_runtime_parents()
+
+
+def _sweep_empty_runtime_parents() -> None:
+    """Remove the empty ``pycadtest-rootless-*`` cgroup parents that podman's cleanup re-creates in some v1
+    hierarchies (devices, freezer) after the test removed them; only empty directories go."""
+    import glob
+
+    for top in glob.glob("/sys/fs/cgroup/*/pycadtest-rootless-*"):
+        for d, _, _ in os.walk(top, topdown=False):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
