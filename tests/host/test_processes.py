@@ -267,6 +267,12 @@ def test_ps_column_formats(utc: None) -> None:
 
 # ---------------------------------------------------------------- real processes
 
+_IDLE = r"""
+import signal
+print("ready", flush=True)
+signal.pause()
+"""
+
 _FD_HOLDER = r"""
 import os, resource, signal, socket
 socks = [socket.socket() for _ in range(3)]
@@ -296,7 +302,9 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ManagedProcess]]:
 
 def test_real_process_fds_sockets_and_ulimits(spawn: Callable[..., ManagedProcess]) -> None:
     holder = spawn([sys.executable, "-c", _FD_HOLDER], ready=True)
-    idle = spawn(["sleep", "600"])
+    # An idle process that says when it is settled: `sleep` opens locale files while it starts,
+    # and a read in that window counts one fd more than a listdir a moment later.
+    idle = spawn([sys.executable, "-c", _IDLE], ready=True)
     host = HostPaths()
     got = read_process_stats(host, [holder.pid], holder.pid, threads_current=None, threads_max=None)
     # stdin (/dev/null), stdout (pipe), stderr (log file) + 3 sockets + 5 files
