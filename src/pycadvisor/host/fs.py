@@ -13,7 +13,11 @@ pools (``dmsetup``) are not measured. Mount points that do not exist under the r
 
 from __future__ import annotations
 
+import io
 import os
+import select
+import stat
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -206,7 +210,12 @@ def label_partitions(
 
 def read_partitions(paths: HostPaths, docker_root: str | None = None) -> tuple[dict[str, Partition], dict[str, str]]:
     """Tracked filesystems keyed by device, and label -> device."""
-    mounts = read_mounts(paths)
+    return _partitions(read_mounts(paths), paths, docker_root)
+
+
+def _partitions(
+    mounts: list[Mount], paths: HostPaths, docker_root: str | None
+) -> tuple[dict[str, Partition], dict[str, str]]:
     excluded = (f"{docker_root}/devicemapper/mnt",) if docker_root else ()
     parts = partitions_from_mounts(mounts, paths, excluded)
     labels = label_partitions(mounts, parts, docker_root)
@@ -281,6 +290,123 @@ def read_root_fs_stats(paths: HostPaths, docker_root: str | None = None) -> list
     """The ``filesystem`` stats of the ``/`` container: usage plus diskstats joined by major:minor."""
     parts, _ = read_partitions(paths, docker_root)
     return [s for _, s in _root_fs_stats(paths, parts)]
+
+
+class RootFsReader:
+    """The ``/`` container's ``filesystem`` stats (as :func:`read_root_fs_stats`), parsing the mount
+    table only when it changed; ``statvfs`` and ``/proc/diskstats`` are still read on every call.
+
+    The mount table file is held open. On procfs, ``poll`` of an open ``mountinfo`` reports
+    ``POLLERR|POLLPRI`` once after each change of its mount namespace (``fs/proc_namespace.c``
+    ``mounts_poll``; ``Documentation/filesystems/proc.rst`` "mountinfo"), and the file is then re-read
+    from offset 0. A plain file (a fixture tree) cannot be polled: its ``stat`` (inode, size, mtime)
+    is compared on every call and its bytes every ``recheck_every`` calls. Not changed bytes are not
+    parsed again. Call :meth:`close` (or use it as a context manager) to release the file.
+    """
+
+    def __init__(self, paths: HostPaths, docker_root: str | None = None, *, recheck_every: int = 30) -> None:
+        self.paths = paths
+        self.docker_root = docker_root
+        self.parses = 0  # how many times the mount table was parsed
+        self._recheck_every = max(1, recheck_every)
+        self._lock = threading.Lock()
+        self._path = ""
+        self._file: io.FileIO | None = None
+        self._poll: select.poll | None = None  # None: a plain file, compared instead
+        self._signature: tuple[int, int, int, int] | None = None
+        self._calls = 0
+        self._data = b""
+        self._parts: dict[str, Partition] | None = None
+        self._labels: dict[str, str] = {}
+
+    def read(self) -> list[FsStats]:
+        """The ``filesystem`` stats of the ``/`` container: usage plus diskstats joined by major:minor."""
+        return [s for _, s in _root_fs_stats(self.paths, self.partitions()[0])]
+
+    def partitions(self) -> tuple[dict[str, Partition], dict[str, str]]:
+        """Tracked filesystems keyed by device, and label -> device (as :func:`read_partitions`)."""
+        with self._lock:
+            try:
+                if self._file is None:
+                    self._open()
+                elif self._changed():
+                    self._reread()
+            except BaseException:
+                self._close()  # the next call starts over from a fresh open
+                raise
+            assert self._parts is not None
+            return self._parts, self._labels
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def __enter__(self) -> RootFsReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _open(self) -> None:
+        err: OSError | None = None
+        for path in _mountinfo_path(self.paths):
+            try:
+                f = open(path, "rb", buffering=0)  # noqa: SIM115 - held open across calls, closed by close()
+                break
+            except (FileNotFoundError, PermissionError) as e:
+                err = e
+        else:
+            assert err is not None
+            raise err
+        self._path, self._file = path, f
+        st = os.fstat(f.fileno())
+        # procfs files report size 0 (fs/proc generates them on read); a fixture has its real size.
+        if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+            self._poll = select.poll()
+            self._poll.register(f.fileno(), select.POLLPRI | select.POLLERR)
+        else:
+            self._poll = None
+            self._signature = _signature(st)
+        self._data = b""
+        self._parts = None
+        self._reread()
+
+    def _changed(self) -> bool:
+        assert self._file is not None
+        if self._poll is not None:
+            # The poll consumes the event: anything mounted after it is reported by the next one.
+            return bool(self._poll.poll(0))
+        self._calls += 1
+        if _signature(os.stat(self._path)) != self._signature:
+            self._file.close()  # replaced or rewritten: open the path again
+            self._file = open(self._path, "rb", buffering=0)  # noqa: SIM115
+            self._signature = _signature(os.fstat(self._file.fileno()))
+            return True
+        return self._calls % self._recheck_every == 0  # same size and mtime: compare the bytes now and then
+
+    def _reread(self) -> None:
+        assert self._file is not None
+        self._file.seek(0)
+        data = self._file.readall()
+        if self._parts is not None and data == self._data:
+            return
+        mounts = parse_mountinfo(data, self._path)
+        self._parts, self._labels = _partitions(mounts, self.paths, self.docker_root)
+        self._data = data
+        self.parses += 1
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = None
+        self._poll = None
+        self._parts = None
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def read_machine_fs_stats(paths: HostPaths, docker_root: str | None = None) -> list[MachineFsStats]:
