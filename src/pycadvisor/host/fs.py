@@ -300,7 +300,7 @@ class RootFsReader:
     ``POLLERR|POLLPRI`` once after each change of its mount namespace (``fs/proc_namespace.c``
     ``mounts_poll``; ``Documentation/filesystems/proc.rst`` "mountinfo"), and the file is then re-read
     from offset 0. A plain file (a fixture tree) cannot be polled: its ``stat`` (inode, size, mtime)
-    is compared on every call and its bytes every ``recheck_every`` calls. Not changed bytes are not
+    is compared on every call and its bytes every ``recheck_every`` calls. Unchanged bytes are not
     parsed again. Call :meth:`close` (or use it as a context manager) to release the file.
     """
 
