@@ -137,6 +137,34 @@ def test_v2_root_and_mount_units(v2: Manager) -> None:
     assert init.processes is not None and (init.processes.threads_current, init.processes.threads_max) == (1, 0)
 
 
+@pytest.mark.parametrize("scenario", ["cgroup1-docker", "cgroup2-systemd"])
+def test_samples_are_flat_values_under_one_shared_layout(scenario: str) -> None:
+    """Every container's values fill its layout exactly; repeated samples share the interned layout;
+    the positions the manager reads on every sample (CPU total, working set) hold those values."""
+    for m in run_manager(scenario):
+        for st in m.containers.values():
+            assert m.collect(st) is not None
+            first = st.history.latest_entry()
+            assert m.collect(st) is not None
+            entry = st.history.latest_entry()
+            assert first is not None and entry is not None
+            layout, vals = entry
+            assert layout is first[0], st.name
+            assert len(vals) == layout.size, (st.name, layout)
+            stats = st.history.latest()
+            assert stats is not None and stats.timestamp == vals[0]
+            if stats.cpu is not None:
+                assert vals[layout.cpu_total] == stats.cpu.usage.total
+            if stats.memory is not None:
+                assert vals[layout.working_set] == stats.memory.working_set
+                assert vals[layout.mem_usage] == stats.memory.usage
+            assert st.history.previous() == st.history.window(count=2)[0]
+        root = m.get("/")
+        kinds = [t[0] for t in root.history.latest_entry()[0].tokens]  # type: ignore[index]
+        assert kinds[:2] == ["cpu", "mem"] and "obj" in kinds  # filesystems stored generically
+        assert m.get("/").history.latest().filesystem  # type: ignore[union-attr]
+
+
 def test_vanished_cgroup_is_dropped_not_fatal(tmp_path: Path) -> None:
     import shutil
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pycadvisor.cache import SampleHistory
-from pycadvisor.container.collector import SHARED_ZEROS
+from pycadvisor.container.collector import SHARED_ZEROS, new_codec
 from pycadvisor.model.compact import Compactor
 from pycadvisor.model.container import (
     ContainerStats,
@@ -17,6 +17,7 @@ from pycadvisor.model.container import (
     PSIData,
     PSIStats,
 )
+from pycadvisor.model.sample import to_array
 
 
 def sample(ts: int, total: int) -> ContainerStats:
@@ -45,9 +46,9 @@ def test_round_trip_keeps_every_value() -> None:
 
 
 def test_history_window_and_age_limit() -> None:
-    h = SampleHistory(max_age_ns=10, max_count=100, compactor=Compactor(SHARED_ZEROS))
+    h = SampleHistory(max_age_ns=10, max_count=100, codec=new_codec())
     for t in range(1, 31):
-        h.add(sample(t, t * 100))
+        h.add_stats(sample(t, t * 100))
     assert len(h) == 11  # t = 20..30 (age limit 10)
     w = h.window(count=3)
     assert [x.timestamp for x in w] == [28, 29, 30]
@@ -55,5 +56,18 @@ def test_history_window_and_age_limit() -> None:
     assert w[0].cpu is not None and w[0].cpu.usage.total == 2800
     assert [x.timestamp for x in h.window(start_ns=22, end_ns=24)] == [22, 23, 24]
     assert h.window(count=0) == []
-    h.add(sample(5, 1))  # a step back in time is ignored
+    h.add_stats(sample(5, 1))  # a step back in time is ignored
     assert h.latest() is not None and h.latest().timestamp == 30  # type: ignore[union-attr]
+
+
+def test_any_stats_object_survives_the_sample_codec() -> None:
+    codec = new_codec()
+    s = sample(7, 4242)
+    layout, vals = codec.encode(s)
+    assert codec.build(layout, vals) == s
+    assert codec.encode(sample(8, 1))[0] is layout  # one interned layout for one structure
+    assert codec.layout_count == 1
+
+
+def test_out_of_range_values_are_clamped_not_fatal() -> None:
+    assert list(to_array([1, 2**64 - 1, -(2**70)])) == [1, 2**63 - 1, -(2**63)]

@@ -1,8 +1,9 @@
 """Per-container stats from cgroup files, for cgroup v1 and v2 (cadvisor-interfaces §7).
 
 One :class:`CgroupCollector` per container holds its file descriptors (:class:`FileSet`) and
-turns the bytes it re-reads each sample into a :class:`ContainerStats`. A file that does not
-exist means "not collected" (the member stays ``None``); malformed content raises
+turns the bytes it re-reads each sample into flat ints and family tokens
+(:mod:`pycadvisor.model.sample`); no object tree is built per sample. A file that does not exist
+means "not collected" (the member stays ``None``); malformed content raises
 :class:`pycadvisor.errors.ParseError` for that family only.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pycadvisor.container.files import ContainerGone, FileSet
@@ -29,34 +30,27 @@ from pycadvisor.model.container import (
     CpuCFS,
     CpuSchedstat,
     CpuSetStats,
-    CpuStats,
-    CpuUsage,
-    DiskIoStats,
     Health,
     HugetlbStats,
     LoadStats,
     MemoryEvents,
     MemoryNumaStats,
-    MemoryStats,
-    MemoryStatsMemoryData,
-    NetworkStats,
-    PerDiskStats,
     PSIStats,
     ResctrlStats,
 )
+from pycadvisor.model.sample import SampleCodec, Token, psi_ints, to_array
 
 log = logging.getLogger(__name__)
 
 NS_PER_S = 1_000_000_000
 
-__all__ = ["SHARED_ZEROS", "CgroupCollector", "CollectOptions", "ContainerGone", "cgroup_dirs"]
+__all__ = ["SHARED_ZEROS", "CgroupCollector", "CollectOptions", "ContainerGone", "cgroup_dirs", "new_codec"]
 
 
 class _Zeros:
     """Zero-valued members shared by every sample that has nothing to report there.
 
-    Samples are never mutated once taken, so one instance serves them all: it saves an object per
-    member per sample, and the compact history stores them by reference (``SHARED_ZEROS``).
+    Samples are never mutated once built, so one instance serves them all (``SHARED_ZEROS``).
     """
 
     task_stats = LoadStats()
@@ -75,7 +69,11 @@ class _Zeros:
 
 
 SHARED_ZEROS: tuple[object, ...] = tuple(v for k, v in vars(_Zeros).items() if not k.startswith("__"))
-_Z = _Zeros
+
+
+def new_codec() -> SampleCodec:
+    """The codec for this collector's samples (one per manager: it interns their layouts)."""
+    return SampleCodec(SHARED_ZEROS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,24 +102,20 @@ def cgroup_dirs(mounts: CgroupMounts, name: str, rootfs_map: Callable[[str], str
     return dirs
 
 
-def _psi(files: FileSet, path: str) -> object:
-    data = files.read(path)
-    return parse_pressure(data) if data is not None else None
-
-
-def _disk_list(devs: dict[Device, dict[str, int]], device_name: Callable[[int, int], str]) -> list[PerDiskStats]:
-    return [
-        PerDiskStats(device=device_name(maj, mnr), major=maj, minor=mnr, stats=ops)
-        for (maj, mnr), ops in sorted(devs.items())
-    ]
-
-
 _BLKIO_GROUPS = (
     ("blkio.bfq.io_service_bytes_recursive", "blkio.bfq.io_serviced_recursive"),
     ("blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_serviced_recursive"),
     ("blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"),
 )
 _BLKIO_RECHECK = 10
+_IO_EMPTY: Token = ("io", (), False)
+_SCHED: Token = ("sched",)
+_ZERO5 = (0, 0, 0, 0, 0)
+_NET_FILES = ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp")
+
+
+class _NetGone(Exception):
+    """The process whose network namespace was read went away (not the cgroup)."""
 
 
 def _int(data: bytes | None) -> int:
@@ -133,13 +127,17 @@ class CgroupCollector:
 
     __slots__ = (
         "_blkio_idle",
+        "_codec",
         "_dirs",
+        "_families",
         "_files",
         "_init_pid",
         "_is_root",
         "_net_pid",
         "_opts",
         "_paths",
+        "_percpu",
+        "_pressure",
         "_sched",
         "_use_hierarchy",
         "_v2",
@@ -154,6 +152,7 @@ class CgroupCollector:
         is_v2: bool,
         files: FileSet,
         opts: CollectOptions,
+        codec: SampleCodec | None = None,
     ) -> None:
         self.name = name
         self._dirs = dirs
@@ -167,6 +166,18 @@ class CgroupCollector:
         self._net_pid: int | None = None
         self._init_pid: int | None = None
         self._sched: SchedstatAccumulator | None = None
+        self._codec = codec or new_codec()
+        self._percpu = opts.has("percpu")
+        # Hybrid hosts: PSI only where the unified tree has the cgroup (docker creates it there).
+        self._pressure = opts.has("pressure") and "unified" in dirs
+        fams: list[tuple[str, Callable[[list[Token], list[int]], None]]] = [("cpu", self._cpu)]
+        if opts.has("sched"):
+            fams.append(("sched", self._schedstat))
+        fams.append(("memory", self._memory))
+        for fam, fn in (("diskIO", self._diskio), ("hugetlb", self._hugetlb), ("process", self._processes)):
+            if opts.has(fam):
+                fams.append((fam, fn))
+        self._families = tuple(fams)
         if not is_v2 and "memory" in dirs:
             uh = self._read_opt("memory", "memory.use_hierarchy")
             self._use_hierarchy = uh is None or uh.strip() != b"0"
@@ -201,208 +212,197 @@ class CgroupCollector:
 
     # ------------------------------------------------------------------ sample
 
-    def collect(self, *, now_ns: int, pid: int | None) -> tuple[ContainerStats, list[tuple[str, Exception]]]:
-        """Read one sample; return it with the (family, error) pairs of families that failed."""
-        st = ContainerStats(
-            timestamp=now_ns, task_stats=_Z.task_stats, resctrl=_Z.resctrl, cpuset=_Z.cpuset, health=_Z.health
-        )
+    def sample(self, *, now_ns: int, pid: int | None) -> tuple[list[Token], list[int], list[tuple[str, Exception]]]:
+        """Read one sample as family tokens and flat values (:mod:`pycadvisor.model.sample`).
+
+        Returns ``(tokens, values, errors)``: ``values[0]`` is ``now_ns``; ``errors`` holds the
+        (family, error) pairs of families that failed, whose tokens and values are left out.
+        """
         self._init_pid = pid
+        tokens: list[Token] = []
+        vals: list[int] = [now_ns]
         errors: list[tuple[str, Exception]] = []
-        families: Iterable[tuple[str, Callable[[ContainerStats], None]]] = (
-            ("cpu", self._cpu),
-            ("memory", self._memory),
-            ("diskIO", self._diskio),
-            ("hugetlb", self._hugetlb),
-            ("process", self._processes),
-            ("sched", self._schedstat),
-        )
-        for fam, fn in families:
-            if fam not in ("cpu", "memory") and not self._opts.has(fam):
-                continue
+        opts = self._opts
+        for fam, fn in self._families:
+            nt, nv = len(tokens), len(vals)
             try:
-                fn(st)
+                fn(tokens, vals)
             except ContainerGone:
                 raise
             except (ValueError, IndexError, KeyError) as e:
+                del tokens[nt:], vals[nv:]
                 errors.append((fam, ParseError(self.name, f"{fam}: {e}")))
             except OSError as e:
+                del tokens[nt:], vals[nv:]
                 errors.append((fam, e))
-        if pid and self._opts.has("network"):
+        if pid and opts.has("network"):
+            nt, nv = len(tokens), len(vals)
             try:
-                st.network = self._network(pid)
+                self._network(pid, tokens, vals)
+            except _NetGone:
+                del tokens[nt:], vals[nv:]
             except ParseError as e:
+                del tokens[nt:], vals[nv:]
                 errors.append(("network", e))
             except (ValueError, IndexError) as e:
-                errors.append(("network", ParseError(f"{self._opts.paths.proc}/{pid}/net", str(e))))
+                del tokens[nt:], vals[nv:]
+                errors.append(("network", ParseError(f"{opts.paths.proc}/{pid}/net", str(e))))
             except OSError as e:
+                del tokens[nt:], vals[nv:]
                 errors.append(("network", e))
-        return st, errors
+        return tokens, vals, errors
+
+    def collect(self, *, now_ns: int, pid: int | None) -> tuple[ContainerStats, list[tuple[str, Exception]]]:
+        """Read one sample as a :class:`ContainerStats` (for callers that want the object at once)."""
+        tokens, vals, errors = self.sample(now_ns=now_ns, pid=pid)
+        codec = self._codec
+        return codec.build(codec.layout(tokens), to_array(vals)), errors
 
     # ------------------------------------------------------------------ cpu
 
-    def _cpu(self, st: ContainerStats) -> None:
+    def _psi(self, fname: str) -> tuple[int, ...] | None:
+        data = self._read_opt("unified", fname)
+        return psi_ints(parse_pressure(data)) if data is not None else None
+
+    def _cpu(self, tokens: list[Token], vals: list[int]) -> None:
         if self._v2:
             data = self._read_opt("unified", "cpu.stat")
             if data is None:
                 return
             s = parse_keyed(data)
-            usage = CpuUsage(
-                total=s.get(b"usage_usec", 0) * 1000,
-                user=s.get(b"user_usec", 0) * 1000,
-                system=s.get(b"system_usec", 0) * 1000,
-            )
-            cfs = CpuCFS(
-                periods=s.get(b"nr_periods", 0),
-                throttled_periods=s.get(b"nr_throttled", 0),
-                throttled_time=s.get(b"throttled_usec", 0) * 1000,
-                bursts_periods=s.get(b"nr_bursts", 0),
-                burst_time=s.get(b"burst_usec", 0) * 1000,
-            )
-            cpu = CpuStats(usage=usage, cfs=cfs, schedstat=_Z.schedstat, psi=_Z.psi)
-            if self._opts.has("pressure"):
-                psi = _psi(self._files, self._dirs["unified"] + "/cpu.pressure")
-                if psi is not None:
-                    cpu.psi = psi  # type: ignore[assignment]
-            st.cpu = cpu
-            return
-        # v1: cpuacct.usage_percpu sums to cpuacct.usage exactly (kernel/sched/cpuacct.c: cpuusage_read
-        # sums the same per-CPU counters), so with per-CPU enabled one read gives both.
-        percpu: list[int] = []
-        if self._opts.has("percpu"):
-            raw = self._read_opt("cpuacct", "cpuacct.usage_percpu")
-            if raw is not None:
-                percpu = parse_percpu(raw)
-        if percpu:
-            total = sum(percpu)
+            g = s.get
+            vals += (
+                g(b"usage_usec", 0) * 1000, g(b"user_usec", 0) * 1000, g(b"system_usec", 0) * 1000,
+                g(b"nr_periods", 0), g(b"nr_throttled", 0), g(b"throttled_usec", 0) * 1000,
+                g(b"nr_bursts", 0), g(b"burst_usec", 0) * 1000,
+            )  # fmt: skip
+            ncpu = 0
         else:
-            raw = self._read_opt("cpuacct", "cpuacct.usage")
-            if raw is None:
-                return
-            total = int(raw)
-        usage = CpuUsage(total=total, per_cpu_usage=percpu)
-        stat = self._read_opt("cpuacct", "cpuacct.stat")
-        if stat is not None:
-            s = parse_keyed(stat)
-            scale = NS_PER_S // self._opts.clk_tck  # USER_HZ ticks -> ns
-            usage.user = s.get(b"user", 0) * scale
-            usage.system = s.get(b"system", 0) * scale
-        cpu = CpuStats(usage=usage, cfs=_Z.cfs, schedstat=_Z.schedstat, psi=_Z.psi)
-        cs = self._read_opt("cpu", "cpu.stat")
-        if cs is not None:
-            s = parse_keyed(cs)
-            cpu.cfs = CpuCFS(
-                periods=s.get(b"nr_periods", 0),
-                throttled_periods=s.get(b"nr_throttled", 0),
-                throttled_time=s.get(b"throttled_time", 0),
-            )
-        if self._opts.has("pressure") and "unified" in self._dirs:
-            psi = _psi(self._files, self._dirs["unified"] + "/cpu.pressure")
-            if psi is not None:
-                cpu.psi = psi  # type: ignore[assignment]
-        st.cpu = cpu
+            # cpuacct.usage_percpu sums to cpuacct.usage exactly (kernel/sched/cpuacct.c: cpuusage_read
+            # sums the same per-CPU counters), so with per-CPU enabled one read gives both.
+            percpu: list[int] = []
+            if self._percpu:
+                raw = self._read_opt("cpuacct", "cpuacct.usage_percpu")
+                if raw is not None:
+                    percpu = parse_percpu(raw)
+            if percpu:
+                total = sum(percpu)
+            else:
+                raw = self._read_opt("cpuacct", "cpuacct.usage")
+                if raw is None:
+                    return
+                total = int(raw)
+            user = system = 0
+            stat = self._read_opt("cpuacct", "cpuacct.stat")
+            if stat is not None:
+                # "user N\nsystem N" in USER_HZ ticks (kernel/sched/cpuacct.c cpuacct_stats_show)
+                s = parse_keyed(stat)
+                scale = NS_PER_S // self._opts.clk_tck
+                user, system = s.get(b"user", 0) * scale, s.get(b"system", 0) * scale
+            vals += (total, user, system)
+            vals += percpu
+            ncpu = len(percpu)
+            cs = self._read_opt("cpu", "cpu.stat")
+            if cs is not None:
+                s = parse_keyed(cs)
+                vals += (s.get(b"nr_periods", 0), s.get(b"nr_throttled", 0), s.get(b"throttled_time", 0), 0, 0)
+            else:
+                vals += _ZERO5
+        psi = self._psi("cpu.pressure") if self._pressure else None
+        if psi is not None:
+            vals += psi
+        tokens.append(("cpu", ncpu, psi is not None))
 
     # ------------------------------------------------------------------ memory
 
-    def _memory(self, st: ContainerStats) -> None:
+    def _memory(self, tokens: list[Token], vals: list[int]) -> None:
         if self._v2:
-            self._memory_v2(st)
+            self._memory_v2(tokens, vals)
         else:
-            self._memory_v1(st)
+            self._memory_v1(tokens, vals)
 
-    def _memory_v1(self, st: ContainerStats) -> None:
+    def _memory_v1(self, tokens: list[Token], vals: list[int]) -> None:
         usage_raw = self._read_opt("memory", "memory.usage_in_bytes")
         if usage_raw is None:
             return
         usage = int(usage_raw)
         s = KeyedInts(self._read_opt("memory", "memory.stat") or b"")
+        g = s.get
         p = b"total_" if self._use_hierarchy else b""
         inactive = s.opt(p + b"inactive_file")
-        m = MemoryStats(
-            usage=usage,
-            max_usage=_int(self._read_opt("memory", "memory.max_usage_in_bytes")),
-            cache=s.get(p + b"cache", 0),
-            rss=s.get(p + b"rss", 0),
-            swap=s.get(p + b"swap", 0),
-            mapped_file=s.get(p + b"mapped_file", 0),
-            working_set=usage if inactive is None else max(usage - inactive, 0),
-            total_active_file=s.get(p + b"active_file", 0),
-            total_inactive_file=inactive or 0,
-            workingset_refault_file=s.get(b"workingset_refault_file", 0),
-            workingset_refault_anon=s.get(b"workingset_refault_anon", 0),
-            failcnt=_int(self._read_opt("memory", "memory.failcnt")),
-            kernel=_int(self._read_opt("memory", "memory.kmem.usage_in_bytes")),
-            psi=_Z.psi,
-            events=_Z.events,
-        )
-        pgf, pgmaj = s.get(b"pgfault", 0), s.get(b"pgmajfault", 0)
-        m.container_data = MemoryStatsMemoryData(pgfault=pgf, pgmajfault=pgmaj, numa_stats=_Z.numa)
-        # cAdvisor reports the ``pgfault``/``pgmajfault`` keys in both scopes (interfaces §7).
-        m.hierarchical_data = MemoryStatsMemoryData(pgfault=pgf, pgmajfault=pgmaj, numa_stats=_Z.numa)
-        if self._opts.has("pressure") and "unified" in self._dirs:
-            psi = _psi(self._files, self._dirs["unified"] + "/memory.pressure")
-            if psi is not None:
-                m.psi = psi  # type: ignore[assignment]
-        st.memory = m
+        vals += (
+            usage,
+            _int(self._read_opt("memory", "memory.max_usage_in_bytes")),
+            g(p + b"cache"), g(p + b"rss"), g(p + b"swap"), g(p + b"mapped_file"),
+            usage if inactive is None else max(usage - inactive, 0),
+            g(p + b"active_file"), inactive or 0,
+            0, 0, 0, 0,  # file_dirty, file_writeback, pgscan, pgsteal: v2 only
+            g(b"workingset_refault_file"), g(b"workingset_refault_anon"),
+            _int(self._read_opt("memory", "memory.failcnt")),
+            _int(self._read_opt("memory", "memory.kmem.usage_in_bytes")),
+            # cAdvisor reports the ``pgfault``/``pgmajfault`` keys in both scopes (interfaces §7).
+            g(b"pgfault"), g(b"pgmajfault"),
+            0, 0,  # memory.events: v2 only
+        )  # fmt: skip
+        psi = self._psi("memory.pressure") if self._pressure else None
+        if psi is not None:
+            vals += psi
+        tokens.append(("mem", psi is not None))
 
-    def _memory_v2(self, st: ContainerStats) -> None:
-        d = self._dirs["unified"]
-        stat_raw = self._files.read(d + "/memory.stat")
+    def _memory_v2(self, tokens: list[Token], vals: list[int]) -> None:
+        stat_raw = self._read_opt("unified", "memory.stat")
         if stat_raw is None:
             return
         s = KeyedInts(stat_raw)
-        cur = self._files.read(d + "/memory.current")
+        g = s.get
+        cur = self._read_opt("unified", "memory.current")
         # The root of a v2 hierarchy has no memory.current: cAdvisor sums anon and file.
-        usage = s.get(b"anon", 0) + s.get(b"file", 0) if cur is None else int(cur)
+        usage = g(b"anon") + g(b"file") if cur is None else int(cur)
         inactive = s.opt(b"inactive_file")
-        swap_raw = self._files.read(d + "/memory.swap.current")
-        m = MemoryStats(
-            usage=usage,
-            max_usage=_int(self._files.read(d + "/memory.peak")),
-            cache=s.get(b"file", 0),
-            rss=s.get(b"anon", 0),
-            swap=_int(swap_raw),
-            mapped_file=s.get(b"file_mapped", 0),
-            working_set=usage if inactive is None else max(usage - inactive, 0),
-            total_active_file=s.get(b"active_file", 0),
-            total_inactive_file=inactive or 0,
-            file_dirty=s.get(b"file_dirty", 0),
-            file_writeback=s.get(b"file_writeback", 0),
-            pgscan=s.get(b"pgscan", 0),
-            pgsteal=s.get(b"pgsteal", 0),
-            workingset_refault_file=s.get(b"workingset_refault_file", 0),
-            workingset_refault_anon=s.get(b"workingset_refault_anon", 0),
-            psi=_Z.psi,
-            events=_Z.events,
-        )
-        pgf, pgmaj = s.get(b"pgfault", 0), s.get(b"pgmajfault", 0)
-        m.container_data = MemoryStatsMemoryData(pgfault=pgf, pgmajfault=pgmaj, numa_stats=_Z.numa)
-        m.hierarchical_data = MemoryStatsMemoryData(pgfault=pgf, pgmajfault=pgmaj, numa_stats=_Z.numa)
-        ev = self._files.read(d + "/memory.events")
+        high = mx = 0
+        ev = self._read_opt("unified", "memory.events")
         if ev is not None:
             e = parse_keyed(ev)
-            m.events = MemoryEvents(high=e.get(b"high", 0), max=e.get(b"max", 0))
-        if self._opts.has("pressure"):
-            psi = _psi(self._files, d + "/memory.pressure")
-            if psi is not None:
-                m.psi = psi  # type: ignore[assignment]
-        st.memory = m
+            high, mx = e.get(b"high", 0), e.get(b"max", 0)
+        vals += (
+            usage,
+            _int(self._read_opt("unified", "memory.peak")),
+            g(b"file"), g(b"anon"),
+            _int(self._read_opt("unified", "memory.swap.current")),
+            g(b"file_mapped"),
+            usage if inactive is None else max(usage - inactive, 0),
+            g(b"active_file"), inactive or 0,
+            g(b"file_dirty"), g(b"file_writeback"), g(b"pgscan"), g(b"pgsteal"),
+            g(b"workingset_refault_file"), g(b"workingset_refault_anon"),
+            0, 0,  # failcnt, kernel: v1 only
+            g(b"pgfault"), g(b"pgmajfault"),
+            high, mx,
+        )  # fmt: skip
+        psi = self._psi("memory.pressure") if self._opts.has("pressure") else None
+        if psi is not None:
+            vals += psi
+        tokens.append(("mem", psi is not None))
 
     # ------------------------------------------------------------------ block IO
 
-    def _diskio(self, st: ContainerStats) -> None:
+    def _io_member(self, member: str, devs: dict[Device, dict[str, int]], vals: list[int]) -> tuple[object, ...]:
         name_of = self._opts.device_name
+        out = []
+        for (maj, mnr), ops in sorted(devs.items()):
+            out.append((name_of(maj, mnr), maj, mnr, tuple(ops)))
+            vals += ops.values()
+        return (member, tuple(out))
+
+    def _diskio(self, tokens: list[Token], vals: list[int]) -> None:
         if self._v2:
             raw = self._read_opt("unified", "io.stat")
             if raw is None:
                 return
-            io = DiskIoStats(psi=_Z.psi)
-            for member, devs in parse_io_stat(raw).items():
-                setattr(io, member, _disk_list(devs, name_of))
-            if self._opts.has("pressure"):
-                psi = _psi(self._files, self._dirs["unified"] + "/io.pressure")
-                if psi is not None:
-                    io.psi = psi  # type: ignore[assignment]
-            st.diskio = io
+            members = tuple(self._io_member(m, devs, vals) for m, devs in parse_io_stat(raw).items())
+            psi = self._psi("io.pressure") if self._opts.has("pressure") else None
+            if psi is not None:
+                vals += psi
+            tokens.append(("io", members, psi is not None))
             return
         if "blkio" not in self._dirs:
             return
@@ -413,7 +413,7 @@ class CgroupCollector:
         # instead of three empty reads per sample; the counters are cumulative, so nothing is lost.
         if self._blkio_idle > 0:
             self._blkio_idle -= 1
-            st.diskio = DiskIoStats(psi=_Z.psi)
+            tokens.append(_IO_EMPTY)
             return
         for bytes_file, ops_file in _BLKIO_GROUPS:
             raw = self._read_opt("blkio", bytes_file)
@@ -422,18 +422,18 @@ class CgroupCollector:
             devs = parse_blkio_v1(raw)
             if not devs:
                 continue
-            io = DiskIoStats(io_service_bytes=_disk_list(devs, name_of), psi=_Z.psi)
+            served = [self._io_member("io_service_bytes", devs, vals)]
             ops = self._read_opt("blkio", ops_file)
             if ops is not None:
-                io.io_serviced = _disk_list(parse_blkio_v1(ops), name_of)
-            st.diskio = io
+                served.append(self._io_member("io_serviced", parse_blkio_v1(ops), vals))
+            tokens.append(("io", tuple(served), False))
             return
         self._blkio_idle = _BLKIO_RECHECK - 1
-        st.diskio = DiskIoStats(psi=_Z.psi)
+        tokens.append(_IO_EMPTY)
 
     # ------------------------------------------------------------------ hugetlb, processes
 
-    def _hugetlb(self, st: ContainerStats) -> None:
+    def _hugetlb(self, tokens: list[Token], vals: list[int]) -> None:
         ctrl = "unified" if self._v2 else "hugetlb"
         d = self._dirs.get(ctrl)
         if d is None:
@@ -462,13 +462,13 @@ class CgroupCollector:
                     max_usage=_int(self._files.read(f"{d}/hugetlb.{size}.max_usage_in_bytes")),
                     failcnt=_int(self._files.read(f"{d}/hugetlb.{size}.failcnt")),
                 )
-        st.hugetlb = out
+        self._codec.add_object("hugetlb", out, tokens, vals)
 
     def _pids(self) -> list[int]:
         raw = self._read_opt("unified" if self._v2 else "cpu", "cgroup.procs")
         return [int(x) for x in raw.split()] if raw else []
 
-    def _processes(self, st: ContainerStats) -> None:
+    def _processes(self, tokens: list[Token], vals: list[int]) -> None:
         """``process`` set (off by default: it walks /proc/<pid>/fd of every process)."""
         ctrl = "unified" if self._v2 else "pids"
         cur = self._read_opt(ctrl, "pids.current")
@@ -476,57 +476,60 @@ class CgroupCollector:
         threads_max = 0 if mx is None or mx.strip() == b"max" else int(mx)
         pids = self._pids()
         threads = int(cur) if cur is not None else len(pids)
-        st.processes = read_process_stats(
+        ps = read_process_stats(
             self._opts.paths, pids, self._init_pid, threads_current=threads, threads_max=threads_max
         )
+        self._codec.add_object("processes", ps, tokens, vals)
 
-    def _schedstat(self, st: ContainerStats) -> None:
+    def _schedstat(self, tokens: list[Token], vals: list[int]) -> None:
         """``sched`` set (off by default): /proc/<pid>/schedstat of the cgroup's processes."""
-        if st.cpu is None:
+        if not tokens or tokens[0][0] != "cpu":
             return
         if self._sched is None:
             self._sched = SchedstatAccumulator()
-        st.cpu.schedstat = self._sched.update(read_schedstat_by_pid(self._opts.paths, self._pids()))
+        s = self._sched.update(read_schedstat_by_pid(self._opts.paths, self._pids()))
+        vals += (s.run_time, s.runqueue_time, s.run_periods)
+        tokens.append(_SCHED)
 
     # ------------------------------------------------------------------ network
 
-    def _network(self, pid: int) -> NetworkStats | None:
+    def _network(self, pid: int, tokens: list[Token], vals: list[int]) -> None:
         proc = self._opts.paths.proc
         if self._net_pid != pid:
             if self._net_pid is not None:
-                for f in ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp"):
+                for f in _NET_FILES:
                     self._files.forget(f"{proc}/{self._net_pid}/net/{f}")
             self._net_pid = pid
         base = f"{proc}/{pid}/net/"
+        read = self._files.read
+        opts = self._opts
+        tcp = tcp6 = udp = udp6 = adv = None
         try:
-            raw = self._files.read(base + "dev")
+            raw = read(base + "dev")
             if raw is None:
-                return None
+                return
             ifaces = parse_net_dev(raw, source=base + "dev")
-            net = NetworkStats(
-                interfaces=ifaces, tcp=_Z.tcp, tcp6=_Z.tcp, udp=_Z.udp, udp6=_Z.udp, tcp_advanced=_Z.tcp_advanced
-            )
-            opts = self._opts
+            for i in ifaces:
+                vals += (i.rx_bytes, i.rx_packets, i.rx_errors, i.rx_dropped,
+                         i.tx_bytes, i.tx_packets, i.tx_errors, i.tx_dropped)  # fmt: skip
             if opts.has("tcp"):
-                net.tcp = parse_tcp_states(self._files.read(base + "tcp") or b"", source=base + "tcp")
-                net.tcp6 = parse_tcp_states(self._files.read(base + "tcp6") or b"", source=base + "tcp6")
+                tcp = parse_tcp_states(read(base + "tcp") or b"", source=base + "tcp")
+                tcp6 = parse_tcp_states(read(base + "tcp6") or b"", source=base + "tcp6")
             if opts.has("udp"):
-                net.udp = parse_udp_stats(self._files.read(base + "udp") or b"", source=base + "udp")
-                net.udp6 = parse_udp_stats(self._files.read(base + "udp6") or b"", source=base + "udp6")
+                udp = parse_udp_stats(read(base + "udp") or b"", source=base + "udp")
+                udp6 = parse_udp_stats(read(base + "udp6") or b"", source=base + "udp6")
             if opts.has("advtcp"):
-                net.tcp_advanced = parse_tcp_advanced(
-                    self._files.read(base + "netstat") or b"", self._files.read(base + "snmp") or b""
-                )
+                adv = parse_tcp_advanced(read(base + "netstat") or b"", read(base + "snmp") or b"")
         except ContainerGone:  # the process went away, not the cgroup
-            for f in ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp"):
+            for f in _NET_FILES:
                 self._files.forget(base + f)
             self._net_pid = None
-            return None
-        if ifaces:
-            first = ifaces[0]
-            net.name = first.name
-            net.rx_bytes, net.rx_packets, net.rx_errors, net.rx_dropped = (
-                first.rx_bytes, first.rx_packets, first.rx_errors, first.rx_dropped)  # fmt: skip
-            net.tx_bytes, net.tx_packets, net.tx_errors, net.tx_dropped = (
-                first.tx_bytes, first.tx_packets, first.tx_errors, first.tx_dropped)  # fmt: skip
-        return net
+            raise _NetGone from None
+        keys: list[tuple[str, ...] | None] = []
+        for table in (tcp, tcp6, udp, udp6, adv):
+            if table is None:
+                keys.append(None)
+            else:
+                keys.append(tuple(table))
+                vals += table.values()
+        tokens.append(("net", tuple(i.name for i in ifaces), *keys))

@@ -22,14 +22,13 @@ from typing import Any, Protocol
 from pycadvisor.cache import SampleHistory
 from pycadvisor.clock import Clock, RealClock
 from pycadvisor.container.base import ContainerMetadata, Factory
-from pycadvisor.container.collector import SHARED_ZEROS, CgroupCollector, CollectOptions, cgroup_dirs
+from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs, new_codec
 from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
 from pycadvisor.container.spec import read_spec
 from pycadvisor.errors import ContainerNotFound, RuntimeUnavailable
 from pycadvisor.host.cgroups.detect import CgroupMounts, detect_cgroup_mounts
 from pycadvisor.host.paths import HostPaths, read_text
 from pycadvisor.manager.container import ContainerState
-from pycadvisor.model.compact import Compactor
 from pycadvisor.model.container import (
     ContainerInfo,
     ContainerReference,
@@ -39,6 +38,7 @@ from pycadvisor.model.container import (
     Health,
 )
 from pycadvisor.model.machine import MachineInfo
+from pycadvisor.model.sample import Token, to_array
 from pycadvisor.watcher.inotify import CgroupWatcher
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,8 @@ class Manager:
         self._rescan_pending = False
         self._runtime_down: dict[str, bool] = {}
         self._running = False
-        self._compactor = Compactor(constants=SHARED_ZEROS)
+        self._codec = new_codec()
+        self._root_fs_latest: FsStats | None = None  # the root's first filesystem, newest sample
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -359,7 +360,7 @@ class Manager:
         if not dirs:
             return
         collector = CgroupCollector(
-            name, dirs, is_v2=self.mounts.is_v2, files=FileSet(self._budget), opts=self._collect_opts
+            name, dirs, is_v2=self.mounts.is_v2, files=FileSet(self._budget), opts=self._collect_opts, codec=self._codec
         )
         spec = self._read_spec(name, dirs)
         state = ContainerState(
@@ -369,6 +370,7 @@ class Manager:
             history=SampleHistory(
                 max_age_ns=self.opts.storage_duration_ns,
                 max_count=max(2, self.opts.storage_duration_ns // max(self.opts.housekeeping_interval_ns, 1) + 2),
+                codec=self._codec,
             ),
             handled_by=handled_by,
             interval_ns=self.opts.housekeeping_interval_ns,
@@ -555,7 +557,7 @@ class Manager:
         now = self.clock.now_ns()
         pid = self._pid_of(st)
         try:
-            stats, errors = st.collector.collect(now_ns=now, pid=pid)
+            tokens, values, errors = st.collector.sample(now_ns=now, pid=pid)
         except ContainerGone:
             if not st.collector.exists():
                 self._remove(st.name)
@@ -564,9 +566,10 @@ class Manager:
         except Exception as e:  # a bug must cost one sample, not the daemon
             self._log_error(st, "collect", e, now)
             return False
-        self._add_fs(st, stats)
+        codec = self._codec
+        self._add_fs(st, now, tokens, values)
         if st.metadata is not None and st.metadata.health:
-            stats.health = Health(status=st.metadata.health)
+            codec.add_object("health", Health(status=st.metadata.health), tokens, values)
         if errors:
             st.scrape_errors += 1
             self.counters.scrape_errors += 1
@@ -574,12 +577,19 @@ class Manager:
                 self._log_error(st, fam, err, now)
         else:
             st.scrape_errors = 0
-        prev = st.history.latest()
-        st.history.add(stats)
-        st.summary.add(stats)
+        layout = codec.layout(tokens)
+        vals = to_array(values)
+        prev = st.history.latest_entry()
+        stats = codec.build(layout, vals) if self.sinks else None  # built only when somebody reads it
+        st.history.add(layout, vals, stats)
+        st.summary.add(
+            now,
+            vals[layout.cpu_total] if layout.cpu_total > 0 else None,
+            vals[layout.working_set] if layout.working_set > 0 else None,
+        )
         st.last_sample_ns = now
         self.counters.samples += 1
-        if self.sinks:
+        if stats is not None:
             ref = st.reference()
             for sink in self.sinks:
                 try:
@@ -588,7 +598,11 @@ class Manager:
                     self._log_error(st, "storage", e, now)
         if not self.opts.allow_dynamic_housekeeping:
             return True  # nobody asks whether it changed
-        return prev is None or _signature(prev) != _signature(stats)
+        return (
+            prev is None
+            or prev[0] is not layout
+            or [prev[1][i] for i in layout.signature] != [vals[i] for i in layout.signature]
+        )
 
     def _pid_of(self, st: ContainerState) -> int | None:
         if st.name == "/":
@@ -597,22 +611,25 @@ class Manager:
             return st.metadata.pid
         return None
 
-    def _add_fs(self, st: ContainerState, stats: ContainerStats) -> None:
+    def _add_fs(self, st: ContainerState, now: int, tokens: list[Token], values: list[int]) -> None:
         if "disk" not in self.opts.metric_sets:
             return
+        fs: list[FsStats] | None = None
         if st.name == "/":
             try:
                 from pycadvisor.host.fs import read_root_fs_stats
 
-                stats.filesystem = read_root_fs_stats(self.paths)
+                fs = read_root_fs_stats(self.paths)
             except Exception as e:
-                self._log_error(st, "disk", e, stats.timestamp)
+                self._log_error(st, "disk", e, now)
+                return
+            self._root_fs_latest = fs[0] if fs else None
         elif self.fs_usage is not None and st.metadata is not None and st.metadata.fs_dirs:
             u = self.fs_usage.usage(st.name)
             full = self.fs_usage.fs_usage(st.name)
             if u is not None:
-                root = self._root_fs()
-                stats.filesystem = [
+                root = self._root_fs_latest
+                fs = [
                     FsStats(
                         device=root.device if root else "",
                         type="vfs",
@@ -623,13 +640,8 @@ class Manager:
                         inodes=u[1],
                     )
                 ]
-
-    def _root_fs(self) -> FsStats | None:
-        root = self.containers.get("/")
-        latest = root.history.latest() if root else None
-        if latest is not None and latest.filesystem:
-            return latest.filesystem[0]
-        return None
+        if fs is not None:
+            self._codec.add_object("filesystem", fs, tokens, values)
 
     def _log_error(self, st: ContainerState, family: str, err: BaseException, now: int) -> None:
         last = st.last_error_log_ns.get(family, 0)
@@ -708,15 +720,6 @@ def _decorate(spec: ContainerSpec, meta: ContainerMetadata | None) -> ContainerS
     if meta.fs_dirs:
         out.has_filesystem = True
     return out
-
-
-def _signature(st: ContainerStats) -> tuple[object, ...]:
-    """What dynamic housekeeping compares: a sample equal in these is "unchanged"."""
-    cpu = st.cpu.usage.total if st.cpu else None
-    mem = st.memory.usage if st.memory else None
-    net = (st.network.rx_bytes, st.network.tx_bytes) if st.network else None
-    io = tuple((d.major, d.minor, tuple(d.stats.values())) for d in st.diskio.io_service_bytes) if st.diskio else None
-    return (cpu, mem, net, io)
 
 
 def _fd_budget() -> int:

@@ -11,7 +11,6 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from pycadvisor.model.container import ContainerStats
 from pycadvisor.model.v2 import DerivedStats, InstantUsage, Percentiles, Usage
 
 _MINUTE_NS = 60_000_000_000
@@ -81,7 +80,7 @@ class SummaryTracker:
     __slots__ = ("_cpu", "_last", "_mem", "_minute_start", "_minutes", "_prev", "derived")
 
     def __init__(self) -> None:
-        self._prev: ContainerStats | None = None
+        self._prev: tuple[int, int] | None = None  # (timestamp, cumulative cpu ns) of the last sample
         self._cpu: list[int] = []
         self._mem: list[int] = []
         self._minute_start = 0
@@ -89,21 +88,23 @@ class SummaryTracker:
         self._last = InstantUsage()
         self.derived = DerivedStats()
 
-    def add(self, st: ContainerStats) -> None:
-        prev, self._prev = self._prev, st
-        if st.cpu is None or st.memory is None:
+    def add(self, timestamp: int, cpu_total: int | None, working_set: int | None) -> None:
+        """One sample: its time, cumulative CPU ns and memory working set (``None``: not collected)."""
+        prev = self._prev
+        self._prev = None if cpu_total is None else (timestamp, cpu_total)
+        if cpu_total is None or working_set is None:
             return
-        if prev is None or prev.cpu is None or st.timestamp <= prev.timestamp:
-            self._minute_start = st.timestamp
+        if prev is None or timestamp <= prev[0]:
+            self._minute_start = timestamp
             return
-        millicores = max(st.cpu.usage.total - prev.cpu.usage.total, 0) * 1000 // (st.timestamp - prev.timestamp)
+        millicores = max(cpu_total - prev[1], 0) * 1000 // (timestamp - prev[0])
         self._cpu.append(millicores)
-        self._mem.append(st.memory.working_set)
-        self._last = InstantUsage(cpu=millicores, memory=st.memory.working_set)
-        self.derived.timestamp = st.timestamp
+        self._mem.append(working_set)
+        self._last = InstantUsage(cpu=millicores, memory=working_set)
+        self.derived.timestamp = timestamp
         self.derived.latest_usage = self._last
-        if st.timestamp - self._minute_start > _MINUTE_NS:
-            self._close_minute(st.timestamp)
+        if timestamp - self._minute_start > _MINUTE_NS:
+            self._close_minute(timestamp)
 
     def _close_minute(self, now: int) -> None:
         m = _Minute(cpu=percentiles(self._cpu), memory=percentiles(self._mem))

@@ -132,6 +132,14 @@ class Compactor:
     def decode(self, shape: tuple[Any, ...], vals: array[int]) -> Any:
         return _decode(iter(shape), iter(vals), self._consts)
 
+    def decode_from(self, shape: tuple[Any, ...], vals: Iterator[int]) -> Any:
+        """Decode one object whose values come next from ``vals`` (a sample holds several)."""
+        return _decode(iter(shape), vals, self._consts)
+
+    @property
+    def constants(self) -> tuple[Any, ...]:
+        return self._consts
+
     @property
     def shape_count(self) -> int:
         return len(self._shapes)
