@@ -34,7 +34,6 @@ Faults: when containerd does not answer, calls raise :class:`RuntimeUnavailable`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -61,6 +60,7 @@ from pycadvisor.container.containerd_proto.messages import (
 )
 from pycadvisor.container.containerd_proto.wire import WireError
 from pycadvisor.container.ids import containerd_id
+from pycadvisor.container.watch import cancel_and_wait
 from pycadvisor.errors import RuntimeUnavailable
 
 if TYPE_CHECKING:
@@ -267,11 +267,8 @@ class ContainerdFactory:
 
     async def close(self) -> None:
         self._closed = True
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        await cancel_and_wait(self._watcher)
+        self._watcher = None
         if self._channel is not None:
             self._channel.close()
             self._channel = None

@@ -26,7 +26,6 @@ up to 5 times with doubling backoff from 100 ms, within that bound.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import orjson
 from pycadvisor.container.base import ContainerMetadata
 from pycadvisor.container.ids import crio_id
 from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTransportError
+from pycadvisor.container.watch import cancel_and_wait
 from pycadvisor.errors import RuntimeUnavailable
 
 _log = logging.getLogger(__name__)
@@ -191,9 +191,7 @@ class CrioFactory:
 
     async def close(self) -> None:
         for task in list(self._pid_tasks.values()):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         await self._http.close()
 
     # ------------------------------------------------------------ more of the runtime
@@ -249,23 +247,14 @@ class CrioFactory:
                 return
 
     async def _ready(self) -> CrioInfo:
-        info = self._info
-        if info is not None and self._http.up:
-            return info
-        if self._http.failing_fast():
-            raise RuntimeUnavailable(f"cri-o at {self.endpoint} unavailable")
-        async with self._http.lock:
-            if self._info is not None and self._http.up:
-                return self._info
-            try:
-                status, body = await self._http.get("/info")
-                if status != 200:
-                    raise RuntimeTransportError(f"/info answered {status}")
-                info = parse_info(orjson.loads(body))
-            except (RuntimeTransportError, ValueError) as e:
-                self._http.mark_down(str(e))
-                raise RuntimeUnavailable(f"cri-o at {self.endpoint} unavailable: {e}") from e
-            self._info = info
-            driver = info.storage_driver or "?"
-            self._http.mark_up(f"storage driver {driver}, root {info.storage_root}, cgroup driver {info.cgroup_driver}")
-            return info
+        await self._http.ready(self._probe)
+        assert self._info is not None  # set by the probe that brought it up
+        return self._info
+
+    async def _probe(self) -> str:
+        status, body = await self._http.get("/info")
+        if status != 200:
+            raise RuntimeTransportError(f"/info answered {status}")
+        self._info = info = parse_info(orjson.loads(body))
+        driver = info.storage_driver or "?"
+        return f"storage driver {driver}, root {info.storage_root}, cgroup driver {info.cgroup_driver}"

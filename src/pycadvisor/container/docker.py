@@ -19,12 +19,14 @@ Follows cAdvisor ``container/docker/{factory,handler}.go`` and ``container/docke
   ``<root>/containers/<id>``; ``<root>`` comes from ``GET /info`` ``DockerRootDir``, falling back
   to ``--docker_root``.
 
-Transport: aiohttp over the engine's unix socket (or ``tcp://``), not the docker SDK in a worker
-thread. The event loop never blocks, a slow request is cancelled at ``timeout_s`` instead of
-pinning a pool thread until the engine answers, and aiohttp is already a core dependency (the
-SDK is an optional extra). The API version is negotiated from ``GET /version`` the way Docker's
-own client does (``min(server ApiVersion, ours)``, raised to the server's ``MinAPIVersion`` if
-needed): cAdvisor pinned 1.41 and broke on Docker 29, which requires ≥ 1.44 (cadvisor#3749).
+Transport: aiohttp over the engine's unix socket (or ``tcp://``), through the
+:class:`~pycadvisor.container.runtime_http.RuntimeHttpClient` Podman and CRI-O use too, not the
+docker SDK in a worker thread. The event loop never blocks, a slow request is cancelled at
+``timeout_s`` instead of pinning a pool thread until the engine answers, and aiohttp is already a
+core dependency (the SDK is an optional extra). The API version is negotiated from
+``GET /version`` the way Docker's own client does (``min(server ApiVersion, ours)``, raised to the
+server's ``MinAPIVersion`` if needed): cAdvisor pinned 1.41 and broke on Docker 29, which requires
+≥ 1.44 (cadvisor#3749).
 
 Live metadata: the :class:`ContainerMetadata` objects returned by ``describe`` stay current. A
 task started at the first successful ``describe`` follows ``GET /events`` and updates them in
@@ -51,11 +53,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from pycadvisor.container.base import ContainerMetadata
 from pycadvisor.container.ids import find_id, is_full_id
+from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTransportError, split_endpoint
+from pycadvisor.container.watch import cancel_and_wait
 from pycadvisor.errors import RuntimeUnavailable
 from pycadvisor.model.codec import parse_time
 
@@ -312,26 +315,6 @@ def tls_context(cert: str, key: str, ca: str) -> ssl.SSLContext:
     return ctx
 
 
-def _split_endpoint(endpoint: str, tls: bool) -> tuple[str, str | None]:
-    """(base URL, unix socket path or None) for ``unix:///path``, ``tcp://host:port``, ``http(s)://…``."""
-    if endpoint.startswith("unix://"):
-        path = endpoint[len("unix://") :]
-        if not path.startswith("/"):
-            raise ValueError(f"invalid docker endpoint {endpoint!r}: unix socket path must be absolute")
-        return "http://docker", path
-    if endpoint.startswith("tcp://"):
-        return ("https://" if tls else "http://") + endpoint[len("tcp://") :].rstrip("/"), None
-    if endpoint.startswith(("http://", "https://")):
-        return endpoint.rstrip("/"), None
-    if endpoint.startswith("/"):
-        return "http://docker", endpoint
-    raise ValueError(f"invalid docker endpoint {endpoint!r}: expected unix://, tcp:// or http(s)://")
-
-
-class _Transport(Exception):
-    """The engine did not answer (connection refused, reset, timed out)."""
-
-
 # ---------------------------------------------------------------- the factory
 
 
@@ -354,20 +337,25 @@ class DockerFactory:
         watch_events: bool = True,
     ) -> None:
         self.endpoint = endpoint
-        self._base_url, self._socket_path = _split_endpoint(endpoint, tls is not None)
+        split_endpoint(endpoint, kind="docker")  # validate now, the error naming the flag
+        # tls=False: an https:// endpoint without --docker_tls is not verified.
+        self._http = RuntimeHttpClient(
+            "docker engine",
+            endpoint,
+            timeout_s=timeout_s,
+            retry_after_s=retry_after_s,
+            tls=tls if tls is not None else False,
+            unix_host="docker",
+            log=_log,
+        )
         self._env_whitelist = [p for p in env_whitelist if p]
         self._docker_root = docker_root or DEFAULT_ROOT
         self._timeout_s = timeout_s
         self._host_rootfs = host_rootfs
         self._retry_after_s = retry_after_s
-        self._tls = tls
         self._sem = asyncio.Semaphore(max_concurrency)
-        self._connect_lock = asyncio.Lock()
-        self._session: aiohttp.ClientSession | None = None
-        self._api: str | None = None  # negotiated version while the engine answers
+        self._api = ""  # negotiated version, valid while ``self._http.up``
         self._info: DockerInfo | None = None
-        self._next_probe = 0.0  # monotonic time before which calls fail fast
-        self._down_logged = False
         self._closed = False
         # Metadata handed out by describe(), kept current from the event stream (health, exit code,
         # renames): the manager holds these objects and reads them at every sample.
@@ -397,16 +385,16 @@ class DockerFactory:
                 api = await self._ready()
                 status, body = await self._inspect(api, cid)
         except TimeoutError as e:
-            self._mark_down(f"no answer within {self._timeout_s:g} s")
+            self._http.mark_down(f"no answer within {self._timeout_s:g} s")
             raise RuntimeUnavailable(f"docker engine at {self.endpoint} did not answer in time") from e
-        except _Transport as e:
-            self._mark_down(str(e))
+        except RuntimeTransportError as e:
+            self._http.mark_down(str(e))
             raise RuntimeUnavailable(f"docker engine at {self.endpoint} unavailable: {e}") from e
         if status >= 500:
             raise RuntimeUnavailable(f"docker engine at {self.endpoint}: inspect {cid} answered {status}")
         if status != 200:
             if status == 400:  # e.g. the engine was replaced by one with another API range
-                self._api = None
+                self._http.up = False  # negotiate again at the next call
             self._live.pop(cid, None)
             return None
         doc = orjson.loads(body)
@@ -421,21 +409,17 @@ class DockerFactory:
 
     async def close(self) -> None:
         self._closed = True
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._http.closed = True  # what closing breaks is not an outage to log
+        await cancel_and_wait(self._watcher)
+        self._watcher = None
+        await self._http.close()
 
     # ------------------------------------------------------------ more of the engine
 
     @property
     def available(self) -> bool:
         """Whether the last call reached the engine."""
-        return self._api is not None
+        return self._http.up
 
     async def exit_code(self, cgroup_name: str) -> int | None:
         """Exit code of a container that stopped: from its ``die`` event, else from inspect; None if unknown.
@@ -454,12 +438,12 @@ class DockerFactory:
             async with asyncio.timeout(self._timeout_s):
                 api = await self._ready()
                 async with self._sem:
-                    status, body = await self._get(f"/v{api}/containers/{cid}/json")
+                    status, body = await self._http.get(f"/v{api}/containers/{cid}/json")
                 if status == 404 and self._watcher is not None:
                     while cid not in self._exit_codes:
                         await asyncio.sleep(0.05)
                     return self._exit_codes[cid]
-        except (TimeoutError, _Transport, RuntimeUnavailable):
+        except (TimeoutError, RuntimeTransportError, RuntimeUnavailable):
             return self._exit_codes.get(cid)
         if status != 200:
             return None
@@ -474,9 +458,9 @@ class DockerFactory:
         try:
             async with asyncio.timeout(self._timeout_s):
                 api = await self._ready()
-                status, body = await self._get(f"/v{api}/info")
-        except (TimeoutError, _Transport) as e:
-            self._mark_down(str(e) or "timed out")
+                status, body = await self._http.get(f"/v{api}/info")
+        except (TimeoutError, RuntimeTransportError) as e:
+            self._http.mark_down(str(e) or "timed out")
             return None
         except RuntimeUnavailable:
             return None
@@ -505,22 +489,19 @@ class DockerFactory:
                 query = f"filters={quote(filters)}"
                 if last_ns:
                     query += f"&since={last_ns // 1_000_000_000}.{last_ns % 1_000_000_000:09d}"
-                timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout_s, sock_connect=self._timeout_s)
-                async with self._session_get().get(f"{self._base_url}/v{api}/events?{query}", timeout=timeout) as resp:
-                    if resp.status != 200:
-                        raise _Transport(f"events answered {resp.status}")
+                async with self._http.event_stream(f"/v{api}/events?{query}") as lines:
                     connected = True
                     yield DockerEvent(action="connected", time_ns=time.time_ns())
-                    async for line in resp.content:
+                    async for line in lines:
                         ev = parse_event(line)
                         if ev is None or ev.time_ns <= last_ns:
                             continue
                         last_ns = ev.time_ns
                         yield ev
-                    raise _Transport("event stream closed")
-            except (TimeoutError, _Transport, aiohttp.ClientError, OSError, ValueError) as e:
+                    raise RuntimeTransportError("event stream closed")
+            except (TimeoutError, RuntimeTransportError, ValueError) as e:
                 if not self._closed:
-                    self._mark_down(str(e) or type(e).__name__)
+                    self._http.mark_down(str(e) or type(e).__name__)
             except RuntimeUnavailable:
                 pass
             if connected:
@@ -591,18 +572,6 @@ class DockerFactory:
             layer = _in_rootfs(self._host_rootfs, layer)
         return [layer, os.path.join(root_here, "containers", cid)]
 
-    def _session_get(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector: aiohttp.BaseConnector
-            if self._socket_path is not None:
-                connector = aiohttp.UnixConnector(path=self._socket_path)
-            else:
-                connector = aiohttp.TCPConnector(ssl=self._tls if self._tls is not None else False)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=self._timeout_s)
-            )
-        return self._session
-
     async def _inspect(self, api: str, cid: str) -> tuple[int, bytes]:
         """Inspect ``cid``; while it is still "created" (its cgroup exists, the start is under way) ask again.
 
@@ -611,77 +580,29 @@ class DockerFactory:
         """
         for _ in range(_CREATED_RETRIES):
             async with self._sem:
-                status, body = await self._get(f"/v{api}/containers/{cid}/json")
+                status, body = await self._http.get(f"/v{api}/containers/{cid}/json")
             if status != 200 or b'"Status":"created"' not in body:
                 break
             await asyncio.sleep(_CREATED_RETRY_S)
         return status, body
 
-    async def _get(self, path: str) -> tuple[int, bytes]:
-        """GET ``path``; one retry when a kept-alive connection turns out dead (engine restarted)."""
-        for attempt in (0, 1):
-            try:
-                async with self._session_get().get(self._base_url + path) as resp:
-                    return resp.status, await resp.read()
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
-                if attempt:
-                    raise _Transport(str(e) or type(e).__name__) from e
-            except aiohttp.ClientError as e:
-                raise _Transport(str(e) or type(e).__name__) from e
-        raise AssertionError("unreachable")
-
     async def _ready(self) -> str:
         """The negotiated API version, connecting first if needed; fails fast while the engine is down."""
-        api = self._api
-        if api is not None:
-            return api
-        if time.monotonic() < self._next_probe:
-            raise RuntimeUnavailable(f"docker engine at {self.endpoint} unavailable")
-        async with self._connect_lock:
-            if self._api is not None:
-                return self._api
-            if time.monotonic() < self._next_probe:
-                raise RuntimeUnavailable(f"docker engine at {self.endpoint} unavailable")
-            try:
-                status, body = await self._get("/version")
-                if status != 200:
-                    raise _Transport(f"/version answered {status}")
-                version_doc = orjson.loads(body)
-                api = negotiate_api_version(
-                    str(version_doc.get("ApiVersion") or "1.24"), version_doc.get("MinAPIVersion")
-                )
-                status, body = await self._get(f"/v{api}/info")
-                info_doc = orjson.loads(body) if status == 200 else {}
-            except (_Transport, ValueError) as e:
-                self._mark_down(str(e))
-                raise RuntimeUnavailable(f"docker engine at {self.endpoint} unavailable: {e}") from e
-            self._info = parse_info(version_doc, info_doc, api)
-            self._api = api
-            self._next_probe = 0.0
-            info = self._info
-            if self._down_logged:
-                _log.warning("docker engine at %s is back: version %s, API %s", self.endpoint, info.server_version, api)
-                self._down_logged = False
-            else:
-                _log.info(
-                    "docker engine at %s: version %s, API %s (engine %s), driver %s, root %s",
-                    self.endpoint,
-                    info.server_version,
-                    api,
-                    info.api_version,
-                    info.driver,
-                    info.root_dir or self._docker_root,
-                )
-            return api
+        await self._http.ready(self._probe)
+        return self._api
 
-    def _mark_down(self, reason: str) -> None:
-        self._api = None
-        self._next_probe = time.monotonic() + self._retry_after_s
-        if not self._down_logged and not self._closed:
-            self._down_logged = True
-            _log.warning(
-                "docker engine at %s unavailable (%s): its containers are monitored as raw cgroups "
-                "until it answers again",
-                self.endpoint,
-                reason,
-            )
+    async def _probe(self) -> str:
+        """Negotiate the API version (``GET /version``) and learn root dir and driver (``GET /info``)."""
+        status, body = await self._http.get("/version")
+        if status != 200:
+            raise RuntimeTransportError(f"/version answered {status}")
+        version_doc = orjson.loads(body)
+        api = negotiate_api_version(str(version_doc.get("ApiVersion") or "1.24"), version_doc.get("MinAPIVersion"))
+        status, body = await self._http.get(f"/v{api}/info")
+        info_doc = orjson.loads(body) if status == 200 else {}
+        self._info = info = parse_info(version_doc, info_doc, api)
+        self._api = api
+        return (
+            f"version {info.server_version}, API {api} (engine {info.api_version}), "
+            f"driver {info.driver}, root {info.root_dir or self._docker_root}"
+        )

@@ -23,8 +23,8 @@ up on that user's own API socket, ``/run/user/<uid>/podman/podman.sock`` (what t
 ``podman.socket`` user unit listens on), read through ``host_rootfs``; when that socket does not
 exist the cgroup stays raw without an error.
 
-Transport: aiohttp over each unix socket (:class:`RuntimeHttpClient`, shared with CRI-O); libpod
-API version from ``GET /version`` (``Components[Podman Engine].Details.APIVersion``).
+Transport: aiohttp over each unix socket (:class:`RuntimeHttpClient`, shared with Docker and
+CRI-O); libpod API version from ``GET /version`` (``Components[Podman Engine].Details.APIVersion``).
 
 Live metadata: the objects ``describe`` returns stay current from the libpod event stream
 (``GET /libpod/events?stream=true``): ``health_status``, ``died`` (exit code), ``rename``,
@@ -43,13 +43,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from pycadvisor.container.base import ContainerMetadata
 from pycadvisor.container.docker import filter_envs, parse_docker_time
 from pycadvisor.container.ids import podman_id, rootless_uid
 from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTransportError, split_endpoint
+from pycadvisor.container.watch import cancel_and_wait
 from pycadvisor.errors import RuntimeUnavailable
 
 _log = logging.getLogger(__name__)
@@ -227,31 +227,21 @@ class _PodmanApi:
 
     async def ready(self) -> str:
         """The libpod path prefix, probing ``/version`` and ``/libpod/info`` first if needed."""
-        if self.http.up:
-            return self.libpod
-        if self.http.failing_fast():
-            raise RuntimeUnavailable(f"{self.http.what} at {self.http.endpoint} unavailable")
-        async with self.http.lock:
-            if self.http.up:
-                return self.libpod
-            if self.http.failing_fast():
-                raise RuntimeUnavailable(f"{self.http.what} at {self.http.endpoint} unavailable")
-            try:
-                status, body = await self.http.get("/version")
-                if status != 200:
-                    raise RuntimeTransportError(f"/version answered {status}")
-                version_doc = orjson.loads(body)
-                libpod = "/" + libpod_api_version(version_doc) + "/libpod"
-                status, body = await self.http.get(libpod + "/info")
-                info_doc = orjson.loads(body) if status == 200 else {}
-            except (RuntimeTransportError, ValueError) as e:
-                self.http.mark_down(str(e))
-                raise RuntimeUnavailable(f"{self.http.what} at {self.http.endpoint} unavailable: {e}") from e
-            self.libpod = libpod
-            self.version = str(version_doc.get("Version") or "")
-            self.graph_root, self.driver = parse_store(info_doc)
-            self.http.mark_up(f"version {self.version}, API {libpod}, driver {self.driver}, root {self.graph_root}")
-            return libpod
+        await self.http.ready(self._probe)
+        return self.libpod
+
+    async def _probe(self) -> str:
+        status, body = await self.http.get("/version")
+        if status != 200:
+            raise RuntimeTransportError(f"/version answered {status}")
+        version_doc = orjson.loads(body)
+        libpod = "/" + libpod_api_version(version_doc) + "/libpod"
+        status, body = await self.http.get(libpod + "/info")
+        info_doc = orjson.loads(body) if status == 200 else {}
+        self.libpod = libpod
+        self.version = str(version_doc.get("Version") or "")
+        self.graph_root, self.driver = parse_store(info_doc)
+        return f"version {self.version}, API {libpod}, driver {self.driver}, root {self.graph_root}"
 
     def remember_exit(self, cid: str, code: int) -> None:
         self.exit_codes[cid] = code
@@ -341,11 +331,8 @@ class PodmanFactory:
     async def close(self) -> None:
         self._closed = True
         for api in self._apis.values():
-            if api.watcher is not None:
-                api.watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await api.watcher
-                api.watcher = None
+            await cancel_and_wait(api.watcher)
+            api.watcher = None
             await api.http.close()
 
     # ------------------------------------------------------------ more of the runtime
@@ -411,19 +398,15 @@ class PodmanFactory:
             try:
                 async with asyncio.timeout(self._timeout_s):
                     libpod = await api.ready()
-                timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout_s, sock_connect=self._timeout_s)
-                url = f"{api.http.base_url}{libpod}/events?stream=true&filters={filters}"
-                async with api.http.session().get(url, timeout=timeout) as resp:
-                    if resp.status != 200:
-                        raise RuntimeTransportError(f"events answered {resp.status}")
+                async with api.http.event_stream(f"{libpod}/events?stream=true&filters={filters}") as lines:
                     connected = True
                     yield PodmanEvent(action="connected", time_ns=time.time_ns())
-                    async for line in resp.content:
+                    async for line in lines:
                         ev = parse_event(line)
                         if ev is not None:
                             yield ev
                     raise RuntimeTransportError("event stream closed")
-            except (TimeoutError, RuntimeTransportError, aiohttp.ClientError, OSError, ValueError) as e:
+            except (TimeoutError, RuntimeTransportError, ValueError) as e:
                 if not self._closed:
                     api.http.mark_down(str(e) or type(e).__name__)
             except RuntimeUnavailable:

@@ -1,56 +1,89 @@
 """HTTP/JSON over a container runtime's unix socket (or TCP), with fail-fast availability tracking.
 
-Shared by the Podman and CRI-O factories: one ``aiohttp`` session per endpoint, one retry when a
-kept-alive connection turns out dead (the runtime restarted), and a probe interval during which a
-runtime that did not answer is not asked again, so a dead socket never slows housekeeping.
+Shared by the Docker, Podman and CRI-O factories: one ``aiohttp`` session per endpoint, one retry
+when a kept-alive connection turns out dead (the runtime restarted), a probe interval during which
+a runtime that did not answer is not asked again (so a dead socket never slows housekeeping), and
+event streams whose connecting is bounded by the timeout but whose reading is not. Callers see
+:class:`RuntimeTransportError`, never an ``aiohttp`` exception.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import ssl
 import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 
 import aiohttp
+
+from pycadvisor.errors import RuntimeUnavailable
 
 _log = logging.getLogger(__name__)
 
 
-def split_endpoint(endpoint: str) -> tuple[str, str | None]:
-    """(base URL, unix socket path or None) for ``unix:///path``, a bare ``/path``, ``tcp://host:port`` or ``http://…``."""
+def split_endpoint(endpoint: str, *, tls: bool = False, unix_host: str = "d", kind: str = "") -> tuple[str, str | None]:
+    """(base URL, unix socket path or None) for ``unix:///path``, a bare ``/path``, ``tcp://host:port`` or ``http(s)://…``.
+
+    ``tls``: ``tcp://`` stands for ``https://`` (Docker's convention with ``--tlsverify``);
+    ``unix_host``: the ``Host`` of requests over a unix socket; ``kind`` names the runtime in errors.
+    """
+    what = f"{kind} endpoint" if kind else "endpoint"
     if endpoint.startswith("unix://"):
         path = endpoint[len("unix://") :]
         if not path.startswith("/"):
-            raise ValueError(f"invalid endpoint {endpoint!r}: unix socket path must be absolute")
-        return "http://d", path
+            raise ValueError(f"invalid {what} {endpoint!r}: unix socket path must be absolute")
+        return f"http://{unix_host}", path
     if endpoint.startswith("/"):
-        return "http://d", endpoint
+        return f"http://{unix_host}", endpoint
     if endpoint.startswith("tcp://"):
-        return "http://" + endpoint[len("tcp://") :].rstrip("/"), None
+        return ("https://" if tls else "http://") + endpoint[len("tcp://") :].rstrip("/"), None
     if endpoint.startswith(("http://", "https://")):
         return endpoint.rstrip("/"), None
-    raise ValueError(f"invalid endpoint {endpoint!r}: expected unix://, tcp:// or http(s)://")
+    raise ValueError(f"invalid {what} {endpoint!r}: expected unix://, tcp:// or http(s)://")
 
 
 class RuntimeTransportError(Exception):
-    """The runtime's API did not answer (no socket, refused, reset)."""
+    """The runtime's API did not answer (no socket, refused, reset, stream broken)."""
+
+
+def _transport_error(e: BaseException) -> RuntimeTransportError:
+    return RuntimeTransportError(str(e) or type(e).__name__)
 
 
 class RuntimeHttpClient:
     """HTTP/JSON over a runtime's unix socket (or TCP) with fail-fast availability tracking.
 
-    ``ready()`` runs the runtime's ``probe`` once and then fails fast (``RuntimeUnavailable``) for
-    ``retry_after_s`` after any failure reported with ``mark_down``; going down and coming back
-    are each logged once.
+    :meth:`ready` runs the runtime's ``probe`` once and then fails fast (``RuntimeUnavailable``) for
+    ``retry_after_s`` after any failure reported with :meth:`mark_down`; going down and coming back
+    are each logged once, on ``log``.
+
+    ``tls``: an ``SSLContext`` is the client's TLS (and ``tcp://`` means ``https://``); ``True``
+    verifies ``https://`` endpoints against the system CAs, ``False`` does not verify them.
     """
 
-    def __init__(self, what: str, endpoint: str, *, timeout_s: float, retry_after_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        what: str,
+        endpoint: str,
+        *,
+        timeout_s: float,
+        retry_after_s: float = 1.0,
+        tls: ssl.SSLContext | bool = True,
+        unix_host: str = "d",
+        log: logging.Logger = _log,
+    ) -> None:
         self.what = what
         self.endpoint = endpoint
-        self.base_url, self.socket_path = split_endpoint(endpoint)
+        self.base_url, self.socket_path = split_endpoint(
+            endpoint, tls=isinstance(tls, ssl.SSLContext), unix_host=unix_host
+        )
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
         self.up = False
+        self._tls = tls
+        self._log = log
         self._session: aiohttp.ClientSession | None = None
         self._next_probe = 0.0
         self._down_logged = False
@@ -63,7 +96,7 @@ class RuntimeHttpClient:
             if self.socket_path is not None:
                 connector = aiohttp.UnixConnector(path=self.socket_path)
             else:
-                connector = aiohttp.TCPConnector()
+                connector = aiohttp.TCPConnector(ssl=self._tls)
             timeout = aiohttp.ClientTimeout(total=self.timeout_s if self.timeout_s > 0 else None)
             self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._session
@@ -76,10 +109,51 @@ class RuntimeHttpClient:
                     return resp.status, await resp.read()
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
                 if attempt:
-                    raise RuntimeTransportError(str(e) or type(e).__name__) from e
+                    raise _transport_error(e) from e
             except aiohttp.ClientError as e:
-                raise RuntimeTransportError(str(e) or type(e).__name__) from e
+                raise _transport_error(e) from e
         raise AssertionError("unreachable")
+
+    @contextlib.asynccontextmanager
+    async def event_stream(self, path: str) -> AsyncIterator[AsyncIterable[bytes]]:
+        """GET ``path``, a stream the runtime keeps open (``/events``): yields its body's lines.
+
+        Connecting is bounded by ``timeout_s``, reading is not (an idle stream is no fault). Raises
+        :class:`RuntimeTransportError` when the answer is not 200, and when connecting or reading
+        fails, also from the ``async with`` body.
+        """
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.timeout_s, sock_connect=self.timeout_s)
+        try:
+            async with self.session().get(self.base_url + path, timeout=timeout) as resp:
+                if resp.status != 200:
+                    raise RuntimeTransportError(f"events answered {resp.status}")
+                yield resp.content
+        except (aiohttp.ClientError, OSError) as e:
+            raise _transport_error(e) from e
+
+    async def ready(self, probe: Callable[[], Awaitable[str]]) -> None:
+        """Return at once while the runtime is up; else run ``probe`` (one caller at a time) to bring it up.
+
+        ``probe`` asks the runtime what the factory needs to know (version, storage) and returns the
+        text logged with it; its :class:`RuntimeTransportError` or ``ValueError`` (a garbled answer)
+        marks the runtime down. Raises :class:`RuntimeUnavailable` when the probe fails, and at once,
+        without asking, for ``retry_after_s`` after a failure.
+        """
+        if self.up:
+            return
+        if self.failing_fast():
+            raise RuntimeUnavailable(f"{self.what} at {self.endpoint} unavailable")
+        async with self.lock:
+            if self.up:
+                return
+            if self.failing_fast():  # the probe this caller waited for failed
+                raise RuntimeUnavailable(f"{self.what} at {self.endpoint} unavailable")
+            try:
+                detail = await probe()
+            except (RuntimeTransportError, ValueError) as e:
+                self.mark_down(str(e))
+                raise RuntimeUnavailable(f"{self.what} at {self.endpoint} unavailable: {e}") from e
+            self.mark_up(detail)
 
     def failing_fast(self) -> bool:
         return not self.up and time.monotonic() < self._next_probe
@@ -88,17 +162,17 @@ class RuntimeHttpClient:
         self.up = True
         self._next_probe = 0.0
         if self._down_logged:
-            _log.warning("%s at %s is back: %s", self.what, self.endpoint, detail)
+            self._log.warning("%s at %s is back: %s", self.what, self.endpoint, detail)
             self._down_logged = False
         else:
-            _log.info("%s at %s: %s", self.what, self.endpoint, detail)
+            self._log.info("%s at %s: %s", self.what, self.endpoint, detail)
 
     def mark_down(self, reason: str) -> None:
         self.up = False
         self._next_probe = time.monotonic() + self.retry_after_s
         if not self._down_logged and not self.closed:
             self._down_logged = True
-            _log.warning(
+            self._log.warning(
                 "%s at %s unavailable (%s): its containers are monitored as raw cgroups until it answers again",
                 self.what,
                 self.endpoint,
