@@ -111,6 +111,11 @@ _BLKIO_RECHECK = 10
 _IO_EMPTY: Token = ("io", (), False)
 _SCHED: Token = ("sched",)
 _ZERO5 = (0, 0, 0, 0, 0)
+_B0 = (b"0",) * 10
+# memory.stat keys of the v1 memory family: with use_hierarchy the "total_" (hierarchical) values,
+# as runc and cAdvisor read them (libcontainer/cgroups/fs/memory.go).
+_V1_MEM_KEYS = ("cache", "rss", "swap", "mapped_file", "active_file", "inactive_file")
+_V1_MEM_FLAT = (b"workingset_refault_file", b"workingset_refault_anon", b"pgfault", b"pgmajfault")
 _NET_FILES = ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp")
 
 
@@ -133,6 +138,7 @@ class CgroupCollector:
         "_files",
         "_init_pid",
         "_is_root",
+        "_mem_keys",
         "_net_pid",
         "_opts",
         "_paths",
@@ -161,11 +167,12 @@ class CgroupCollector:
         self._opts = opts
         self._is_root = name == "/"
         self._use_hierarchy = True
-        self._paths: dict[tuple[str, str], str] = {}
+        self._paths: dict[str, str] = {}
         self._blkio_idle = 0  # samples left before empty blkio groups are read again
         self._net_pid: int | None = None
         self._init_pid: int | None = None
         self._sched: SchedstatAccumulator | None = None
+        self._mem_keys: tuple[bytes, ...] = ()
         self._codec = codec or new_codec()
         self._percpu = opts.has("percpu")
         # Hybrid hosts: PSI only where the unified tree has the cgroup (docker creates it there).
@@ -181,18 +188,20 @@ class CgroupCollector:
         if not is_v2 and "memory" in dirs:
             uh = self._read_opt("memory", "memory.use_hierarchy")
             self._use_hierarchy = uh is None or uh.strip() != b"0"
+            prefix = "total_" if self._use_hierarchy else ""
+            self._mem_keys = tuple((prefix + k).encode() for k in _V1_MEM_KEYS) + _V1_MEM_FLAT
 
     # ------------------------------------------------------------------ helpers
 
     def _read_opt(self, ctrl: str, fname: str) -> bytes | None:
         # Paths are joined once per container, not once per read (os.path.join was 18 % of a sample).
-        key = (ctrl, fname)
-        p = self._paths.get(key)
+        # A file name belongs to one controller within a container, so the name alone is the key.
+        p = self._paths.get(fname)
         if p is None:
             d = self._dirs.get(ctrl)
             if d is None:
                 return None
-            p = self._paths[key] = d + "/" + fname
+            p = self._paths[fname] = d + "/" + fname
         return self._files.read(p)
 
     @property
@@ -326,22 +335,23 @@ class CgroupCollector:
         if usage_raw is None:
             return
         usage = int(usage_raw)
-        s = KeyedInts(self._read_opt("memory", "memory.stat") or b"")
-        g = s.get
-        p = b"total_" if self._use_hierarchy else b""
-        inactive = s.opt(p + b"inactive_file")
+        parts = (self._read_opt("memory", "memory.stat") or b"").split()
+        stat = dict(zip(parts[::2], parts[1::2], strict=False))
+        keys = self._mem_keys
+        # memory.stat holds ~70 keys (mm/memcontrol.c memcg1_stat_format); only these become ints.
+        cache, rss, swap, mapped, active, inactive, wrf, wra, pgf, pgmaj = map(int, map(stat.get, keys, _B0))
         vals += (
             usage,
             _int(self._read_opt("memory", "memory.max_usage_in_bytes")),
-            g(p + b"cache"), g(p + b"rss"), g(p + b"swap"), g(p + b"mapped_file"),
-            usage if inactive is None else max(usage - inactive, 0),
-            g(p + b"active_file"), inactive or 0,
+            cache, rss, swap, mapped,
+            usage if keys[5] not in stat else max(usage - inactive, 0),
+            active, inactive,
             0, 0, 0, 0,  # file_dirty, file_writeback, pgscan, pgsteal: v2 only
-            g(b"workingset_refault_file"), g(b"workingset_refault_anon"),
+            wrf, wra,
             _int(self._read_opt("memory", "memory.failcnt")),
             _int(self._read_opt("memory", "memory.kmem.usage_in_bytes")),
             # cAdvisor reports the ``pgfault``/``pgmajfault`` keys in both scopes (interfaces §7).
-            g(b"pgfault"), g(b"pgmajfault"),
+            pgf, pgmaj,
             0, 0,  # memory.events: v2 only
         )  # fmt: skip
         psi = self._psi("memory.pressure") if self._pressure else None

@@ -12,12 +12,20 @@ import errno
 import os
 from dataclasses import dataclass
 
-_BUF = 65536
+# First read size: cgroup files are far smaller (memory.stat ~1–2 KiB); os.pread allocates the whole
+# buffer before it reads, and 64 KiB cost 0.45 µs more per read than 16 KiB here (bench/README.md).
+_BUF = 16384
 _MISSING = -1
+_pread = os.pread
 
 
 class ContainerGone(Exception):
     """The cgroup (or the process) behind a held descriptor no longer exists."""
+
+
+def _gone_or(e: OSError, path: str) -> Exception:
+    """A read error on a held fd: ENODEV once the cgroup is removed, ESRCH/ENOENT once the process exited."""
+    return ContainerGone(path) if e.errno in (errno.ENODEV, errno.ESRCH, errno.ENOENT) else e
 
 
 @dataclass(slots=True)
@@ -40,6 +48,12 @@ class FileSet:
     def read(self, path: str) -> bytes | None:
         """Return the file's current content, or ``None`` when the file does not exist."""
         fd = self._fds.get(path)
+        if fd is not None and fd >= 0:  # the common case: one dict lookup and one pread
+            try:
+                data = _pread(fd, _BUF, 0)
+            except OSError as e:
+                raise _gone_or(e, path) from e
+            return data if len(data) < _BUF else self._pread(fd, path)
         if fd is None:
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -63,21 +77,19 @@ class FileSet:
 
     def _pread(self, fd: int, path: str) -> bytes:
         try:
-            data = os.pread(fd, _BUF, 0)
+            data = _pread(fd, _BUF, 0)
             if len(data) < _BUF:
                 return data
             chunks = [data]
             off = len(data)
             while True:
-                more = os.pread(fd, _BUF, off)
+                more = _pread(fd, _BUF, off)
                 if not more:
                     return b"".join(chunks)
                 chunks.append(more)
                 off += len(more)
         except OSError as e:
-            if e.errno in (errno.ENODEV, errno.ESRCH, errno.ENOENT):
-                raise ContainerGone(path) from e
-            raise
+            raise _gone_or(e, path) from e
 
     def forget(self, path: str) -> None:
         """Close and drop one path (e.g. a /proc/<pid> file whose process changed)."""

@@ -27,6 +27,7 @@ from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
 from pycadvisor.container.spec import read_spec
 from pycadvisor.errors import ContainerNotFound, RuntimeUnavailable
 from pycadvisor.host.cgroups.detect import CgroupMounts, detect_cgroup_mounts
+from pycadvisor.host.fs import RootFsReader
 from pycadvisor.host.paths import HostPaths, read_text
 from pycadvisor.manager.container import ContainerState
 from pycadvisor.model.container import (
@@ -162,6 +163,7 @@ class Manager:
         self._runtime_down: dict[str, bool] = {}
         self._running = False
         self._codec = new_codec()
+        self._root_fs: RootFsReader | None = None  # held mountinfo, parsed again only after a mount change
         self._root_fs_latest: FsStats | None = None  # the root's first filesystem, newest sample
 
     # ------------------------------------------------------------------ lifecycle
@@ -213,6 +215,9 @@ class Manager:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self.containers.clear()
+        if self._root_fs is not None:
+            self._root_fs.close()
+            self._root_fs = None
 
     def _every(self, interval_ns: int, fn: Callable[[], None]) -> None:
         assert self._loop is not None
@@ -617,9 +622,9 @@ class Manager:
         fs: list[FsStats] | None = None
         if st.name == "/":
             try:
-                from pycadvisor.host.fs import read_root_fs_stats
-
-                fs = read_root_fs_stats(self.paths)
+                if self._root_fs is None:
+                    self._root_fs = RootFsReader(self.paths)
+                fs = self._root_fs.read()
             except Exception as e:
                 self._log_error(st, "disk", e, now)
                 return

@@ -77,7 +77,7 @@ class _Minute:
 class SummaryTracker:
     """Feeds on a container's samples; answers its :class:`DerivedStats`."""
 
-    __slots__ = ("_cpu", "_last", "_mem", "_minute_start", "_minutes", "_prev", "derived")
+    __slots__ = ("_cpu", "_derived", "_last", "_mem", "_minute_start", "_minutes", "_prev")
 
     def __init__(self) -> None:
         self._prev: tuple[int, int] | None = None  # (timestamp, cumulative cpu ns) of the last sample
@@ -85,8 +85,17 @@ class SummaryTracker:
         self._mem: list[int] = []
         self._minute_start = 0
         self._minutes: deque[_Minute] = deque(maxlen=1440)
-        self._last = InstantUsage()
-        self.derived = DerivedStats()
+        self._last: tuple[int, int, int] | None = None  # timestamp, millicores, working set of the last rate
+        self._derived = DerivedStats()
+
+    @property
+    def derived(self) -> DerivedStats:
+        """The container's usage summary (``/api/v2.0/summary``); built when read, not per sample."""
+        if self._last is not None:
+            ts, cpu, mem = self._last
+            self._derived.timestamp = ts
+            self._derived.latest_usage = InstantUsage(cpu=cpu, memory=mem)
+        return self._derived
 
     def add(self, timestamp: int, cpu_total: int | None, working_set: int | None) -> None:
         """One sample: its time, cumulative CPU ns and memory working set (``None``: not collected)."""
@@ -100,9 +109,7 @@ class SummaryTracker:
         millicores = max(cpu_total - prev[1], 0) * 1000 // (timestamp - prev[0])
         self._cpu.append(millicores)
         self._mem.append(working_set)
-        self._last = InstantUsage(cpu=millicores, memory=working_set)
-        self.derived.timestamp = timestamp
-        self.derived.latest_usage = self._last
+        self._last = (timestamp, millicores, working_set)
         if timestamp - self._minute_start > _MINUTE_NS:
             self._close_minute(timestamp)
 
@@ -111,15 +118,15 @@ class SummaryTracker:
         self._cpu, self._mem = [], []
         self._minute_start = now
         self._minutes.append(m)
-        self.derived.minute_usage = Usage(percent_complete=100, cpu=m.cpu, memory=m.memory)
+        self._derived.minute_usage = Usage(percent_complete=100, cpu=m.cpu, memory=m.memory)
         hour = list(self._minutes)[-60:]
-        self.derived.hour_usage = Usage(
+        self._derived.hour_usage = Usage(
             percent_complete=len(hour) * 100 // 60,
             cpu=combine([x.cpu for x in hour]),
             memory=combine([x.memory for x in hour]),
         )
         day = list(self._minutes)
-        self.derived.day_usage = Usage(
+        self._derived.day_usage = Usage(
             percent_complete=len(day) * 100 // 1440,
             cpu=combine([x.cpu for x in day]),
             memory=combine([x.memory for x in day]),
