@@ -147,7 +147,7 @@ def _with_previous(st: ContainerState, count: int) -> list[tuple[ContainerStats 
     if count == 0:
         return []
     latest = st.history.latest()
-    if count == 1 and latest is not None:  # both are kept as objects: nothing to decode
+    if count == 1 and latest is not None:  # the newest is cached once built; only the one before is built
         return [(st.history.previous(), latest)]
     window = st.history.window(count=-1 if count < 0 else count + 1)
     if not window:

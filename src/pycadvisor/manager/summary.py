@@ -77,7 +77,7 @@ class _Minute:
 class SummaryTracker:
     """Feeds on a container's samples; answers its :class:`DerivedStats`."""
 
-    __slots__ = ("_cpu", "_derived", "_last", "_mem", "_minute_start", "_minutes", "_prev")
+    __slots__ = ("_cpu", "_derived", "_last", "_mem", "_minute_start", "_minutes", "_prev", "_stale")
 
     def __init__(self) -> None:
         self._prev: tuple[int, int] | None = None  # (timestamp, cumulative cpu ns) of the last sample
@@ -87,10 +87,29 @@ class SummaryTracker:
         self._minutes: deque[_Minute] = deque(maxlen=1440)
         self._last: tuple[int, int, int] | None = None  # timestamp, millicores, working set of the last rate
         self._derived = DerivedStats()
+        self._stale = False  # a minute closed since the hour and day figures were combined
 
     @property
     def derived(self) -> DerivedStats:
-        """The container's usage summary (``/api/v2.0/summary``); built when read, not per sample."""
+        """The container's usage summary (``/api/v2.0/summary``); built when read, not per sample.
+
+        The hour and day figures combine up to 1,440 minutes: done on every minute's close for every
+        container that cost more than all its samples of that minute, so it is done when asked for.
+        """
+        if self._stale:
+            self._stale = False
+            hour = list(self._minutes)[-60:]
+            self._derived.hour_usage = Usage(
+                percent_complete=len(hour) * 100 // 60,
+                cpu=combine([x.cpu for x in hour]),
+                memory=combine([x.memory for x in hour]),
+            )
+            day = list(self._minutes)
+            self._derived.day_usage = Usage(
+                percent_complete=len(day) * 100 // 1440,
+                cpu=combine([x.cpu for x in day]),
+                memory=combine([x.memory for x in day]),
+            )
         if self._last is not None:
             ts, cpu, mem = self._last
             self._derived.timestamp = ts
@@ -119,15 +138,4 @@ class SummaryTracker:
         self._minute_start = now
         self._minutes.append(m)
         self._derived.minute_usage = Usage(percent_complete=100, cpu=m.cpu, memory=m.memory)
-        hour = list(self._minutes)[-60:]
-        self._derived.hour_usage = Usage(
-            percent_complete=len(hour) * 100 // 60,
-            cpu=combine([x.cpu for x in hour]),
-            memory=combine([x.memory for x in hour]),
-        )
-        day = list(self._minutes)
-        self._derived.day_usage = Usage(
-            percent_complete=len(day) * 100 // 1440,
-            cpu=combine([x.cpu for x in day]),
-            memory=combine([x.memory for x in day]),
-        )
+        self._stale = True
