@@ -21,7 +21,7 @@ from pycadvisor.host.cgroups.cpu import KeyedInts, parse_keyed, parse_percpu
 from pycadvisor.host.cgroups.detect import CgroupMounts
 from pycadvisor.host.cgroups.pressure import parse_pressure
 from pycadvisor.host.net import parse_net_dev, parse_tcp_advanced, parse_tcp_states, parse_udp_stats, tcp_advanced_zero
-from pycadvisor.host.paths import HostPaths
+from pycadvisor.host.paths import HostPaths, read_bytes
 from pycadvisor.host.processes import SchedstatAccumulator, read_process_stats, read_schedstat_by_pid
 from pycadvisor.model.container import (
     TCP_STATE_NAMES,
@@ -186,7 +186,10 @@ class CgroupCollector:
                 fams.append((fam, fn))
         self._families = tuple(fams)
         if not is_v2 and "memory" in dirs:
-            uh = self._read_opt("memory", "memory.use_hierarchy")
+            try:  # read once: not worth a held descriptor
+                uh: bytes | None = read_bytes(dirs["memory"] + "/memory.use_hierarchy")
+            except OSError:
+                uh = None
             self._use_hierarchy = uh is None or uh.strip() != b"0"
             prefix = "total_" if self._use_hierarchy else ""
             self._mem_keys = tuple((prefix + k).encode() for k in _V1_MEM_KEYS) + _V1_MEM_FLAT
