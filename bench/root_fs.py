@@ -16,33 +16,21 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
+from overhead_kit.timing import per_call
 from pycadvisor.host.fs import RootFsReader, read_mounts, read_partitions, read_root_fs_stats
 from pycadvisor.host.paths import HostPaths
 
 
 def _time(fn: Callable[[], Any], seconds: float) -> tuple[float, float]:
-    """(median wall µs, median thread-CPU µs) over rounds of calls filling ``seconds``."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    per_round = max(1, int(seconds / 10 / max(time.perf_counter() - t0, 1e-7)))
-    walls, cpus = [], []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or len(walls) < 3:
-        w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-        for _ in range(per_round):
-            fn()
-        walls.append((time.perf_counter_ns() - w0) / per_round / 1e3)
-        cpus.append((time.thread_time_ns() - c0) / per_round / 1e3)
-    return statistics.median(walls), statistics.median(cpus)
+    """(median wall µs, median thread-CPU µs) per call."""
+    wall, cpu, _calls = per_call(fn, seconds)
+    return wall, cpu
 
 
 def measure(extra_mounts: int, seconds: float) -> None:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import statistics
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
+from overhead_kit.timing import per_call
 from pycadvisor.metrics.runtime import ProcessFamilies, render_collected
 
 
@@ -34,25 +33,6 @@ def _open_extra(n: int) -> list[int]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
     base = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     return [base] + [os.dup(base) for _ in range(n - 1)] if n else (os.close(base) or [])
-
-
-def _time(fn: Callable[[], Any], seconds: float) -> tuple[float, float, int]:
-    """(median wall µs, median thread-CPU µs, calls) over rounds of calls filling ``seconds``."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    per_round = max(1, int(seconds / 10 / once))
-    walls, cpus, calls = [], [], 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or len(walls) < 3:
-        w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-        for _ in range(per_round):
-            fn()
-        walls.append((time.perf_counter_ns() - w0) / per_round / 1e3)
-        cpus.append((time.thread_time_ns() - c0) / per_round / 1e3)
-        calls += per_round
-    return statistics.median(walls), statistics.median(cpus), calls
 
 
 def _open_fds(families: Iterable[Any]) -> float:
@@ -75,10 +55,10 @@ def main() -> None:
             a, b = _open_fds(ours.collect()), _open_fds(lib.collect())
             assert a == b, f"process_open_fds differs: ours {a}, prometheus_client {b}"
             rows = {
-                "prometheus_client": _time(lib.collect, args.seconds),
-                "pycadvisor": _time(ours.collect, args.seconds),
-                "client + render": _time(lambda: render_collected(lib.collect()), args.seconds / 2),
-                "ours + render": _time(lambda: render_collected(ours.collect()), args.seconds / 2),
+                "prometheus_client": per_call(lib.collect, args.seconds),
+                "pycadvisor": per_call(ours.collect, args.seconds),
+                "client + render": per_call(lambda: render_collected(lib.collect()), args.seconds / 2),
+                "ours + render": per_call(lambda: render_collected(ours.collect()), args.seconds / 2),
             }
             for name, (wall, cpu, calls) in rows.items():
                 print(f"{n:>9} {int(a):>8} {name:<18} {wall:>9.1f} {cpu:>9.1f} {calls:>6}")
