@@ -131,6 +131,7 @@ class Daemon:
             machine_id_files=tuple(split_csv(cfg.machine_id_file)),
             boot_id_file=cfg.boot_id_file,
             runtime_timeout_s=cfg.runtime_timeout / 1e9,
+            referenced_reset_interval=cfg.referenced_reset_interval,
         )
         manager = Manager(opts, paths, factories=factories, events=events, sinks=drivers, fs_usage=fs_usage)
         self.manager = manager

@@ -22,7 +22,13 @@ from pycadvisor.host.cgroups.detect import CgroupMounts
 from pycadvisor.host.cgroups.pressure import parse_pressure
 from pycadvisor.host.net import parse_net_dev, parse_tcp_advanced, parse_tcp_states, parse_udp_stats, tcp_advanced_zero
 from pycadvisor.host.paths import HostPaths, read_bytes
-from pycadvisor.host.processes import SchedstatAccumulator, read_process_stats, read_schedstat_by_pid
+from pycadvisor.host.processes import (
+    SchedstatAccumulator,
+    clear_referenced,
+    read_process_stats,
+    read_referenced_bytes,
+    read_schedstat_by_pid,
+)
 from pycadvisor.model.container import (
     TCP_STATE_NAMES,
     UDP_STAT_NAMES,
@@ -85,6 +91,8 @@ class CollectOptions:
     paths: HostPaths = HostPaths()  # network and per-process counters come from <proc>/<pid>/...
     # maj, min -> "/dev/<name>" ("" when unknown), from the machine's disk map.
     device_name: Callable[[int, int], str] = lambda _maj, _min: ""
+    # referenced_memory set: write clear_refs every this many samples of a container (0 = never).
+    referenced_reset_interval: int = 0
 
     def has(self, metric_set: str) -> bool:
         return metric_set in self.metric_sets
@@ -110,6 +118,7 @@ _BLKIO_GROUPS = (
 _BLKIO_RECHECK = 10
 _IO_EMPTY: Token = ("io", (), False)
 _SCHED: Token = ("sched",)
+_REFERENCED: Token = ("ref",)
 _ZERO5 = (0, 0, 0, 0, 0)
 _B0 = (b"0",) * 10
 # memory.stat keys of the v1 memory family: with use_hierarchy the "total_" (hierarchical) values,
@@ -133,6 +142,7 @@ class CgroupCollector:
     __slots__ = (
         "_blkio_idle",
         "_codec",
+        "_cycles",
         "_dirs",
         "_families",
         "_files",
@@ -173,6 +183,7 @@ class CgroupCollector:
         self._init_pid: int | None = None
         self._sched: SchedstatAccumulator | None = None
         self._mem_keys: tuple[bytes, ...] = ()
+        self._cycles = 0  # samples of the referenced_memory set, for its reset interval
         self._codec = codec or new_codec()
         self._percpu = opts.has("percpu")
         # Hybrid hosts: PSI only where the unified tree has the cgroup (docker creates it there).
@@ -181,7 +192,12 @@ class CgroupCollector:
         if opts.has("sched"):
             fams.append(("sched", self._schedstat))
         fams.append(("memory", self._memory))
-        for fam, fn in (("diskIO", self._diskio), ("hugetlb", self._hugetlb), ("process", self._processes)):
+        for fam, fn in (
+            ("diskIO", self._diskio),
+            ("hugetlb", self._hugetlb),
+            ("process", self._processes),
+            ("referenced_memory", self._referenced),
+        ):
             if opts.has(fam):
                 fams.append((fam, fn))
         self._families = tuple(fams)
@@ -493,6 +509,21 @@ class CgroupCollector:
             self._opts.paths, pids, self._init_pid, threads_current=threads, threads_max=threads_max
         )
         self._codec.add_object("processes", ps, tokens, vals)
+
+    def _referenced(self, tokens: list[Token], vals: list[int]) -> None:
+        """``referenced_memory`` set (off by default): the cgroup's processes' smaps ``Referenced:`` bytes.
+
+        As cAdvisor (container/libcontainer/handler.go ``referencedBytesStat``): the cgroup's own
+        processes, read every sample, then their referenced bits cleared every
+        ``-referenced_reset_interval`` samples, so the figure is what they touched since the last reset.
+        """
+        pids = self._pids()
+        self._cycles += 1
+        vals.append(read_referenced_bytes(self._opts.paths, pids))
+        every = self._opts.referenced_reset_interval
+        if every > 0 and self._cycles % every == 0:
+            clear_referenced(self._opts.paths, pids)
+        tokens.append(_REFERENCED)
 
     def _schedstat(self, tokens: list[Token], vals: list[int]) -> None:
         """``sched`` set (off by default): /proc/<pid>/schedstat of the cgroup's processes."""

@@ -87,6 +87,7 @@ class ManagerOptions:
     update_machine_info_interval_ns: int = 300 * S
     storage_duration_ns: int = 120 * S
     metric_sets: frozenset[str] = frozenset({"cpu", "memory", "diskIO", "disk", "network", "percpu", "pressure"})
+    referenced_reset_interval: int = 0  # samples between clear_refs writes (referenced_memory set; 0 = never)
     raw_cgroup_prefix_whitelist: tuple[str, ...] = ()
     docker_only: bool = False
     disable_root_cgroup_stats: bool = False
@@ -187,6 +188,7 @@ class Manager:
             clk_tck=os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100,
             paths=self.paths,
             device_name=self._device_name,
+            referenced_reset_interval=self.opts.referenced_reset_interval,
         )
         self._running = True
         self._scan()

@@ -10,10 +10,10 @@ when somebody reads it: the REST API, ``/metrics``, a storage driver. At a 1 s h
 and a 15 s scrape interval most samples are never turned into objects at all; building the object
 tree on every sample and then encoding it cost 4/5 of the collector's time (bench/README.md).
 
-Token kinds: ``("cpu", ncpu, psi)``, ``("sched",)``, ``("mem", psi)``, ``("io", ((member, ((device,
-major, minor, op keys), ...)), ...), psi)``, ``("net", interface names, tcp keys, tcp6 keys, udp keys,
-udp6 keys, advanced tcp keys)`` (``None`` keys: not collected, the shared zero table) and
-``("obj", member, shape, n)``. Families that are off by default or rare (processes, hugetlb,
+Token kinds: ``("cpu", ncpu, psi)``, ``("sched",)``, ``("ref",)`` (referenced bytes), ``("mem", psi)``,
+``("io", ((member, ((device, major, minor, op keys), ...)), ...), psi)``, ``("net", interface names,
+tcp keys, tcp6 keys, udp keys, udp6 keys, advanced tcp keys)`` (``None`` keys: not collected, the
+shared zero table) and ``("obj", member, shape, n)``. Families that are off by default or rare (processes, hugetlb,
 filesystems, health) are stored by the generic :class:`~pycadvisor.model.compact.Compactor` under an
 ``"obj"`` token.
 """
@@ -136,6 +136,8 @@ def token_size(t: Token) -> int:
         return CPU_HEAD + int(t[1]) + CPU_CFS + (PSI_SIZE if t[2] else 0)
     if kind == "sched":
         return CPU_SCHED
+    if kind == "ref":
+        return 1
     if kind == "mem":
         return MEMORY_SIZE + (PSI_SIZE if t[1] else 0)
     if kind == "io":
@@ -213,6 +215,8 @@ class SampleCodec:
                 st.cpu = self._cpu(t, it)
             elif kind == "mem":
                 st.memory = self._mem(t, it)
+            elif kind == "ref":
+                st.referenced_memory = next(it)
             elif kind == "sched":  # follows "cpu"
                 sched = CpuSchedstat(run_time=next(it), runqueue_time=next(it), run_periods=next(it))
                 if st.cpu is not None:
