@@ -132,6 +132,7 @@ class Daemon:
             boot_id_file=cfg.boot_id_file,
             runtime_timeout_s=cfg.runtime_timeout / 1e9,
             referenced_reset_interval=cfg.referenced_reset_interval,
+            enable_load_reader=cfg.enable_load_reader,
         )
         manager = Manager(opts, paths, factories=factories, events=events, sinks=drivers, fs_usage=fs_usage)
         self.manager = manager

@@ -19,6 +19,7 @@ from pycadvisor.errors import ParseError
 from pycadvisor.host.cgroups.blkio import Device, parse_blkio_v1, parse_io_stat
 from pycadvisor.host.cgroups.cpu import KeyedInts, parse_keyed, parse_percpu
 from pycadvisor.host.cgroups.detect import CgroupMounts
+from pycadvisor.host.cgroups.load import TaskstatsClient, open_cgroup_dir
 from pycadvisor.host.cgroups.pressure import parse_pressure
 from pycadvisor.host.net import parse_net_dev, parse_tcp_advanced, parse_tcp_states, parse_udp_stats, tcp_advanced_zero
 from pycadvisor.host.paths import HostPaths, read_bytes
@@ -93,6 +94,10 @@ class CollectOptions:
     device_name: Callable[[int, int], str] = lambda _maj, _min: ""
     # referenced_memory set: write clear_refs every this many samples of a container (0 = never).
     referenced_reset_interval: int = 0
+    # -enable_load_reader: task counts from taskstats netlink (cgroup v1), and the decay of the load
+    # averages per sample, exp(-interval / 10 s) as cAdvisor's manager/container.go.
+    load_reader: TaskstatsClient | None = None
+    load_decay: float = 0.0
 
     def has(self, metric_set: str) -> bool:
         return metric_set in self.metric_sets
@@ -119,6 +124,7 @@ _BLKIO_RECHECK = 10
 _IO_EMPTY: Token = ("io", (), False)
 _SCHED: Token = ("sched",)
 _REFERENCED: Token = ("ref",)
+_LOAD: Token = ("load",)
 _ZERO5 = (0, 0, 0, 0, 0)
 _B0 = (b"0",) * 10
 # memory.stat keys of the v1 memory family: with use_hierarchy the "total_" (hierarchical) values,
@@ -148,6 +154,9 @@ class CgroupCollector:
         "_files",
         "_init_pid",
         "_is_root",
+        "_load_avg",
+        "_load_d_avg",
+        "_load_fd",
         "_mem_keys",
         "_net_pid",
         "_opts",
@@ -184,6 +193,8 @@ class CgroupCollector:
         self._sched: SchedstatAccumulator | None = None
         self._mem_keys: tuple[bytes, ...] = ()
         self._cycles = 0  # samples of the referenced_memory set, for its reset interval
+        self._load_fd: int | None = None  # the cpu hierarchy directory, asked about by the load reader
+        self._load_avg = self._load_d_avg = -1.0  # -1: no sample yet (cAdvisor's initial loadAvg)
         self._codec = codec or new_codec()
         self._percpu = opts.has("percpu")
         # Hybrid hosts: PSI only where the unified tree has the cgroup (docker creates it there).
@@ -200,6 +211,8 @@ class CgroupCollector:
         ):
             if opts.has(fam):
                 fams.append((fam, fn))
+        if opts.load_reader is not None and not is_v2 and "cpu" in dirs:
+            fams.append(("cpuLoad", self._load))
         self._families = tuple(fams)
         if not is_v2 and "memory" in dirs:
             try:  # read once: not worth a held descriptor
@@ -234,6 +247,9 @@ class CgroupCollector:
 
     def close(self) -> None:
         self._files.close()
+        if self._load_fd is not None:
+            os.close(self._load_fd)
+            self._load_fd = None
 
     def forget_missing(self) -> None:
         self._files.forget_missing()
@@ -509,6 +525,25 @@ class CgroupCollector:
             self._opts.paths, pids, self._init_pid, threads_current=threads, threads_max=threads_max
         )
         self._codec.add_object("processes", ps, tokens, vals)
+
+    def _load(self, tokens: list[Token], vals: list[int]) -> None:
+        """``-enable_load_reader``: task states of the cgroup and its decaying load averages (× 1000).
+
+        cAdvisor (manager/container.go ``updateLoad``): the first sample sets the average, each next one
+        decays it, ``avg = avg * decay + n * (1 - decay)``, n = running tasks (``load_average``) and
+        uninterruptible tasks (``load_d_average``); stored as int(avg * 1000).
+        """
+        reader = self._opts.load_reader
+        assert reader is not None
+        if self._load_fd is None:
+            self._load_fd = open_cgroup_dir(self._dirs["cpu"])
+        t = reader.cgroup_tasks(self._load_fd)
+        decay = self._opts.load_decay
+        run, unint = t.nr_running, t.nr_uninterruptible
+        self._load_avg = run if self._load_avg < 0 else self._load_avg * decay + run * (1.0 - decay)
+        self._load_d_avg = unint if self._load_d_avg < 0 else self._load_d_avg * decay + unint * (1.0 - decay)
+        vals += (*t, int(self._load_avg * 1000), int(self._load_d_avg * 1000))
+        tokens.append(_LOAD)
 
     def _referenced(self, tokens: list[Token], vals: list[int]) -> None:
         """``referenced_memory`` set (off by default): the cgroup's processes' smaps ``Referenced:`` bytes.

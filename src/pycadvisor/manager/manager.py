@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import math
 import os
 import random
 import time
@@ -28,6 +29,7 @@ from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
 from pycadvisor.container.spec import read_spec
 from pycadvisor.errors import ContainerNotFound, RuntimeUnavailable
 from pycadvisor.host.cgroups.detect import CgroupMounts, detect_cgroup_mounts
+from pycadvisor.host.cgroups.load import TaskstatsClient
 from pycadvisor.host.fs import RootFsReader
 from pycadvisor.host.paths import HostPaths, read_text
 from pycadvisor.manager.container import ContainerState
@@ -88,6 +90,7 @@ class ManagerOptions:
     storage_duration_ns: int = 120 * S
     metric_sets: frozenset[str] = frozenset({"cpu", "memory", "diskIO", "disk", "network", "percpu", "pressure"})
     referenced_reset_interval: int = 0  # samples between clear_refs writes (referenced_memory set; 0 = never)
+    enable_load_reader: bool = False  # task states and load averages from taskstats netlink (cgroup v1)
     raw_cgroup_prefix_whitelist: tuple[str, ...] = ()
     docker_only: bool = False
     disable_root_cgroup_stats: bool = False
@@ -170,6 +173,7 @@ class Manager:
         self._runtime_down: dict[str, bool] = {}
         self._running = False
         self._codec = new_codec()
+        self._load_reader: TaskstatsClient | None = None
         self._root_fs: RootFsReader | None = None  # held mountinfo, parsed again only after a mount change
         self._root_fs_latest: FsStats | None = None  # the root's first filesystem, newest sample
 
@@ -183,12 +187,15 @@ class Manager:
         self._boot_ns = _boot_time_ns(self.paths)
         self._budget.limit = self.opts.fd_limit or _fd_budget()
         self._refresh_machine()
+        self._load_reader = self._open_load_reader()
         self._collect_opts = CollectOptions(
             metric_sets=self.opts.metric_sets,
             clk_tck=os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100,
             paths=self.paths,
             device_name=self._device_name,
             referenced_reset_interval=self.opts.referenced_reset_interval,
+            load_reader=self._load_reader,
+            load_decay=math.exp(-self.opts.housekeeping_interval_ns / S / 10),
         )
         self._running = True
         self._scan()
@@ -226,6 +233,23 @@ class Manager:
         if self._root_fs is not None:
             self._root_fs.close()
             self._root_fs = None
+        if self._load_reader is not None:
+            self._load_reader.close()
+            self._load_reader = None
+
+    def _open_load_reader(self) -> TaskstatsClient | None:
+        """The taskstats client when ``-enable_load_reader`` is set; without it, task stats stay zero (cAdvisor)."""
+        if not self.opts.enable_load_reader:
+            return None
+        assert self.mounts is not None
+        if self.mounts.is_v2:
+            log.warning("cpu load reader: the kernel answers for cgroup v1 directories only; task stats stay zero")
+            return None
+        try:
+            return TaskstatsClient()
+        except (OSError, ValueError) as e:
+            log.warning("could not initialize cpu load reader: %s", e)
+            return None
 
     def _every(self, interval_ns: int, fn: Callable[[], None]) -> None:
         assert self._loop is not None

@@ -10,7 +10,8 @@ when somebody reads it: the REST API, ``/metrics``, a storage driver. At a 1 s h
 and a 15 s scrape interval most samples are never turned into objects at all; building the object
 tree on every sample and then encoding it cost 4/5 of the collector's time (bench/README.md).
 
-Token kinds: ``("cpu", ncpu, psi)``, ``("sched",)``, ``("ref",)`` (referenced bytes), ``("mem", psi)``,
+Token kinds: ``("cpu", ncpu, psi)``, ``("sched",)``, ``("ref",)`` (referenced bytes),
+``("load",)`` (task states and load averages), ``("mem", psi)``,
 ``("io", ((member, ((device, major, minor, op keys), ...)), ...), psi)``, ``("net", interface names,
 tcp keys, tcp6 keys, udp keys, udp6 keys, advanced tcp keys)`` (``None`` keys: not collected, the
 shared zero table) and ``("obj", member, shape, n)``. Families that are off by default or rare (processes, hugetlb,
@@ -138,6 +139,8 @@ def token_size(t: Token) -> int:
         return CPU_SCHED
     if kind == "ref":
         return 1
+    if kind == "load":
+        return 7
     if kind == "mem":
         return MEMORY_SIZE + (PSI_SIZE if t[1] else 0)
     if kind == "io":
@@ -217,6 +220,14 @@ class SampleCodec:
                 st.memory = self._mem(t, it)
             elif kind == "ref":
                 st.referenced_memory = next(it)
+            elif kind == "load":  # follows "cpu"
+                st.task_stats = LoadStats(
+                    nr_sleeping=next(it), nr_running=next(it), nr_stopped=next(it),
+                    nr_uninterruptible=next(it), nr_io_wait=next(it),
+                )  # fmt: skip
+                load, load_d = next(it), next(it)
+                if st.cpu is not None:
+                    st.cpu.load_average, st.cpu.load_d_average = load, load_d
             elif kind == "sched":  # follows "cpu"
                 sched = CpuSchedstat(run_time=next(it), runqueue_time=next(it), run_periods=next(it))
                 if st.cpu is not None:
