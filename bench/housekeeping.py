@@ -34,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -96,6 +97,16 @@ class PreadFloor:
             self._handle.cancel()
 
 
+class Counted(Protocol):
+    @property
+    def samples(self) -> int: ...
+
+
+def samples_of(counted: Counted) -> Callable[[], int]:
+    """A reader of ``counted.samples`` as it is when called (for :func:`measure`)."""
+    return lambda: counted.samples
+
+
 async def measure(seconds: float, count: Callable[[], int]) -> Window:
     s0, c0 = count(), time.process_time()
     await asyncio.sleep(seconds)
@@ -122,7 +133,7 @@ async def run(n: int, rounds: int, window: float, warmup: float) -> dict[str, ob
             await m.start()
             await asyncio.sleep(warmup)
             mine = [st for name, st in m.containers.items() if name.startswith(cg.name + "/")]
-            a = await measure(window, lambda m=m: m.counters.samples)
+            a = await measure(window, samples_of(m.counters))
             # The floor holds the very descriptors the collectors opened (dup'ed: the manager closes its own).
             held = [[(p, fd) for p, fd in st.collector._files._fds.items() if fd >= 0] for st in mine]
             fds = [[os.dup(fd) for p, fd in h if "/blkio." not in p] for h in held]
@@ -131,7 +142,7 @@ async def run(n: int, rounds: int, window: float, warmup: float) -> dict[str, ob
             floor = PreadFloor(fds, rare)
             floor.start(asyncio.get_running_loop())
             await asyncio.sleep(min(warmup, 5))
-            b = await measure(window, lambda f=floor: f.samples)
+            b = await measure(window, samples_of(floor))
             floor.stop()
             for group in fds + rare:
                 for fd in group:

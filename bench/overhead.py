@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -778,7 +779,7 @@ def main(argv: list[str] | None = None) -> int:
             if opts.docker:
                 runs = [lambda: run_docker(opts.docker, opts, layout, cleanup)]
             else:
-                runs = [lambda n=n: run_cgroups(n, opts, layout, cleanup) for n in opts.containers]  # type: ignore[misc]
+                runs = [functools.partial(run_cgroups, n, opts, layout, cleanup) for n in opts.containers]
             for run in runs:
                 res = run()
                 results.append(res)

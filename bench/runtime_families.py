@@ -18,12 +18,11 @@ import argparse
 import os
 import resource
 from collections.abc import Iterable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from overhead_kit.timing import per_call
-from pycadvisor.metrics.runtime import ProcessFamilies, render_collected
+from pycadvisor.metrics.runtime import FamilyLike, ProcessFamilies, render_collected
 
 
 def _open_extra(n: int) -> list[int]:
@@ -32,10 +31,13 @@ def _open_extra(n: int) -> list[int]:
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
     base = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-    return [base] + [os.dup(base) for _ in range(n - 1)] if n else (os.close(base) or [])
+    if not n:
+        os.close(base)
+        return []
+    return [base] + [os.dup(base) for _ in range(n - 1)]
 
 
-def _open_fds(families: Iterable[Any]) -> float:
+def _open_fds(families: Iterable[FamilyLike]) -> float:
     return next(s.value for f in families if f.name == "process_open_fds" for s in f.samples)
 
 

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
@@ -375,13 +375,20 @@ def test_prometheus_scrapes_a_target(
     _stopped(prom)
 
 
+def _regular_member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
+    """The contents of ``name``, a regular file in ``tar`` (extractfile() gives None for other kinds)."""
+    f = tar.extractfile(name)
+    assert f is not None, f"{name} is not a regular file in {tar.name!r}"
+    return f
+
+
 def test_busybox_image_archive_is_consistent(busybox_image: svc.BusyboxImage) -> None:
     import hashlib
 
     with tarfile.open(busybox_image.docker_archive) as tar:
-        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
-        config = json.load(tar.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
-        layer = tar.extractfile(manifest[0]["Layers"][0]).read()  # type: ignore[union-attr]
+        manifest = json.load(_regular_member(tar, "manifest.json"))
+        config = json.load(_regular_member(tar, manifest[0]["Config"]))
+        layer = _regular_member(tar, manifest[0]["Layers"][0]).read()
     assert manifest[0]["RepoTags"] == [busybox_image.tag]
     assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer).hexdigest()]
     with tarfile.open(busybox_image.rootfs_tar) as tar:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import signal
 import subprocess
@@ -262,7 +263,7 @@ class BenchCgroups:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                preexec_fn=lambda procs=procs: _join(procs),  # type: ignore[misc]
+                preexec_fn=functools.partial(_join, procs),
             )
             self._sleeps.append(p)
 

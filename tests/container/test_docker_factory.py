@@ -16,7 +16,7 @@ from typing import TypeVar
 import pytest
 
 from pycadvisor.container.base import ContainerMetadata
-from pycadvisor.container.docker import DockerEvent, DockerFactory, tls_context
+from pycadvisor.container.docker import DockerEvent, DockerFactory, DockerInfo, tls_context
 from pycadvisor.container.fsusage import FsUsageTracker
 from pycadvisor.errors import RuntimeUnavailable
 from pycadvisor.model.codec import parse_time
@@ -176,7 +176,7 @@ def test_network_mode_decides_has_network(engine: DockerEngine) -> None:
 def test_info_reports_engine_version_root_and_driver(engine: DockerEngine) -> None:
     version = engine.api_get("/version")
 
-    async def go() -> object:
+    async def go() -> DockerInfo | None:
         f = factory(engine)
         try:
             return await f.info()
@@ -185,12 +185,12 @@ def test_info_reports_engine_version_root_and_driver(engine: DockerEngine) -> No
 
     info = asyncio.run(go())
     assert info is not None
-    assert info.server_version == version["Version"]  # type: ignore[attr-defined]
-    assert info.api_version == version["ApiVersion"]  # type: ignore[attr-defined]
-    assert info.negotiated_api_version == version["ApiVersion"]  # type: ignore[attr-defined]
-    assert info.root_dir == engine.data_root  # type: ignore[attr-defined]
-    assert info.driver == "vfs"  # type: ignore[attr-defined]
-    assert info.containers_running >= 0  # type: ignore[attr-defined]
+    assert info.server_version == version["Version"]
+    assert info.api_version == version["ApiVersion"]
+    assert info.negotiated_api_version == version["ApiVersion"]
+    assert info.root_dir == engine.data_root
+    assert info.driver == "vfs"
+    assert info.containers_running >= 0
 
 
 def test_tcp_endpoint(engine: DockerEngine) -> None:
@@ -419,6 +419,7 @@ def test_events_report_exit_codes_and_engine_restarts() -> None:
                 health = await until(lambda e: e.action == "health_status" and e.id == h.id, "health_status")
                 assert health.health == "healthy"
             finally:
+                # events() is an async generator declared as AsyncIterator (src/pycadvisor/container/docker.py).
                 await it.aclose()  # type: ignore[attr-defined]
                 await f.close()
             return seen

@@ -9,12 +9,13 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from pycadvisor.clock import FakeClock
+from pycadvisor.container.base import Factory
 from pycadvisor.container.containerd import ContainerdFactory
 from pycadvisor.container.podman import PodmanFactory
 from pycadvisor.container.systemd import SystemdFactory
@@ -45,7 +46,7 @@ def test_only_mount_units_are_claimed_and_they_are_not_accepted() -> None:
         assert f.can_handle_and_accept(name) == (False, False), name
 
 
-def _manager(paths: HostPaths, factories: list[object], mounts: CgroupMounts | None = None) -> Manager:
+def _manager(paths: HostPaths, factories: Sequence[Factory], mounts: CgroupMounts | None = None) -> Manager:
     return Manager(
         ManagerOptions(
             metric_sets=SETS,
@@ -57,7 +58,7 @@ def _manager(paths: HostPaths, factories: list[object], mounts: CgroupMounts | N
         ),
         paths,
         clock=FakeClock(),
-        factories=factories,  # type: ignore[arg-type]
+        factories=factories,
         mounts=mounts,
     )
 

@@ -12,7 +12,7 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -68,16 +68,16 @@ async def run_hog(cg: TestCgroup, tmp_path: Path) -> tuple[ManagedProcess, float
 
 
 async def collect(
-    watch_next: Callable[[float | None], object], until: Callable[[list[Event]], bool], by: float
+    watch_next: Callable[[float | None], Awaitable[Event | None]], until: Callable[[list[Event]], bool], by: float
 ) -> list[Event]:
     got: list[Event] = []
     while not until(got):
         left = by - time.monotonic()
         if left <= 0:
             break
-        ev = await watch_next(left)  # type: ignore[misc]
+        ev = await watch_next(left)
         if ev is not None:
-            got.append(ev)  # type: ignore[arg-type]
+            got.append(ev)
     return got
 
 

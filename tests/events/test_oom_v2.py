@@ -10,7 +10,7 @@ import asyncio
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -81,14 +81,14 @@ def kill(p: subprocess.Popen[bytes]) -> None:
     p.wait()
 
 
-def run(coro_fn: Callable[[OomWatcher, list[OomInstance]], object]) -> list[OomInstance]:
+def run(coro_fn: Callable[[OomWatcher, list[OomInstance]], Awaitable[None]]) -> list[OomInstance]:
     got: list[OomInstance] = []
 
     async def main() -> None:
         w = OomWatcher(HostPaths(), got.append, time.time_ns)
         w.start(asyncio.get_running_loop())
         try:
-            await coro_fn(w, got)  # type: ignore[misc]
+            await coro_fn(w, got)
         finally:
             w.stop()
 

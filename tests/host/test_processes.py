@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -365,8 +366,12 @@ def test_real_process_list_matches_ps(spawn: Callable[..., ManagedProcess]) -> N
         if long_names:
             uid = long_names[0][0]
             kids.append(spawn(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "sleep", "600"]))
+
+    def sleeping(pid: int) -> bool:
+        return read_task_stats(HostPaths(), [pid]).nr_sleeping == 1
+
     for k in kids:
-        wait_until(lambda k=k: read_task_stats(HostPaths(), [k.pid]).nr_sleeping == 1, timeout=10, what="exec")
+        wait_until(functools.partial(sleeping, k.pid), timeout=10, what="exec")
     pids = ",".join(str(k.pid) for k in kids)
     fmt = "user,pid,ppid,stime,pcpu,pmem,rss,vsz,stat,time,comm,psr"
     out = subprocess.run([ps, "-o", fmt, "-p", f"1,{pids}"], capture_output=True, text=True, check=True).stdout

@@ -6,7 +6,7 @@ Each value asserted here is listed in that README; they are what cAdvisor report
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -160,9 +160,12 @@ def test_samples_are_flat_values_under_one_shared_layout(scenario: str) -> None:
                 assert vals[layout.mem_usage] == stats.memory.usage
             assert st.history.previous() == st.history.window(count=2)[0]
         root = m.get("/")
-        kinds = [t[0] for t in root.history.latest_entry()[0].tokens]  # type: ignore[index]
+        root_entry = root.history.latest_entry()
+        assert root_entry is not None
+        kinds = [t[0] for t in root_entry[0].tokens]
         assert kinds[:2] == ["cpu", "mem"] and "obj" in kinds  # filesystems stored generically
-        assert m.get("/").history.latest().filesystem  # type: ignore[union-attr]
+        root_latest = m.get("/").history.latest()
+        assert root_latest is not None and root_latest.filesystem
 
 
 def test_vanished_cgroup_is_dropped_not_fatal(tmp_path: Path) -> None:
@@ -184,7 +187,7 @@ def test_vanished_cgroup_is_dropped_not_fatal(tmp_path: Path) -> None:
     gen.close()
 
 
-def run_manager_at(root: Path) -> Iterator[Manager]:
+def run_manager_at(root: Path) -> Generator[Manager, None, None]:
     loop = asyncio.new_event_loop()
     m = Manager(
         ManagerOptions(metric_sets=SETS, global_housekeeping_interval_ns=0, update_machine_info_interval_ns=0),

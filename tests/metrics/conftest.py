@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Literal
 
 import pytest
 
@@ -50,16 +51,16 @@ def render(machine: MachineInfo, version: VersionInfo) -> Callable[..., str]:
     def _render(
         snapshots: list[ContainerSnapshot] | None = None,
         options: ExpositionOptions | None = None,
-        machine: MachineInfo | str | None = "default",
-        version: VersionInfo | str | None = "default",
-        **fields: object,
+        machine: MachineInfo | Literal["default"] | None = "default",
+        version: VersionInfo | Literal["default"] | None = "default",
+        **fields: Any,  # ExpositionOptions fields, passed through as given
     ) -> str:
-        opts = options if options is not None else ExpositionOptions(runtime_metrics=False, **fields)  # type: ignore[arg-type]
+        opts = options if options is not None else ExpositionOptions(runtime_metrics=False, **fields)
         r = ExpositionRenderer(opts)
         body = r.render(
             fixture_snapshots() if snapshots is None else snapshots,
-            machine=default_machine if machine == "default" else machine,  # type: ignore[arg-type]
-            version=default_version if version == "default" else version,  # type: ignore[arg-type]
+            machine=default_machine if machine == "default" else machine,
+            version=default_version if version == "default" else version,
             now_ns=SCRAPE_TIME,
         )
         return body.decode()

@@ -52,12 +52,15 @@ def test_no_empty_label_padding_drops_label_eq_empty(render: Callable[..., str])
     assert docker["container_label_com_docker_compose_service"] == "web"
     padded = render()
     assert len(text) < len(padded)
+
     # Prometheus treats label="" as absent: the same series exist either way.
-    strip = lambda t: {  # noqa: E731
-        (f, tuple(sorted((k, v) for k, v in lab.items() if v)))
-        for f, rows in parse_series(t).items()
-        for lab, _, _ in rows
-    }
+    def strip(t: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+        return {
+            (f, tuple(sorted((k, v) for k, v in lab.items() if v)))
+            for f, rows in parse_series(t).items()
+            for lab, _, _ in rows
+        }
+
     assert strip(text) == strip(padded)
 
 

@@ -13,6 +13,7 @@ Both need root, cgroups and the ``prometheus`` binary (Debian package ``promethe
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -129,6 +130,10 @@ class Fleet:
             _run("ip", "-n", self.prom_ns, "link", "set", outer, "up")
             _run("ip", "-n", ns, "link", "set", inner, "up")
 
+    def healthy(self, target: str) -> bool:
+        """Whether the pycadvisor at ``target`` answers /healthz (asked from the Prometheus namespace)."""
+        return _ns_http_get(self.prom_ns, f"http://{target}/healthz") == (200, b"ok")
+
     def start_daemons(self) -> None:
         for k, ns in enumerate(self.daemon_ns, start=1):
             argv = [
@@ -142,7 +147,7 @@ class Fleet:
             )
         for proc, target in zip(self.procs, self.targets, strict=True):
             wait_until(
-                lambda t=target: _ns_http_get(self.prom_ns, f"http://{t}/healthz") == (200, b"ok"),
+                functools.partial(self.healthy, target),
                 timeout=30,
                 interval=0.5,
                 what=f"pycadvisor /healthz at {target} (from {self.prom_ns})",
@@ -217,7 +222,7 @@ def test_prometheus_sees_a_fleet_of_three_daemons_in_network_namespaces(fleet: F
     fleet.start_daemons()
     prom = fleet.start_prometheus(exe)
     result = wait_until(
-        lambda: (r := fleet.query("count by (instance) (container_last_seen)")) and len(r) == 3 and r,
+        lambda: r if len(r := fleet.query("count by (instance) (container_last_seen)")) == 3 else None,
         timeout=40,
         interval=0.5,
         what="container_last_seen from three instances",

@@ -57,7 +57,7 @@ def test_history_window_and_age_limit() -> None:
     assert [x.timestamp for x in h.window(start_ns=22, end_ns=24)] == [22, 23, 24]
     assert h.window(count=0) == []
     h.add_stats(sample(5, 1))  # a step back in time is ignored
-    assert h.latest() is not None and h.latest().timestamp == 30  # type: ignore[union-attr]
+    assert (latest := h.latest()) is not None and latest.timestamp == 30
 
 
 def test_any_stats_object_survives_the_sample_codec() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -246,23 +247,16 @@ def test_burst_outage_and_refused_rows(test_cgroup: TestCgroup, pem_key: str) ->
 def test_missing_credentials_fail_at_start_with_cadvisors_messages(pem_key: str) -> None:
     from pycadvisor.storage.registry import build_drivers
 
-    complete = {
-        "bq_id": "id",
-        "bq_account": ACCOUNT,
-        "bq_project_id": PROJECT,
-        "bq_credentials_file": pem_key,
-    }
-    for flag, message in [
-        ("bq_id", "no client id specified"),
-        ("bq_account", "no service account specified"),
-        ("bq_project_id", "no project id specified"),
-        ("bq_credentials_file", "no credentials specified"),
+    complete = StorageOptions(
+        storage_driver="bigquery", bq_id="id", bq_account=ACCOUNT, bq_project_id=PROJECT, bq_credentials_file=pem_key
+    )
+    for opts, message in [
+        (dataclasses.replace(complete, bq_id=""), "no client id specified"),
+        (dataclasses.replace(complete, bq_account=""), "no service account specified"),
+        (dataclasses.replace(complete, bq_project_id=""), "no project id specified"),
+        (dataclasses.replace(complete, bq_credentials_file=""), "no credentials specified"),
     ]:
-        opts = StorageOptions(storage_driver="bigquery", **{**complete, flag: ""})
         with pytest.raises(ValueError, match=message):
             build_drivers(opts, machine_name="n")
     with pytest.raises(ValueError, match="could not access credential file"):
-        build_drivers(
-            StorageOptions(storage_driver="bigquery", **{**complete, "bq_credentials_file": "/nonexistent.pem"}),
-            machine_name="n",
-        )
+        build_drivers(dataclasses.replace(complete, bq_credentials_file="/nonexistent.pem"), machine_name="n")

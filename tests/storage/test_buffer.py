@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -50,9 +50,9 @@ class Backend:
         self.accepted.extend(s.added_ns for s in batch)
 
 
-async def until(cond: object, what: str) -> None:
+async def until(cond: Callable[[], bool], what: str) -> None:
     async def loop() -> None:
-        while not cond():  # type: ignore[operator]
+        while not cond():
             await asyncio.sleep(0.005)
 
     await asyncio.wait_for(loop(), WAIT)
@@ -178,7 +178,12 @@ def test_samples_from_another_thread_are_delivered() -> None:
     async def main() -> None:
         b, backend = buffer(), Backend()
         b.start(backend.write)
-        t = threading.Thread(target=lambda: [b.put(mk(i)) for i in range(500)])
+
+        def produce() -> None:
+            for i in range(500):
+                b.put(mk(i))
+
+        t = threading.Thread(target=produce)
         t.start()
         await asyncio.to_thread(t.join)
         await until(lambda: len(backend.accepted) == 500, "written")

@@ -173,12 +173,12 @@ def test_kafka_tls_needs_all_three_files_and_honours_verify(tmp_path: Path) -> N
                 storage_driver_kafka_ssl_ca=os.path.join(tmp_path, "missing.pem"),
             )
         )
-    tls = {
-        "storage_driver_kafka_ssl_cert": cert,
-        "storage_driver_kafka_ssl_key": key,
-        "storage_driver_kafka_ssl_ca": cert,
-    }
-    verifying = tls_context(StorageOptions(**tls))
+    tls = StorageOptions(
+        storage_driver_kafka_ssl_cert=cert,
+        storage_driver_kafka_ssl_key=key,
+        storage_driver_kafka_ssl_ca=cert,
+    )
+    verifying = tls_context(tls)
     assert verifying is not None and verifying.verify_mode == ssl.CERT_REQUIRED and verifying.check_hostname
-    lax = tls_context(StorageOptions(**tls, storage_driver_kafka_ssl_verify=False))
+    lax = tls_context(dataclasses.replace(tls, storage_driver_kafka_ssl_verify=False))
     assert lax is not None and lax.verify_mode == ssl.CERT_NONE and not lax.check_hostname

@@ -77,7 +77,7 @@ def test_daemon_prints_a_test_cgroups_samples(
             return [parse(line) for line in f.read().splitlines() if line.startswith(f"cName={test_cgroup.name} ")]
 
     lines = wait_until(
-        lambda: len(ours()) >= 3 and ours(), timeout=60, what="stdout lines of the cgroup", proc=daemon.process
+        lambda: ours() if len(ours()) >= 3 else None, timeout=60, what="stdout lines of the cgroup", proc=daemon.process
     )
     for fields in lines:
         assert fields["host"] == "node-x"
