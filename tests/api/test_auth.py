@@ -68,9 +68,7 @@ async def _ok(request: web.Request) -> web.Response:
 
 def make_app(prefix: str = PREFIX, **kwargs: Any) -> web.Application:
     mw = auth.make_auth_middleware(prefix=prefix, **kwargs)
-    # auth.Middleware is a positional-only Callable alias; aiohttp's typedefs.Middleware is a Protocol with
-    # named parameters, so mypy rejects the (working) middleware until src/pycadvisor/api/auth.py uses aiohttp's.
-    app = web.Application(middlewares=[mw])  # type: ignore[list-item]
+    app = web.Application(middlewares=[mw])
     for path in (
         "/containers/{name:.*}",
         "/docker/{name:.*}",

@@ -9,7 +9,7 @@ import os
 import shutil
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -388,7 +388,7 @@ def test_events_report_exit_codes_and_engine_restarts() -> None:
         async def go() -> list[DockerEvent]:
             f = DockerFactory(eng.endpoint, env_whitelist=[], docker_root="", timeout_s=2, retry_after_s=0.1)
             seen: list[DockerEvent] = []
-            it: AsyncIterator[DockerEvent] = f.events()
+            it: AsyncGenerator[DockerEvent, None] = f.events()
 
             async def until(pred: Callable[[DockerEvent], bool], what: str) -> DockerEvent:
                 async def step() -> DockerEvent:
@@ -419,8 +419,7 @@ def test_events_report_exit_codes_and_engine_restarts() -> None:
                 health = await until(lambda e: e.action == "health_status" and e.id == h.id, "health_status")
                 assert health.health == "healthy"
             finally:
-                # events() is an async generator declared as AsyncIterator (src/pycadvisor/container/docker.py).
-                await it.aclose()  # type: ignore[attr-defined]
+                await it.aclose()
                 await f.close()
             return seen
 

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 # go-http-auth v0.4.0 auth.go: NormalHeaders.UnauthResponse = fmt.Sprintf("%d %s\n", 401, "Unauthorized").
 UNAUTHORIZED_BODY = b"401 Unauthorized\n"

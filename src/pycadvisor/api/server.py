@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from pycadvisor.api.rest import ApiContext, RestApi
 from pycadvisor.api.validate import validate_text
@@ -44,7 +44,7 @@ def normalize_prefix(prefix: str) -> str:
 def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler | None = None) -> web.Application:
     """Assemble the aiohttp application for one manager."""
     prefix = normalize_prefix(opts.prefix)
-    middlewares: list[Any] = []
+    middlewares: list[Middleware] = []
     if opts.http_auth_file or opts.http_digest_file:
         from pycadvisor.api.auth import make_auth_middleware
 

@@ -48,7 +48,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -472,7 +472,7 @@ class DockerFactory:
             self._info = fresh
         return self._info
 
-    async def events(self) -> AsyncIterator[DockerEvent]:
+    async def events(self) -> AsyncGenerator[DockerEvent, None]:
         """Container events (start, die with exit code, destroy, rename, health) until :meth:`close`.
 
         Reconnects by itself. Yields ``connected`` once the stream is open (after a restart of the
