@@ -208,3 +208,42 @@ def test_url_prefix(tmp_path: Any) -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+def test_load_reader_and_referenced_memory_flags(
+    pycadvisor_daemon_factory: Callable[..., Any], cgroup_factory: Callable[[str], TestCgroup]
+) -> None:
+    """``-enable_load_reader`` fills task_stats and the load average; the referenced_memory set reports
+    what a process touched, in the JSON and in /metrics (cgroup v1 kernels answer the load reader)."""
+    busy, holder = cgroup_factory("busy"), cgroup_factory("holder")
+    cpu_burner(busy)
+    memory_holder(holder, 24)
+    d = pycadvisor_daemon_factory(*FAST, "-enable_load_reader", "-enable_metrics=cpu,memory,cpuLoad,referenced_memory")
+
+    def newest(name: str) -> dict[str, Any] | None:
+        stats = stats_of(d, name, 1)
+        return stats[-1] if stats else None
+
+    def busy_loaded() -> dict[str, Any] | None:
+        last = newest(busy.name)
+        return last if last and last["task_stats"]["nr_running"] == 1 and last["cpu"]["load_average"] > 0 else None
+
+    last = wait_until(busy_loaded, timeout=15, what="a running task and a load average for the burner")
+    assert last["task_stats"]["nr_sleeping"] == 0 and last["cpu"]["load_average"] <= 1000
+    held = wait_until(functools.partial(newest, holder.name), timeout=10, what="holder stats")
+    assert held["referenced_memory"] >= 24 << 20  # never reset (-referenced_reset_interval=0)
+    assert held["task_stats"]["nr_sleeping"] == 1 and held["task_stats"]["nr_running"] == 0
+    status, body = d.get("/metrics")
+    text = body.decode()
+    assert status == 200
+
+    def value(family: str, name: str, extra: str = "") -> float:
+        """The value of ``family`` for container ``name`` (and the extra label text, e.g. a state)."""
+        for line in text.splitlines():
+            if line.startswith(f'{family}{{id="{name}"') and extra in line:
+                return float(line.split()[1])
+        raise AssertionError(f"no {family} series for {name} {extra}")
+
+    assert value("container_tasks_state", busy.name, 'state="running"') == 1
+    assert value("container_cpu_load_average_10s", busy.name) > 0
+    assert value("container_referenced_bytes", holder.name) >= 24 << 20
