@@ -153,7 +153,6 @@ class CgroupCollector:
         "_families",
         "_files",
         "_init_pid",
-        "_is_root",
         "_load_avg",
         "_load_d_avg",
         "_load_fd",
@@ -184,7 +183,6 @@ class CgroupCollector:
         self._v2 = is_v2
         self._files = files
         self._opts = opts
-        self._is_root = name == "/"
         self._use_hierarchy = True
         self._paths: dict[str, str] = {}
         self._blkio_idle = 0  # samples left before empty blkio groups are read again
