@@ -27,6 +27,7 @@ from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.model.codec import parse_time
 from support import services as svc
+from support.cgroups import rmdir_everywhere
 from support.ci import cannot_run
 from support.sockets import ClosingSocket
 
@@ -73,22 +74,6 @@ class Ctd:
         self.srv.ctr("tasks", "kill", "-s", "SIGKILL", t.id, namespace=t.namespace, check=False)
 
 
-def _rmdir_tree(name: str) -> None:
-    base = "/sys/fs/cgroup"
-    roots = (
-        [base]
-        if os.path.exists(os.path.join(base, "cgroup.controllers"))
-        else [os.path.join(base, d) for d in os.listdir(base)]
-    )
-    for root in roots:
-        top = os.path.join(root, name.lstrip("/"))
-        for d, _, _ in os.walk(top, topdown=False) if os.path.isdir(top) else ():
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
-
-
 @pytest.fixture(scope="module")
 def ctd(busybox_image: svc.BusyboxImage) -> Iterator[Ctd]:
     try:
@@ -103,7 +88,7 @@ def ctd(busybox_image: svc.BusyboxImage) -> Iterator[Ctd]:
     finally:
         srv.stop()
         for parent in c.parents:
-            _rmdir_tree(parent)
+            rmdir_everywhere(parent)
 
 
 def kubepods(cid: str = "") -> str:

@@ -27,6 +27,7 @@ from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.model.codec import parse_time
 from support import services as svc
+from support.cgroups import rmdir_everywhere
 from support.ci import cannot_run
 from support.sockets import ClosingSocket
 
@@ -270,30 +271,10 @@ def test_rootless_containers_are_named_through_their_users_socket(pod: Pod) -> N
         _rmdir_tree(parent)
 
 
-def _rmdir_tree(name: str, timeout: float = 10.0) -> None:
+def _rmdir_tree(name: str) -> None:
     """Remove the test's cgroup tree in every hierarchy; conmon may linger a moment after ``podman rm``."""
-    import time
-
-    base = "/sys/fs/cgroup"
-    roots = (
-        [base]
-        if os.path.exists(os.path.join(base, "cgroup.controllers"))
-        else [os.path.join(base, d) for d in os.listdir(base)]
-    )
-    deadline = time.monotonic() + timeout
-    while True:
-        left = []
-        for root in roots:
-            top = os.path.join(root, name.lstrip("/"))
-            for d, _, _ in os.walk(top, topdown=False) if os.path.isdir(top) else ():
-                try:
-                    os.rmdir(d)
-                except OSError:
-                    left.append(d)
-        if not left or time.monotonic() > deadline:
-            assert not left, f"cgroups left behind: {left}"
-            return
-        time.sleep(0.1)
+    left = rmdir_everywhere(name, timeout=10.0)
+    assert not left, f"cgroups left behind: {left}"
 
 
 def test_crun_subgroup_is_named_like_its_scope_without_a_second_layer_walk(pod: Pod) -> None:

@@ -6,8 +6,6 @@ answer keep their raw names while their stats flow.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,6 +20,7 @@ from pycadvisor.container.systemd import SystemdFactory
 from pycadvisor.host.cgroups.detect import CgroupMounts
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.manager import Manager, ManagerOptions
+from support.sockets import HungSocket
 
 HOSTS = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
 SETS = frozenset({"cpu", "memory"})
@@ -120,34 +119,6 @@ def tree(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "proc").mkdir()
     (tmp_path / "proc" / "stat").write_text("btime 1700000000\n")
     yield tmp_path
-
-
-class HungSocket:
-    """A unix socket that accepts connections and never answers: a wedged runtime."""
-
-    def __init__(self, path: str) -> None:
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(path)
-        self.server.listen(16)
-        self.server.settimeout(0.05)
-        self.held: list[socket.socket] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self.held.append(self.server.accept()[0])
-            except TimeoutError:
-                continue
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join()
-        for c in self.held:
-            c.close()
-        self.server.close()
 
 
 def test_units_named_by_path_and_unanswered_runtimes_keep_raw_names_with_stats(tree: Path) -> None:

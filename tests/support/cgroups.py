@@ -171,6 +171,29 @@ def kill_tree(path: str, *, timeout: float = 10.0) -> None:
                 time.sleep(0.02)
 
 
+def rmdir_everywhere(name: str, *, timeout: float = 0.0, base: str = "/sys/fs/cgroup") -> list[str]:
+    """rmdir cgroup ``name`` and its descendants, depth-first, in every hierarchy under ``base``.
+
+    For trees a runtime made and left empty (a runtime's monitor may linger a moment after the
+    container is removed): retried until ``timeout``; returns the directories still there.
+    """
+    unified = os.path.exists(os.path.join(base, "cgroup.controllers"))
+    roots = [base] if unified else [os.path.join(base, d) for d in os.listdir(base)]
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for root in roots:
+            top = os.path.join(root, name.lstrip("/"))
+            for d, _, _ in os.walk(top, topdown=False) if os.path.isdir(top) else ():
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    left.append(d)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
 def _copy_cpuset(parent: str, child: str) -> None:
     # cgroup v1 cpuset: a new cgroup starts with empty cpus/mems, and attaching a task fails with
     # ENOSPC until both are set (Documentation/admin-guide/cgroup-v1/cpusets.rst).
