@@ -4,7 +4,13 @@
 same loop runs in Python with ``os.pread`` (performance.md §1: 1.06-1.37x C, syscall-bound). Both
 print one JSON object; :func:`run_floor` returns it as a :class:`FloorResult`.
 
-Standalone: ``python bench/floor.py --paths-file FILE [--seconds 2] [--rounds 5] [--impl c|python]``.
+With ``pause_ms`` > 0 the reads follow the daemon's schedule instead of running back to back: each
+file once per period of ``pause_ms``, the period split into ``ticks`` wake-ups that each sleep
+``pause_ms / ticks`` and read one contiguous slice of the files; the CPU is the whole process's over
+whole periods, so the wake-ups count as they do in the daemon's CPU (see ``floor.c``).
+
+Standalone: ``python bench/floor.py --paths-file FILE [--seconds 2] [--rounds 5] [--impl c|python]
+[--pause-ms 1000 --ticks 4]``.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ BUF = 65536
 @dataclass(frozen=True, slots=True)
 class FloorResult:
     impl: str  # "c" or "python"
-    pause_ms: int  # 0: sweeps back to back; else paced, one sweep per pause
+    pause_ms: int  # 0: sweeps back to back; else paced, every file once per pause
+    ticks: int  # paced: wake-ups per pause, each reading its slice of the files
     files: int
     unopened: int
     read_errors: int
@@ -54,8 +61,17 @@ def compile_c(out_dir: str, source: Path = HERE / "floor.c") -> str | None:
     return None
 
 
-def python_floor(paths: list[str], seconds: float, rounds: int, pause_ms: int = 0) -> dict[str, object]:
-    """The C loop in Python: held fds, ``os.pread`` at offset 0, sweep CPU by ``time.thread_time_ns``."""
+PERIODS = 10  # full sweeps per paced round
+
+
+def python_floor(paths: list[str], seconds: float, rounds: int, pause_ms: int = 0, ticks: int = 1) -> dict[str, object]:
+    """The C loop in Python: held fds, ``os.pread`` at offset 0.
+
+    Back to back, sweep CPU by ``time.thread_time_ns``; paced (``pause_ms`` > 0), ``ticks`` wake-ups
+    per period each reading a slice, and the process CPU (``time.process_time_ns``) of 10 whole
+    periods, sleeps included, divided by 10.
+    """
+    ticks = max(ticks, 1)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -69,25 +85,42 @@ def python_floor(paths: list[str], seconds: float, rounds: int, pause_ms: int = 
     pread, clock = os.pread, time.thread_time_ns
     medians: list[int] = []
     total = errors = size = 0
+
+    def read(lo: int, hi: int) -> int:
+        nonlocal errors
+        n = 0
+        for fd in fds[lo:hi]:
+            try:
+                data = pread(fd, BUF, 0)
+                off = len(data)
+                while len(data) == BUF:
+                    data = pread(fd, BUF, off)
+                    off += len(data)
+                n += off
+            except OSError:
+                errors += 1
+        return n
+
+    nfd, tick_s = len(fds), pause_ms / 1000 / ticks
     try:
         for _ in range(rounds):
+            if pause_ms:
+                # Whole periods, whole process: the sleeps' wake-ups are part of the cost.
+                t0 = time.process_time_ns()
+                for _ in range(PERIODS):
+                    n = 0
+                    for t in range(ticks):
+                        time.sleep(tick_s)
+                        n += read(t * nfd // ticks, (t + 1) * nfd // ticks)
+                    size = n
+                medians.append((time.process_time_ns() - t0) // PERIODS)
+                total += PERIODS
+                continue
             sweeps: list[int] = []
             end = time.monotonic() + seconds
-            while len(sweeps) < 10 or (not pause_ms and time.monotonic() < end):
-                if pause_ms:
-                    time.sleep(pause_ms / 1000)
-                n = 0
+            while len(sweeps) < 10 or time.monotonic() < end:
                 t0 = clock()
-                for fd in fds:
-                    try:
-                        data = pread(fd, BUF, 0)
-                        off = len(data)
-                        while len(data) == BUF:
-                            data = pread(fd, BUF, off)
-                            off += len(data)
-                        n += off
-                    except OSError:
-                        errors += 1
+                n = read(0, nfd)
                 sweeps.append(clock() - t0)
                 size = n
             total += len(sweeps)
@@ -98,6 +131,7 @@ def python_floor(paths: list[str], seconds: float, rounds: int, pause_ms: int = 
     return {
         "impl": "python",
         "pause_ms": pause_ms,
+        "ticks": ticks,
         "files": len(fds),
         "unopened": unopened,
         "read_errors": errors,
@@ -120,6 +154,7 @@ def _result(doc: dict[str, object]) -> FloorResult:
     return FloorResult(
         impl=str(doc["impl"]),
         pause_ms=num("pause_ms"),
+        ticks=num("ticks"),
         files=num("files"),
         unopened=num("unopened"),
         read_errors=num("read_errors"),
@@ -138,10 +173,13 @@ def run_floor(
     rounds: int = 5,
     impl: str = "auto",
     pause_ms: int = 0,
+    ticks: int = 1,
 ) -> FloorResult:
     """Sweep ``paths`` in a fresh process: the compiled C reader, or Python when ``impl`` says so or no cc.
 
-    ``pause_ms`` > 0 paces the sweeps (one per pause, 10 per round) instead of running them back to back.
+    ``pause_ms`` > 0 paces the reads instead of running sweeps back to back: every file once per
+    pause, in ``ticks`` wake-ups each reading the next slice of ``paths`` (so order them by
+    container), 10 pauses per round, process CPU per full sweep with the wake-ups counted.
     """
     list_file = os.path.join(workdir, "floor-paths.txt")
     with open(list_file, "w") as f:
@@ -150,10 +188,11 @@ def run_floor(
     if exe is None and impl == "c":
         raise RuntimeError("no C compiler found for the floor")
     if exe is not None:
-        argv = [exe, list_file, str(seconds), str(rounds), str(pause_ms)]
+        argv = [exe, list_file, str(seconds), str(rounds), str(pause_ms), str(ticks)]
     else:
         argv = [sys.executable, str(Path(__file__).resolve()), "--paths-file", list_file, "--impl", "python"]
         argv += ["--seconds", str(seconds), "--rounds", str(rounds), "--pause-ms", str(pause_ms)]
+        argv += ["--ticks", str(ticks)]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     return _result(json.loads(out))
 
@@ -164,15 +203,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=2.0, help="sweep time per round")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--impl", choices=("auto", "c", "python"), default="python")
-    ap.add_argument("--pause-ms", type=int, default=0, help="pace the sweeps: one per pause (default: back to back)")
+    ap.add_argument(
+        "--pause-ms", type=int, default=0, help="pace the reads: every file once per pause (default: back to back)"
+    )
+    ap.add_argument("--ticks", type=int, default=1, help="paced: wake-ups per pause, each reading a slice (default 1)")
     args = ap.parse_args(argv)
     with open(args.paths_file) as f:
         paths = [line.strip() for line in f if line.strip()]
     if args.impl == "python":
-        print(json.dumps(python_floor(paths, args.seconds, args.rounds, args.pause_ms)))
+        print(json.dumps(python_floor(paths, args.seconds, args.rounds, args.pause_ms, args.ticks)))
         return 0
     with tempfile.TemporaryDirectory(prefix="pycadbench-floor-") as d:
-        res = run_floor(paths, d, seconds=args.seconds, rounds=args.rounds, impl=args.impl, pause_ms=args.pause_ms)
+        res = run_floor(
+            paths,
+            d,
+            seconds=args.seconds,
+            rounds=args.rounds,
+            impl=args.impl,
+            pause_ms=args.pause_ms,
+            ticks=args.ticks,
+        )
         print(json.dumps(dataclasses.asdict(res)))
     return 0
 

@@ -178,6 +178,7 @@ class Options:
     floor_seconds: float
     floor_rounds: int
     floor_paced_ms: int
+    floor_ticks: int
     scrapes: int
     python: str
     workdir: str
@@ -365,19 +366,45 @@ def run_cgroups(n: int, opts: Options, layout: Layout, cleanup: Cleanup) -> dict
             floor_paths, opts.workdir, seconds=opts.floor_seconds, rounds=opts.floor_rounds, impl=opts.floor_impl
         )
         if opts.floor_paced_ms > 0:
-            say(f"paced floor: 10 sweeps, one every {opts.floor_paced_ms} ms")
-            paced = run_floor(floor_paths, opts.workdir, rounds=1, impl=opts.floor_impl, pause_ms=opts.floor_paced_ms)
+            say(
+                f"paced floor: every file once per {opts.floor_paced_ms} ms in {opts.floor_ticks} wake-ups, "
+                f"3 × 10 periods"
+            )
+            paced = run_floor(
+                by_container(floor_paths, cgroup_mountpoints()),
+                opts.workdir,
+                rounds=3,
+                impl=opts.floor_impl,
+                pause_ms=opts.floor_paced_ms,
+                ticks=opts.floor_ticks,
+            )
     facts_end = host_facts(layout)
     result = compose(n, opts, subjects, floor, floor_per_sample_us(floor, floor_paths, reads), reads, facts, facts_end)
     if paced is not None:
         paced_us = floor_per_sample_us(paced, floor_paths, reads)
         result["floor_paced_us_per_container_sample"] = r(paced_us, 2)
         result["cost_ratio_vs_paced_floor"] = ratio(result["us_per_container_sample"], paced_us)
+        result["floor_paced_ticks"] = paced.ticks
+        result["floor_paced_ms"] = paced.pause_ms
     print_report(result, subjects, floor)
     for line in profile_lines:
         say(line)
     cg.close()
     return result
+
+
+def by_container(paths: list[str], mounts: list[str]) -> list[str]:
+    """``paths`` ordered by (cgroup, path), files outside the cgroup mounts last.
+
+    The paced floor reads one contiguous slice per wake-up, as a daemon tick samples some whole
+    containers; sorted by path alone the slices would be controllers, not containers.
+    """
+
+    def key(p: str) -> tuple[bool, str, str]:
+        cg = cgroup_of(p, mounts)
+        return (cg is None, cg or "", p)
+
+    return sorted(paths, key=key)
 
 
 def floor_per_sample_us(floor: FloorResult | None, paths: list[str], reads: ReadProfile | None) -> float | None:
@@ -504,6 +531,8 @@ def print_report(f: dict[str, Any], subjects: dict[str, Subject], floor: FloorRe
         return "–" if x is None else f"{x:.{digits}f}{unit}"
 
     nd = subjects.get("netdata")
+    paced_ms, ticks = f.get("floor_paced_ms"), f.get("floor_paced_ticks")
+    wakeups = v(ticks * 1000 / paced_ms, "", 0) if paced_ms and ticks else "–"
     say(
         f"\n--- {f['containers']} cgroups; pycadvisor tracks {f['tracked_containers']} containers; "
         f"{f['seconds']:.0f} s window{' (subjects ran together)' if f['concurrent'] else ''} ---"
@@ -525,7 +554,8 @@ def print_report(f: dict[str, Any], subjects: dict[str, Subject], floor: FloorRe
             "",
             "",
             f"{fmt_ratio(f['us_per_container_sample'], f.get('floor_paced_us_per_container_sample'))} paced floor "
-            f"{v(f.get('floor_paced_us_per_container_sample'), ' µs', 1)} (one sweep a second: cold caches)",
+            f"{v(f.get('floor_paced_us_per_container_sample'), ' µs', 1)} (the daemon's schedule: "
+            f"{wakeups} wake-ups a second, wake-ups counted)",
         ),
         (
             "RSS (PSS)",
@@ -709,7 +739,14 @@ def parse_args(argv: list[str] | None) -> Options:
         "--floor-paced-ms",
         type=int,
         default=1000,
-        help="also a paced floor, one sweep per this many ms (cold caches, as a 1 s collector sees them); 0: skip",
+        help="also a paced floor: every file once per this many ms, as the daemon at a 1 s interval; 0: skip",
+    )
+    ap.add_argument(
+        "--floor-ticks",
+        type=int,
+        default=4,
+        help="paced floor: wake-ups per period, each reading a slice of the containers (default 4: the daemon's "
+        "tick is a quarter of the housekeeping interval)",
     )
     ap.add_argument(
         "--no-strace",
@@ -742,6 +779,7 @@ def parse_args(argv: list[str] | None) -> Options:
         floor_seconds=a.floor_seconds,
         floor_rounds=a.floor_rounds,
         floor_paced_ms=a.floor_paced_ms,
+        floor_ticks=a.floor_ticks,
         scrapes=a.scrapes,
         python=a.python or default_python(),
         workdir=a.workdir or "",
