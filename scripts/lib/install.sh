@@ -56,7 +56,7 @@ install_system_packages() {
 }
 
 _deps_stamp() {
-  { cat pyproject.toml; printf '%s\n' "${PYCAD_PIP_EXTRA[@]}"; .venv/bin/python -VV; } | sha256sum | cut -c1-64
+  { cat pyproject.toml setup.py src/pycadvisor/container/_cgread.c; printf '%s\n' "${PYCAD_PIP_EXTRA[@]}"; .venv/bin/python -VV; } | sha256sum | cut -c1-64
 }
 
 setup_venv() {

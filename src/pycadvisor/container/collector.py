@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pycadvisor.container.files import ContainerGone, FileSet
 from pycadvisor.errors import ParseError
 from pycadvisor.host.cgroups.blkio import Device, parse_blkio_v1, parse_io_stat
-from pycadvisor.host.cgroups.cpu import KeyedInts, parse_keyed, parse_percpu
+from pycadvisor.host.cgroups.cpu import parse_keyed
 from pycadvisor.host.cgroups.detect import CgroupMounts
 from pycadvisor.host.cgroups.load import TaskstatsClient, open_cgroup_dir
 from pycadvisor.host.cgroups.pressure import parse_pressure
@@ -126,11 +126,22 @@ _SCHED: Token = ("sched",)
 _REFERENCED: Token = ("ref",)
 _LOAD: Token = ("load",)
 _ZERO5 = (0, 0, 0, 0, 0)
-_B0 = (b"0",) * 10
 # memory.stat keys of the v1 memory family: with use_hierarchy the "total_" (hierarchical) values,
 # as runc and cAdvisor read them (libcontainer/cgroups/fs/memory.go).
 _V1_MEM_KEYS = ("cache", "rss", "swap", "mapped_file", "active_file", "inactive_file")
 _V1_MEM_FLAT = (b"workingset_refault_file", b"workingset_refault_anon", b"pgfault", b"pgmajfault")
+_V1_CPUACCT_KEYS = (b"user", b"system")
+_V1_CFS_KEYS = (b"nr_periods", b"nr_throttled", b"throttled_time")
+_V2_CPU_KEYS = (
+    b"usage_usec", b"user_usec", b"system_usec", b"nr_periods", b"nr_throttled", b"throttled_usec",
+    b"nr_bursts", b"burst_usec",
+)  # fmt: skip
+_V2_MEM_KEYS = (
+    b"anon", b"file", b"file_mapped", b"active_file", b"inactive_file", b"file_dirty", b"file_writeback",
+    b"pgscan", b"pgsteal", b"workingset_refault_file", b"workingset_refault_anon", b"pgfault", b"pgmajfault",
+)  # fmt: skip
+_V2_EVENT_KEYS = (b"high", b"max")
+_NONE10: tuple[None, ...] = (None,) * 10
 _NET_FILES = ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp")
 
 
@@ -223,16 +234,22 @@ class CgroupCollector:
 
     # ------------------------------------------------------------------ helpers
 
-    def _read_opt(self, ctrl: str, fname: str) -> bytes | None:
-        # Paths are joined once per container, not once per read (os.path.join was 18 % of a sample).
-        # A file name belongs to one controller within a container, so the name alone is the key.
-        p = self._paths.get(fname)
+    def _path(self, ctrl: str, fname: str) -> str | None:
+        """``<dir of ctrl>/<fname>``, or ``None`` without that controller; ``fname=""`` gives the directory
+        with its trailing slash. Joined once per container, not once per read (os.path.join was 18 % of
+        a sample). A file name belongs to one controller within a container, so the name is the key."""
+        key = fname or ctrl + "/"
+        p = self._paths.get(key)
         if p is None:
             d = self._dirs.get(ctrl)
             if d is None:
                 return None
-            p = self._paths[fname] = d + "/" + fname
-        return self._files.read(p)
+            p = self._paths[key] = d + "/" + fname
+        return p
+
+    def _read_opt(self, ctrl: str, fname: str) -> bytes | None:
+        p = self._path(ctrl, fname)
+        return None if p is None else self._files.read(p)
 
     @property
     def dirs(self) -> dict[str, str]:
@@ -307,47 +324,47 @@ class CgroupCollector:
         return psi_ints(parse_pressure(data)) if data is not None else None
 
     def _cpu(self, tokens: list[Token], vals: list[int]) -> None:
+        files = self._files
         if self._v2:
-            data = self._read_opt("unified", "cpu.stat")
-            if data is None:
+            p = self._path("unified", "cpu.stat")
+            s = files.read_keyed(p, _V2_CPU_KEYS) if p else None
+            if s is None:
                 return
-            s = parse_keyed(data)
-            g = s.get
+            usage, user, system, periods, throttled, throttled_us, bursts, burst_us = (v or 0 for v in s)
             vals += (
-                g(b"usage_usec", 0) * 1000, g(b"user_usec", 0) * 1000, g(b"system_usec", 0) * 1000,
-                g(b"nr_periods", 0), g(b"nr_throttled", 0), g(b"throttled_usec", 0) * 1000,
-                g(b"nr_bursts", 0), g(b"burst_usec", 0) * 1000,
+                usage * 1000, user * 1000, system * 1000,
+                periods, throttled, throttled_us * 1000,
+                bursts, burst_us * 1000,
             )  # fmt: skip
             ncpu = 0
         else:
+            acct = self._path("cpuacct", "")
+            if acct is None:
+                return
             # cpuacct.usage_percpu sums to cpuacct.usage exactly (kernel/sched/cpuacct.c: cpuusage_read
             # sums the same per-CPU counters), so with per-CPU enabled one read gives both.
-            percpu: list[int] = []
-            if self._percpu:
-                raw = self._read_opt("cpuacct", "cpuacct.usage_percpu")
-                if raw is not None:
-                    percpu = parse_percpu(raw)
+            percpu = files.read_ints(acct + "cpuacct.usage_percpu") if self._percpu else None
             if percpu:
                 total = sum(percpu)
             else:
-                raw = self._read_opt("cpuacct", "cpuacct.usage")
-                if raw is None:
+                percpu = []
+                t = files.read_int(acct + "cpuacct.usage")
+                if t is None:
                     return
-                total = int(raw)
+                total = t
             user = system = 0
-            stat = self._read_opt("cpuacct", "cpuacct.stat")
-            if stat is not None:
-                # "user N\nsystem N" in USER_HZ ticks (kernel/sched/cpuacct.c cpuacct_stats_show)
-                s = parse_keyed(stat)
+            # "user N\nsystem N" in USER_HZ ticks (kernel/sched/cpuacct.c cpuacct_stats_show)
+            us = files.read_keyed(acct + "cpuacct.stat", _V1_CPUACCT_KEYS)
+            if us is not None:
                 scale = NS_PER_S // self._opts.clk_tck
-                user, system = s.get(b"user", 0) * scale, s.get(b"system", 0) * scale
+                user, system = (us[0] or 0) * scale, (us[1] or 0) * scale
             vals += (total, user, system)
             vals += percpu
             ncpu = len(percpu)
-            cs = self._read_opt("cpu", "cpu.stat")
+            cpu = self._path("cpu", "cpu.stat")
+            cs = files.read_keyed(cpu, _V1_CFS_KEYS) if cpu else None
             if cs is not None:
-                s = parse_keyed(cs)
-                vals += (s.get(b"nr_periods", 0), s.get(b"nr_throttled", 0), s.get(b"throttled_time", 0), 0, 0)
+                vals += (cs[0] or 0, cs[1] or 0, cs[2] or 0, 0, 0)
             else:
                 vals += _ZERO5
         psi = self._psi("cpu.pressure") if self._pressure else None
@@ -364,25 +381,26 @@ class CgroupCollector:
             self._memory_v1(tokens, vals)
 
     def _memory_v1(self, tokens: list[Token], vals: list[int]) -> None:
-        usage_raw = self._read_opt("memory", "memory.usage_in_bytes")
-        if usage_raw is None:
+        d = self._path("memory", "")
+        if d is None:
             return
-        usage = int(usage_raw)
-        parts = (self._read_opt("memory", "memory.stat") or b"").split()
-        stat = dict(zip(parts[::2], parts[1::2], strict=False))
-        keys = self._mem_keys
+        files = self._files
+        usage = files.read_int(d + "memory.usage_in_bytes")
+        if usage is None:
+            return
         # memory.stat holds ~70 keys (mm/memcontrol.c memcg1_stat_format); only these become ints.
-        cache, rss, swap, mapped, active, inactive, wrf, wra, pgf, pgmaj = map(int, map(stat.get, keys, _B0))
+        stat = files.read_keyed(d + "memory.stat", self._mem_keys) or _NONE10
+        cache, rss, swap, mapped, active, inactive, wrf, wra, pgf, pgmaj = (v or 0 for v in stat)
         vals += (
             usage,
-            _int(self._read_opt("memory", "memory.max_usage_in_bytes")),
+            files.read_int(d + "memory.max_usage_in_bytes") or 0,
             cache, rss, swap, mapped,
-            usage if keys[5] not in stat else max(usage - inactive, 0),
+            usage if stat[5] is None else max(usage - inactive, 0),
             active, inactive,
             0, 0, 0, 0,  # file_dirty, file_writeback, pgscan, pgsteal: v2 only
             wrf, wra,
-            _int(self._read_opt("memory", "memory.failcnt")),
-            _int(self._read_opt("memory", "memory.kmem.usage_in_bytes")),
+            files.read_int(d + "memory.failcnt") or 0,
+            files.read_int(d + "memory.kmem.usage_in_bytes") or 0,
             # cAdvisor reports the ``pgfault``/``pgmajfault`` keys in both scopes (interfaces §7).
             pgf, pgmaj,
             0, 0,  # memory.events: v2 only
@@ -393,33 +411,31 @@ class CgroupCollector:
         tokens.append(("mem", psi is not None))
 
     def _memory_v2(self, tokens: list[Token], vals: list[int]) -> None:
-        stat_raw = self._read_opt("unified", "memory.stat")
-        if stat_raw is None:
+        d = self._path("unified", "")
+        if d is None:
             return
-        s = KeyedInts(stat_raw)
-        g = s.get
-        cur = self._read_opt("unified", "memory.current")
+        files = self._files
+        stat = files.read_keyed(d + "memory.stat", _V2_MEM_KEYS)
+        if stat is None:
+            return
+        anon, file, mapped, active, inactive, dirty, wb, pgscan, pgsteal, wrf, wra, pgf, pgmaj = (v or 0 for v in stat)
+        cur = files.read_int(d + "memory.current")
         # The root of a v2 hierarchy has no memory.current: cAdvisor sums anon and file.
-        usage = g(b"anon") + g(b"file") if cur is None else int(cur)
-        inactive = s.opt(b"inactive_file")
-        high = mx = 0
-        ev = self._read_opt("unified", "memory.events")
-        if ev is not None:
-            e = parse_keyed(ev)
-            high, mx = e.get(b"high", 0), e.get(b"max", 0)
+        usage = anon + file if cur is None else cur
+        ev = files.read_keyed(d + "memory.events", _V2_EVENT_KEYS) or (None, None)
         vals += (
             usage,
-            _int(self._read_opt("unified", "memory.peak")),
-            g(b"file"), g(b"anon"),
-            _int(self._read_opt("unified", "memory.swap.current")),
-            g(b"file_mapped"),
-            usage if inactive is None else max(usage - inactive, 0),
-            g(b"active_file"), inactive or 0,
-            g(b"file_dirty"), g(b"file_writeback"), g(b"pgscan"), g(b"pgsteal"),
-            g(b"workingset_refault_file"), g(b"workingset_refault_anon"),
+            files.read_int(d + "memory.peak") or 0,
+            file, anon,
+            files.read_int(d + "memory.swap.current") or 0,
+            mapped,
+            usage if stat[4] is None else max(usage - inactive, 0),
+            active, inactive,
+            dirty, wb, pgscan, pgsteal,
+            wrf, wra,
             0, 0,  # failcnt, kernel: v1 only
-            g(b"pgfault"), g(b"pgmajfault"),
-            high, mx,
+            pgf, pgmaj,
+            ev[0] or 0, ev[1] or 0,
         )  # fmt: skip
         psi = self._psi("memory.pressure") if self._opts.has("pressure") else None
         if psi is not None:

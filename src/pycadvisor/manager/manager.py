@@ -25,6 +25,7 @@ from pycadvisor.cache import SampleHistory
 from pycadvisor.clock import Clock, RealClock
 from pycadvisor.container.base import ContainerMetadata, Factory
 from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs, new_codec
+from pycadvisor.container.fdread import FdReader, default_reader
 from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
 from pycadvisor.container.spec import read_spec
 from pycadvisor.errors import ContainerNotFound, RuntimeUnavailable
@@ -141,8 +142,10 @@ class Manager:
         fs_usage: FsUsage | None = None,
         mounts: CgroupMounts | None = None,
         machine_reader: Callable[[], MachineInfo] | None = None,
+        reader: FdReader | None = None,
     ) -> None:
         self.opts = opts
+        self._reader = reader or default_reader()  # how collectors read their held descriptors
         self.paths = paths
         self.clock: Clock = clock or RealClock()
         self.factories = list(factories)
@@ -397,7 +400,12 @@ class Manager:
         if not dirs:
             return
         collector = CgroupCollector(
-            name, dirs, is_v2=self.mounts.is_v2, files=FileSet(self._budget), opts=self._collect_opts, codec=self._codec
+            name,
+            dirs,
+            is_v2=self.mounts.is_v2,
+            files=FileSet(self._budget, self._reader),
+            opts=self._collect_opts,
+            codec=self._codec,
         )
         spec = self._read_spec(name, dirs)
         state = ContainerState(

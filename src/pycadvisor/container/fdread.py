@@ -1,0 +1,98 @@
+"""Read and parse a held file descriptor in one call: the native reader, or its pure-Python twin.
+
+A sample re-reads each of a container's files with ``pread`` at offset 0 and keeps a few integers of
+it. ``pycadvisor.container._cgread`` (C, built with the package when a compiler is there) does the read
+into a stack buffer and converts only the values asked for; :class:`PyFdReader` does the same with
+``os.pread``. Both raise ``OSError`` (with the read's errno: ENODEV once a cgroup is removed) and
+``ValueError`` for content that is not what was asked for. bench/fdread.py measures the two.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+__all__ = ["FdReader", "PyFdReader", "default_reader", "native_reader"]
+
+_BUF = 16384
+
+
+class FdReader(Protocol):
+    """What the collector's :class:`~pycadvisor.container.files.FileSet` reads held descriptors with."""
+
+    def read_bytes(self, fd: int, /) -> bytes:
+        """The whole file from offset 0."""
+        ...
+
+    def read_int(self, fd: int, /) -> int | None:
+        """The file's one integer (surrounding whitespace allowed); ``None`` when the file is empty."""
+        ...
+
+    def read_ints(self, fd: int, /) -> list[int]:
+        """The file's whitespace-separated integers (``cpuacct.usage_percpu``)."""
+        ...
+
+    def read_keyed(self, fd: int, keys: tuple[bytes, ...], /) -> tuple[int | None, ...]:
+        """The values of ``keys`` in a file of ``key value`` lines, in the order of ``keys``; ``None``
+        for a key the file does not have. Other lines are not looked at; a repeated key keeps its last
+        value."""
+        ...
+
+
+def _pread_all(fd: int) -> bytes:
+    data = os.pread(fd, _BUF, 0)
+    if len(data) < _BUF:
+        return data
+    chunks = [data]
+    off = len(data)
+    while more := os.pread(fd, _BUF * 4, off):
+        chunks.append(more)
+        off += len(more)
+    return b"".join(chunks)
+
+
+class PyFdReader:
+    """The pure-Python reader: the same results as the native one, for hosts without a compiler."""
+
+    __slots__ = ()
+
+    def read_bytes(self, fd: int, /) -> bytes:
+        return _pread_all(fd)
+
+    def read_int(self, fd: int, /) -> int | None:
+        data = _pread_all(fd).strip()
+        return int(data) if data else None
+
+    def read_ints(self, fd: int, /) -> list[int]:
+        return [int(x) for x in _pread_all(fd).split()]
+
+    def read_keyed(self, fd: int, keys: tuple[bytes, ...], /) -> tuple[int | None, ...]:
+        data = _pread_all(fd)
+        parts = data.split()
+        if len(parts) == 2 * data.count(b"\n") and data.endswith(b"\n"):
+            # Every line is "key value" (all the files this is used for): one split, no per-line work.
+            d = dict(zip(parts[::2], parts[1::2], strict=True))
+        else:
+            d = {}
+            for line in data.split(b"\n"):
+                k, _, rest = line.partition(b" ")
+                if k in keys:
+                    tok = rest.split(None, 1)
+                    if not tok:
+                        raise ValueError(f"not an integer: {rest!r}")
+                    d[k] = tok[0]
+        return tuple(None if (v := d.get(k)) is None else int(v) for k in keys)
+
+
+def native_reader() -> FdReader | None:
+    """The C reader, or ``None`` when the package was installed without it."""
+    try:
+        from pycadvisor.container import _cgread
+    except ImportError:
+        return None
+    return _cgread
+
+
+def default_reader() -> FdReader:
+    """The native reader where it was built, else the Python one."""
+    return native_reader() or PyFdReader()
