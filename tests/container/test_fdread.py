@@ -21,6 +21,7 @@ from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
 from pycadvisor.host.cgroups.cpu import parse_keyed
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.manager import Manager, ManagerOptions
+from pycadvisor.model.container import ContainerStats
 from support.cgroups import TestCgroup
 from support.ci import require
 
@@ -208,7 +209,61 @@ def test_missing_files_and_the_descriptor_budget(reader: FdReader, tmp_path: Pat
     assert budget.used == 0
 
 
-def _all_samples(scenario: str, reader: FdReader) -> dict[str, list[int]]:
+def test_fast_families_fall_back_to_the_general_path(tmp_path: Path) -> None:
+    """Once the native reader's one-call reads are in use, a corrupt, emptied or removed file still
+    gives exactly what the general path gives: the family's error, the other value source, or None."""
+    import shutil
+
+    from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs
+    from pycadvisor.host.cgroups.detect import detect_cgroup_mounts
+
+    shutil.copytree(HOSTS / "cgroup1-docker", tmp_path / "host", symlinks=True)
+    paths = HostPaths.under(str(tmp_path / "host"))
+    mounts = detect_cgroup_mounts(paths)
+    cid = "5c2ea0b2e1d54f7b8a3f4a1c9d6e0b7f2a8c3d4e5f60718293a4b5c6d7e8f901"
+    name = f"/docker/{cid}"
+    opts = CollectOptions(metric_sets=frozenset({"cpu", "memory", "percpu"}), paths=paths)
+
+    def collector(reader: FdReader) -> CgroupCollector:
+        dirs = cgroup_dirs(mounts, name, paths.in_rootfs)
+        return CgroupCollector(name, dirs, is_v2=False, files=FileSet(FdBudget(64), reader), opts=opts)
+
+    native, python = collector(_native()), collector(PyFdReader())
+    assert native._fast is not None and python._fast is None
+
+    def both() -> tuple[ContainerStats, list[tuple[str, Exception]]]:
+        a, errs_a = native.collect(now_ns=1, pid=None)
+        b, errs_b = python.collect(now_ns=1, pid=None)
+        assert a == b
+        assert [(f, type(e)) for f, e in errs_a] == [(f, type(e)) for f, e in errs_b]
+        return a, errs_a
+
+    both()
+    both()  # the native collector's second sample is its fast path
+    assert native._fast_cpu is not None and native._fast_cpu[1] is not None
+    mem_dir = tmp_path / "host" / "sys" / "fs" / "cgroup" / "memory" / "docker" / cid
+    acct_dir = tmp_path / "host" / "sys" / "fs" / "cgroup" / "cpuacct" / "docker" / cid
+    stat = (mem_dir / "memory.stat").read_bytes()
+    (mem_dir / "memory.stat").write_bytes(stat.replace(b"total_rss ", b"total_rss x", 1))
+    s, errs = both()
+    assert [f for f, _ in errs] == ["memory"] and s.memory is None and s.cpu is not None
+    (mem_dir / "memory.stat").write_bytes(stat.replace(b"total_inactive_file", b"other_key", 1))
+    s, errs = both()
+    assert not errs and s.memory is not None and s.memory.working_set == s.memory.usage
+    (acct_dir / "cpuacct.usage_percpu").write_bytes(b"")  # no per-CPU figures: cpuacct.usage gives the total
+    s, errs = both()
+    assert not errs and s.cpu is not None and not s.cpu.usage.per_cpu_usage
+    assert s.cpu.usage.total == int((acct_dir / "cpuacct.usage").read_bytes())
+    (mem_dir / "memory.max_usage_in_bytes").write_bytes(b"")
+    s, errs = both()
+    assert not errs and s.memory is not None and s.memory.max_usage == 0
+    native.close()
+    python.close()
+
+
+def _all_samples(scenario: str | Path, reader: FdReader, *, rounds: int = 3) -> dict[str, list[list[int]]]:
+    """Every container's values over ``rounds`` samples (the native reader's one-call family reads
+    start with the second, once the first has opened the files)."""
     loop = asyncio.new_event_loop()
     sets = frozenset({"cpu", "memory", "diskIO", "disk", "network", "percpu", "pressure", "process", "hugetlb"})
     m = Manager(
@@ -219,12 +274,13 @@ def _all_samples(scenario: str, reader: FdReader) -> dict[str, list[int]]:
     )
     loop.run_until_complete(m.start())
     try:
-        out: dict[str, list[int]] = {}
+        out: dict[str, list[list[int]]] = {}
         for name, st in m.containers.items():
-            assert m.collect(st) is not None
-            entry = st.history.latest_entry()
-            assert entry is not None
-            out[name] = [*entry[1]]
+            for _ in range(rounds):
+                assert m.collect(st) is not None
+                entry = st.history.latest_entry()
+                assert entry is not None
+                out.setdefault(name, []).append([*entry[1]])
         return out
     finally:
         loop.run_until_complete(m.stop())
@@ -236,4 +292,4 @@ def test_manager_samples_are_the_same_with_either_reader(scenario: str) -> None:
     native = _all_samples(scenario, _native())
     python = _all_samples(scenario, PyFdReader())
     assert native == python
-    assert len(native) >= 3 and max(len(v) for v in native.values()) > 20
+    assert len(native) >= 3 and max(len(v[-1]) for v in native.values()) > 20

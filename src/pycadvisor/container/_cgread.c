@@ -270,11 +270,221 @@ static PyObject *cg_read_bytes(PyObject *self, PyObject *arg) {
     return r;
 }
 
+/* ---- one call per family: the collector's fast path for its most common families -------------
+ *
+ * These read several held files and append the family's values to the sample's list in the order
+ * pycadvisor.container.collector writes them (model/sample.py: CPU_HEAD, per-CPU, CPU_CFS;
+ * MEMORY_INTS + 4). They handle the plain case only, every file present and well formed: anything
+ * else raises, and the collector reads the family again through its general path, which reports the
+ * error or the missing member exactly (ContainerGone, ParseError, None). Values beyond int64 raise
+ * too (that path clamps them).
+ */
+
+static int parse_ll(const char *s, size_t n, long long *out) {
+    size_t i = 0;
+    int neg = 0;
+    if (n > 0 && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    if (i == n || n - i > 18) return -1; /* 18 digits always fit; longer ones go the general way */
+    unsigned long long v = 0;
+    for (; i < n; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (d > 9) return -1;
+        v = v * 10 + d;
+    }
+    *out = neg ? -(long long)v : (long long)v;
+    return 0;
+}
+
+static int fast_fail(const char *what) {
+    PyErr_Format(PyExc_ValueError, "%s: not in the plain format", what);
+    return -1;
+}
+
+/* The file's one integer; an empty file gives `empty` (or fails when empty_ok is 0). */
+static int file_ll(int fd, long long *out, int empty_ok, long long empty) {
+    FileBuf b;
+    if (read_all(fd, &b) < 0) return -1;
+    const char *s = b.data, *e = b.data + b.len;
+    while (s < e && is_space(*s)) s++;
+    while (e > s && is_space(e[-1])) e--;
+    int rc = 0;
+    if (s == e) {
+        if (empty_ok)
+            *out = empty;
+        else
+            rc = fast_fail("empty file");
+    } else if (parse_ll(s, (size_t)(e - s), out) < 0) {
+        rc = fast_fail("single value");
+    }
+    release(&b);
+    return rc;
+}
+
+/* Values of keys[0..nk) from "key value" lines; absent keys keep 0 and their bit clear in *found. */
+static int file_keyed(int fd, const char *const *kp, const size_t *kl, int nk, long long *vals,
+                      unsigned long long *found) {
+    FileBuf b;
+    if (read_all(fd, &b) < 0) return -1;
+    *found = 0;
+    for (int i = 0; i < nk; i++) vals[i] = 0;
+    const char *p = b.data, *e = b.data + b.len;
+    int rc = 0;
+    while (p < e) {
+        const char *line_end = memchr(p, '\n', (size_t)(e - p));
+        if (line_end == NULL) line_end = e;
+        const char *k = p;
+        while (p < line_end && *p != ' ') p++;
+        size_t klen = (size_t)(p - k);
+        for (int i = 0; i < nk; i++) {
+            if (kl[i] != klen || memcmp(kp[i], k, klen) != 0) continue;
+            const char *v = p;
+            while (v < line_end && is_space(*v)) v++;
+            const char *ve = v;
+            while (ve < line_end && !is_space(*ve)) ve++;
+            if (parse_ll(v, (size_t)(ve - v), &vals[i]) < 0) {
+                rc = fast_fail("keyed value");
+                goto out;
+            }
+            *found |= 1ULL << i;
+            break;
+        }
+        p = line_end + 1;
+    }
+out:
+    release(&b);
+    return rc;
+}
+
+static int append_ll(PyObject *list, long long v) {
+    PyObject *o = PyLong_FromLongLong(v);
+    if (o == NULL) return -1;
+    int rc = PyList_Append(list, o);
+    Py_DECREF(o);
+    return rc;
+}
+
+static int int_arg(PyObject *o, long long *out) {
+    *out = PyLong_AsLongLong(o);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+#define MAX_CPUS 4096
+
+PyDoc_STRVAR(v1_cpu_doc,
+             "v1_cpu(fd_usage_percpu, fd_cpuacct_stat, fd_cpu_stat, ns_per_tick, vals, /)\n--\n\n"
+             "cgroup v1 CPU: appends total (the per-CPU sum), user, system (cpuacct.stat ticks x ns_per_tick),\n"
+             "the per-CPU usage, then nr_periods, nr_throttled, throttled_time, 0, 0; returns the CPU count.");
+
+static PyObject *cg_v1_cpu(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 5 || !PyList_CheckExact(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "v1_cpu(fd_percpu, fd_stat, fd_cfs, ns_per_tick, vals: list)");
+        return NULL;
+    }
+    int fd_percpu, fd_stat, fd_cfs;
+    long long tick;
+    if (fd_arg(args[0], &fd_percpu) < 0 || fd_arg(args[1], &fd_stat) < 0 || fd_arg(args[2], &fd_cfs) < 0 ||
+        int_arg(args[3], &tick) < 0)
+        return NULL;
+    PyObject *vals = args[4];
+
+    long long percpu[MAX_CPUS]; /* 32 KiB on the stack: no shared state */
+    int ncpu = 0;
+    long long total = 0;
+    {
+        FileBuf b;
+        if (read_all(fd_percpu, &b) < 0) return NULL;
+        const char *p = b.data, *e = b.data + b.len;
+        int bad = 0;
+        for (;;) {
+            while (p < e && is_space(*p)) p++;
+            if (p == e) break;
+            const char *t = p;
+            while (p < e && !is_space(*p)) p++;
+            if (ncpu == MAX_CPUS || parse_ll(t, (size_t)(p - t), &percpu[ncpu]) < 0) {
+                bad = 1;
+                break;
+            }
+            total += percpu[ncpu++];
+        }
+        release(&b);
+        if (bad || ncpu == 0) {
+            fast_fail("cpuacct.usage_percpu");
+            return NULL;
+        }
+    }
+    static const char *const stat_keys[] = {"user", "system"};
+    static const size_t stat_len[] = {4, 6};
+    static const char *const cfs_keys[] = {"nr_periods", "nr_throttled", "throttled_time"};
+    static const size_t cfs_len[] = {10, 12, 14};
+    long long us[2], cfs[3];
+    unsigned long long found;
+    if (file_keyed(fd_stat, stat_keys, stat_len, 2, us, &found) < 0) return NULL;
+    if (file_keyed(fd_cfs, cfs_keys, cfs_len, 3, cfs, &found) < 0) return NULL;
+    if (append_ll(vals, total) < 0 || append_ll(vals, us[0] * tick) < 0 || append_ll(vals, us[1] * tick) < 0)
+        return NULL;
+    for (int i = 0; i < ncpu; i++)
+        if (append_ll(vals, percpu[i]) < 0) return NULL;
+    long long tail[5] = {cfs[0], cfs[1], cfs[2], 0, 0};
+    for (int i = 0; i < 5; i++)
+        if (append_ll(vals, tail[i]) < 0) return NULL;
+    return PyLong_FromLong(ncpu);
+}
+
+PyDoc_STRVAR(v1_memory_doc,
+             "v1_memory(fd_usage, fd_stat, fd_max_usage, fd_failcnt, fd_kmem_usage, keys, vals, /)\n--\n\n"
+             "cgroup v1 memory: appends the memory family's 21 values. keys: the 10 memory.stat keys\n"
+             "(cache, rss, swap, mapped_file, active_file, inactive_file, with or without total_, then\n"
+             "workingset_refault_file, workingset_refault_anon, pgfault, pgmajfault).");
+
+static PyObject *cg_v1_memory(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 7 || !PyTuple_CheckExact(args[5]) || PyTuple_GET_SIZE(args[5]) != 10 ||
+        !PyList_CheckExact(args[6])) {
+        PyErr_SetString(PyExc_TypeError, "v1_memory(5 fds, keys: tuple of 10 bytes, vals: list)");
+        return NULL;
+    }
+    int fd[5];
+    for (int i = 0; i < 5; i++)
+        if (fd_arg(args[i], &fd[i]) < 0) return NULL;
+    const char *kp[10];
+    size_t kl[10];
+    for (int i = 0; i < 10; i++) {
+        PyObject *k = PyTuple_GET_ITEM(args[5], i);
+        if (!PyBytes_CheckExact(k)) {
+            PyErr_SetString(PyExc_TypeError, "keys must be bytes");
+            return NULL;
+        }
+        kp[i] = PyBytes_AS_STRING(k);
+        kl[i] = (size_t)PyBytes_GET_SIZE(k);
+    }
+    long long usage, max_usage, failcnt, kmem, st[10];
+    unsigned long long found;
+    if (file_ll(fd[0], &usage, 0, 0) < 0 || file_keyed(fd[1], kp, kl, 10, st, &found) < 0 ||
+        file_ll(fd[2], &max_usage, 1, 0) < 0 || file_ll(fd[3], &failcnt, 1, 0) < 0 || file_ll(fd[4], &kmem, 1, 0) < 0)
+        return NULL;
+    /* working set = usage - inactive file, not below 0; usage when memory.stat has no inactive_file
+       (cAdvisor container/libcontainer/handler.go setMemoryStats). */
+    long long ws = (found & (1ULL << 5)) ? (usage - st[5] > 0 ? usage - st[5] : 0) : usage;
+    long long out[21] = {
+        usage, max_usage, st[0], st[1], st[2], st[3], ws, st[4], st[5], 0, 0, 0, 0,
+        st[6], st[7], failcnt, kmem, st[8], st[9], 0, 0,
+    };
+    for (int i = 0; i < 21; i++)
+        if (append_ll(args[6], out[i]) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"read_int", cg_read_int, METH_O, read_int_doc},
     {"read_ints", cg_read_ints, METH_O, read_ints_doc},
     {"read_keyed", (PyCFunction)(void (*)(void))cg_read_keyed, METH_FASTCALL, read_keyed_doc},
     {"read_bytes", cg_read_bytes, METH_O, read_bytes_doc},
+    {"v1_cpu", (PyCFunction)(void (*)(void))cg_v1_cpu, METH_FASTCALL, v1_cpu_doc},
+    {"v1_memory", (PyCFunction)(void (*)(void))cg_v1_memory, METH_FASTCALL, v1_memory_doc},
     {NULL, NULL, 0, NULL},
 };
 

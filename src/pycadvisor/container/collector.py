@@ -162,6 +162,10 @@ class CgroupCollector:
         "_cycles",
         "_dirs",
         "_families",
+        "_fast",
+        "_fast_cpu",
+        "_fast_gen",
+        "_fast_mem",
         "_files",
         "_init_pid",
         "_load_avg",
@@ -231,6 +235,18 @@ class CgroupCollector:
             self._use_hierarchy = uh is None or uh.strip() != b"0"
             prefix = "total_" if self._use_hierarchy else ""
             self._mem_keys = tuple((prefix + k).encode() for k in _V1_MEM_KEYS) + _V1_MEM_FLAT
+        # The one-call family reads (native reader, cgroup v1): the files of each family, and their held
+        # descriptors once the general path has opened them all ([0]: CPU, [1]: memory; None until then).
+        self._fast = files.families if not is_v2 else None
+        acct, cpu, mem = dirs.get("cpuacct"), dirs.get("cpu"), dirs.get("memory")
+        self._fast_cpu: tuple[tuple[str, ...], tuple[int, ...] | None] | None = None
+        self._fast_mem: tuple[tuple[str, ...], tuple[int, ...] | None] | None = None
+        if self._fast is not None and acct and cpu and self._percpu:
+            self._fast_cpu = ((f"{acct}/cpuacct.usage_percpu", f"{acct}/cpuacct.stat", f"{cpu}/cpu.stat"), None)
+        if self._fast is not None and mem:
+            names = ("usage_in_bytes", "stat", "max_usage_in_bytes", "failcnt", "kmem.usage_in_bytes")
+            self._fast_mem = (tuple(f"{mem}/memory.{n}" for n in names), None)
+        self._fast_gen = files.generation
 
     # ------------------------------------------------------------------ helpers
 
@@ -246,6 +262,18 @@ class CgroupCollector:
                 return None
             p = self._paths[key] = d + "/" + fname
         return p
+
+    def _held(self, fast: tuple[tuple[str, ...], tuple[int, ...] | None]) -> tuple[int, ...] | None:
+        """The held descriptors of a fast family's files (cached until the file set closes one)."""
+        files = self._files
+        if self._fast_gen != files.generation:  # a descriptor was closed: look them all up again
+            self._fast_gen = files.generation
+            if self._fast_cpu is not None:
+                self._fast_cpu = (self._fast_cpu[0], None)
+            if self._fast_mem is not None:
+                self._fast_mem = (self._fast_mem[0], None)
+            return None
+        return fast[1] if fast[1] is not None else files.held(fast[0])
 
     def _read_opt(self, ctrl: str, fname: str) -> bytes | None:
         p = self._path(ctrl, fname)
@@ -338,6 +366,8 @@ class CgroupCollector:
             )  # fmt: skip
             ncpu = 0
         else:
+            if self._fast_cpu is not None and self._v1_cpu_fast(tokens, vals):
+                return
             acct = self._path("cpuacct", "")
             if acct is None:
                 return
@@ -380,7 +410,49 @@ class CgroupCollector:
         else:
             self._memory_v1(tokens, vals)
 
+    def _v1_cpu_fast(self, tokens: list[Token], vals: list[int]) -> bool:
+        """The CPU family in one native call once its files are held; False: take the general path."""
+        fast, spec = self._fast, self._fast_cpu
+        assert fast is not None and spec is not None
+        fds = self._held(spec)
+        if fds is None:
+            return False
+        self._fast_cpu = (spec[0], fds)
+        n = len(vals)
+        try:
+            ncpu = fast.v1_cpu(fds[0], fds[1], fds[2], NS_PER_S // self._opts.clk_tck, vals)
+        except (OSError, ValueError):  # gone, empty or malformed: the general path reports it exactly
+            del vals[n:]
+            return False
+        psi = self._psi("cpu.pressure") if self._pressure else None
+        if psi is not None:
+            vals += psi
+        tokens.append(("cpu", ncpu, psi is not None))
+        return True
+
+    def _v1_memory_fast(self, tokens: list[Token], vals: list[int]) -> bool:
+        """The memory family in one native call once its files are held; False: take the general path."""
+        fast, spec = self._fast, self._fast_mem
+        assert fast is not None and spec is not None
+        fds = self._held(spec)
+        if fds is None:
+            return False
+        self._fast_mem = (spec[0], fds)
+        n = len(vals)
+        try:
+            fast.v1_memory(fds[0], fds[1], fds[2], fds[3], fds[4], self._mem_keys, vals)
+        except (OSError, ValueError):
+            del vals[n:]
+            return False
+        psi = self._psi("memory.pressure") if self._pressure else None
+        if psi is not None:
+            vals += psi
+        tokens.append(("mem", psi is not None))
+        return True
+
     def _memory_v1(self, tokens: list[Token], vals: list[int]) -> None:
+        if self._fast_mem is not None and self._v1_memory_fast(tokens, vals):
+            return
         d = self._path("memory", "")
         if d is None:
             return

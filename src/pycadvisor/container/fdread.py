@@ -10,9 +10,9 @@ into a stack buffer and converts only the values asked for; :class:`PyFdReader` 
 from __future__ import annotations
 
 import os
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-__all__ = ["FdReader", "PyFdReader", "default_reader", "native_reader"]
+__all__ = ["FamilyReader", "FdReader", "PyFdReader", "default_reader", "family_reader", "native_reader"]
 
 _BUF = 16384
 
@@ -37,6 +37,40 @@ class FdReader(Protocol):
         for a key the file does not have. Other lines are not looked at; a repeated key keeps its last
         value."""
         ...
+
+
+@runtime_checkable
+class FamilyReader(Protocol):
+    """One call per family for the collector's most common families (the native reader has them).
+
+    Each reads the family's held files and appends its values to the sample's list in the collector's
+    order; anything but the plain case (an empty or malformed file, a read error) raises ``ValueError``
+    or ``OSError``, and the collector reads the family again through its general path, which is the
+    reference: tests/container/test_fdread.py checks that both give the same samples.
+    """
+
+    def v1_cpu(self, fd_percpu: int, fd_stat: int, fd_cfs: int, ns_per_tick: int, vals: list[int], /) -> int:
+        """cpuacct.usage_percpu, cpuacct.stat, cpu.stat: the CPU family's values; returns the CPU count."""
+        ...
+
+    def v1_memory(
+        self,
+        fd_usage: int,
+        fd_stat: int,
+        fd_max: int,
+        fd_failcnt: int,
+        fd_kmem: int,
+        keys: tuple[bytes, ...],
+        vals: list[int],
+        /,
+    ) -> None:
+        """memory.usage_in_bytes, memory.stat (``keys``), max usage, failcnt, kmem usage: 21 values."""
+        ...
+
+
+def family_reader(reader: FdReader) -> FamilyReader | None:
+    """``reader``'s one-call family reads, if it has them (the native reader does, the Python one not)."""
+    return reader if isinstance(reader, FamilyReader) else None
 
 
 def _pread_all(fd: int) -> bytes:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from pycadvisor.container.fdread import FdReader, default_reader
+from pycadvisor.container.fdread import FdReader, default_reader, family_reader
 
 _MISSING = -1
 T = TypeVar("T")
@@ -45,13 +45,24 @@ class FileSet:
     ``None`` and is not looked for again until :meth:`forget_missing`.
     """
 
-    __slots__ = ("_budget", "_fds", "_int", "_ints", "_keyed", "_read")
+    __slots__ = ("_budget", "_fds", "_int", "_ints", "_keyed", "_read", "families", "generation")
 
     def __init__(self, budget: FdBudget, reader: FdReader | None = None) -> None:
         self._fds: dict[str, int] = {}
         self._budget = budget
         r = reader or default_reader()
         self._read, self._int, self._ints, self._keyed = r.read_bytes, r.read_int, r.read_ints, r.read_keyed
+        #: One-call family reads over held descriptors (native reader only), see :meth:`held`.
+        self.families = family_reader(r)
+        #: Changes whenever a held descriptor is closed, so tuples from :meth:`held` can be cached.
+        self.generation = 0
+
+    def held(self, paths: tuple[str, ...]) -> tuple[int, ...] | None:
+        """The descriptors of ``paths`` if every one is open and held, else ``None`` (valid until
+        :attr:`generation` changes)."""
+        get = self._fds.get
+        fds = tuple([get(p, _MISSING) for p in paths])
+        return None if min(fds) < 0 else fds
 
     def read(self, path: str) -> bytes | None:
         """Return the file's current content, or ``None`` when the file does not exist."""
@@ -127,6 +138,7 @@ class FileSet:
         """Close and drop one path (e.g. a /proc/<pid> file whose process changed)."""
         fd = self._fds.pop(path, None)
         if fd is not None and fd >= 0:
+            self.generation += 1
             os.close(fd)
             self._budget.used -= 1
 
@@ -136,6 +148,7 @@ class FileSet:
             del self._fds[p]
 
     def close(self) -> None:
+        self.generation += 1
         for fd in self._fds.values():
             if fd >= 0:
                 try:
