@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from pycadvisor import __version__
 from pycadvisor.config import Config
@@ -44,9 +46,23 @@ def main(argv: list[str] | None = None) -> int:
     from pycadvisor.app import run
 
     try:
-        return asyncio.run(run(cfg, storage))
+        return _event_loop_runner()(run(cfg, storage))
     except KeyboardInterrupt:
         return 0
+
+
+def _event_loop_runner() -> Callable[[Coroutine[Any, Any, int]], int]:
+    """uvloop where it is installed (a dependency), else asyncio's own loop.
+
+    The daemon's housekeeping wakes up a few times a second; an idle wake-up of asyncio's loop costs
+    about 180 µs of CPU on these machines and uvloop's about 140 µs (bench/loop_wakeup.py).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    run: Callable[[Coroutine[Any, Any, int]], int] = uvloop.run
+    return run
 
 
 def _validate(cfg: Config, storage: StorageOptions) -> str | None:

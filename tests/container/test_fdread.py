@@ -265,7 +265,8 @@ def _all_samples(scenario: str | Path, reader: FdReader, *, rounds: int = 3) -> 
     """Every container's values over ``rounds`` samples (the native reader's one-call family reads
     start with the second, once the first has opened the files)."""
     loop = asyncio.new_event_loop()
-    sets = frozenset({"cpu", "memory", "diskIO", "disk", "network", "percpu", "pressure", "process", "hugetlb"})
+    # Not "disk": the root's filesystem figures are statvfs of this machine's mounts, which move between runs.
+    sets = frozenset({"cpu", "memory", "diskIO", "network", "percpu", "pressure", "process", "hugetlb"})
     m = Manager(
         ManagerOptions(metric_sets=sets, global_housekeeping_interval_ns=0, update_machine_info_interval_ns=0),
         HostPaths.under(str(HOSTS / scenario)),
