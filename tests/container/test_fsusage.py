@@ -213,3 +213,30 @@ def test_bad_parameters_are_rejected() -> None:
         FsUsageTracker(0, 1)
     with pytest.raises(ValueError):
         FsUsageTracker(1, 0)
+
+
+def test_the_loop_sleeps_while_nothing_is_due(tmp_path: Path) -> None:
+    """No wake-ups while nothing is tracked or due; a newly tracked container is walked at once."""
+    write(tmp_path / "a", 4096)
+    t = FsUsageTracker(interval_s=30.0, budget_s_per_round=1.0, round_s=0.01)
+
+    async def go() -> None:
+        runner = asyncio.ensure_future(t.run())
+        try:
+            await asyncio.sleep(0.3)  # nothing tracked: one round at start, then asleep (was one per round_s)
+            assert t.rounds <= 1
+            t.track("c", [str(tmp_path)])
+            for _ in range(200):
+                if t.usage("c") is not None:
+                    break
+                await asyncio.sleep(0.01)
+            assert t.usage("c") is not None  # woken by track(), not after a round_s poll
+            rounds = t.rounds
+            await asyncio.sleep(0.3)  # the next walk is due in 30 s: no rounds meanwhile
+            assert t.rounds - rounds <= 1
+        finally:
+            runner.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await runner
+
+    asyncio.run(go())
