@@ -177,7 +177,9 @@ class CgroupCollector:
         "_paths",
         "_percpu",
         "_pressure",
+        "_psi_absent",
         "_sched",
+        "_tick_ns",
         "_use_hierarchy",
         "_v2",
         "name",
@@ -247,6 +249,8 @@ class CgroupCollector:
             names = ("usage_in_bytes", "stat", "max_usage_in_bytes", "failcnt", "kmem.usage_in_bytes")
             self._fast_mem = (tuple(f"{mem}/memory.{n}" for n in names), None)
         self._fast_gen = files.generation
+        self._psi_absent: set[str] = set()  # pressure files found missing (looked for again on a rescan)
+        self._tick_ns = NS_PER_S // opts.clk_tck  # cpuacct.stat counts USER_HZ ticks
 
     # ------------------------------------------------------------------ helpers
 
@@ -296,6 +300,7 @@ class CgroupCollector:
 
     def forget_missing(self) -> None:
         self._files.forget_missing()
+        self._psi_absent.clear()
 
     # ------------------------------------------------------------------ sample
 
@@ -348,8 +353,14 @@ class CgroupCollector:
     # ------------------------------------------------------------------ cpu
 
     def _psi(self, fname: str) -> tuple[int, ...] | None:
+        # On hybrid hosts most cgroups have no unified twin: one set lookup per sample, not four calls.
+        if fname in self._psi_absent:
+            return None
         data = self._read_opt("unified", fname)
-        return psi_ints(parse_pressure(data)) if data is not None else None
+        if data is None:
+            self._psi_absent.add(fname)
+            return None
+        return psi_ints(parse_pressure(data))
 
     def _cpu(self, tokens: list[Token], vals: list[int]) -> None:
         files = self._files
@@ -420,7 +431,7 @@ class CgroupCollector:
         self._fast_cpu = (spec[0], fds)
         n = len(vals)
         try:
-            ncpu = fast.v1_cpu(fds[0], fds[1], fds[2], NS_PER_S // self._opts.clk_tck, vals)
+            ncpu = fast.v1_cpu(fds[0], fds[1], fds[2], self._tick_ns, vals)
         except (OSError, ValueError):  # gone, empty or malformed: the general path reports it exactly
             del vals[n:]
             return False

@@ -179,6 +179,7 @@ class Manager:
         self._load_reader: TaskstatsClient | None = None
         self._root_fs: RootFsReader | None = None  # held mountinfo, parsed again only after a mount change
         self._root_fs_latest: FsStats | None = None  # the root's first filesystem, newest sample
+        self._disk_set = "disk" in opts.metric_sets
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -546,13 +547,11 @@ class Manager:
         if self._loop is None or not self._running:
             return
         base = st.interval_ns
-        delay = _jitter(base, self.opts.initial_splay_factor if first else self.opts.jitter_factor)
         if first:
-            delay = (
-                int(random.random() * self.opts.initial_splay_factor * base)
-                if self.opts.initial_splay_factor > 0
-                else 0
-            )
+            splay = self.opts.initial_splay_factor
+            delay = int(random.random() * splay * base) if splay > 0 else 0
+        else:
+            delay = _jitter(base, self.opts.jitter_factor)
         due = time.monotonic_ns() + delay
         st.due_ns = due
         self._seq += 1
@@ -623,9 +622,11 @@ class Manager:
             self._log_error(st, "collect", e, now)
             return False
         codec = self._codec
-        self._add_fs(st, now, tokens, values)
-        if st.metadata is not None and st.metadata.health:
-            codec.add_object("health", Health(status=st.metadata.health), tokens, values)
+        md = st.metadata
+        if self._disk_set and (st.name == "/" or (md is not None and md.fs_dirs)):
+            self._add_fs(st, now, tokens, values)
+        if md is not None and md.health:
+            codec.add_object("health", Health(status=md.health), tokens, values)
         if errors:
             st.scrape_errors += 1
             self.counters.scrape_errors += 1
@@ -635,7 +636,8 @@ class Manager:
             st.scrape_errors = 0
         layout = codec.layout(tokens)
         vals = to_array(values)
-        prev = st.history.latest_entry()
+        dynamic = self.opts.allow_dynamic_housekeeping
+        prev = st.history.latest_entry() if dynamic else None
         stats = codec.build(layout, vals) if self.sinks else None  # built only when somebody reads it
         st.history.add(layout, vals, stats)
         st.summary.add(
@@ -652,7 +654,7 @@ class Manager:
                     sink.add_stats(ref, st.spec, stats)
                 except Exception as e:
                     self._log_error(st, "storage", e, now)
-        if not self.opts.allow_dynamic_housekeeping:
+        if not dynamic:
             return True  # nobody asks whether it changed
         return (
             prev is None
@@ -668,8 +670,6 @@ class Manager:
         return None
 
     def _add_fs(self, st: ContainerState, now: int, tokens: list[Token], values: list[int]) -> None:
-        if "disk" not in self.opts.metric_sets:
-            return
         fs: list[FsStats] | None = None
         if st.name == "/":
             try:
