@@ -11,7 +11,17 @@
   cgroup-v1/memory.rst §10 "OOM Control"). The kernel signals the eventfd of the cgroup whose limit
   was hit *and of all its descendants* before it picks and kills a task, and again when the cgroup
   is removed. A global (not memcg) OOM signals nothing on v1, so ``/proc/vmstat`` ``oom_kill`` is
-  also polled (``vmstat_interval``) and any change re-reads every v1 counter.
+  also watched and any rise re-reads every v1 counter. Without /dev/kmsg it is polled every
+  ``vmstat_interval`` (1 s). With kmsg (:meth:`OomWatcher.follow_kmsg`) every kill already wakes
+  the daemon, so each kmsg OOM report triggers that check at once (the summary line is printed
+  just before the kernel bumps the counters, hence a few short rechecks) and the poll drops to a
+  backstop every ``vmstat_backstop_interval`` (10 s): one idle wake-up instead of ten. The kernel
+  ratelimits its OOM reports (``oom_rs``: 10 per 5 s), and a kill whose report was suppressed
+  prints only "Killed process", which ends no report; such kills only happen within
+  ``KMSG_RATELIMIT_INTERVAL`` of a printed one, so the 1 s poll is kept for
+  ``KMSG_FAST_HOLD`` after each kmsg report. If kmsg stops, the next poll sees it and goes back
+  to 1 s. ``/proc/vmstat`` is held open and re-read with ``pread`` (a seq file regenerates at
+  offset 0).
 
 Cost: no work per sample. A container holds one fd (v1: the eventfd; v2: the events file, plus one
 inotify watch); counters are read only when the kernel signals a change.
@@ -56,6 +66,15 @@ NOTE_MIN_INTERVAL_NS: Final = 1_000_000_000  # v2 "max" storms: at most one note
 NOTE_KEEP_NS: Final = 5_000_000_000  # a noted process that left the cgroup stays a victim candidate this long
 SETTLE_STEP: Final = 0.01  # s between looks for the victims of a counted kill
 SETTLE_MAX_NS: Final = 300_000_000  # report a counted kill after this long even without a named victim
+VMSTAT_BACKSTOP_INTERVAL: Final = 10.0  # s between /proc/vmstat polls while kmsg reports the kills
+# mm/oom_kill.c oom_kill_process: dump_header only within __ratelimit(&oom_rs), DEFAULT_RATELIMIT_INTERVAL
+# (5 s) and _BURST (10); a window opens with a printed report, so a suppressed one follows a printed one
+# within this long.
+KMSG_RATELIMIT_INTERVAL: Final = 5.0
+KMSG_FAST_HOLD: Final = KMSG_RATELIMIT_INTERVAL + 1.0  # s of vmstat_interval polling after a kmsg OOM
+# s after a kmsg OOM report: dump_oom_summary prints before __oom_kill_process bumps the counters.
+KMSG_RECHECK_DELAYS: Final = (0.005, 0.05)
+VMSTAT_READ_SIZE: Final = 4096  # a seq file returns at most one page per read
 _IN_MODIFY: Final = 0x2  # inotify(7)
 _IN_IGNORED: Final = 0x8000
 
@@ -90,6 +109,23 @@ def parse_vmstat_oom_kill(data: bytes) -> int | None:
         return int(data[start : end if end >= 0 else len(data)])
     except ValueError:
         return None
+
+
+def pread_vmstat_oom_kill(fd: int) -> int | None:
+    """``oom_kill`` of a held ``/proc/vmstat`` fd, reading from offset 0 only as far as that line.
+
+    procfs regenerates a seq file when read at offset 0; later chunks follow at the offsets reached.
+    """
+    data = b""
+    while True:
+        chunk = os.pread(fd, VMSTAT_READ_SIZE, len(data))
+        if not chunk:
+            break
+        data += chunk
+        i = data.find(b"\noom_kill ")
+        if i >= 0 and data.find(b"\n", i + 1) >= 0:
+            break
+    return parse_vmstat_oom_kill(data)
 
 
 def parse_cgroup_procs(data: bytes) -> list[int]:
@@ -171,12 +207,17 @@ class OomWatcher:
         clock: Callable[[], int],
         *,
         vmstat_interval: float = 1.0,
+        vmstat_backstop_interval: float = VMSTAT_BACKSTOP_INTERVAL,
         limit_window: float = 5.0,
     ) -> None:
+        """``vmstat_interval``: the /proc/vmstat poll without kmsg (<= 0: none at all);
+        ``vmstat_backstop_interval``: the poll while kmsg reports the kills (at least ``vmstat_interval``).
+        """
         self._paths = paths
         self._on_kill = on_kill
         self._clock = clock
         self._vmstat_interval = vmstat_interval
+        self._vmstat_backstop = max(vmstat_backstop_interval, vmstat_interval)
         self._limit_window_ns = int(limit_window * 1e9)
         self._watches: dict[str, _Watch] = {}
         self._by_wd: dict[int, _Watch] = {}
@@ -185,6 +226,11 @@ class OomWatcher:
         self._inotify: Any = None
         self._vmstat_timer: asyncio.TimerHandle | None = None
         self._vmstat_last: int | None = None
+        self._vmstat_fd = -1
+        self._kmsg_active: Callable[[], bool] | None = None
+        self._kmsg_seen = False  # kmsg was active at the last look (to log the fall-back once)
+        self._fast_until = 0.0  # loop time until which vmstat_interval applies even with kmsg
+        self._kmsg_rechecks: list[asyncio.TimerHandle] = []
 
     # ------------------------------------------------------------ lifecycle
 
@@ -198,15 +244,48 @@ class OomWatcher:
         """Unwatch everything (kills still settling are reported now)."""
         for name in list(self._watches):
             self.unwatch(name)
-        if self._vmstat_timer is not None:
-            self._vmstat_timer.cancel()
-            self._vmstat_timer = None
+        self._cancel_vmstat_timers()
+        if self._vmstat_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._vmstat_fd)
+            self._vmstat_fd = -1
+        self._vmstat_last = None
         if self._inotify is not None:
             if self._loop is not None:
                 self._loop.remove_reader(self._inotify.fileno())
             self._inotify.close()
             self._inotify = None
         self._loop = None
+
+    def follow_kmsg(self, active: Callable[[], bool] | None) -> None:
+        """Whether /dev/kmsg reports the kills: ``active`` says so while it does (None: no kmsg).
+
+        While it does, call :meth:`kmsg_oom` for each OOM it reports; /proc/vmstat is then only
+        polled as a backstop. ``active`` is asked at each poll, so a source that stopped is
+        noticed within one backstop interval and the ``vmstat_interval`` poll resumes.
+        """
+        self._kmsg_active = active
+        self._kmsg_seen = active is not None and active()
+        self._schedule_vmstat(rearm=True)
+
+    def kmsg_oom(self) -> None:
+        """kmsg reported an OOM kill: check /proc/vmstat now rather than at the next poll."""
+        loop = self._loop
+        if loop is None or not self._has_v1():
+            return
+        self._fast_until = loop.time() + KMSG_FAST_HOLD
+        for t in self._kmsg_rechecks:
+            t.cancel()
+        self._kmsg_rechecks = []
+        if not self._check_vmstat():  # not counted yet: the kernel prints the summary first
+            self._kmsg_rechecks = [loop.call_later(d, self._kmsg_recheck) for d in KMSG_RECHECK_DELAYS]
+        self._schedule_vmstat(rearm=True)
+
+    def vmstat_delay(self) -> float | None:
+        """Seconds until the armed /proc/vmstat poll, or None when none is armed."""
+        if self._vmstat_timer is None or self._loop is None:
+            return None
+        return self._vmstat_timer.when() - self._loop.time()
 
     def watch_count(self) -> int:
         return len(self._watches)
@@ -384,33 +463,90 @@ class OomWatcher:
         self._count(w, c.get("oom_kill", w.kills), now)
         return True
 
+    def _has_v1(self) -> bool:
+        return any(w.version == 1 for w in self._watches.values())
+
     def _poll_vmstat(self) -> None:
         self._vmstat_timer = None
         if self._loop is None:
             return
-        try:
-            total = parse_vmstat_oom_kill(read_bytes(os.path.join(self._paths.proc, "vmstat")))
-        except OSError:
-            total = None
-        if total is not None and total != self._vmstat_last:
-            first = self._vmstat_last is None
-            self._vmstat_last = total
-            if not first:
-                now = self._clock()
-                for w in list(self._watches.values()):
-                    if w.version == 1:
-                        self._read_v1(w, now)
+        self._check_vmstat()
         self._schedule_vmstat()
 
-    def _schedule_vmstat(self) -> None:
-        if self._loop is None or self._vmstat_timer is not None or self._vmstat_interval <= 0:
+    def _kmsg_recheck(self) -> None:
+        if self._loop is not None and self._check_vmstat():
+            for t in self._kmsg_rechecks:
+                t.cancel()
+            self._kmsg_rechecks = []
+
+    def _check_vmstat(self) -> bool:
+        """Read /proc/vmstat ``oom_kill``; when it rose, re-read every v1 counter. True if it rose."""
+        total = self._read_vmstat()
+        if total is None or total == self._vmstat_last:
+            return False
+        first = self._vmstat_last is None
+        self._vmstat_last = total
+        if first:
+            return False
+        now = self._clock()
+        for w in list(self._watches.values()):
+            if w.version == 1:
+                self._read_v1(w, now)
+        return True
+
+    def _read_vmstat(self) -> int | None:
+        """The held /proc/vmstat's ``oom_kill``; on an error the file is re-opened once."""
+        path = os.path.join(self._paths.proc, "vmstat")
+        for retry in (False, True):
+            if self._vmstat_fd < 0:
+                try:
+                    self._vmstat_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError as e:
+                    log.debug("cannot open %s: %s", path, e)
+                    return None
+            try:
+                return pread_vmstat_oom_kill(self._vmstat_fd)
+            except OSError as e:
+                with contextlib.suppress(OSError):
+                    os.close(self._vmstat_fd)
+                self._vmstat_fd = -1
+                if retry:
+                    log.debug("cannot read %s: %s", path, e)
+        return None
+
+    def _vmstat_period(self, loop: asyncio.AbstractEventLoop) -> float:
+        """The poll interval now: the backstop while kmsg reports the kills, outside an OOM burst."""
+        active = self._kmsg_active is not None and self._kmsg_active()
+        if self._kmsg_seen and not active:
+            log.info("kmsg stopped: polling /proc/vmstat every %g s for global OOM kills", self._vmstat_interval)
+        self._kmsg_seen = active
+        if not active or loop.time() < self._fast_until:
+            return self._vmstat_interval
+        return self._vmstat_backstop
+
+    def _schedule_vmstat(self, *, rearm: bool = False) -> None:
+        """Arm the next poll (if none is armed, or replacing it when ``rearm``: the interval changed)."""
+        loop = self._loop
+        if loop is None or self._vmstat_interval <= 0:
             return
-        if not any(w.version == 1 for w in self._watches.values()):
+        if self._vmstat_timer is not None:
+            if not rearm:
+                return
+            self._vmstat_timer.cancel()
+            self._vmstat_timer = None
+        if not self._has_v1():
             return
         if self._vmstat_last is None:
-            with contextlib.suppress(OSError):
-                self._vmstat_last = parse_vmstat_oom_kill(read_bytes(os.path.join(self._paths.proc, "vmstat")))
-        self._vmstat_timer = self._loop.call_later(self._vmstat_interval, self._poll_vmstat)
+            self._vmstat_last = self._read_vmstat()
+        self._vmstat_timer = loop.call_later(self._vmstat_period(loop), self._poll_vmstat)
+
+    def _cancel_vmstat_timers(self) -> None:
+        if self._vmstat_timer is not None:
+            self._vmstat_timer.cancel()
+            self._vmstat_timer = None
+        for t in self._kmsg_rechecks:
+            t.cancel()
+        self._kmsg_rechecks = []
 
     # ------------------------------------------------------------ v2
 

@@ -11,7 +11,9 @@ Producers (cadvisor-interfaces §5.1):
   (:class:`~pycadvisor.events.kmsg.KmsgOomSource`) and from cgroup kill counters
   (:class:`~pycadvisor.events.oom.OomWatcher`), merged by :class:`~pycadvisor.events.oomjoin.OomJoin`
   so each kill is reported once with the best details. Each ``oom`` event also counts towards
-  :meth:`EventStore.oom_kill_count` (``container_oom_events_total``).
+  :meth:`EventStore.oom_kill_count` (``container_oom_events_total``). While kmsg is read, each OOM
+  it reports makes the watcher check ``/proc/vmstat`` at once, and the watcher polls it only as a
+  slow backstop (``vmstat_backstop_interval``) instead of every ``vmstat_interval``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from collections.abc import Callable
 
 from pycadvisor.events.kmsg import KmsgOomSource, OomInstance
-from pycadvisor.events.oom import OomWatcher
+from pycadvisor.events.oom import VMSTAT_BACKSTOP_INTERVAL, OomWatcher
 from pycadvisor.events.oomjoin import DEFAULT_GRACE_NS, OomJoin
 from pycadvisor.events.store import EventStore
 from pycadvisor.host.paths import HostPaths
@@ -50,6 +52,7 @@ class EventService:
         oom_counters: bool = True,
         grace_ns: int = DEFAULT_GRACE_NS,
         vmstat_interval: float = 1.0,
+        vmstat_backstop_interval: float = VMSTAT_BACKSTOP_INTERVAL,
     ) -> None:
         """``kmsg`` / ``oom_counters`` switch the two OOM sources (both on by default)."""
         self.store = store
@@ -57,7 +60,15 @@ class EventService:
         self._join = OomJoin(self._emit_oom, grace_ns=grace_ns)
         self._kmsg = KmsgOomSource(paths, self._on_kmsg_oom) if kmsg else None
         self._watcher = (
-            OomWatcher(paths, self._on_counted_oom, clock, vmstat_interval=vmstat_interval) if oom_counters else None
+            OomWatcher(
+                paths,
+                self._on_counted_oom,
+                clock,
+                vmstat_interval=vmstat_interval,
+                vmstat_backstop_interval=vmstat_backstop_interval,
+            )
+            if oom_counters
+            else None
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_timer: asyncio.TimerHandle | None = None
@@ -70,6 +81,8 @@ class EventService:
         if self._kmsg is not None:
             self._join.kmsg_active = self._kmsg.start(self._loop)
         if self._watcher is not None:
+            # KmsgOomSource has no stop callback: the watcher asks kmsg_active at each poll.
+            self._watcher.follow_kmsg(self._kmsg_alive if self._join.kmsg_active else None)
             self._watcher.start(self._loop)
 
     async def stop(self) -> None:
@@ -78,6 +91,7 @@ class EventService:
             self._kmsg.stop()
         if self._watcher is not None:
             self._watcher.stop()
+            self._watcher.follow_kmsg(None)
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
@@ -89,6 +103,9 @@ class EventService:
     def kmsg_active(self) -> bool:
         """True while OOM kills are read from /dev/kmsg."""
         return self._kmsg is not None and self._kmsg.active
+
+    def _kmsg_alive(self) -> bool:
+        return self.kmsg_active
 
     def oom_watch_count(self) -> int:
         """Containers whose OOM kill counters are watched."""
@@ -121,8 +138,12 @@ class EventService:
 
     def _on_kmsg_oom(self, inst: OomInstance) -> None:
         self._join.from_kmsg(inst, self._clock())
+        if self._watcher is not None:
+            self._watcher.kmsg_oom()  # the counter side of a global OOM on v1, without waiting for a poll
 
     def _on_counted_oom(self, inst: OomInstance) -> None:
+        if self._join.kmsg_active and not self.kmsg_active:  # kmsg stopped on a read error: no twin will come
+            self._join.kmsg_active = False
         self._join.from_counter(inst, self._clock())
         self._arm_flush()
 
