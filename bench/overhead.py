@@ -178,7 +178,7 @@ class Options:
     floor_seconds: float
     floor_rounds: int
     floor_paced_ms: int
-    floor_ticks: int
+    floor_tick_ms: int
     scrapes: int
     python: str
     workdir: str
@@ -365,18 +365,17 @@ def run_cgroups(n: int, opts: Options, layout: Layout, cleanup: Cleanup) -> dict
         floor = run_floor(
             floor_paths, opts.workdir, seconds=opts.floor_seconds, rounds=opts.floor_rounds, impl=opts.floor_impl
         )
-        if opts.floor_paced_ms > 0:
-            say(
-                f"paced floor: every file once per {opts.floor_paced_ms} ms in {opts.floor_ticks} wake-ups, "
-                f"3 × 10 periods"
-            )
+        period_ms = opts.floor_paced_ms or daemon_period_ms(subjects.get("off"))
+        if period_ms > 0:
+            ticks = max(1, round(period_ms / opts.floor_tick_ms))
+            say(f"paced floor: every file once per {period_ms} ms in {ticks} wake-ups, 3 × 10 periods")
             paced = run_floor(
                 by_container(floor_paths, cgroup_mountpoints()),
                 opts.workdir,
                 rounds=3,
                 impl=opts.floor_impl,
-                pause_ms=opts.floor_paced_ms,
-                ticks=opts.floor_ticks,
+                pause_ms=period_ms,
+                ticks=ticks,
             )
     facts_end = host_facts(layout)
     result = compose(n, opts, subjects, floor, floor_per_sample_us(floor, floor_paths, reads), reads, facts, facts_end)
@@ -405,6 +404,21 @@ def by_container(paths: list[str], mounts: list[str]) -> list[str]:
         return (cg is None, cg or "", p)
 
     return sorted(paths, key=key)
+
+
+def daemon_period_ms(subject: Subject | None) -> int:
+    """How often the daemon sampled each container on average, in ms (0 if unknown).
+
+    With cAdvisor's jitter a container is sampled every 1–2 s at a 1 s interval (about 1.6 s on
+    average), not every second; the paced floor reads each container as often, so that both spread
+    their wake-ups over the same number of samples.
+    """
+    if subject is None:
+        return 0
+    rate, tracked = subject.figures.get("samples_per_s"), subject.figures.get("tracked_containers")
+    if not rate or not tracked:
+        return 0
+    return round(1000 * float(tracked) / float(rate))
 
 
 def floor_per_sample_us(floor: FloorResult | None, paths: list[str], reads: ReadProfile | None) -> float | None:
@@ -738,15 +752,16 @@ def parse_args(argv: list[str] | None) -> Options:
     ap.add_argument(
         "--floor-paced-ms",
         type=int,
-        default=1000,
-        help="also a paced floor: every file once per this many ms, as the daemon at a 1 s interval; 0: skip",
+        default=0,
+        help="paced floor: every file once per this many ms (default: as often as the daemon sampled each "
+        "container on average, about 1.6 s at a 1 s interval with cAdvisor's jitter); -1: skip",
     )
     ap.add_argument(
-        "--floor-ticks",
+        "--floor-tick-ms",
         type=int,
-        default=4,
-        help="paced floor: wake-ups per period, each reading a slice of the containers (default 4: the daemon's "
-        "tick is a quarter of the housekeeping interval)",
+        default=250,
+        help="paced floor: one wake-up per this many ms, each reading a slice of the containers (default 250: "
+        "the daemon's tick at a 1 s interval is a quarter of it)",
     )
     ap.add_argument(
         "--no-strace",
@@ -779,7 +794,7 @@ def parse_args(argv: list[str] | None) -> Options:
         floor_seconds=a.floor_seconds,
         floor_rounds=a.floor_rounds,
         floor_paced_ms=a.floor_paced_ms,
-        floor_ticks=a.floor_ticks,
+        floor_tick_ms=a.floor_tick_ms,
         scrapes=a.scrapes,
         python=a.python or default_python(),
         workdir=a.workdir or "",
