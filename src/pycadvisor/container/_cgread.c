@@ -128,6 +128,43 @@ bad:
     return NULL;
 }
 
+/* Strip surrounding whitespace from [*s, *e). */
+static void trim(const char **s, const char **e) {
+    while (*s < *e && is_space(**s)) (*s)++;
+    while (*e > *s && is_space((*e)[-1])) (*e)--;
+}
+
+typedef struct {
+    const char *p; /* NULL: the key is not in the file */
+    size_t n;
+} Token;
+
+/* The value token of each of keys[0..nk) in "key value" lines; a key on several lines: its last. Lines
+   of other keys are not looked at (whatever their shape: PSI lines, for one). */
+static void find_keyed(const char *data, size_t len, const char *const *kp, const size_t *kl, Py_ssize_t nk,
+                       Token *tok) {
+    for (Py_ssize_t i = 0; i < nk; i++) tok[i].p = NULL;
+    const char *p = data, *e = data + len;
+    while (p < e) {
+        const char *line_end = memchr(p, '\n', (size_t)(e - p));
+        if (line_end == NULL) line_end = e;
+        const char *k = p;
+        while (p < line_end && *p != ' ') p++;
+        size_t klen = (size_t)(p - k);
+        for (Py_ssize_t i = 0; i < nk; i++) {
+            if (kl[i] != klen || memcmp(kp[i], k, klen) != 0) continue;
+            const char *v = p;
+            while (v < line_end && is_space(*v)) v++;
+            const char *ve = v;
+            while (ve < line_end && !is_space(*ve)) ve++;
+            tok[i].p = v;
+            tok[i].n = (size_t)(ve - v);
+            break;
+        }
+        p = line_end + 1;
+    }
+}
+
 static int fd_arg(PyObject *o, int *fd) {
     long v = PyLong_AsLong(o);
     if (v == -1 && PyErr_Occurred()) return -1;
@@ -149,8 +186,7 @@ static PyObject *cg_read_int(PyObject *self, PyObject *arg) {
     FileBuf b;
     if (fd_arg(arg, &fd) < 0 || read_all(fd, &b) < 0) return NULL;
     const char *s = b.data, *e = b.data + b.len;
-    while (s < e && is_space(*s)) s++;
-    while (e > s && is_space(e[-1])) e--;
+    trim(&s, &e);
     PyObject *r;
     if (s == e) {
         r = Py_NewRef(Py_None);
@@ -209,7 +245,7 @@ static PyObject *cg_read_keyed(PyObject *self, PyObject *const *args, Py_ssize_t
         return NULL;
     }
     const char *kp[MAX_KEYS];
-    Py_ssize_t kl[MAX_KEYS];
+    size_t kl[MAX_KEYS];
     for (Py_ssize_t i = 0; i < nk; i++) {
         PyObject *k = PyTuple_GET_ITEM(keys, i);
         if (!PyBytes_CheckExact(k)) {
@@ -217,41 +253,21 @@ static PyObject *cg_read_keyed(PyObject *self, PyObject *const *args, Py_ssize_t
             return NULL;
         }
         kp[i] = PyBytes_AS_STRING(k);
-        kl[i] = PyBytes_GET_SIZE(k);
+        kl[i] = (size_t)PyBytes_GET_SIZE(k);
     }
     int fd;
     FileBuf b;
     if (fd_arg(args[0], &fd) < 0 || read_all(fd, &b) < 0) return NULL;
+    Token tok[MAX_KEYS];
+    find_keyed(b.data, b.len, kp, kl, nk, tok);
     PyObject *out = PyTuple_New(nk);
-    if (out == NULL) goto done;
-    const char *p = b.data, *e = b.data + b.len;
-    while (p < e) {
-        const char *line_end = memchr(p, '\n', (size_t)(e - p));
-        if (line_end == NULL) line_end = e;
-        const char *k = p;
-        while (p < line_end && *p != ' ') p++;
-        size_t klen = (size_t)(p - k);
-        for (Py_ssize_t i = 0; i < nk; i++) {
-            if ((size_t)kl[i] != klen || memcmp(kp[i], k, klen) != 0) continue;
-            const char *v = p;
-            while (v < line_end && is_space(*v)) v++;
-            const char *ve = v;
-            while (ve < line_end && !is_space(*ve)) ve++;
-            PyObject *n = make_int(v, (size_t)(ve - v));
-            if (n == NULL) {
-                Py_CLEAR(out);
-                goto done;
-            }
-            PyObject *old = PyTuple_GET_ITEM(out, i);
-            PyTuple_SET_ITEM(out, i, n);
-            Py_XDECREF(old);
-            break;
-        }
-        p = line_end + 1;
+    for (Py_ssize_t i = 0; out != NULL && i < nk; i++) {
+        PyObject *v = tok[i].p == NULL ? Py_NewRef(Py_None) : make_int(tok[i].p, tok[i].n);
+        if (v == NULL)
+            Py_CLEAR(out);
+        else
+            PyTuple_SET_ITEM(out, i, v);
     }
-    for (Py_ssize_t i = 0; i < nk; i++)
-        if (PyTuple_GET_ITEM(out, i) == NULL) PyTuple_SET_ITEM(out, i, Py_NewRef(Py_None));
-done:
     release(&b);
     return out;
 }
@@ -308,8 +324,7 @@ static int file_ll(int fd, long long *out, int empty_ok, long long empty) {
     FileBuf b;
     if (read_all(fd, &b) < 0) return -1;
     const char *s = b.data, *e = b.data + b.len;
-    while (s < e && is_space(*s)) s++;
-    while (e > s && is_space(e[-1])) e--;
+    trim(&s, &e);
     int rc = 0;
     if (s == e) {
         if (empty_ok)
@@ -328,32 +343,19 @@ static int file_keyed(int fd, const char *const *kp, const size_t *kl, int nk, l
                       unsigned long long *found) {
     FileBuf b;
     if (read_all(fd, &b) < 0) return -1;
+    Token tok[MAX_KEYS];
+    find_keyed(b.data, b.len, kp, kl, nk, tok);
     *found = 0;
-    for (int i = 0; i < nk; i++) vals[i] = 0;
-    const char *p = b.data, *e = b.data + b.len;
     int rc = 0;
-    while (p < e) {
-        const char *line_end = memchr(p, '\n', (size_t)(e - p));
-        if (line_end == NULL) line_end = e;
-        const char *k = p;
-        while (p < line_end && *p != ' ') p++;
-        size_t klen = (size_t)(p - k);
-        for (int i = 0; i < nk; i++) {
-            if (kl[i] != klen || memcmp(kp[i], k, klen) != 0) continue;
-            const char *v = p;
-            while (v < line_end && is_space(*v)) v++;
-            const char *ve = v;
-            while (ve < line_end && !is_space(*ve)) ve++;
-            if (parse_ll(v, (size_t)(ve - v), &vals[i]) < 0) {
-                rc = fast_fail("keyed value");
-                goto out;
-            }
-            *found |= 1ULL << i;
+    for (int i = 0; i < nk; i++) {
+        vals[i] = 0;
+        if (tok[i].p == NULL) continue;
+        if (parse_ll(tok[i].p, tok[i].n, &vals[i]) < 0) {
+            rc = fast_fail("keyed value");
             break;
         }
-        p = line_end + 1;
+        *found |= 1ULL << i;
     }
-out:
     release(&b);
     return rc;
 }
