@@ -10,7 +10,6 @@ from pycadvisor.host.cgroups.cpu import (
     parse_cpu_max,
     parse_keyed,
     parse_limit,
-    parse_percpu,
     weight_to_shares,
 )
 from pycadvisor.host.cgroups.detect import parse_cgroup_mounts
@@ -57,7 +56,6 @@ def test_keyed_and_percpu() -> None:
         b"user_usec": 100,
         b"system_usec": 23,
     }
-    assert parse_percpu(b"50782670955 116793449934 \n") == [50782670955, 116793449934]
 
 
 def test_cpu_max_weight_and_limits() -> None:

@@ -428,7 +428,8 @@ class CgroupCollector:
         fds = self._held(spec)
         if fds is None:
             return False
-        self._fast_cpu = (spec[0], fds)
+        if spec[1] is None:
+            self._fast_cpu = (spec[0], fds)
         n = len(vals)
         try:
             ncpu = fast.v1_cpu(fds[0], fds[1], fds[2], self._tick_ns, vals)
@@ -448,7 +449,8 @@ class CgroupCollector:
         fds = self._held(spec)
         if fds is None:
             return False
-        self._fast_mem = (spec[0], fds)
+        if spec[1] is None:
+            self._fast_mem = (spec[0], fds)
         n = len(vals)
         try:
             fast.v1_memory(fds[0], fds[1], fds[2], fds[3], fds[4], self._mem_keys, vals)

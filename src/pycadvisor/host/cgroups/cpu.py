@@ -15,32 +15,6 @@ def parse_keyed(data: bytes) -> dict[bytes, int]:
     return dict(zip(parts[::2], map(int, parts[1::2]), strict=False))
 
 
-class KeyedInts:
-    """A flat-keyed file (``memory.stat``: ~70 keys) split once; values become ints only when asked for.
-
-    The collector needs a dozen of memory.stat's keys, so converting all of them would be wasted work.
-    """
-
-    __slots__ = ("_d",)
-
-    def __init__(self, data: bytes) -> None:
-        parts = data.split()
-        self._d = dict(zip(parts[::2], parts[1::2], strict=False))
-
-    def get(self, key: bytes, default: int = 0) -> int:
-        v = self._d.get(key)
-        return default if v is None else int(v)
-
-    def opt(self, key: bytes) -> int | None:
-        v = self._d.get(key)
-        return None if v is None else int(v)
-
-
-def parse_percpu(data: bytes) -> list[int]:
-    """Parse ``cpuacct.usage_percpu``: one ns counter per possible CPU, space separated."""
-    return [int(x) for x in data.split()]
-
-
 def parse_cpu_max(data: bytes) -> tuple[int, int]:
     """Parse v2 ``cpu.max`` (``$MAX $PERIOD``) into (quota µs, period µs); quota 0 means unlimited."""
     parts = data.split()
