@@ -252,9 +252,6 @@ class CrioFactory:
         return self._info
 
     async def _probe(self) -> str:
-        status, body = await self._http.get("/info")
-        if status != 200:
-            raise RuntimeTransportError(f"/info answered {status}")
-        self._info = info = parse_info(orjson.loads(body))
+        self._info = info = parse_info(await self._http.get_json("/info"))
         driver = info.storage_driver or "?"
         return f"storage driver {driver}, root {info.storage_root}, cgroup driver {info.cgroup_driver}"

@@ -593,10 +593,7 @@ class DockerFactory:
 
     async def _probe(self) -> str:
         """Negotiate the API version (``GET /version``) and learn root dir and driver (``GET /info``)."""
-        status, body = await self._http.get("/version")
-        if status != 200:
-            raise RuntimeTransportError(f"/version answered {status}")
-        version_doc = orjson.loads(body)
+        version_doc = await self._http.get_json("/version")
         api = negotiate_api_version(str(version_doc.get("ApiVersion") or "1.24"), version_doc.get("MinAPIVersion"))
         status, body = await self._http.get(f"/v{api}/info")
         info_doc = orjson.loads(body) if status == 200 else {}

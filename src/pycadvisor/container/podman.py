@@ -231,10 +231,7 @@ class _PodmanApi:
         return self.libpod
 
     async def _probe(self) -> str:
-        status, body = await self.http.get("/version")
-        if status != 200:
-            raise RuntimeTransportError(f"/version answered {status}")
-        version_doc = orjson.loads(body)
+        version_doc = await self.http.get_json("/version")
         libpod = "/" + libpod_api_version(version_doc) + "/libpod"
         status, body = await self.http.get(libpod + "/info")
         info_doc = orjson.loads(body) if status == 200 else {}

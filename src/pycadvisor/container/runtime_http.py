@@ -15,8 +15,10 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
+import orjson
 
 from pycadvisor.errors import RuntimeUnavailable
 
@@ -113,6 +115,13 @@ class RuntimeHttpClient:
             except aiohttp.ClientError as e:
                 raise _transport_error(e) from e
         raise AssertionError("unreachable")
+
+    async def get_json(self, path: str) -> Any:
+        """GET ``path`` and decode its JSON body; any status but 200 is a transport error (a probe failed)."""
+        status, body = await self.get(path)
+        if status != 200:
+            raise RuntimeTransportError(f"{path} answered {status}")
+        return orjson.loads(body)
 
     @contextlib.asynccontextmanager
     async def event_stream(self, path: str) -> AsyncIterator[AsyncIterable[bytes]]:
