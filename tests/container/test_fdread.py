@@ -240,7 +240,7 @@ def test_fast_families_fall_back_to_the_general_path(tmp_path: Path) -> None:
 
     both()
     both()  # the native collector's second sample is its fast path
-    assert native._fast_cpu is not None and native._fast_cpu[1] is not None
+    assert native._fast_fds[0] is not None and native._fast_fds[1] is not None
     mem_dir = tmp_path / "host" / "sys" / "fs" / "cgroup" / "memory" / "docker" / cid
     acct_dir = tmp_path / "host" / "sys" / "fs" / "cgroup" / "cpuacct" / "docker" / cid
     stat = (mem_dir / "memory.stat").read_bytes()

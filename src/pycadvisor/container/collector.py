@@ -142,6 +142,7 @@ _V2_MEM_KEYS = (
 )  # fmt: skip
 _V2_EVENT_KEYS = (b"high", b"max")
 _NONE10: tuple[None, ...] = (None,) * 10
+_CPU, _MEM = 0, 1  # the one-call families (CgroupCollector._fast_paths)
 _NET_FILES = ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp")
 
 
@@ -163,9 +164,9 @@ class CgroupCollector:
         "_dirs",
         "_families",
         "_fast",
-        "_fast_cpu",
+        "_fast_fds",
         "_fast_gen",
-        "_fast_mem",
+        "_fast_paths",
         "_files",
         "_init_pid",
         "_load_avg",
@@ -237,17 +238,19 @@ class CgroupCollector:
             self._use_hierarchy = uh is None or uh.strip() != b"0"
             prefix = "total_" if self._use_hierarchy else ""
             self._mem_keys = tuple((prefix + k).encode() for k in _V1_MEM_KEYS) + _V1_MEM_FLAT
-        # The one-call family reads (native reader, cgroup v1): the files of each family, and their held
-        # descriptors once the general path has opened them all ([0]: CPU, [1]: memory; None until then).
+        # The one-call family reads (native reader, cgroup v1): each family's files (_CPU, _MEM; None: not
+        # read that way here) and their descriptors once the general path has opened them all, cached
+        # while the file set's generation stays the same.
         self._fast = files.families if not is_v2 else None
         acct, cpu, mem = dirs.get("cpuacct"), dirs.get("cpu"), dirs.get("memory")
-        self._fast_cpu: tuple[tuple[str, ...], tuple[int, ...] | None] | None = None
-        self._fast_mem: tuple[tuple[str, ...], tuple[int, ...] | None] | None = None
+        cpu_paths = mem_paths = None
         if self._fast is not None and acct and cpu and self._percpu:
-            self._fast_cpu = ((f"{acct}/cpuacct.usage_percpu", f"{acct}/cpuacct.stat", f"{cpu}/cpu.stat"), None)
+            cpu_paths = (f"{acct}/cpuacct.usage_percpu", f"{acct}/cpuacct.stat", f"{cpu}/cpu.stat")
         if self._fast is not None and mem:
             names = ("usage_in_bytes", "stat", "max_usage_in_bytes", "failcnt", "kmem.usage_in_bytes")
-            self._fast_mem = (tuple(f"{mem}/memory.{n}" for n in names), None)
+            mem_paths = tuple(f"{mem}/memory.{n}" for n in names)
+        self._fast_paths: tuple[tuple[str, ...] | None, ...] = (cpu_paths, mem_paths)
+        self._fast_fds: list[tuple[int, ...] | None] = [None, None]
         self._fast_gen = files.generation
         self._psi_absent: set[str] = set()  # pressure files found missing (looked for again on a rescan)
         self._tick_ns = NS_PER_S // opts.clk_tck  # cpuacct.stat counts USER_HZ ticks
@@ -267,17 +270,17 @@ class CgroupCollector:
             p = self._paths[key] = d + "/" + fname
         return p
 
-    def _held(self, fast: tuple[tuple[str, ...], tuple[int, ...] | None]) -> tuple[int, ...] | None:
-        """The held descriptors of a fast family's files (cached until the file set closes one)."""
+    def _held(self, family: int) -> tuple[int, ...] | None:
+        """The held descriptors of a one-call family's files (``_CPU``, ``_MEM``), or None until all are."""
         files = self._files
         if self._fast_gen != files.generation:  # a descriptor was closed: look them all up again
             self._fast_gen = files.generation
-            if self._fast_cpu is not None:
-                self._fast_cpu = (self._fast_cpu[0], None)
-            if self._fast_mem is not None:
-                self._fast_mem = (self._fast_mem[0], None)
-            return None
-        return fast[1] if fast[1] is not None else files.held(fast[0])
+            self._fast_fds = [None, None]
+        fds = self._fast_fds[family]
+        if fds is None:
+            paths = self._fast_paths[family]
+            fds = self._fast_fds[family] = files.held(paths) if paths is not None else None
+        return fds
 
     def _read_opt(self, ctrl: str, fname: str) -> bytes | None:
         p = self._path(ctrl, fname)
@@ -377,7 +380,7 @@ class CgroupCollector:
             )  # fmt: skip
             ncpu = 0
         else:
-            if self._fast_cpu is not None and self._v1_cpu_fast(tokens, vals):
+            if self._fast_paths[_CPU] is not None and self._v1_cpu_fast(tokens, vals):
                 return
             acct = self._path("cpuacct", "")
             if acct is None:
@@ -423,13 +426,9 @@ class CgroupCollector:
 
     def _v1_cpu_fast(self, tokens: list[Token], vals: list[int]) -> bool:
         """The CPU family in one native call once its files are held; False: take the general path."""
-        fast, spec = self._fast, self._fast_cpu
-        assert fast is not None and spec is not None
-        fds = self._held(spec)
-        if fds is None:
+        fast, fds = self._fast, self._held(_CPU)
+        if fast is None or fds is None:
             return False
-        if spec[1] is None:
-            self._fast_cpu = (spec[0], fds)
         n = len(vals)
         try:
             ncpu = fast.v1_cpu(fds[0], fds[1], fds[2], self._tick_ns, vals)
@@ -444,13 +443,9 @@ class CgroupCollector:
 
     def _v1_memory_fast(self, tokens: list[Token], vals: list[int]) -> bool:
         """The memory family in one native call once its files are held; False: take the general path."""
-        fast, spec = self._fast, self._fast_mem
-        assert fast is not None and spec is not None
-        fds = self._held(spec)
-        if fds is None:
+        fast, fds = self._fast, self._held(_MEM)
+        if fast is None or fds is None:
             return False
-        if spec[1] is None:
-            self._fast_mem = (spec[0], fds)
         n = len(vals)
         try:
             fast.v1_memory(fds[0], fds[1], fds[2], fds[3], fds[4], self._mem_keys, vals)
@@ -464,7 +459,7 @@ class CgroupCollector:
         return True
 
     def _memory_v1(self, tokens: list[Token], vals: list[int]) -> None:
-        if self._fast_mem is not None and self._v1_memory_fast(tokens, vals):
+        if self._fast_paths[_MEM] is not None and self._v1_memory_fast(tokens, vals):
             return
         d = self._path("memory", "")
         if d is None:
