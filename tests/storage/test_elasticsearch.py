@@ -110,6 +110,7 @@ def test_server_killed_mid_run_then_back_gets_everything_buffered(
         async with running(driver_opts(srv)) as driver:
             add_all(driver, samples[:50])
             await poll(lambda: hits(srv) == 50, timeout=30, what="first 50")
+            await poll(lambda: driver.stats().written == 50, timeout=30, what="first 50 acknowledged")
             crash(srv)
             add_all(driver, samples[50:])
             await poll(lambda: driver.stats().errors >= 2, timeout=60, what="failed attempts while the server is down")

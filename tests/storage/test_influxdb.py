@@ -103,6 +103,7 @@ def test_influxdb_killed_mid_run_then_back_gets_everything_buffered(
         async with running(driver_opts(influxdb_server)) as driver:
             add_all(driver, samples[:50])
             await poll(lambda: count(influxdb_server, "memory_usage") == 50, timeout=30, what="first 50")
+            await poll(lambda: driver.stats().written == 50, timeout=30, what="first 50 acknowledged")
             crash(influxdb_server)
             add_all(driver, samples[50:])
             await poll(lambda: driver.stats().errors >= 2, timeout=60, what="failed attempts while influxd is down")

@@ -85,6 +85,8 @@ def test_redis_killed_mid_run_then_back_gets_everything_buffered(
         async with running(options("redis", storage_driver_host=redis_server.address, storage_driver_db=KEY)) as d:
             add_all(d, before)
             await poll(lambda: client(redis_server).llen(KEY) == 50, timeout=30, what="first 50")
+            # The server holds them a moment before the driver has read its reply and counted them written.
+            await poll(lambda: d.stats().written == 50, timeout=30, what="first 50 acknowledged")
             crash(redis_server)
             add_all(d, during)  # returns at once: nothing waits for the dead backend
             assert d.stats().buffered == 50
