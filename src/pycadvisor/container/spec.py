@@ -68,9 +68,15 @@ def read_spec(
     is_root: bool,
     machine_memory: int,
     machine_swap: int,
+    creation_time: int | None = None,
 ) -> ContainerSpec:
-    """Return the spec of the container whose controller directories are ``dirs``."""
-    spec = ContainerSpec(creation_time=creation_time_ns(dirs, v2=v2, boot_time_ns=boot_time_ns))
+    """Return the spec of the container whose controller directories are ``dirs``.
+
+    ``creation_time``: the one found when the container was first read (a refresh), kept instead of
+    looking at two mtimes per controller again: the limits change, the creation does not."""
+    if creation_time is None:
+        creation_time = creation_time_ns(dirs, v2=v2, boot_time_ns=boot_time_ns)
+    spec = ContainerSpec(creation_time=creation_time)
     if v2:
         d = dirs.get("unified", "")
         controllers = set((_read(os.path.join(d, "cgroup.controllers")) or b"").split())

@@ -31,6 +31,7 @@ from pycadvisor.container.spec import read_spec
 from pycadvisor.errors import ContainerNotFound, RuntimeUnavailable
 from pycadvisor.host.cgroups.detect import CgroupMounts, detect_cgroup_mounts
 from pycadvisor.host.cgroups.load import TaskstatsClient
+from pycadvisor.host.cgroups.tree import cgroup_dirs_below
 from pycadvisor.host.fs import RootFsReader
 from pycadvisor.host.paths import HostPaths, read_text
 from pycadvisor.manager.container import ContainerState
@@ -325,11 +326,7 @@ class Manager:
     def _list_cgroups(self) -> set[str]:
         names = {"/"}
         for root in self._hierarchy_roots():
-            for dirpath, dirnames, _ in os.walk(root):
-                dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
-                rel = os.path.relpath(dirpath, root)
-                if rel != ".":
-                    names.add("/" + rel)
+            names.update(name for name, _ in cgroup_dirs_below(root))
         return names
 
     def _scan(self) -> None:
@@ -474,7 +471,7 @@ class Manager:
             log.debug("exit code of %s unknown: %s", name, e)
         self._emit_deletion(name, -1 if code is None else code)
 
-    def _read_spec(self, name: str, dirs: dict[str, str]) -> ContainerSpec:
+    def _read_spec(self, name: str, dirs: dict[str, str], creation_time: int | None = None) -> ContainerSpec:
         assert self.mounts is not None
         m = self._machine
         spec = read_spec(
@@ -485,6 +482,7 @@ class Manager:
             is_root=name == "/",
             machine_memory=m.memory_capacity if m else 0,
             machine_swap=m.swap_capacity if m else 0,
+            creation_time=creation_time,
         )
         if name == "/":
             spec.has_network = bool(m and m.network_devices) and "network" in self.opts.metric_sets
@@ -497,7 +495,8 @@ class Manager:
     def _refresh_spec(self, st: ContainerState) -> None:
         if not st.collector.exists():
             return
-        fresh = self._read_spec(st.name, st.collector.dirs)
+        # A runtime's creation time replaces the cgroup's in _decorate, and would again: keeping either is the same.
+        fresh = self._read_spec(st.name, st.collector.dirs, st.spec.creation_time)
         st.spec = _decorate(fresh, st.metadata) if st.metadata else fresh
 
     async def _describe(self, st: ContainerState) -> None:

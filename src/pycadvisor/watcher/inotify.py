@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 from inotify_simple import INotify, flags
 
+from pycadvisor.host.cgroups.tree import cgroup_dirs_below
+
 log = logging.getLogger(__name__)
 
 _MASK = flags.CREATE | flags.DELETE | flags.MOVED_FROM | flags.MOVED_TO | flags.ONLYDIR | flags.DONT_FOLLOW
@@ -62,10 +64,12 @@ class CgroupWatcher:
         self._wds.clear()
         self._paths.clear()
 
-    def _watch_tree(self, root: str, top: str) -> None:
-        for dirpath, dirnames, _ in os.walk(top):
-            self._watch(root, dirpath)
-            dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+    def _watch_tree(self, root: str, top: str) -> list[str]:
+        """Watch ``top`` and every directory below it; return their paths (``top`` first)."""
+        paths = [top] + [p for _, p in cgroup_dirs_below(top)]
+        for p in paths:
+            self._watch(root, p)
+        return paths
 
     def _watch(self, root: str, path: str) -> None:
         if self._ino is None or path in self._paths:
@@ -107,9 +111,8 @@ class CgroupWatcher:
             root, parent = entry
             path = os.path.join(parent, ev.name)
             if ev.mask & (flags.CREATE | flags.MOVED_TO):
-                self._watch_tree(root, path)
-                for dirpath, _, _ in os.walk(path):
-                    self._on_add(self._name(root, dirpath))
+                for p in self._watch_tree(root, path):
+                    self._on_add(self._name(root, p))
             elif ev.mask & (flags.DELETE | flags.MOVED_FROM):
                 wd = self._paths.pop(path, None)
                 if wd is not None:
