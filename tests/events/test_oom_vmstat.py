@@ -456,3 +456,43 @@ def test_service_without_kmsg_polls_at_vmstat_interval(
     store = run_service(host, scenario, kmsg=False, vmstat_interval=0.1)
     assert [(c.container_name, c.victim_container_name) for c in counted] == [("/ctr", "/")]
     assert oom_events(store) == [(EventType.OOM, "/ctr"), (EventType.OOM_KILL, "/")]
+
+
+def test_service_polls_at_vmstat_interval_as_soon_as_kmsg_fails(
+    host: FakeHost, kmsg: FakeKmsg, vmstat_reads: list[float], counted: list[OomInstance],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    cg = host.cgroup("ctr")
+    kmsg_fd = -1
+    real_read = os.read
+
+    def read(fd: int, n: int) -> bytes:
+        nonlocal kmsg_fd
+        if fd == kmsg_fd:  # the device failing under the reader (EIO), once: the number is reused after
+            kmsg_fd = -1
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_read(fd, n)
+
+    async def scenario(service: EventService) -> None:
+        nonlocal kmsg_fd
+        service.on_container_added("/ctr", time.time_ns(), str(cg.path))
+        await asyncio.sleep(0.5)
+        assert len(vmstat_reads) == 1  # kmsg is read: the 10 s backstop only
+        kmsg_fd = next(
+            int(fd)
+            for fd in os.listdir("/proc/self/fd")
+            if os.path.realpath(f"/proc/self/fd/{fd}") == str(kmsg.path) and int(fd) != kmsg.wfd
+        )
+        monkeypatch.setattr(os, "read", read)
+        kmsg.write("a record the reader fails on")
+        await until(lambda: not service.kmsg_active, "kmsg stopped", timeout=2.0)
+        n = len(vmstat_reads)
+        await asyncio.sleep(0.55)
+        assert len(vmstat_reads) - n >= 3  # polled every 0.1 s again, not in 10 s
+        host.global_oom(cg)
+        await until(lambda: oom_events(service.store), "the kill, found by the poll", timeout=1.0)
+
+    store = run_service(host, scenario, kmsg=True, vmstat_interval=0.1)
+    assert [(c.container_name, c.victim_container_name) for c in counted] == [("/ctr", "/")]
+    # Without kmsg there is no twin to wait for: both events reported at once by the counter side.
+    assert oom_events(store) == [(EventType.OOM, "/ctr"), (EventType.OOM_KILL, "/")]

@@ -226,9 +226,11 @@ class KmsgOomSource:
         on_oom: Callable[[OomInstance], None],
         *,
         boot_ns: int | None = None,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self._path = os.path.join(paths.dev, "kmsg")
         self._on_oom = on_oom
+        self._on_stop = on_stop  # called when a read error stops the source (not on stop())
         self._boot_ns = boot_ns
         self._parser = OomParser()
         self._fd: int | None = None
@@ -288,6 +290,8 @@ class KmsgOomSource:
                     "reading %s failed (%s); OOM kills will be seen through cgroup counters only", self._path, e
                 )
                 self.stop()
+                if self._on_stop is not None:
+                    self._on_stop()
                 return
             if not raw:
                 return

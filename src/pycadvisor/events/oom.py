@@ -261,8 +261,8 @@ class OomWatcher:
         """Whether /dev/kmsg reports the kills: ``active`` says so while it does (None: no kmsg).
 
         While it does, call :meth:`kmsg_oom` for each OOM it reports; /proc/vmstat is then only
-        polled as a backstop. ``active`` is asked at each poll, so a source that stopped is
-        noticed within one backstop interval and the ``vmstat_interval`` poll resumes.
+        polled as a backstop. The owner calls ``follow_kmsg(None)`` when the source stops (the
+        ``vmstat_interval`` poll resumes at once); ``active`` is also asked at each poll.
         """
         self._kmsg_active = active
         self._kmsg_seen = active is not None and active()

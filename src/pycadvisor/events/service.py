@@ -58,7 +58,7 @@ class EventService:
         self.store = store
         self._clock = clock
         self._join = OomJoin(self._emit_oom, grace_ns=grace_ns)
-        self._kmsg = KmsgOomSource(paths, self._on_kmsg_oom) if kmsg else None
+        self._kmsg = KmsgOomSource(paths, self._on_kmsg_oom, on_stop=self._on_kmsg_stopped) if kmsg else None
         self._watcher = (
             OomWatcher(
                 paths,
@@ -81,7 +81,6 @@ class EventService:
         if self._kmsg is not None:
             self._join.kmsg_active = self._kmsg.start(self._loop)
         if self._watcher is not None:
-            # KmsgOomSource has no stop callback: the watcher asks kmsg_active at each poll.
             self._watcher.follow_kmsg(self._kmsg_alive if self._join.kmsg_active else None)
             self._watcher.start(self._loop)
 
@@ -141,9 +140,14 @@ class EventService:
         if self._watcher is not None:
             self._watcher.kmsg_oom()  # the counter side of a global OOM on v1, without waiting for a poll
 
+    def _on_kmsg_stopped(self) -> None:
+        """kmsg stopped on a read error: no kmsg twin will come, and /proc/vmstat is polled at its
+        interval again from now on, not after the backstop interval."""
+        self._join.kmsg_active = False
+        if self._watcher is not None:
+            self._watcher.follow_kmsg(None)
+
     def _on_counted_oom(self, inst: OomInstance) -> None:
-        if self._join.kmsg_active and not self.kmsg_active:  # kmsg stopped on a read error: no twin will come
-            self._join.kmsg_active = False
         self._join.from_counter(inst, self._clock())
         self._arm_flush()
 
