@@ -19,9 +19,11 @@ from pycadvisor.clock import FakeClock
 from pycadvisor.container.fdread import FdReader, PyFdReader, native_reader
 from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
 from pycadvisor.host.cgroups.cpu import parse_keyed
+from pycadvisor.host.cgroups.pressure import parse_pressure
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.model.container import ContainerStats
+from pycadvisor.model.sample import psi_ints
 from support.cgroups import TestCgroup
 from support.ci import require
 
@@ -141,6 +143,40 @@ def test_keyed_edge_cases(reader: FdReader, tmp_path: Path) -> None:
     for fd in _with_content(tmp_path, b"novalue\nk 1\n"):
         with pytest.raises(ValueError):
             reader.read_keyed(fd, (b"novalue",))
+
+
+def test_pressure_files_of_the_fixture_hosts_read_as_the_parser_reads_them(reader: FdReader) -> None:
+    for path in _fixture_files({"cpu.pressure", "memory.pressure", "io.pressure"}):
+        for fd in _fd_of(path):
+            assert reader.read_psi(fd) == psi_ints(parse_pressure(path.read_bytes())), path
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"some avg10=1.25 avg60=0.50 avg300=0.03 total=123456789\nfull avg10=0.10 avg60=0.00 avg300=0.00 total=42\n",
+        b"some avg10=99.99 avg60=12.34 avg300=0.01 total=18446744073709551615\n",  # no full line (cpu before 5.13)
+        b"",
+        b"full avg10=3.00 avg60=0.00 avg300=0.00 total=1\nsome avg10=0.00 avg60=0.00 avg300=0.00 total=2",  # order
+        b"some avg10=1.00 total=1\nsome avg60=2.00 total=2\n",  # a later line replaces an earlier one entirely
+        b"some avg10=0.00 avg60=0.00 avg300=0.00 total=5 newkey=x\nweird line\n",  # unknown keys and lines
+        b"some avg10=0.00 avg60=0.00 avg300=0.00 total=5\r\nfull avg10=1.00 avg60=0.00 avg300=0.00 total=6\r\n",
+    ],
+)
+def test_read_psi(reader: FdReader, tmp_path: Path, content: bytes) -> None:
+    for fd in _with_content(tmp_path, content):
+        assert reader.read_psi(fd) == psi_ints(parse_pressure(content))
+
+
+@pytest.mark.parametrize(
+    "content", [b"some avg10=x avg60=0.00 avg300=0.00 total=5\n", b"full total=12ab\n", b"some avg10= total=1\n"]
+)
+def test_read_psi_rejects_bad_values(reader: FdReader, tmp_path: Path, content: bytes) -> None:
+    with pytest.raises(ValueError):
+        parse_pressure(content)  # the reference parser
+    for fd in _with_content(tmp_path, content):
+        with pytest.raises(ValueError):
+            reader.read_psi(fd)
 
 
 def test_files_larger_than_the_first_read(reader: FdReader, tmp_path: Path) -> None:

@@ -286,6 +286,104 @@ static PyObject *cg_read_bytes(PyObject *self, PyObject *arg) {
     return r;
 }
 
+PyDoc_STRVAR(read_psi_doc,
+             "read_psi(fd, /)\n--\n\n"
+             "A pressure file (cpu/memory/io.pressure, Documentation/accounting/psi.rst): the 8 values of\n"
+             "pycadvisor.model.sample.psi_ints: some total, some avg10/avg60/avg300 as the bits of their\n"
+             "doubles, then the same for full. A missing line or key gives 0 (0.0); other keys are skipped.");
+
+/* One "k=v" value: total as an int, avg* as the int64 bits of the double Python's float() gives. */
+static PyObject *psi_value(const char *k, size_t kn, const char *v, size_t vn, int *slot) {
+    if (kn == 5 && memcmp(k, "total", 5) == 0) {
+        *slot = 0;
+        return make_int(v, vn);
+    }
+    if (kn == 5 && memcmp(k, "avg10", 5) == 0)
+        *slot = 1;
+    else if (kn == 5 && memcmp(k, "avg60", 5) == 0)
+        *slot = 2;
+    else if (kn == 6 && memcmp(k, "avg300", 6) == 0)
+        *slot = 3;
+    else {
+        *slot = -1;
+        return NULL;
+    }
+    char tmp[64];
+    if (vn == 0 || vn >= sizeof tmp) {
+        PyErr_SetString(PyExc_ValueError, "bad PSI average");
+        return NULL;
+    }
+    memcpy(tmp, v, vn);
+    tmp[vn] = 0;
+    char *end;
+    double d = PyOS_string_to_double(tmp, &end, NULL); /* the parser float() uses */
+    if (d == -1.0 && PyErr_Occurred()) return NULL;
+    if (end != tmp + vn) {
+        PyErr_Format(PyExc_ValueError, "bad PSI average: %s", tmp);
+        return NULL;
+    }
+    long long bits;
+    memcpy(&bits, &d, sizeof bits);
+    return PyLong_FromLongLong(bits);
+}
+
+static PyObject *cg_read_psi(PyObject *self, PyObject *arg) {
+    (void)self;
+    int fd;
+    FileBuf b;
+    if (fd_arg(arg, &fd) < 0 || read_all(fd, &b) < 0) return NULL;
+    PyObject *v[8] = {NULL}; /* NULL: 0 (not in the file) */
+    int failed = 0;
+    const char *p = b.data, *e = b.data + b.len;
+    while (!failed && p < e) {
+        const char *le = p;
+        while (le < e && *le != '\n' && *le != '\r') le++;
+        const char *t = p;
+        while (t < le && is_space(*t)) t++;
+        const char *te = t;
+        while (te < le && !is_space(*te)) te++;
+        int base = -1;
+        if (te - t == 4 && memcmp(t, "some", 4) == 0) base = 0;
+        if (te - t == 4 && memcmp(t, "full", 4) == 0) base = 4;
+        if (base >= 0) {
+            for (int i = 0; i < 4; i++) Py_CLEAR(v[base + i]); /* a later line of the same kind replaces it */
+            const char *q = te;
+            while (q < le) {
+                while (q < le && is_space(*q)) q++;
+                if (q == le) break;
+                const char *k = q;
+                while (q < le && !is_space(*q)) q++;
+                const char *eq = memchr(k, '=', (size_t)(q - k));
+                const char *val = eq ? eq + 1 : q;
+                int slot;
+                PyObject *o = psi_value(k, (size_t)((eq ? eq : q) - k), val, (size_t)(q - val), &slot);
+                if (slot < 0) continue;
+                if (o == NULL) {
+                    failed = 1;
+                    break;
+                }
+                Py_XSETREF(v[base + slot], o);
+            }
+        }
+        p = le + 1;
+    }
+    release(&b);
+    PyObject *out = failed ? NULL : PyTuple_New(8);
+    for (int i = 0; i < 8; i++) {
+        if (out != NULL) {
+            PyObject *o = v[i] != NULL ? v[i] : PyLong_FromLong(0);
+            if (o == NULL) {
+                Py_CLEAR(out);
+                continue;
+            }
+            PyTuple_SET_ITEM(out, i, o); /* steals v[i] */
+        } else {
+            Py_XDECREF(v[i]);
+        }
+    }
+    return out;
+}
+
 /* ---- one call per family: the collector's fast path for its most common families -------------
  *
  * These read several held files and append the family's values to the sample's list in the order
@@ -485,6 +583,7 @@ static PyMethodDef methods[] = {
     {"read_ints", cg_read_ints, METH_O, read_ints_doc},
     {"read_keyed", (PyCFunction)(void (*)(void))cg_read_keyed, METH_FASTCALL, read_keyed_doc},
     {"read_bytes", cg_read_bytes, METH_O, read_bytes_doc},
+    {"read_psi", cg_read_psi, METH_O, read_psi_doc},
     {"v1_cpu", (PyCFunction)(void (*)(void))cg_v1_cpu, METH_FASTCALL, v1_cpu_doc},
     {"v1_memory", (PyCFunction)(void (*)(void))cg_v1_memory, METH_FASTCALL, v1_memory_doc},
     {NULL, NULL, 0, NULL},

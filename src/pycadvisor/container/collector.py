@@ -20,7 +20,6 @@ from pycadvisor.host.cgroups.blkio import Device, parse_blkio_v1, parse_io_stat
 from pycadvisor.host.cgroups.cpu import parse_keyed
 from pycadvisor.host.cgroups.detect import CgroupMounts
 from pycadvisor.host.cgroups.load import TaskstatsClient, open_cgroup_dir
-from pycadvisor.host.cgroups.pressure import parse_pressure
 from pycadvisor.host.net import parse_net_dev, parse_tcp_advanced, parse_tcp_states, parse_udp_stats, tcp_advanced_zero
 from pycadvisor.host.paths import HostPaths, read_bytes
 from pycadvisor.host.processes import (
@@ -45,7 +44,7 @@ from pycadvisor.model.container import (
     PSIStats,
     ResctrlStats,
 )
-from pycadvisor.model.sample import SampleCodec, Token, psi_ints, to_array
+from pycadvisor.model.sample import SampleCodec, Token, to_array
 
 log = logging.getLogger(__name__)
 
@@ -359,11 +358,11 @@ class CgroupCollector:
         # On hybrid hosts most cgroups have no unified twin: one set lookup per sample, not four calls.
         if fname in self._psi_absent:
             return None
-        data = self._read_opt("unified", fname)
-        if data is None:
+        p = self._path("unified", fname)
+        vals = self._files.read_psi(p) if p is not None else None
+        if vals is None:
             self._psi_absent.add(fname)
-            return None
-        return psi_ints(parse_pressure(data))
+        return vals
 
     def _cpu(self, tokens: list[Token], vals: list[int]) -> None:
         files = self._files

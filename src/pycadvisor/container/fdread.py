@@ -12,6 +12,9 @@ from __future__ import annotations
 import os
 from typing import Protocol, runtime_checkable
 
+from pycadvisor.host.cgroups.pressure import parse_pressure
+from pycadvisor.model.sample import psi_ints
+
 __all__ = ["FamilyReader", "FdReader", "PyFdReader", "default_reader", "family_reader", "native_reader"]
 
 _BUF = 16384
@@ -36,6 +39,10 @@ class FdReader(Protocol):
         """The values of ``keys`` in a file of ``key value`` lines, in the order of ``keys``; ``None``
         for a key the file does not have. Other lines are not looked at; a repeated key keeps its last
         value."""
+        ...
+
+    def read_psi(self, fd: int, /) -> tuple[int, ...]:
+        """A pressure file's 8 values as :func:`pycadvisor.model.sample.psi_ints` gives them."""
         ...
 
 
@@ -116,6 +123,9 @@ class PyFdReader:
                         raise ValueError(f"not an integer: {rest!r}")
                     d[k] = tok[0]
         return tuple(None if (v := d.get(k)) is None else int(v) for k in keys)
+
+    def read_psi(self, fd: int, /) -> tuple[int, ...]:
+        return psi_ints(parse_pressure(_pread_all(fd)))
 
 
 def native_reader() -> FdReader | None:

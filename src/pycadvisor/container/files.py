@@ -45,13 +45,14 @@ class FileSet:
     ``None`` and is not looked for again until :meth:`forget_missing`.
     """
 
-    __slots__ = ("_budget", "_fds", "_int", "_ints", "_keyed", "_read", "families", "generation")
+    __slots__ = ("_budget", "_fds", "_int", "_ints", "_keyed", "_psi", "_read", "families", "generation")
 
     def __init__(self, budget: FdBudget, reader: FdReader | None = None) -> None:
         self._fds: dict[str, int] = {}
         self._budget = budget
         r = reader or default_reader()
         self._read, self._int, self._ints, self._keyed = r.read_bytes, r.read_int, r.read_ints, r.read_keyed
+        self._psi = r.read_psi
         #: One-call family reads over held descriptors (native reader only), see :meth:`held`.
         self.families = family_reader(r)
         #: Changes whenever a held descriptor is closed, so tuples from :meth:`held` can be cached.
@@ -104,6 +105,17 @@ class FileSet:
             except OSError as e:
                 raise _gone_or(e, path) from e
         return self._slow(path, lambda fd: self._keyed(fd, keys))
+
+    def read_psi(self, path: str) -> tuple[int, ...] | None:
+        """A pressure file's 8 values (:func:`pycadvisor.model.sample.psi_ints`); ``None`` when the
+        file does not exist."""
+        fd = self._fds.get(path)
+        if fd is not None and fd >= 0:
+            try:
+                return self._psi(fd)
+            except OSError as e:
+                raise _gone_or(e, path) from e
+        return self._slow(path, self._psi)
 
     def _slow(self, path: str, fn: Callable[[int], T]) -> T | None:
         """First read of a path, a known-missing path, or a read past the descriptor budget."""
