@@ -9,8 +9,10 @@ means "not collected" (the member stays ``None``); malformed content raises
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -121,6 +123,8 @@ _BLKIO_GROUPS = (
 )
 _BLKIO_RECHECK = 10
 _IO_EMPTY: Token = ("io", (), False)
+# A whole "key=<integer>" value of io.stat (the split keeps the integers at the odd positions).
+_IO_NUMBER = re.compile(rb"=([-+]?[0-9]+)(?=\s|\Z)")
 _SCHED: Token = ("sched",)
 _REFERENCED: Token = ("ref",)
 _LOAD: Token = ("load",)
@@ -168,6 +172,7 @@ class CgroupCollector:
         "_fast_paths",
         "_files",
         "_init_pid",
+        "_io_plan",
         "_load_avg",
         "_load_d_avg",
         "_load_fd",
@@ -252,6 +257,8 @@ class CgroupCollector:
         self._fast_fds: list[tuple[int, ...] | None] = [None, None]
         self._fast_gen = files.generation
         self._psi_absent: set[str] = set()  # pressure files found missing (looked for again on a rescan)
+        # v2 io.stat: (shape, members, value indices) of the last shape seen (see _diskio).
+        self._io_plan: tuple[bytes, tuple[tuple[object, ...], ...], tuple[int, ...]] | None = None
         self._tick_ns = NS_PER_S // opts.clk_tck  # cpuacct.stat counts USER_HZ ticks
 
     # ------------------------------------------------------------------ helpers
@@ -303,6 +310,7 @@ class CgroupCollector:
     def forget_missing(self) -> None:
         self._files.forget_missing()
         self._psi_absent.clear()
+        self._io_plan = None  # device names are looked up again (the machine's disks may have changed)
 
     # ------------------------------------------------------------------ sample
 
@@ -531,12 +539,44 @@ class CgroupCollector:
             vals += ops.values()
         return (member, tuple(out))
 
+    def _io_stat_plan(
+        self, raw: bytes, nums: list[bytes]
+    ) -> tuple[tuple[tuple[object, ...], ...], list[int], tuple[int, ...] | None]:
+        """io.stat's members and values the reference way (parse_io_stat), and for each value its index
+        in ``nums``; ``None`` for the indices when the two ways disagree (content no kernel writes)."""
+        ref: list[int] = []
+        members = tuple(self._io_member(m, devs, ref) for m, devs in parse_io_stat(raw).items())
+        # The same parse over the file with its n-th number replaced by n gives each value's index.
+        count = itertools.count()
+        marked = _IO_NUMBER.sub(lambda _: b"=%d" % next(count), raw)
+        pos: list[int] = []
+        for devs in parse_io_stat(marked).values():
+            for _, ops in sorted(devs.items()):
+                pos += ops.values()
+        ok = len(pos) == len(ref) and all(
+            0 <= i < len(nums) and int(nums[i]) == v for i, v in zip(pos, ref, strict=True)
+        )
+        return members, ref, tuple(pos) if ok else None
+
     def _diskio(self, tokens: list[Token], vals: list[int]) -> None:
         if self._v2:
             raw = self._read_opt("unified", "io.stat")
             if raw is None:
                 return
-            members = tuple(self._io_member(m, devs, vals) for m, devs in parse_io_stat(raw).items())
+            # io.stat keeps its shape from one sample to the next (the same devices and keys, only the
+            # numbers move): the members and where each value sits among the file's numbers are worked
+            # out when the shape changes, and a sample is one regex split and the ints it keeps.
+            parts = _IO_NUMBER.split(raw)
+            nums = parts[1::2]
+            skel = b"\0".join(parts[0::2])
+            plan = self._io_plan
+            if plan is not None and plan[0] == skel:
+                members = plan[1]
+                vals += [int(nums[i]) for i in plan[2]]
+            else:
+                members, ref, pos = self._io_stat_plan(raw, nums)
+                self._io_plan = (skel, members, pos) if pos is not None else None
+                vals += ref
             psi = self._psi("io.pressure") if self._opts.has("pressure") else None
             if psi is not None:
                 vals += psi
