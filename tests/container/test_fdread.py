@@ -297,6 +297,73 @@ def test_fast_families_fall_back_to_the_general_path(tmp_path: Path) -> None:
     python.close()
 
 
+def test_v2_memory_family_falls_back_to_the_general_path(tmp_path: Path) -> None:
+    """The v2 memory family's one call: the files a kernel may not have (memory.peak before 5.19,
+    memory.swap.current without swap accounting, memory.events) read as 0 in both paths; a corrupt or
+    emptied file gives what the general path gives."""
+    import shutil
+
+    from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs
+    from pycadvisor.host.cgroups.detect import detect_cgroup_mounts
+
+    shutil.copytree(HOSTS / "cgroup2-systemd", tmp_path / "host", symlinks=True)
+    paths = HostPaths.under(str(tmp_path / "host"))
+    mounts = detect_cgroup_mounts(paths)
+    name = "/system.slice/docker-8a1f3c5e7b9d2f4a6c8e0b1d3f5a7c9e2b4d6f8a0c1e3b5d7f9a2c4e6b8d0f13.scope"
+    opts = CollectOptions(metric_sets=frozenset({"cpu", "memory", "pressure"}), paths=paths)
+
+    def collector(reader: FdReader) -> CgroupCollector:
+        dirs = cgroup_dirs(mounts, name, paths.in_rootfs)
+        return CgroupCollector(name, dirs, is_v2=True, files=FileSet(FdBudget(64), reader), opts=opts)
+
+    native, python = collector(_native()), collector(PyFdReader())
+
+    def both() -> tuple[ContainerStats, list[tuple[str, Exception]]]:
+        a, errs_a = native.collect(now_ns=1, pid=None)
+        b, errs_b = python.collect(now_ns=1, pid=None)
+        assert a == b
+        assert [(f, type(e)) for f, e in errs_a] == [(f, type(e)) for f, e in errs_b]
+        return a, errs_a
+
+    first, _ = both()
+    both()
+    assert native._fast_fds[1] is not None  # the second sample was the one-call read
+    assert first.memory is not None and first.memory.usage > 0 and first.memory.max_usage > 0
+    d = tmp_path / "host" / "sys" / "fs" / "cgroup" / name.lstrip("/")
+    stat = (d / "memory.stat").read_bytes()
+    (d / "memory.stat").write_bytes(stat.replace(b"\nanon ", b"\nanon x", 1) if b"\nanon " in stat else b"anon x\n")
+    s, errs = both()
+    assert [f for f, _ in errs] == ["memory"] and s.memory is None and s.cpu is not None
+    (d / "memory.stat").write_bytes(stat.replace(b"inactive_file", b"other_key", 1))
+    s, errs = both()
+    assert not errs and s.memory is not None and s.memory.working_set == s.memory.usage
+    (d / "memory.current").write_bytes(b"")  # as at a hierarchy's root: anon + file
+    s, errs = both()
+    assert not errs and s.memory is not None and s.memory.usage > 0
+    native.close()
+    python.close()
+
+    # A kernel without the optional files: collectors that never saw them.
+    (d / "memory.current").write_bytes(b"123456789\n")
+    (d / "memory.stat").write_bytes(stat)
+    for gone in ("memory.peak", "memory.swap.current", "memory.events"):
+        (d / gone).unlink()
+    native, python = collector(_native()), collector(PyFdReader())
+    both()  # the general path finds them missing
+    s, errs = both()  # and the one call reads without them
+    assert native._fast_fds[1] is not None and native._fast_fds[1][2:] == (-1, -1, -1)
+    assert not errs and s.memory is not None and s.memory.usage == 123456789
+    assert (s.memory.max_usage, s.memory.swap) == (0, 0)
+    (d / "memory.peak").write_bytes(b"18446744073709551615\n")  # appears, beyond int64: the general path
+    for c in (native, python):
+        c.forget_missing()  # as at a global housekeeping: missing files looked for again
+    both()
+    s, errs = both()
+    assert not errs and s.memory is not None and s.memory.max_usage == 2**63 - 1
+    native.close()
+    python.close()
+
+
 def _all_samples(scenario: str | Path, reader: FdReader, *, rounds: int = 3) -> dict[str, list[list[int]]]:
     """Every container's values over ``rounds`` samples (the native reader's one-call family reads
     start with the second, once the first has opened the files)."""

@@ -578,6 +578,61 @@ static PyObject *cg_v1_memory(PyObject *self, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(v2_memory_doc,
+             "v2_memory(fd_stat, fd_current, fd_peak, fd_swap_current, fd_events, keys, vals, /)\n--\n\n"
+             "cgroup v2 memory: appends the memory family's 21 values. keys: the 13 memory.stat keys (anon,\n"
+             "file, file_mapped, active_file, inactive_file, file_dirty, file_writeback, pgscan, pgsteal,\n"
+             "workingset_refault_file, workingset_refault_anon, pgfault, pgmajfault). fd_peak, fd_swap_current\n"
+             "and fd_events may be -1: a file this kernel does not have (memory.peak before Linux 5.19,\n"
+             "memory.swap.* without swap accounting) gives 0, as in the general path.");
+
+static PyObject *cg_v2_memory(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 7 || !PyTuple_CheckExact(args[5]) || PyTuple_GET_SIZE(args[5]) != 13 ||
+        !PyList_CheckExact(args[6])) {
+        PyErr_SetString(PyExc_TypeError, "v2_memory(5 fds, keys: tuple of 13 bytes, vals: list)");
+        return NULL;
+    }
+    int fd[5];
+    for (int i = 0; i < 5; i++) {
+        long v = PyLong_AsLong(args[i]);
+        if (v == -1 && PyErr_Occurred()) return NULL;
+        if (i >= 2 && v == -1) { /* an optional file this kernel does not have */
+            fd[i] = -1;
+            continue;
+        }
+        if (fd_arg(args[i], &fd[i]) < 0) return NULL;
+    }
+    const char *kp[13];
+    size_t kl[13];
+    for (int i = 0; i < 13; i++) {
+        PyObject *k = PyTuple_GET_ITEM(args[5], i);
+        if (!PyBytes_CheckExact(k)) {
+            PyErr_SetString(PyExc_TypeError, "keys must be bytes");
+            return NULL;
+        }
+        kp[i] = PyBytes_AS_STRING(k);
+        kl[i] = (size_t)PyBytes_GET_SIZE(k);
+    }
+    static const char *const ev_keys[] = {"high", "max"};
+    static const size_t ev_len[] = {4, 3};
+    long long st[13], usage, peak = 0, swap = 0, ev[2] = {0, 0};
+    unsigned long long found, ev_found;
+    /* memory.current is empty or missing only at a hierarchy's root: the general path sums anon+file. */
+    if (file_keyed(fd[0], kp, kl, 13, st, &found) < 0 || file_ll(fd[1], &usage, 0, 0) < 0) return NULL;
+    if (fd[2] >= 0 && file_ll(fd[2], &peak, 1, 0) < 0) return NULL;
+    if (fd[3] >= 0 && file_ll(fd[3], &swap, 1, 0) < 0) return NULL;
+    if (fd[4] >= 0 && file_keyed(fd[4], ev_keys, ev_len, 2, ev, &ev_found) < 0) return NULL;
+    long long ws = (found & (1ULL << 4)) ? (usage - st[4] > 0 ? usage - st[4] : 0) : usage;
+    long long out[21] = {
+        usage, peak, st[1], st[0], swap, st[2], ws, st[3], st[4], st[5], st[6], st[7], st[8],
+        st[9], st[10], 0, 0, st[11], st[12], ev[0], ev[1],
+    };
+    for (int i = 0; i < 21; i++)
+        if (append_ll(args[6], out[i]) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"read_int", cg_read_int, METH_O, read_int_doc},
     {"read_ints", cg_read_ints, METH_O, read_ints_doc},
@@ -586,6 +641,7 @@ static PyMethodDef methods[] = {
     {"read_psi", cg_read_psi, METH_O, read_psi_doc},
     {"v1_cpu", (PyCFunction)(void (*)(void))cg_v1_cpu, METH_FASTCALL, v1_cpu_doc},
     {"v1_memory", (PyCFunction)(void (*)(void))cg_v1_memory, METH_FASTCALL, v1_memory_doc},
+    {"v2_memory", (PyCFunction)(void (*)(void))cg_v2_memory, METH_FASTCALL, v2_memory_doc},
     {NULL, NULL, 0, NULL},
 };
 

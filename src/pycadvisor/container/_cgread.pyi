@@ -8,3 +8,13 @@ def v1_cpu(fd_percpu: int, fd_stat: int, fd_cfs: int, ns_per_tick: int, vals: li
 def v1_memory(
     fd_usage: int, fd_stat: int, fd_max: int, fd_failcnt: int, fd_kmem: int, keys: tuple[bytes, ...], vals: list[int], /
 ) -> None: ...
+def v2_memory(
+    fd_stat: int,
+    fd_current: int,
+    fd_peak: int,
+    fd_swap: int,
+    fd_events: int,
+    keys: tuple[bytes, ...],
+    vals: list[int],
+    /,
+) -> None: ...

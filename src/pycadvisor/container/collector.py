@@ -245,12 +245,17 @@ class CgroupCollector:
         # The one-call family reads (native reader, cgroup v1): each family's files (_CPU, _MEM; None: not
         # read that way here) and their descriptors once the general path has opened them all, cached
         # while the file set's generation stays the same.
-        self._fast = files.families if not is_v2 else None
+        self._fast = files.families
         acct, cpu, mem = dirs.get("cpuacct"), dirs.get("cpu"), dirs.get("memory")
         cpu_paths = mem_paths = None
-        if self._fast is not None and acct and cpu and self._percpu:
+        if self._fast is not None and is_v2 and "unified" in dirs:
+            # memory.peak (Linux 5.19), memory.swap.current (swap accounting) and memory.events may be
+            # missing: the last three are optional (FileSet.held).
+            names = ("stat", "current", "peak", "swap.current", "events")
+            mem_paths = tuple(f"{dirs['unified']}/memory.{n}" for n in names)
+        if self._fast is not None and not is_v2 and acct and cpu and self._percpu:
             cpu_paths = (f"{acct}/cpuacct.usage_percpu", f"{acct}/cpuacct.stat", f"{cpu}/cpu.stat")
-        if self._fast is not None and mem:
+        if self._fast is not None and not is_v2 and mem:
             names = ("usage_in_bytes", "stat", "max_usage_in_bytes", "failcnt", "kmem.usage_in_bytes")
             mem_paths = tuple(f"{mem}/memory.{n}" for n in names)
         self._fast_paths: tuple[tuple[str, ...] | None, ...] = (cpu_paths, mem_paths)
@@ -285,7 +290,8 @@ class CgroupCollector:
         fds = self._fast_fds[family]
         if fds is None:
             paths = self._fast_paths[family]
-            fds = self._fast_fds[family] = files.held(paths) if paths is not None else None
+            optional = 3 if self._v2 and family == _MEM else 0
+            fds = self._fast_fds[family] = files.held(paths, optional) if paths is not None else None
         return fds
 
     def _read_opt(self, ctrl: str, fname: str) -> bytes | None:
@@ -497,7 +503,26 @@ class CgroupCollector:
             vals += psi
         tokens.append(("mem", psi is not None))
 
+    def _v2_memory_fast(self, tokens: list[Token], vals: list[int]) -> bool:
+        """The v2 memory family in one native call once its files are held; False: the general path."""
+        fast, fds = self._fast, self._held(_MEM)
+        if fast is None or fds is None:
+            return False
+        n = len(vals)
+        try:
+            fast.v2_memory(fds[0], fds[1], fds[2], fds[3], fds[4], _V2_MEM_KEYS, vals)
+        except (OSError, ValueError):
+            del vals[n:]
+            return False
+        psi = self._psi("memory.pressure") if self._opts.has("pressure") else None
+        if psi is not None:
+            vals += psi
+        tokens.append(("mem", psi is not None))
+        return True
+
     def _memory_v2(self, tokens: list[Token], vals: list[int]) -> None:
+        if self._fast_paths[_MEM] is not None and self._v2_memory_fast(tokens, vals):
+            return
         d = self._path("unified", "")
         if d is None:
             return

@@ -74,6 +74,21 @@ class FamilyReader(Protocol):
         """memory.usage_in_bytes, memory.stat (``keys``), max usage, failcnt, kmem usage: 21 values."""
         ...
 
+    def v2_memory(
+        self,
+        fd_stat: int,
+        fd_current: int,
+        fd_peak: int,
+        fd_swap: int,
+        fd_events: int,
+        keys: tuple[bytes, ...],
+        vals: list[int],
+        /,
+    ) -> None:
+        """memory.stat (``keys``), memory.current, and memory.peak, memory.swap.current, memory.events
+        (each -1 when this kernel does not have it: 0): the 21 values of the v2 memory family."""
+        ...
+
 
 def family_reader(reader: FdReader) -> FamilyReader | None:
     """``reader``'s one-call family reads, if it has them (the native reader does, the Python one not)."""

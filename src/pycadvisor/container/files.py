@@ -17,6 +17,7 @@ from typing import TypeVar
 from pycadvisor.container.fdread import FdReader, default_reader, family_reader
 
 _MISSING = -1
+_UNSEEN = -2  # never read yet (held() only; not stored)
 T = TypeVar("T")
 
 
@@ -58,12 +59,16 @@ class FileSet:
         #: Changes whenever a held descriptor is closed, so tuples from :meth:`held` can be cached.
         self.generation = 0
 
-    def held(self, paths: tuple[str, ...]) -> tuple[int, ...] | None:
+    def held(self, paths: tuple[str, ...], optional: int = 0) -> tuple[int, ...] | None:
         """The descriptors of ``paths`` if every one is open and held, else ``None`` (valid until
-        :attr:`generation` changes)."""
+        :attr:`generation` changes). The last ``optional`` paths may instead be known to be missing
+        (read before and not found): ``-1`` for those."""
         get = self._fds.get
-        fds = tuple([get(p, _MISSING) for p in paths])
-        return None if min(fds) < 0 else fds
+        fds = tuple([get(p, _UNSEEN) for p in paths])
+        required = len(fds) - optional
+        if min(fds[:required]) < 0 or (optional and min(fds[required:]) < _MISSING):
+            return None
+        return fds
 
     def read(self, path: str) -> bytes | None:
         """Return the file's current content, or ``None`` when the file does not exist."""
@@ -156,8 +161,11 @@ class FileSet:
 
     def forget_missing(self) -> None:
         """Forget that some files were missing, so the next read looks again."""
-        for p in [p for p, fd in self._fds.items() if fd == _MISSING]:
+        missing = [p for p, fd in self._fds.items() if fd == _MISSING]
+        for p in missing:
             del self._fds[p]
+        if missing:  # tuples from held() may hold -1 for them
+            self.generation += 1
 
     def close(self) -> None:
         self.generation += 1
