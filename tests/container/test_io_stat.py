@@ -100,3 +100,55 @@ def test_a_bad_value_is_the_familys_error_and_the_next_good_sample_reads(collect
     assert [f for f, _ in errors] == ["diskIO"] and s.diskio is None
     write(collector, LINE_SDA % (5, 6, 7, 8))
     assert io(collector) == expected(LINE_SDA % (5, 6, 7, 8))
+
+
+# ---------------------------------------------------------------- cgroup v1 blkio
+
+
+@pytest.fixture(params=["default", "python"])
+def v1(request: pytest.FixtureRequest, tmp_path: Path) -> CgroupCollector:
+    for f in ("bfq.io_service_bytes_recursive", "bfq.io_serviced_recursive", "throttle.io_service_bytes_recursive",
+              "throttle.io_serviced_recursive"):  # fmt: skip
+        (tmp_path / f"blkio.{f}").write_bytes(b"Total 0\n")
+    opts = CollectOptions(metric_sets=frozenset({"diskIO"}), device_name=lambda a, b: NAMES.get((a, b), ""))
+    reader = default_reader() if request.param == "default" else PyFdReader()
+    return CgroupCollector("/c", {"blkio": str(tmp_path)}, is_v2=False, files=FileSet(FdBudget(16), reader), opts=opts)
+
+
+def blkio(ops: dict[tuple[int, int], dict[str, int]]) -> bytes:
+    lines = [f"{a}:{b} {op} {v}\n" for (a, b), d in ops.items() for op, v in d.items()]
+    return "".join(lines).encode() + f"Total {sum(v for d in ops.values() for v in d.values())}\n".encode()
+
+
+def v1_write(c: CgroupCollector, group: str, served: bytes, serviced: bytes) -> None:
+    d = Path(c.dirs["blkio"])
+    (d / f"blkio.{group}.io_service_bytes_recursive").write_bytes(served)
+    (d / f"blkio.{group}.io_serviced_recursive").write_bytes(serviced)
+
+
+def test_v1_values_follow_the_files_and_their_shape(v1: CgroupCollector) -> None:
+    ops = ("Read", "Write", "Sync", "Async", "Discard", "Total")
+    for i in range(1, 5):
+        devs = {(8, 0): {op: 4096 * i * (k + 1) for k, op in enumerate(ops)}}
+        if i >= 3:  # a second device shows up
+            devs[(259, 0)] = {op: 10**15 + i for op in ops}
+        v1_write(v1, "throttle", blkio(devs), blkio({d: {op: i for op in ops} for d in devs}))
+        got = io(v1)
+        assert got["io_service_bytes"] == devs
+        assert got["io_serviced"] == {d: {op: i for op in ops} for d in devs}
+
+
+def test_v1_group_order_and_a_bad_value(v1: CgroupCollector) -> None:
+    v1_write(v1, "throttle", blkio({(8, 0): {"Read": 1, "Write": 2}}), blkio({(8, 0): {"Read": 3, "Write": 4}}))
+    assert io(v1)["io_service_bytes"] == {(8, 0): {"Read": 1, "Write": 2}}
+    # BFQ starts counting: its group comes first (runc's order).
+    v1_write(v1, "bfq", blkio({(8, 0): {"Read": 7, "Write": 8}}), blkio({(8, 0): {"Read": 9, "Write": 10}}))
+    assert io(v1) == {
+        "io_service_bytes": {(8, 0): {"Read": 7, "Write": 8}},
+        "io_serviced": {(8, 0): {"Read": 9, "Write": 10}},
+    }
+    v1_write(v1, "bfq", b"8:0 Read 7x\n8:0 Write 8\nTotal 15\n", blkio({(8, 0): {"Read": 9}}))
+    s, errors = v1.collect(now_ns=1, pid=None)
+    assert [f for f, _ in errors] == ["diskIO"] and s.diskio is None
+    v1_write(v1, "bfq", blkio({(8, 0): {"Read": 70, "Write": 80}}), blkio({(8, 0): {"Read": 90, "Write": 100}}))
+    assert io(v1)["io_serviced"] == {(8, 0): {"Read": 90, "Write": 100}}

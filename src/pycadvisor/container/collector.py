@@ -123,8 +123,22 @@ _BLKIO_GROUPS = (
 )
 _BLKIO_RECHECK = 10
 _IO_EMPTY: Token = ("io", (), False)
-# A whole "key=<integer>" value of io.stat (the split keeps the integers at the odd positions).
+# The values of io.stat ("8:0 rbytes=4096 ...") and of v1 blkio files ("8:0 Read 4096", "Total 4096"):
+# split on them, a file's integers sit at the odd positions (CgroupCollector._planned).
+# (No look-behind for the separator: with it, a split costs twice as much.)
 _IO_NUMBER = re.compile(rb"=([-+]?[0-9]+)(?=\s|\Z)")
+_BLKIO_NUMBER = re.compile(rb" ([-+]?[0-9]+)(?=\n|\Z)")
+_IoParse = Callable[[bytes], dict[str, dict[Device, dict[str, int]]]]
+
+
+def _blkio_bytes(data: bytes) -> dict[str, dict[Device, dict[str, int]]]:
+    return {"io_service_bytes": parse_blkio_v1(data)}
+
+
+def _blkio_ops(data: bytes) -> dict[str, dict[Device, dict[str, int]]]:
+    return {"io_serviced": parse_blkio_v1(data)}
+
+
 _SCHED: Token = ("sched",)
 _REFERENCED: Token = ("ref",)
 _LOAD: Token = ("load",)
@@ -172,7 +186,7 @@ class CgroupCollector:
         "_fast_paths",
         "_files",
         "_init_pid",
-        "_io_plan",
+        "_io_plans",
         "_load_avg",
         "_load_d_avg",
         "_load_fd",
@@ -262,8 +276,8 @@ class CgroupCollector:
         self._fast_fds: list[tuple[int, ...] | None] = [None, None]
         self._fast_gen = files.generation
         self._psi_absent: set[str] = set()  # pressure files found missing (looked for again on a rescan)
-        # v2 io.stat: (shape, members, value indices) of the last shape seen (see _diskio).
-        self._io_plan: tuple[bytes, tuple[tuple[object, ...], ...], tuple[int, ...]] | None = None
+        # Per block IO file: (shape, members, value indices) of the last shape seen (see _planned).
+        self._io_plans: dict[str, tuple[bytes, tuple[tuple[object, ...], ...], tuple[int, ...]]] = {}
         self._tick_ns = NS_PER_S // opts.clk_tck  # cpuacct.stat counts USER_HZ ticks
 
     # ------------------------------------------------------------------ helpers
@@ -316,7 +330,7 @@ class CgroupCollector:
     def forget_missing(self) -> None:
         self._files.forget_missing()
         self._psi_absent.clear()
-        self._io_plan = None  # device names are looked up again (the machine's disks may have changed)
+        self._io_plans.clear()  # device names are looked up again (the machine's disks may have changed)
 
     # ------------------------------------------------------------------ sample
 
@@ -564,44 +578,44 @@ class CgroupCollector:
             vals += ops.values()
         return (member, tuple(out))
 
-    def _io_stat_plan(
-        self, raw: bytes, nums: list[bytes]
-    ) -> tuple[tuple[tuple[object, ...], ...], list[int], tuple[int, ...] | None]:
-        """io.stat's members and values the reference way (parse_io_stat), and for each value its index
-        in ``nums``; ``None`` for the indices when the two ways disagree (content no kernel writes)."""
+    def _planned(
+        self, slot: str, raw: bytes, number: re.Pattern[bytes], parse: _IoParse, vals: list[int]
+    ) -> tuple[tuple[object, ...], ...]:
+        """``parse(raw)``'s members (:meth:`_io_member`), their values appended to ``vals``.
+
+        A block IO file keeps its shape from one sample to the next (the same devices and keys, only
+        the numbers move; a root cgroup lists ~100 lines): the members and each value's index among
+        the integers ``number`` finds are worked out when the shape changes, and a sample is then one
+        regex split and the ints it keeps. ``parse`` is the reference: the plan is the same parse over
+        the file with its n-th integer replaced by -n-1, kept only when it gives the reference's values.
+        """
+        parts = number.split(raw)
+        nums = parts[1::2]
+        skel = b"\0".join(parts[0::2])
+        plan = self._io_plans.get(slot)
+        if plan is not None and plan[0] == skel:
+            vals += [int(nums[i]) for i in plan[2]]
+            return plan[1]
         ref: list[int] = []
-        members = tuple(self._io_member(m, devs, ref) for m, devs in parse_io_stat(raw).items())
-        # The same parse over the file with its n-th number replaced by n gives each value's index.
-        count = itertools.count()
-        marked = _IO_NUMBER.sub(lambda _: b"=%d" % next(count), raw)
-        pos: list[int] = []
-        for devs in parse_io_stat(marked).values():
-            for _, ops in sorted(devs.items()):
-                pos += ops.values()
-        ok = len(pos) == len(ref) and all(
+        members = tuple(self._io_member(m, devs, ref) for m, devs in parse(raw).items())
+        count = itertools.count(1)
+        marked = number.sub(lambda m: m[0][: m.start(1) - m.start()] + b"-%d" % next(count), raw)
+        pos = [-p - 1 for devs in parse(marked).values() for _, ops in sorted(devs.items()) for p in ops.values()]
+        if len(pos) == len(ref) and all(
             0 <= i < len(nums) and int(nums[i]) == v for i, v in zip(pos, ref, strict=True)
-        )
-        return members, ref, tuple(pos) if ok else None
+        ):
+            self._io_plans[slot] = (skel, members, tuple(pos))
+        else:  # content no kernel writes: parsed in full every sample
+            self._io_plans.pop(slot, None)
+        vals += ref
+        return members
 
     def _diskio(self, tokens: list[Token], vals: list[int]) -> None:
         if self._v2:
             raw = self._read_opt("unified", "io.stat")
             if raw is None:
                 return
-            # io.stat keeps its shape from one sample to the next (the same devices and keys, only the
-            # numbers move): the members and where each value sits among the file's numbers are worked
-            # out when the shape changes, and a sample is one regex split and the ints it keeps.
-            parts = _IO_NUMBER.split(raw)
-            nums = parts[1::2]
-            skel = b"\0".join(parts[0::2])
-            plan = self._io_plan
-            if plan is not None and plan[0] == skel:
-                members = plan[1]
-                vals += [int(nums[i]) for i in plan[2]]
-            else:
-                members, ref, pos = self._io_stat_plan(raw, nums)
-                self._io_plan = (skel, members, pos) if pos is not None else None
-                vals += ref
+            members = self._planned("io.stat", raw, _IO_NUMBER, parse_io_stat, vals)
             psi = self._psi("io.pressure") if self._opts.has("pressure") else None
             if psi is not None:
                 vals += psi
@@ -622,13 +636,14 @@ class CgroupCollector:
             raw = self._read_opt("blkio", bytes_file)
             if raw is None:
                 continue
-            devs = parse_blkio_v1(raw)
-            if not devs:
+            n = len(vals)
+            served = list(self._planned(bytes_file, raw, _BLKIO_NUMBER, _blkio_bytes, vals))
+            if not served[0][1]:  # no device lines
+                del vals[n:]
                 continue
-            served = [self._io_member("io_service_bytes", devs, vals)]
             ops = self._read_opt("blkio", ops_file)
             if ops is not None:
-                served.append(self._io_member("io_serviced", parse_blkio_v1(ops), vals))
+                served += self._planned(ops_file, ops, _BLKIO_NUMBER, _blkio_ops, vals)
             tokens.append(("io", tuple(served), False))
             return
         self._blkio_idle = _BLKIO_RECHECK - 1
