@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pycadvisor.clock import FakeClock
+from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs
 from pycadvisor.container.fdread import FdReader, PyFdReader, native_reader
 from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
 from pycadvisor.host.cgroups.cpu import parse_keyed
@@ -245,12 +246,22 @@ def test_missing_files_and_the_descriptor_budget(reader: FdReader, tmp_path: Pat
     assert budget.used == 0
 
 
+def _same_sample(
+    native: CgroupCollector, python: CgroupCollector
+) -> tuple[ContainerStats, list[tuple[str, Exception]]]:
+    """One sample from each collector: the same stats and the same failed families."""
+    a, errs_a = native.collect(now_ns=1, pid=None)
+    b, errs_b = python.collect(now_ns=1, pid=None)
+    assert a == b
+    assert [(f, type(e)) for f, e in errs_a] == [(f, type(e)) for f, e in errs_b]
+    return a, errs_a
+
+
 def test_fast_families_fall_back_to_the_general_path(tmp_path: Path) -> None:
     """Once the native reader's one-call reads are in use, a corrupt, emptied or removed file still
     gives exactly what the general path gives: the family's error, the other value source, or None."""
     import shutil
 
-    from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs
     from pycadvisor.host.cgroups.detect import detect_cgroup_mounts
 
     shutil.copytree(HOSTS / "cgroup1-docker", tmp_path / "host", symlinks=True)
@@ -268,11 +279,7 @@ def test_fast_families_fall_back_to_the_general_path(tmp_path: Path) -> None:
     assert native._fast is not None and python._fast is None
 
     def both() -> tuple[ContainerStats, list[tuple[str, Exception]]]:
-        a, errs_a = native.collect(now_ns=1, pid=None)
-        b, errs_b = python.collect(now_ns=1, pid=None)
-        assert a == b
-        assert [(f, type(e)) for f, e in errs_a] == [(f, type(e)) for f, e in errs_b]
-        return a, errs_a
+        return _same_sample(native, python)
 
     both()
     both()  # the native collector's second sample is its fast path
@@ -303,7 +310,6 @@ def test_v2_memory_family_falls_back_to_the_general_path(tmp_path: Path) -> None
     emptied file gives what the general path gives."""
     import shutil
 
-    from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs
     from pycadvisor.host.cgroups.detect import detect_cgroup_mounts
 
     shutil.copytree(HOSTS / "cgroup2-systemd", tmp_path / "host", symlinks=True)
@@ -319,11 +325,7 @@ def test_v2_memory_family_falls_back_to_the_general_path(tmp_path: Path) -> None
     native, python = collector(_native()), collector(PyFdReader())
 
     def both() -> tuple[ContainerStats, list[tuple[str, Exception]]]:
-        a, errs_a = native.collect(now_ns=1, pid=None)
-        b, errs_b = python.collect(now_ns=1, pid=None)
-        assert a == b
-        assert [(f, type(e)) for f, e in errs_a] == [(f, type(e)) for f, e in errs_b]
-        return a, errs_a
+        return _same_sample(native, python)
 
     first, _ = both()
     both()

@@ -176,6 +176,29 @@ static int fd_arg(PyObject *o, int *fd) {
     return 0;
 }
 
+/* The keys of a tuple of bytes (at most MAX_KEYS) into kp/kl; their count, or -1 with TypeError. */
+static Py_ssize_t keys_arg(PyObject *keys, const char **kp, size_t *kl) {
+    if (!PyTuple_CheckExact(keys)) {
+        PyErr_SetString(PyExc_TypeError, "keys must be a tuple of bytes");
+        return -1;
+    }
+    Py_ssize_t nk = PyTuple_GET_SIZE(keys);
+    if (nk > MAX_KEYS) {
+        PyErr_SetString(PyExc_ValueError, "too many keys");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nk; i++) {
+        PyObject *k = PyTuple_GET_ITEM(keys, i);
+        if (!PyBytes_CheckExact(k)) {
+            PyErr_SetString(PyExc_TypeError, "keys must be a tuple of bytes");
+            return -1;
+        }
+        kp[i] = PyBytes_AS_STRING(k);
+        kl[i] = (size_t)PyBytes_GET_SIZE(k);
+    }
+    return nk;
+}
+
 PyDoc_STRVAR(read_int_doc,
              "read_int(fd, /)\n--\n\n"
              "The file's one integer (surrounding whitespace allowed); None when the file is empty.");
@@ -234,27 +257,10 @@ static PyObject *cg_read_keyed(PyObject *self, PyObject *const *args, Py_ssize_t
         PyErr_SetString(PyExc_TypeError, "read_keyed(fd, keys) takes 2 arguments");
         return NULL;
     }
-    PyObject *keys = args[1];
-    if (!PyTuple_CheckExact(keys)) {
-        PyErr_SetString(PyExc_TypeError, "keys must be a tuple of bytes");
-        return NULL;
-    }
-    Py_ssize_t nk = PyTuple_GET_SIZE(keys);
-    if (nk > MAX_KEYS) {
-        PyErr_SetString(PyExc_ValueError, "too many keys");
-        return NULL;
-    }
     const char *kp[MAX_KEYS];
     size_t kl[MAX_KEYS];
-    for (Py_ssize_t i = 0; i < nk; i++) {
-        PyObject *k = PyTuple_GET_ITEM(keys, i);
-        if (!PyBytes_CheckExact(k)) {
-            PyErr_SetString(PyExc_TypeError, "keys must be a tuple of bytes");
-            return NULL;
-        }
-        kp[i] = PyBytes_AS_STRING(k);
-        kl[i] = (size_t)PyBytes_GET_SIZE(k);
-    }
+    Py_ssize_t nk = keys_arg(args[1], kp, kl);
+    if (nk < 0) return NULL;
     int fd;
     FileBuf b;
     if (fd_arg(args[0], &fd) < 0 || read_all(fd, &b) < 0) return NULL;
@@ -466,6 +472,12 @@ static int append_ll(PyObject *list, long long v) {
     return rc;
 }
 
+static int append_lls(PyObject *list, const long long *v, int n) {
+    for (int i = 0; i < n; i++)
+        if (append_ll(list, v[i]) < 0) return -1;
+    return 0;
+}
+
 static int int_arg(PyObject *o, long long *out) {
     *out = PyLong_AsLongLong(o);
     return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
@@ -529,8 +541,7 @@ static PyObject *cg_v1_cpu(PyObject *self, PyObject *const *args, Py_ssize_t nar
     for (int i = 0; i < ncpu; i++)
         if (append_ll(vals, percpu[i]) < 0) return NULL;
     long long tail[5] = {cfs[0], cfs[1], cfs[2], 0, 0};
-    for (int i = 0; i < 5; i++)
-        if (append_ll(vals, tail[i]) < 0) return NULL;
+    if (append_lls(vals, tail, 5) < 0) return NULL;
     return PyLong_FromLong(ncpu);
 }
 
@@ -542,25 +553,16 @@ PyDoc_STRVAR(v1_memory_doc,
 
 static PyObject *cg_v1_memory(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs != 7 || !PyTuple_CheckExact(args[5]) || PyTuple_GET_SIZE(args[5]) != 10 ||
-        !PyList_CheckExact(args[6])) {
-        PyErr_SetString(PyExc_TypeError, "v1_memory(5 fds, keys: tuple of 10 bytes, vals: list)");
+    const char *kp[MAX_KEYS];
+    size_t kl[MAX_KEYS];
+    if (nargs != 7 || !PyList_CheckExact(args[6]) || keys_arg(args[5], kp, kl) != 10) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "v1_memory(5 fds, keys: tuple of 10 bytes, vals: list)");
         return NULL;
     }
     int fd[5];
     for (int i = 0; i < 5; i++)
         if (fd_arg(args[i], &fd[i]) < 0) return NULL;
-    const char *kp[10];
-    size_t kl[10];
-    for (int i = 0; i < 10; i++) {
-        PyObject *k = PyTuple_GET_ITEM(args[5], i);
-        if (!PyBytes_CheckExact(k)) {
-            PyErr_SetString(PyExc_TypeError, "keys must be bytes");
-            return NULL;
-        }
-        kp[i] = PyBytes_AS_STRING(k);
-        kl[i] = (size_t)PyBytes_GET_SIZE(k);
-    }
     long long usage, max_usage, failcnt, kmem, st[10];
     unsigned long long found;
     if (file_ll(fd[0], &usage, 0, 0) < 0 || file_keyed(fd[1], kp, kl, 10, st, &found) < 0 ||
@@ -573,8 +575,7 @@ static PyObject *cg_v1_memory(PyObject *self, PyObject *const *args, Py_ssize_t 
         usage, max_usage, st[0], st[1], st[2], st[3], ws, st[4], st[5], 0, 0, 0, 0,
         st[6], st[7], failcnt, kmem, st[8], st[9], 0, 0,
     };
-    for (int i = 0; i < 21; i++)
-        if (append_ll(args[6], out[i]) < 0) return NULL;
+    if (append_lls(args[6], out, 21) < 0) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -588,9 +589,11 @@ PyDoc_STRVAR(v2_memory_doc,
 
 static PyObject *cg_v2_memory(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs != 7 || !PyTuple_CheckExact(args[5]) || PyTuple_GET_SIZE(args[5]) != 13 ||
-        !PyList_CheckExact(args[6])) {
-        PyErr_SetString(PyExc_TypeError, "v2_memory(5 fds, keys: tuple of 13 bytes, vals: list)");
+    const char *kp[MAX_KEYS];
+    size_t kl[MAX_KEYS];
+    if (nargs != 7 || !PyList_CheckExact(args[6]) || keys_arg(args[5], kp, kl) != 13) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "v2_memory(5 fds, keys: tuple of 13 bytes, vals: list)");
         return NULL;
     }
     int fd[5];
@@ -602,17 +605,6 @@ static PyObject *cg_v2_memory(PyObject *self, PyObject *const *args, Py_ssize_t 
             continue;
         }
         if (fd_arg(args[i], &fd[i]) < 0) return NULL;
-    }
-    const char *kp[13];
-    size_t kl[13];
-    for (int i = 0; i < 13; i++) {
-        PyObject *k = PyTuple_GET_ITEM(args[5], i);
-        if (!PyBytes_CheckExact(k)) {
-            PyErr_SetString(PyExc_TypeError, "keys must be bytes");
-            return NULL;
-        }
-        kp[i] = PyBytes_AS_STRING(k);
-        kl[i] = (size_t)PyBytes_GET_SIZE(k);
     }
     static const char *const ev_keys[] = {"high", "max"};
     static const size_t ev_len[] = {4, 3};
@@ -628,8 +620,7 @@ static PyObject *cg_v2_memory(PyObject *self, PyObject *const *args, Py_ssize_t 
         usage, peak, st[1], st[0], swap, st[2], ws, st[3], st[4], st[5], st[6], st[7], st[8],
         st[9], st[10], 0, 0, st[11], st[12], ev[0], ev[1],
     };
-    for (int i = 0; i < 21; i++)
-        if (append_ll(args[6], out[i]) < 0) return NULL;
+    if (append_lls(args[6], out, 21) < 0) return NULL;
     Py_RETURN_NONE;
 }
 

@@ -468,14 +468,17 @@ class CgroupCollector:
         tokens.append(("cpu", ncpu, psi is not None))
         return True
 
-    def _v1_memory_fast(self, tokens: list[Token], vals: list[int]) -> bool:
+    def _memory_fast(self, tokens: list[Token], vals: list[int]) -> bool:
         """The memory family in one native call once its files are held; False: take the general path."""
         fast, fds = self._fast, self._held(_MEM)
         if fast is None or fds is None:
             return False
         n = len(vals)
         try:
-            fast.v1_memory(fds[0], fds[1], fds[2], fds[3], fds[4], self._mem_keys, vals)
+            if self._v2:
+                fast.v2_memory(fds[0], fds[1], fds[2], fds[3], fds[4], _V2_MEM_KEYS, vals)
+            else:
+                fast.v1_memory(fds[0], fds[1], fds[2], fds[3], fds[4], self._mem_keys, vals)
         except (OSError, ValueError):
             del vals[n:]
             return False
@@ -486,7 +489,7 @@ class CgroupCollector:
         return True
 
     def _memory_v1(self, tokens: list[Token], vals: list[int]) -> None:
-        if self._fast_paths[_MEM] is not None and self._v1_memory_fast(tokens, vals):
+        if self._fast_paths[_MEM] is not None and self._memory_fast(tokens, vals):
             return
         d = self._path("memory", "")
         if d is None:
@@ -517,25 +520,8 @@ class CgroupCollector:
             vals += psi
         tokens.append(("mem", psi is not None))
 
-    def _v2_memory_fast(self, tokens: list[Token], vals: list[int]) -> bool:
-        """The v2 memory family in one native call once its files are held; False: the general path."""
-        fast, fds = self._fast, self._held(_MEM)
-        if fast is None or fds is None:
-            return False
-        n = len(vals)
-        try:
-            fast.v2_memory(fds[0], fds[1], fds[2], fds[3], fds[4], _V2_MEM_KEYS, vals)
-        except (OSError, ValueError):
-            del vals[n:]
-            return False
-        psi = self._psi("memory.pressure") if self._opts.has("pressure") else None
-        if psi is not None:
-            vals += psi
-        tokens.append(("mem", psi is not None))
-        return True
-
     def _memory_v2(self, tokens: list[Token], vals: list[int]) -> None:
-        if self._fast_paths[_MEM] is not None and self._v2_memory_fast(tokens, vals):
+        if self._fast_paths[_MEM] is not None and self._memory_fast(tokens, vals):
             return
         d = self._path("unified", "")
         if d is None:
