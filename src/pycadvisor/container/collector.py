@@ -256,9 +256,9 @@ class CgroupCollector:
             self._use_hierarchy = uh is None or uh.strip() != b"0"
             prefix = "total_" if self._use_hierarchy else ""
             self._mem_keys = tuple((prefix + k).encode() for k in _V1_MEM_KEYS) + _V1_MEM_FLAT
-        # The one-call family reads (native reader, cgroup v1): each family's files (_CPU, _MEM; None: not
-        # read that way here) and their descriptors once the general path has opened them all, cached
-        # while the file set's generation stays the same.
+        # The one-call family reads (native reader; CPU on v1, memory on both): each family's files (_CPU,
+        # _MEM; None: not read that way here) and their descriptors once the general path has opened them
+        # all, cached while the file set's generation stays the same.
         self._fast = files.families
         acct, cpu, mem = dirs.get("cpuacct"), dirs.get("cpu"), dirs.get("memory")
         cpu_paths = mem_paths = None
@@ -585,6 +585,7 @@ class CgroupCollector:
         ref: list[int] = []
         members = tuple(self._io_member(m, devs, ref) for m, devs in parse(raw).items())
         count = itertools.count(1)
+        # Each match keeps its separator (" " or "="), its integer becomes -1, -2, ... in file order.
         marked = number.sub(lambda m: m[0][: m.start(1) - m.start()] + b"-%d" % next(count), raw)
         pos = [-p - 1 for devs in parse(marked).values() for _, ops in sorted(devs.items()) for p in ops.values()]
         if len(pos) == len(ref) and all(
