@@ -279,7 +279,10 @@ class TestCgroup:
         parent: TestCgroup | None = None,
         layout: Layout | None = None,
         registry_dir: str = REGISTRY_DIR,
+        create: bool = True,
     ) -> None:
+        """``create=False`` (nested cgroups only): make no directory yet; :meth:`make_in` makes them one
+        hierarchy at a time, as runtimes do."""
         if not name or "/" in name or name in (".", ".."):
             raise ValueError(f"bad cgroup name {name!r}")
         self._parent = parent
@@ -302,7 +305,8 @@ class TestCgroup:
         #: The cAdvisor container name, e.g. ``/pycadtest-1a2b3c4d/burner``.
         self.name = "/" + rel
         self.version = self.layout.version
-        self._create()
+        if create or parent is None:
+            self._create()
 
     # -- creation
 
@@ -321,6 +325,12 @@ class TestCgroup:
         except BaseException:
             self.close()
             raise
+
+    def make_in(self, root: str) -> str:
+        """Make this (nested, ``create=False``) cgroup's directory in the hierarchy mounted at ``root``."""
+        path = os.path.join(root, self.rel)
+        self._mkdir(os.path.dirname(path), path)
+        return path
 
     def _mkdir(self, parent_dir: str, path: str) -> None:
         os.mkdir(path)
@@ -376,11 +386,12 @@ class TestCgroup:
             out.update(_procs(p))
         return out
 
-    def child(self, name: str) -> TestCgroup:
-        """A nested cgroup ``<self.name>/<name>``, removed with this one (or earlier, by closing it)."""
+    def child(self, name: str, *, create: bool = True) -> TestCgroup:
+        """A nested cgroup ``<self.name>/<name>``, removed with this one (or earlier, by closing it);
+        ``create=False``: its directories are made later, with :meth:`make_in`."""
         if self._closed:
             raise RuntimeError(f"{self.name} is closed")
-        c = TestCgroup(name, parent=self)
+        c = TestCgroup(name, parent=self, create=create)
         self._children.append(c)
         return c
 

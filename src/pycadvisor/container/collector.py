@@ -179,6 +179,7 @@ class CgroupCollector:
         "_codec",
         "_cycles",
         "_dirs",
+        "_expected",
         "_families",
         "_fast",
         "_fast_fds",
@@ -214,23 +215,36 @@ class CgroupCollector:
         opts: CollectOptions,
         codec: SampleCodec | None = None,
     ) -> None:
+        """``dirs``: every controller directory the container may have (from the mounts, present or
+        not); only those that exist are read, and :meth:`refresh_controllers` picks up the others."""
         self.name = name
-        self._dirs = dirs
+        self._expected = dict(dirs)
         self._v2 = is_v2
         self._files = files
         self._opts = opts
-        self._use_hierarchy = True
-        self._paths: dict[str, str] = {}
         self._blkio_idle = 0  # samples left before empty blkio groups are read again
         self._net_pid: int | None = None
         self._init_pid: int | None = None
         self._sched: SchedstatAccumulator | None = None
-        self._mem_keys: tuple[bytes, ...] = ()
         self._cycles = 0  # samples of the referenced_memory set, for its reset interval
         self._load_fd: int | None = None  # the cpu hierarchy directory, asked about by the load reader
         self._load_avg = self._load_d_avg = -1.0  # -1: no sample yet (cAdvisor's initial loadAvg)
         self._codec = codec or new_codec()
         self._percpu = opts.has("percpu")
+        self._fast = files.families
+        self._tick_ns = NS_PER_S // opts.clk_tck  # cpuacct.stat counts USER_HZ ticks
+        self._configure(self._present())
+
+    def _present(self) -> dict[str, str]:
+        return {c: d for c, d in self._expected.items() if os.path.isdir(d)}
+
+    def _configure(self, dirs: dict[str, str]) -> None:
+        """Set up everything that follows from which controller directories exist."""
+        opts, is_v2, files = self._opts, self._v2, self._files
+        self._dirs = dirs
+        self._paths: dict[str, str] = {}
+        self._use_hierarchy = True
+        self._mem_keys: tuple[bytes, ...] = ()
         # Hybrid hosts: PSI only where the unified tree has the cgroup (docker creates it there).
         self._pressure = opts.has("pressure") and "unified" in dirs
         fams: list[tuple[str, Callable[[list[Token], list[int]], None]]] = [("cpu", self._cpu)]
@@ -259,7 +273,6 @@ class CgroupCollector:
         # The one-call family reads (native reader; CPU on v1, memory on both): each family's files (_CPU,
         # _MEM; None: not read that way here) and their descriptors once the general path has opened them
         # all, cached while the file set's generation stays the same.
-        self._fast = files.families
         acct, cpu, mem = dirs.get("cpuacct"), dirs.get("cpu"), dirs.get("memory")
         cpu_paths = mem_paths = None
         if self._fast is not None and is_v2 and "unified" in dirs:
@@ -278,7 +291,34 @@ class CgroupCollector:
         self._psi_absent: set[str] = set()  # pressure files found missing (looked for again on a rescan)
         # Per block IO file: (shape, members, value indices) of the last shape seen (see _planned).
         self._io_plans: dict[str, tuple[bytes, tuple[tuple[object, ...], ...], tuple[int, ...]]] = {}
-        self._tick_ns = NS_PER_S // opts.clk_tck  # cpuacct.stat counts USER_HZ ticks
+        self._blkio_idle = 0
+
+    def refresh_controllers(self) -> bool:
+        """Look again at which controller directories exist; return True if that changed.
+
+        Runtimes make a container's directories one hierarchy after another (runc's cgroup manager
+        joins each v1 subsystem in turn, libcontainer/cgroups/fs/fs.go ``Apply``) and remove them the
+        same way, so the set seen when the first one appears is not the container's. cAdvisor builds
+        every controller's path from the mounts and checks existence when it reads; this does the
+        same, once per call instead of once per file read. Held descriptors of a vanished controller
+        are closed; a controller that appeared is read from the next sample on."""
+        present = self._present()
+        if present == self._dirs:
+            return False
+        for ctrl, d in self._dirs.items():
+            if ctrl not in present:
+                self._files.forget_under(d + "/")
+                if ctrl == "cpu" and self._load_fd is not None:
+                    os.close(self._load_fd)
+                    self._load_fd = None
+        self._files.forget_missing()
+        self._configure(present)
+        return True
+
+    @property
+    def complete(self) -> bool:
+        """True when every controller directory the mounts give this container exists."""
+        return len(self._dirs) == len(self._expected)
 
     # ------------------------------------------------------------------ helpers
 
@@ -318,8 +358,9 @@ class CgroupCollector:
         return self._dirs
 
     def exists(self) -> bool:
-        """True while any of the container's cgroup directories exists."""
-        return any(os.path.isdir(d) for c, d in self._dirs.items() if c != "unified" or self._v2)
+        """True while any of the container's cgroup directories exists (on hybrid hosts the unified
+        twin alone does not count: names come from the v1 hierarchies)."""
+        return any(os.path.isdir(d) for c, d in self._expected.items() if c != "unified" or self._v2)
 
     def close(self) -> None:
         self._files.close()

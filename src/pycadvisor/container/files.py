@@ -159,6 +159,11 @@ class FileSet:
             os.close(fd)
             self._budget.used -= 1
 
+    def forget_under(self, prefix: str) -> None:
+        """Close and drop every path below ``prefix`` (a controller directory that went away)."""
+        for p in [p for p in self._fds if p.startswith(prefix)]:
+            self.forget(p)
+
     def forget_missing(self) -> None:
         """Forget that some files were missing, so the next read looks again."""
         missing = [p for p, fd in self._fds.items() if fd == _MISSING]

@@ -119,6 +119,16 @@ class EventService:
         if self._watcher is not None and memory_cgroup_dir:
             self._watcher.watch(name, memory_cgroup_dir)
 
+    def on_memory_cgroup(self, name: str, memory_cgroup_dir: str | None) -> None:
+        """The container's memory directory appeared after it was added (runtimes make a container's
+        hierarchies one after another), or went away before the container: count its OOM kills there."""
+        if self._watcher is None:
+            return
+        if memory_cgroup_dir:
+            self._watcher.watch(name, memory_cgroup_dir)
+        else:
+            self._watcher.unwatch(name)
+
     def on_container_removed(self, name: str, exit_code: int | None) -> None:
         """A tracked container is gone: a ``containerDeletion`` event (exit code -1 when unknown)."""
         if self._watcher is not None:

@@ -25,6 +25,7 @@ class ContainerState:
     last_error_log_ns: dict[str, int] = field(default_factory=dict)
     scrape_errors: int = 0  # consecutive samples with a failed family
     last_sample_ns: int = 0
+    settling: int = 0  # samples left before which missing controller directories are looked for again
 
     @property
     def namespace(self) -> str:

@@ -54,12 +54,20 @@ _ERROR_LOG_EVERY_NS = 60 * S  # cAdvisor logs a container's housekeeping errors 
 # Housekeeping granularity: samples run at most a tick after they are due; a quarter of the
 # housekeeping interval, within these bounds.
 _TICK_MIN_NS, _TICK_MAX_NS = 10_000_000, 250_000_000
+# A new container's missing controller directories are looked for before each of its first samples
+# (besides inotify and the global housekeeping): runtimes make them one hierarchy after another
+# within milliseconds, and an inotify event can be missed (a watch added just after a mkdir).
+_SETTLING_SAMPLES = 10
 
 
 class EventSink(Protocol):
     def on_container_added(self, name: str, creation_ns: int, memory_cgroup_dir: str | None) -> None: ...
 
     def on_container_removed(self, name: str, exit_code: int | None) -> None: ...
+
+    def on_memory_cgroup(self, name: str, memory_cgroup_dir: str | None) -> None:
+        """The container's memory controller directory appeared (or went away: ``None``) after it was added."""
+        ...
 
 
 class StatsSink(Protocol):
@@ -349,21 +357,53 @@ class Manager:
         self._loop.call_later(0.05, run)
 
     def _on_cgroup_added(self, name: str) -> None:
-        if self._running and name not in self.containers:
+        if not self._running:
+            return
+        st = self.containers.get(name)
+        if st is None:
             self._add(name)
+        else:  # its directory in one more hierarchy
+            self._sync_controllers(st)
 
     def _on_cgroup_removed(self, name: str) -> None:
-        # Remove the container and any descendants whose directories are gone from every hierarchy.
+        # Remove the container and any descendants whose directories are gone from every hierarchy;
+        # those still in some hierarchy lose the controllers whose directories went away.
         for n in [n for n in self.containers if n == name or n.startswith(name + "/")]:
             st = self.containers.get(n)
-            if st is not None and not st.collector.exists():
+            if st is None:
+                continue
+            if st.collector.exists():
+                self._sync_controllers(st)
+            else:
                 self._remove(n)
+
+    def _sync_controllers(self, st: ContainerState) -> bool:
+        """Follow the container's controller directories as they appear and vanish: the collector reads
+        the ones that exist, the spec's ``has_*`` and limits follow, and OOM counting starts once the
+        memory directory exists. Returns True if the set changed."""
+        mem_before = self._memory_dir(st)
+        if not st.collector.refresh_controllers():
+            return False
+        self._refresh_spec(st)
+        mem = self._memory_dir(st)
+        if mem != mem_before and self.events is not None:
+            try:
+                self.events.on_memory_cgroup(st.name, mem)
+            except Exception:
+                log.exception("event sink failed for %s", st.name)
+        return True
+
+    def _memory_dir(self, st: ContainerState) -> str | None:
+        assert self.mounts is not None
+        dirs = st.collector.dirs
+        return dirs.get("memory") or (dirs.get("unified") if self.mounts.is_v2 else None)
 
     def _global_housekeeping(self) -> None:
         self._scan()
         for st in list(self.containers.values()):
             st.collector.forget_missing()
-            self._refresh_spec(st)
+            if not self._sync_controllers(st):
+                self._refresh_spec(st)
             if st.handled_by and (st.metadata is None or self._runtime_down.get(st.handled_by)):
                 self._spawn(self._describe(st))
 
@@ -393,18 +433,20 @@ class Manager:
         if not handled_by and not self._accept_raw(name):
             return
         assert self.mounts is not None and self._collect_opts is not None
-        dirs = cgroup_dirs(self.mounts, name, self.paths.in_rootfs)
-        dirs = {c: d for c, d in dirs.items() if os.path.isdir(d)}
-        if not dirs:
-            return
+        # Every controller's directory, present or not yet: the collector reads those that exist and
+        # picks up the others as they appear (_sync_controllers).
         collector = CgroupCollector(
             name,
-            dirs,
+            cgroup_dirs(self.mounts, name, self.paths.in_rootfs),
             is_v2=self.mounts.is_v2,
             files=FileSet(self._budget, self._reader),
             opts=self._collect_opts,
             codec=self._codec,
         )
+        dirs = collector.dirs
+        if not collector.exists():
+            collector.close()
+            return
         spec = self._read_spec(name, dirs)
         state = ContainerState(
             name=name,
@@ -417,15 +459,15 @@ class Manager:
             ),
             handled_by=handled_by,
             interval_ns=self.opts.housekeeping_interval_ns,
+            settling=0 if collector.complete else _SETTLING_SAMPLES,
         )
         self.containers[name] = state
         if name != "/":
             self._kids.setdefault(os.path.dirname(name), set()).add(name)
         self.counters.created += 1
         if self.events is not None:
-            mem_dir = dirs.get("memory") or (dirs.get("unified") if self.mounts.is_v2 else None)
             try:
-                self.events.on_container_added(name, spec.creation_time, mem_dir)
+                self.events.on_container_added(name, spec.creation_time, self._memory_dir(state))
             except Exception:
                 log.exception("event sink failed for %s", name)
         if handled_by:
@@ -608,10 +650,21 @@ class Manager:
         """Take one sample now; return whether it differs from the previous one (None: container gone)."""
         if st.name == "/" and self.opts.disable_root_cgroup_stats:
             return False
+        if st.settling:
+            st.settling -= 1
+            if self._sync_controllers(st) and st.collector.complete:
+                st.settling = 0
         now = self.clock.now_ns()
         pid = self._pid_of(st)
         try:
-            tokens, values, errors = st.collector.sample(now_ns=now, pid=pid)
+            try:
+                tokens, values, errors = st.collector.sample(now_ns=now, pid=pid)
+            except ContainerGone:
+                # One hierarchy's directory went away (runtimes remove them one after another): read
+                # the others now rather than lose the sample.
+                if not st.collector.exists() or not self._sync_controllers(st):
+                    raise
+                tokens, values, errors = st.collector.sample(now_ns=now, pid=pid)
         except ContainerGone:
             if not st.collector.exists():
                 self._remove(st.name)

@@ -84,6 +84,23 @@ class CgroupWatcher:
         self._wds[wd] = (root, path)
         self._paths[path] = wd
 
+    def _unwatch_tree(self, path: str) -> None:
+        """Drop the watches of ``path`` and of everything below it (a rename moves a whole subtree).
+
+        The watch must be removed here: cgroupfs (kernfs) sends no ``IN_IGNORED`` when a cgroup
+        directory is removed, and a watch the kernel keeps pins its inode and counts against
+        ``fs.inotify.max_user_watches``, which every process of the user (systemd, the kubelet) shares.
+        """
+        below = path + "/"
+        for p in [p for p in self._paths if p == path or p.startswith(below)]:
+            wd = self._paths.pop(p)
+            self._wds.pop(wd, None)
+            if self._ino is not None:
+                try:
+                    self._ino.rm_watch(wd)
+                except OSError:  # EINVAL: the kernel dropped it already (an IN_IGNORED still queued)
+                    pass
+
     def _name(self, root: str, path: str) -> str:
         rel = os.path.relpath(path, root)
         return "/" if rel == "." else "/" + rel
@@ -114,7 +131,5 @@ class CgroupWatcher:
                 for p in self._watch_tree(root, path):
                     self._on_add(self._name(root, p))
             elif ev.mask & (flags.DELETE | flags.MOVED_FROM):
-                wd = self._paths.pop(path, None)
-                if wd is not None:
-                    self._wds.pop(wd, None)
+                self._unwatch_tree(path)
                 self._on_remove(self._name(root, path))
