@@ -47,6 +47,10 @@ class CgroupWatcher:
     def watch_count(self) -> int:
         return len(self._wds)
 
+    def fileno(self) -> int:
+        """The inotify descriptor (its ``/proc/PID/fdinfo`` lists the kernel's watches); -1 when stopped."""
+        return self._ino.fileno() if self._ino is not None else -1
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._ino = INotify(nonblocking=True)
         self._loop = loop
