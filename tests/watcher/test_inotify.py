@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
 
 import pytest
 
@@ -39,12 +38,13 @@ def test_removed_cgroups_release_their_kernel_watches(test_cgroup: TestCgroup) -
             for round_ in range(3):
                 for i in range(40):
                     os.makedirs(os.path.join(top, f"r{round_}-{i}", "inner"))
-                await _settle(lambda: len(added) >= (round_ + 1) * 80)
+                want = (round_ + 1) * 80
+                await _settle(added, want)
                 peak = kernel_watches(fd)
                 for i in range(40):
                     os.rmdir(os.path.join(top, f"r{round_}-{i}", "inner"))
                     os.rmdir(os.path.join(top, f"r{round_}-{i}"))
-                await _settle(lambda: len(removed) >= (round_ + 1) * 80)
+                await _settle(removed, want)
             return base, peak, kernel_watches(fd), w.watch_count
         finally:
             w.stop()
@@ -56,10 +56,10 @@ def test_removed_cgroups_release_their_kernel_watches(test_cgroup: TestCgroup) -
     assert len(removed) == 240
 
 
-async def _settle(cond: Callable[[], bool]) -> None:
-    """Let the loop deliver inotify events until ``cond()`` holds (bounded: 10 s)."""
+async def _settle(seen: list[str], n: int) -> None:
+    """Let the loop deliver inotify events until ``seen`` holds ``n`` names (bounded: 10 s)."""
     for _ in range(1000):
-        if cond():
+        if len(seen) >= n:
             return
         await asyncio.sleep(0.01)
     raise TimeoutError("inotify events did not arrive within 10 s")
