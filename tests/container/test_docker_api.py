@@ -398,3 +398,92 @@ def test_hung_engine_stalls_neither_housekeeping_nor_the_api(
         assert cgroup in get_ok(d, "/api/v1.2/docker/")
     finally:
         eng.thaw()
+
+
+# ---------------------------------------------------------------- containers started while pycadvisor runs
+
+
+def _every_family(d: Any, c: Container) -> dict[str, Any] | None:
+    """The container's newest sample once pycadvisor has its name, CPU and memory usage and the IO family."""
+    got = docker_info(d, c.name, 1)
+    if got is None or not got[1].get("stats"):
+        return None
+    spec, last = got[1]["spec"], got[1]["stats"][-1]
+    if not (spec.get("has_cpu") and spec.get("has_memory") and spec.get("has_diskio")):
+        return None
+    if last["cpu"]["usage"]["total"] <= 0 or last["memory"]["usage"] <= 0 or "diskio" not in last:
+        return None
+    return dict(got[1])
+
+
+def _in_metrics(d: Any, c: Container) -> set[str]:
+    """The families of ``/metrics`` with a series named after the container."""
+    _, body = d.get("/metrics")
+    label = f'name="{c.name}"'
+    return {line.split("{", 1)[0] for line in body.decode().splitlines() if label in line and not line.startswith("#")}
+
+
+WANTED_FAMILIES = {
+    "container_cpu_usage_seconds_total",
+    "container_memory_usage_bytes",
+    "container_memory_working_set_bytes",
+    "container_spec_memory_limit_bytes",
+    "container_spec_cpu_shares",
+}
+
+
+def test_containers_started_after_the_daemon_get_every_stat(
+    engine: DockerEngine, pycadvisor_daemon_factory: Callable[..., Any]
+) -> None:
+    """runc makes a container's cgroup one hierarchy after another while pycadvisor already watches
+    (issue 13): every container started after the daemon gets CPU, memory and IO, several at once."""
+    d = pycadvisor_daemon_factory(*flags(engine))
+    for round_ in range(2):
+        started = [
+            engine.run_busybox("sh", "-c", "while :; do :; done", opts=("--label", f"round={round_}")) for _ in range(3)
+        ]
+        try:
+            for c in started:
+                info = wait_until(
+                    lambda c=c: _every_family(d, c),  # type: ignore[misc]
+                    timeout=20,
+                    what=f"cpu, memory and io of {c.name}",
+                    proc=d.process,
+                )
+                assert info["spec"]["labels"]["round"] == str(round_)
+                missing = wait_until(
+                    lambda c=c: (WANTED_FAMILIES - _in_metrics(d, c)) == set() or None,  # type: ignore[misc]
+                    timeout=10,
+                    what=f"/metrics series of {c.name}",
+                    proc=d.process,
+                )
+                assert missing
+        finally:
+            for c in started:
+                engine.rm(c)
+
+
+def test_engine_started_after_the_daemon_then_restarted(
+    own_engine: DockerEngine, pycadvisor_daemon_factory: Callable[..., Any]
+) -> None:
+    """No engine when pycadvisor starts; it comes, runs containers, restarts: names, labels and stats
+    follow each time without restarting pycadvisor."""
+    eng = own_engine
+    d = pycadvisor_daemon_factory(*flags(eng))
+    eng.start()
+    first = eng.run_busybox("sh", "-c", "while :; do :; done", opts=("--label", "gen=1"))
+    info = wait_until(lambda: _every_family(d, first), timeout=30, what="the first container", proc=d.process)
+    assert info["spec"]["labels"]["gen"] == "1" and info["aliases"] == [first.name, first.id]
+    eng.stop()  # live-restore: the container keeps running
+    eng.start()
+    second = eng.run_busybox("sh", "-c", "while :; do :; done", opts=("--label", "gen=2"))
+    info = wait_until(lambda: _every_family(d, second), timeout=30, what="a container after the restart")
+    assert info["spec"]["labels"]["gen"] == "2" and info["aliases"] == [second.name, second.id]
+    before = _every_family(d, first)
+    assert before is not None, "the survivor keeps its name and stats"
+    t0 = before["stats"][-1]["timestamp"]
+    wait_until(
+        lambda: (i := _every_family(d, first)) is not None and i["stats"][-1]["timestamp"] > t0,
+        timeout=10,
+        what="fresh samples of the survivor",
+    )
