@@ -5,6 +5,7 @@ These need the containerd factory wired into ``app.build_factories``.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from support import services as svc
 from support.ci import cannot_run
+from support.families import every_family, has_core_families
 from support.procs import wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
@@ -130,3 +132,27 @@ def test_exit_code_reaches_the_deletion_event(ctd: Ctd, pycadvisor_daemon_factor
     events = wait_until(lambda: get_json(d, path) or None, timeout=20, what="a deletion event", proc=d.process)
     assert [e["event_data"]["container_deletion"]["exit_code"] for e in events] == [3]
     assert get_json(d, f"/api/v2.0/spec/{cid}?type=containerd") is None
+
+
+def test_containers_started_after_the_daemon_get_every_stat(
+    ctd: Ctd, pycadvisor_daemon_factory: Callable[..., Any]
+) -> None:
+    """Started while pycadvisor watches (its cgroup made one hierarchy after another): CPU, memory, IO."""
+    d = pycadvisor_daemon_factory(*ctd.flags())
+    started = [ctd.run(cmd=("sh", "-c", "while :; do :; done")) for _ in range(2)]
+    try:
+        for cid, cgroup in started:
+            wait_until(
+                functools.partial(every_family, d, cid, "containerd"),
+                timeout=20,
+                what=f"every family of {cid}",
+                proc=d.process,
+            )
+            wait_until(
+                functools.partial(has_core_families, d, cgroup),
+                timeout=10,
+                what=f"/metrics of {cid}",
+            )
+    finally:
+        for cid, _ in started:
+            ctd.srv.ctr("tasks", "kill", "-s", "SIGKILL", cid, check=False)

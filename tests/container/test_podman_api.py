@@ -5,6 +5,7 @@ These need the Podman factory wired into ``app.build_factories``.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from support import services as svc
 from support.ci import cannot_run
+from support.families import every_family, has_core_families
 from support.procs import wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
@@ -141,3 +143,26 @@ def test_names_come_back_when_the_service_returns(
     found, spec = wait_spec(d, "pcapi-late")
     assert found == name and spec["aliases"] == ["pcapi-late", cid]
     pod.srv.podman("rm", "-f", "-t", "0", cid)
+
+
+def test_containers_started_after_the_daemon_get_every_stat(
+    pod: Pod, pycadvisor_daemon_factory: Callable[..., Any]
+) -> None:
+    """Started while pycadvisor watches (its cgroup made one hierarchy after another): CPU, memory, IO."""
+    d = pycadvisor_daemon_factory(*pod.flags())
+    names = [f"pcapi-late{i}" for i in range(2)]
+    ids = [pod.run(n, cmd=("sh", "-c", "while :; do :; done")) for n in names]
+    try:
+        for n in names:
+            wait_until(
+                functools.partial(every_family, d, n, "podman"), timeout=20, what=f"every family of {n}", proc=d.process
+            )
+            cgroup, _ = wait_spec(d, n)
+            wait_until(
+                functools.partial(has_core_families, d, cgroup),
+                timeout=10,
+                what=f"/metrics of {n}",
+            )
+    finally:
+        for cid in ids:
+            pod.srv.podman("rm", "-f", "-t", "0", cid, check=False)
