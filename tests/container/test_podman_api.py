@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -166,3 +168,31 @@ def test_containers_started_after_the_daemon_get_every_stat(
     finally:
         for cid in ids:
             pod.srv.podman("rm", "-f", "-t", "0", cid, check=False)
+
+
+def test_a_service_slow_at_start_names_its_containers_once_it_answers(
+    pod: Pod, pycadvisor_daemon_factory: Callable[..., Any]
+) -> None:
+    """Podman does not answer while pycadvisor starts (here: its service is stopped with SIGSTOP): the
+    container is monitored raw, and named as soon as the service answers, without waiting for the next
+    global housekeeping (an hour here); the log says what failed and after how long (issue 13)."""
+    cid = pod.run("pcapi-slow")
+    name = f"/libpod_parent/libpod-{cid}"
+    pod.srv.process.signal(signal.SIGSTOP)
+    try:
+        d = pycadvisor_daemon_factory(*pod.flags(), "-global_housekeeping_interval=1h", "-runtime_timeout=1s")
+        wait_until(
+            lambda: len((get_json(d, f"/api/v2.0/stats{name}?count=2") or {}).get(name, [])) == 2,
+            timeout=15,
+            what="raw stats of the container",
+            proc=d.process,
+        )
+        wait_until(lambda: "did not answer" in d.log(), timeout=10, what="the failure in the log", proc=d.process)
+        assert get_json(d, "/api/v2.0/spec/pcapi-slow?type=podman") is None
+    finally:
+        pod.srv.process.signal(signal.SIGCONT)
+    found, spec = wait_spec(d, "pcapi-slow")
+    assert found == name and spec["aliases"] == ["pcapi-slow", cid]
+    line = next(x for x in d.log().splitlines() if "did not answer" in x)
+    assert re.search(r"after \d+\.\d+ s \(.+\)", line), line  # what failed, and after how long
+    pod.srv.podman("rm", "-f", "-t", "0", cid)

@@ -58,6 +58,9 @@ _TICK_MIN_NS, _TICK_MAX_NS = 10_000_000, 250_000_000
 # (besides inotify and the global housekeeping): runtimes make them one hierarchy after another
 # within milliseconds, and an inotify event can be missed (a watch added just after a mkdir).
 _SETTLING_SAMPLES = 10
+# A runtime that did not answer is asked again after 1 s (the factories' own fail-fast window), then
+# 2, 4, 8 s, and then every 10 s until it answers (or the next global housekeeping does it sooner).
+_RETRY_FIRST_S, _RETRY_MAX_S = 1.0, 10.0
 
 
 class EventSink(Protocol):
@@ -183,6 +186,7 @@ class Manager:
         self._device_names: dict[tuple[int, int], str] = {}
         self._rescan_pending = False
         self._runtime_down: dict[str, bool] = {}
+        self._retrying: set[str] = set()  # runtimes whose containers a retry task is naming (_retry_runtime)
         self._running = False
         self._codec = new_codec()
         self._load_reader: TaskstatsClient | None = None
@@ -545,12 +549,25 @@ class Manager:
         f = next((f for f in self.factories if f.name == st.handled_by), None)
         if f is None:
             return
+        t0 = time.monotonic()
         try:
             meta = await asyncio.wait_for(f.describe(st.name), timeout=self.opts.runtime_timeout_s)
         except (RuntimeUnavailable, TimeoutError, OSError) as e:
             if not self._runtime_down.get(f.name):
-                log.warning("%s did not answer (%s); its containers keep their raw cgroup names", f.name, e)
+                why = str(e) or type(e).__name__
+                if isinstance(e, TimeoutError) and not str(e):
+                    why = f"no answer within -runtime_timeout={self.opts.runtime_timeout_s:g}s"
+                log.warning(
+                    "%s did not answer describing %s after %.2f s (%s); its containers keep their raw cgroup "
+                    "names until it does, asked again from %g s on",
+                    f.name,
+                    st.name,
+                    time.monotonic() - t0,
+                    why,
+                    _RETRY_FIRST_S,
+                )
             self._runtime_down[f.name] = True
+            self._retry_runtime(f.name)
             return
         except Exception:
             log.exception("describing %s through %s failed", st.name, f.name)
@@ -581,6 +598,35 @@ class Manager:
         st.spec = _decorate(st.spec, meta)
         if self.fs_usage is not None and meta.fs_dirs:
             self.fs_usage.track(st.name, meta.fs_dirs)
+
+    def _retry_runtime(self, runtime: str) -> None:
+        """Ask a runtime that did not answer again, with backoff, until it names its containers.
+
+        Without this a runtime slow at start (Podman's service socket-activating, an engine still
+        loading) would leave its containers unnamed until the next global housekeeping, a minute by
+        default."""
+        if runtime in self._retrying or not self._running:
+            return
+        self._retrying.add(runtime)
+        self._spawn(self._retry_loop(runtime))
+
+    async def _retry_loop(self, runtime: str) -> None:
+        delay = _RETRY_FIRST_S
+        try:
+            while self._running and self._runtime_down.get(runtime):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_S)
+                waiting = [st for st in self.containers.values() if st.handled_by == runtime]
+                if not waiting:
+                    return
+                await self._describe(waiting[0])  # one probe; the others once it answers
+                if not self._runtime_down.get(runtime):
+                    for st in waiting[1:]:
+                        if self.containers.get(st.name) is st and st.handled_by == runtime:
+                            self._spawn(self._describe(st))
+                    return
+        finally:
+            self._retrying.discard(runtime)
 
     # ------------------------------------------------------------------ housekeeping
 
