@@ -7,13 +7,12 @@ with ``docker update`` or by hand show up within a minute.
 from __future__ import annotations
 
 import os
-import time
 
 from pycadvisor.host.cgroups.cpu import MAX_U64, parse_cpu_max, parse_limit, weight_to_shares
 from pycadvisor.host.paths import read_bytes
 from pycadvisor.model.container import ContainerSpec, CpuSpec, MemorySpec, ProcessSpec
 
-_CLOCK_REALTIME_COARSE = 5  # linux/time.h; the time module does not name it
+_LIVE_WINDOW_NS = 1_000_000_000
 
 
 def _read(path: str) -> bytes | None:
@@ -42,27 +41,18 @@ def _mtime_ns(path: str) -> int | None:
         return None
 
 
-def coarse_clock_tick_ns() -> int:
-    """How far a file's timestamp may trail the time it was made: the kernel stamps inodes from the
-    coarse clock (fs/inode.c ``current_time`` -> ``ktime_get_coarse_real_ts64``), which moves once per
-    tick (clock_getres(CLOCK_REALTIME_COARSE) = 1/HZ; 4 ms on these hosts)."""
-    try:
-        return int(time.clock_getres(_CLOCK_REALTIME_COARSE) * 1e9)
-    except OSError:
-        return 0
-
-
-def creation_time_ns(
-    dirs: dict[str, str], *, v2: bool, boot_time_ns: int, tick_ns: int = 0, now_ns: int | None = None
-) -> int:
+def creation_time_ns(dirs: dict[str, str], *, v2: bool, boot_time_ns: int, found_ns: int | None = None) -> int:
     """Earliest mtime of the container's cgroup dirs and their marker file, not before boot.
 
     cAdvisor uses ``cgroup.clone_children`` (v1) / ``cgroup.events`` (v2) mtimes as well, since a
-    directory's mtime moves when children are added. An mtime trails the real creation by up to a
-    clock tick (``tick_ns``): 198 of 200 cgroups made here had an mtime before a time read just before
-    their mkdir, so a client asking for the events since then missed the ``containerCreation`` event.
-    The creation is therefore placed at the end of its tick, never later than ``now_ns`` (when it was
-    found), so that it falls after any time read before the mkdir and before the moment it was seen.
+    directory's mtime moves when children are added.
+
+    ``found_ns``: when inotify reported the cgroup. The kernel stamps inodes from the coarse clock
+    (fs/inode.c ``current_time`` -> ``ktime_get_coarse_real_ts64``), which trails the real time by a
+    tick or more (4 ms per tick here; up to 5.6 ms seen): 198 of 200 cgroups made on this host had an
+    mtime before a time read just before their mkdir, so a client asking for the events since then
+    lost their ``containerCreation``. A cgroup seen within ``_LIVE_WINDOW_NS`` of its mtime is
+    therefore stamped when it was seen, which is after its mkdir and within milliseconds of it.
     """
     marker = "cgroup.events" if v2 else "cgroup.clone_children"
     times = []
@@ -75,8 +65,10 @@ def creation_time_ns(
                 times.append(t)
     if not times:
         return boot_time_ns
-    t = max(min(times) + tick_ns, boot_time_ns)
-    return t if now_ns is None else max(min(t, now_ns), boot_time_ns)
+    t = max(min(times), boot_time_ns)
+    if found_ns is not None and t <= found_ns <= t + _LIVE_WINDOW_NS:
+        return found_ns
+    return t
 
 
 def read_spec(
@@ -89,15 +81,14 @@ def read_spec(
     machine_memory: int,
     machine_swap: int,
     creation_time: int | None = None,
-    tick_ns: int = 0,
-    now_ns: int | None = None,
+    found_ns: int | None = None,
 ) -> ContainerSpec:
     """Return the spec of the container whose controller directories are ``dirs``.
 
     ``creation_time``: the one found when the container was first read (a refresh), kept instead of
     looking at two mtimes per controller again: the limits change, the creation does not."""
     if creation_time is None:
-        creation_time = creation_time_ns(dirs, v2=v2, boot_time_ns=boot_time_ns, tick_ns=tick_ns, now_ns=now_ns)
+        creation_time = creation_time_ns(dirs, v2=v2, boot_time_ns=boot_time_ns, found_ns=found_ns)
     spec = ContainerSpec(creation_time=creation_time)
     if v2:
         d = dirs.get("unified", "")

@@ -27,7 +27,7 @@ from pycadvisor.container.base import ContainerMetadata, Factory
 from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs, new_codec
 from pycadvisor.container.fdread import FdReader, default_reader
 from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
-from pycadvisor.container.spec import coarse_clock_tick_ns, read_spec
+from pycadvisor.container.spec import read_spec
 from pycadvisor.errors import ContainerNotFound, RuntimeUnavailable
 from pycadvisor.host.cgroups.detect import CgroupMounts, detect_cgroup_mounts
 from pycadvisor.host.cgroups.load import TaskstatsClient
@@ -181,7 +181,6 @@ class Manager:
         self._ticking = False
         self._tick_ns = min(_TICK_MAX_NS, max(_TICK_MIN_NS, opts.housekeeping_interval_ns // 4))
         self._boot_ns = 0
-        self._mtime_tick_ns = 0
         self._budget = FdBudget(limit=0)
         self._collect_opts: CollectOptions | None = None
         self._device_names: dict[tuple[int, int], str] = {}
@@ -203,7 +202,6 @@ class Manager:
         if self.mounts is None:
             self.mounts = detect_cgroup_mounts(self.paths)
         self._boot_ns = _boot_time_ns(self.paths)
-        self._mtime_tick_ns = coarse_clock_tick_ns()
         self._budget.limit = self.opts.fd_limit or _fd_budget()
         self._refresh_machine()
         self._load_reader = self._open_load_reader()
@@ -367,7 +365,7 @@ class Manager:
             return
         st = self.containers.get(name)
         if st is None:
-            self._add(name)
+            self._add(name, found_ns=self.clock.now_ns())
         else:  # its directory in one more hierarchy
             self._sync_controllers(st)
 
@@ -423,7 +421,8 @@ class Manager:
             return True
         return any(name.startswith(p) for p in wl)
 
-    def _add(self, name: str) -> None:
+    def _add(self, name: str, found_ns: int | None = None) -> None:
+        """Track cgroup ``name``; ``found_ns``: when inotify reported it (None: found by a scan)."""
         handled_by = ""
         for f in self.factories:
             try:
@@ -453,7 +452,7 @@ class Manager:
         if not collector.exists():
             collector.close()
             return
-        spec = self._read_spec(name, dirs)
+        spec = self._read_spec(name, dirs, found_ns=found_ns)
         state = ContainerState(
             name=name,
             collector=collector,
@@ -519,7 +518,9 @@ class Manager:
             log.debug("exit code of %s unknown: %s", name, e)
         self._emit_deletion(name, -1 if code is None else code)
 
-    def _read_spec(self, name: str, dirs: dict[str, str], creation_time: int | None = None) -> ContainerSpec:
+    def _read_spec(
+        self, name: str, dirs: dict[str, str], creation_time: int | None = None, found_ns: int | None = None
+    ) -> ContainerSpec:
         assert self.mounts is not None
         m = self._machine
         spec = read_spec(
@@ -531,8 +532,7 @@ class Manager:
             machine_memory=m.memory_capacity if m else 0,
             machine_swap=m.swap_capacity if m else 0,
             creation_time=creation_time,
-            tick_ns=self._mtime_tick_ns,
-            now_ns=self.clock.now_ns(),
+            found_ns=found_ns,
         )
         if name == "/":
             spec.has_network = bool(m and m.network_devices) and "network" in self.opts.metric_sets
