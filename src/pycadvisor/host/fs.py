@@ -321,7 +321,11 @@ class RootFsReader:
 
     def read(self) -> list[FsStats]:
         """The ``filesystem`` stats of the ``/`` container: usage plus diskstats joined by major:minor."""
-        return [s for _, s in _root_fs_stats(self.paths, self.partitions()[0])]
+        return [s for _, s in self.read_partitions()]
+
+    def read_partitions(self) -> list[tuple[Partition, FsStats]]:
+        """As :meth:`read`, each with the partition it measured (its device numbers, mount point)."""
+        return _root_fs_stats(self.paths, self.partitions()[0])
 
     def partitions(self) -> tuple[dict[str, Partition], dict[str, str]]:
         """Tracked filesystems keyed by device, and label -> device (as :func:`read_partitions`)."""
