@@ -299,6 +299,10 @@ def test_filesystem_is_the_device_holding_the_writable_layer(
               for fam in text_string_to_metric_families(body.decode()) if fam.name == "container_fs_limit_bytes"
               for s in fam.samples if s.labels["id"] == f"/docker/{c.id}"}  # fmt: skip
     assert limits == {source: vfs.f_blocks * vfs.f_frsize}
+    # The engine's root (a temp dir on the same disk here) labels its filesystem docker-images.
+    (images,) = get_ok(d, "/api/v2.0/storage?label=docker-images")
+    assert images["device"] == source and "docker-images" in images["labels"]
+    assert images["capacity"] == vfs.f_blocks * vfs.f_frsize
 
 
 # ---------------------------------------------------------------- lifecycle
