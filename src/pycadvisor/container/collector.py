@@ -361,18 +361,22 @@ class CgroupCollector:
             except OSError as e:
                 del tokens[nt:], vals[nv:]
                 errors.append((fam, e))
-        if opts.has("memory_numa"):
+        sets = opts.metric_sets
+        if "memory_numa" in sets:
             nt, nv = len(tokens), len(vals)
             try:
                 self._numa(tokens, vals)
             except ContainerGone:
                 raise
-            except (ValueError, OSError) as e:
+            except ValueError as e:
                 del tokens[nt:], vals[nv:]
                 errors.append(("memory_numa", ParseError(self.name, f"memory.numa_stat: {e}")))
+            except OSError as e:
+                del tokens[nt:], vals[nv:]
+                errors.append(("memory_numa", e))
         # cAdvisor reads each of these sets from the init process's netns on its own
         # (container/libcontainer/handler.go GetStats): tcp alone is collected without network.
-        if pid and not opts.metric_sets.isdisjoint(_NET_SETS):
+        if pid and not sets.isdisjoint(_NET_SETS):
             nt, nv = len(tokens), len(vals)
             try:
                 self._network(pid, tokens, vals)
