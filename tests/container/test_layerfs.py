@@ -56,3 +56,15 @@ def test_walk_records_the_device_of_the_writable_layer(tmp_path: Path) -> None:
     asyncio.run(walk())
     u = t.fs_usage("c")
     assert u is not None and u.device == os.stat(tmp_path / "layer").st_dev
+
+
+def test_layer_in_a_btrfs_subvolume_is_on_the_btrfs_filesystem_mounted_above_it() -> None:
+    """A subvolume's st_dev is an anonymous 0:N: the filesystem is the btrfs mount holding the layer's path."""
+    btrfs = Partition("/dev/sdb1", "/var/lib/docker", "btrfs", 8, 17)
+    fs = LayerFilesystems(max_age_ns=2_000_000_000)
+    fs.update([*measured(), (btrfs, FsStats(device="/dev/sdb1", type="vfs", capacity=7 << 30))], now_ns=10)
+    layer = "/var/lib/docker/btrfs/subvolumes/3e7a9c1d"
+    got = fs.stats(FsUsage(100, 2, 100, device=os.makedev(0, 51)), layer)
+    assert got is not None and (got.device, got.capacity, got.usage) == ("/dev/sdb1", 7 << 30, 100)
+    # Not btrfs above it (an untracked filesystem, say): no entry, as cAdvisor's mount lookup fails there.
+    assert fs.stats(FsUsage(100, 2, 100, device=os.makedev(0, 52)), "/srv/other/layer") is None

@@ -4,7 +4,8 @@ cAdvisor finds the device holding the layer directory with ``fs.GetDirFsDevice``
 ``stat`` the directory and pick the global partition with the same major:minor. The container's one
 ``filesystem`` entry then carries that device, its type and capacity from the machine's filesystems,
 the layer's walked usage (``usage``, ``base_usage``, ``inodes``) and the device's ``/proc/diskstats``
-counters (``addDiskStats``). A layer on no tracked partition gets no ``filesystem`` entry. The same
+counters (``addDiskStats``). A btrfs subvolume, whose ``st_dev`` is anonymous, is matched to the btrfs
+mount above its path instead. A layer on no tracked partition gets no ``filesystem`` entry. The same
 holds for CRI-O (``container/crio/handler.go``) and Podman, whose handlers follow Docker's.
 
 Costs nothing per sample beyond a dict lookup: the layer's ``st_dev`` comes from the usage walk's own
@@ -46,11 +47,11 @@ class LayerFilesystems:
     def stale(self, now_ns: int) -> bool:
         return self._read_at is None or now_ns - self._read_at > self.max_age_ns
 
-    def stats(self, usage: FsUsage) -> FsStats | None:
+    def stats(self, usage: FsUsage, layer_dir: str = "") -> FsStats | None:
         """The ``filesystem`` entry of a layer measured as ``usage``; None when its device is not tracked."""
         if usage.device is None:
             return None
-        found = self._by_dev.get(usage.device)
+        found = self._by_dev.get(usage.device) or self._btrfs_holding(layer_dir)
         if found is None:
             return None
         p, fs = found
@@ -75,3 +76,16 @@ class LayerFilesystems:
             io_time=fs.io_time,
             weighted_io_time=fs.weighted_io_time,
         )
+
+    def _btrfs_holding(self, path: str) -> tuple[Partition, FsStats] | None:
+        """The btrfs filesystem mounted deepest above ``path``: a btrfs subvolume's ``st_dev`` is an anonymous
+        0:N, never the partition's numbers (those of its block device), so cAdvisor's ``GetDirFsDevice``
+        falls back to the mount holding the directory (``mountInfoFromDir``)."""
+        best: tuple[Partition, FsStats] | None = None
+        for p, fs in self._by_dev.values():
+            mp = p.mountpoint.rstrip("/") + "/"
+            if path.startswith(mp) and (best is None or len(best[0].mountpoint) < len(p.mountpoint)):
+                best = (p, fs)
+        if best is None or best[0].fs_type != "btrfs" or not best[0].device.startswith("/dev/"):
+            return None
+        return best

@@ -705,7 +705,7 @@ class Manager:
             except Exception as e:
                 self._log_error(st, "disk", e, now)
                 return None
-        return self._layer_fs.stats(usage)
+        return self._layer_fs.stats(usage, st.metadata.fs_dirs[0] if st.metadata and st.metadata.fs_dirs else "")
 
     def _log_error(self, st: ContainerState, family: str, err: BaseException, now: int) -> None:
         last = st.last_error_log_ns.get(family, 0)
