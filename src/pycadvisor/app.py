@@ -171,6 +171,7 @@ class Daemon:
             cadvisor_version=__version__,
             events=events_handler,
             attributes_extra=_attributes_extra(factories),
+            storage_roots=_storage_roots(factories),
         )
         app = build_app(
             ctx,
@@ -223,6 +224,32 @@ def _attributes_extra(factories: list[Factory]) -> Any:
         return {"docker_version": info.server_version, "docker_api_version": info.api_version}
 
     return extra
+
+
+def _storage_roots(factories: list[Factory]) -> Any:
+    """Where Docker and CRI-O keep images, asked when ``/api/v2.0/storage`` is (cAdvisor reads them once at
+    start, ``manager.New``; asking each time also labels a runtime started after pycadvisor)."""
+    from pycadvisor.host.fs import CrioStorage
+
+    docker = next((f for f in factories if f.name == "docker"), None)
+    crio = next((f for f in factories if f.name == "crio"), None)
+
+    async def docker_root() -> str | None:
+        info = await docker.info() if docker is not None else None  # type: ignore[attr-defined]
+        # cAdvisor labels docker-images only once `docker info` gave a storage driver (fs.go addDockerImagesLabel).
+        return info.root_dir if info is not None and info.driver and info.root_dir else None
+
+    async def crio_storage() -> CrioStorage | None:
+        info = await crio.info() if crio is not None else None  # type: ignore[attr-defined]
+        if info is None or not (info.storage_root or info.storage_image):
+            return None
+        return CrioStorage(info.storage_root, info.storage_image, info.storage_driver)
+
+    async def roots() -> tuple[str | None, CrioStorage | None]:
+        d, c = await asyncio.gather(docker_root(), crio_storage())
+        return d, c
+
+    return roots
 
 
 def _storage_families(drivers: list[Any]) -> Any:

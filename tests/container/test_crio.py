@@ -340,3 +340,36 @@ def test_daemon_names_crio_containers_from_the_configured_socket(
         text = body.decode()
         assert f'id="{cg.name}"' in text and 'name="k8s_nginx_web-0_shop_' in text
         assert os.path.exists(crio.socket_path)
+
+
+def _deepest_mount(candidates: set[str]) -> str:
+    """The source of the deepest mount among ``candidates`` in our mount table."""
+    best, best_len = "", -1
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-", 6)
+            if fields[4] in candidates and len(fields[4]) > best_len:
+                best, best_len = fields[sep + 2], len(fields[4])
+    return best
+
+
+@pytest.mark.root
+def test_daemon_storage_labels_the_filesystem_holding_crio_images(
+    crio: CrioInfoServer, pycadvisor_daemon_factory: Callable[..., Any]
+) -> None:
+    """``/api/v2.0/storage?label=crio-images`` names the filesystem of CRI-O's ``storage_root`` (no separate
+    image store: no crio-containers label), as cAdvisor's lib/fs/fs.go addCrioImagesLabel."""
+    root = crio.info["storage_root"]
+    assert root == "/var/lib/containers/storage" and not crio.info["storage_image"]
+    d = pycadvisor_daemon_factory("-global_housekeeping_interval=2s", f"-crio=unix://{crio.socket_path}")
+    status, body = d.get("/api/v2.0/storage?label=crio-images")
+    assert status == 200, body
+    (item,) = json.loads(body)
+    candidates = {"/", f"{root}/overlay-images", root, "/var/lib/containers", "/var/lib", "/var"}
+    assert item["device"] == _deepest_mount(candidates)
+    assert "crio-images" in item["labels"] and item["capacity"] > 0
+    status, body = d.get("/api/v2.0/storage?label=crio-containers")
+    assert status == 404 and b"crio-containers" in body
+    everything = json.loads(d.get("/api/v2.0/storage")[1])
+    assert [s["labels"] for s in everything if "crio-images" in s["labels"]] == [item["labels"]]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from support.docker_engine import Container, DockerEngine, require_engine
 from support.procs import wait_until
@@ -241,6 +242,67 @@ def test_writable_layer_usage_includes_what_the_container_wrote(
     v2fs = v2[f"/docker/{writer.id}"]["stats"][-1]["filesystem"]
     assert v2fs["totalUsageBytes"] == w or abs(v2fs["totalUsageBytes"] - w) < MiB
     assert v2fs["baseUsageBytes"] >= 10 * MiB
+
+
+def _mount_of_device(dev: int) -> tuple[str, str]:
+    """(source, fs type) of the first mount of device number ``dev`` in our mount table."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-", 6)
+            major, minor = (int(x) for x in fields[2].split(":"))
+            if os.makedev(major, minor) == dev:
+                return fields[sep + 2], fields[sep + 1]
+    raise AssertionError(f"device {os.major(dev)}:{os.minor(dev)} is in no mount")
+
+
+def _diskstats_reads(dev: int) -> int | None:
+    with open("/proc/diskstats") as f:
+        for line in f:
+            fields = line.split()
+            if os.makedev(int(fields[0]), int(fields[1])) == dev:
+                return int(fields[3])
+    return None
+
+
+def test_filesystem_is_the_device_holding_the_writable_layer(
+    engine: DockerEngine, pycadvisor_daemon_factory: Callable[..., Any]
+) -> None:
+    """The container's filesystem entry, and its container_fs_* series, are the filesystem its writable
+    layer is on (its st_dev through the mount table) with that filesystem's capacity and disk counters,
+    not the root container's first filesystem (the /dev/shm tmpfs here), as cAdvisor's docker/fs.go."""
+    c = engine.run_busybox()
+    d = pycadvisor_daemon_factory(*flags(engine))
+    with open(f"{engine.data_root}/image/vfs/layerdb/mounts/{c.id}/mount-id") as f:
+        layer = f"{engine.data_root}/vfs/dir/{f.read().strip()}"
+    dev = os.stat(layer).st_dev
+    source, fstype = _mount_of_device(dev)
+    vfs = os.statvfs(layer)
+    assert fstype != "tmpfs" and source != "/dev/shm"  # what this test tells apart: the layer is on a disk
+
+    def fs() -> dict[str, Any] | None:
+        got = latest(d, c).get("filesystem")
+        return dict(got[0]) if got else None
+
+    entry = wait_until(fs, timeout=30, what="the container's filesystem entry", proc=d.process)
+    assert len(latest(d, c)["filesystem"]) == 1
+    assert entry["device"] == source
+    assert entry["capacity"] == vfs.f_blocks * vfs.f_frsize
+    assert 0 < entry["available"] <= entry["capacity"] and entry["inodes_free"] > 0
+    assert entry["usage"] > 0 and entry["inodes"] > 0  # the layer's, from the walk
+    reads = _diskstats_reads(dev)
+    if reads is not None:  # a block device: its /proc/diskstats counters come along
+        assert 0 < entry["reads_completed"] <= reads
+    status, body = d.get("/metrics")
+    assert status == 200
+    limits = {s.labels["device"]: s.value
+              for fam in text_string_to_metric_families(body.decode()) if fam.name == "container_fs_limit_bytes"
+              for s in fam.samples if s.labels["id"] == f"/docker/{c.id}"}  # fmt: skip
+    assert limits == {source: vfs.f_blocks * vfs.f_frsize}
+    # The engine's root (a temp dir on the same disk here) labels its filesystem docker-images.
+    (images,) = get_ok(d, "/api/v2.0/storage?label=docker-images")
+    assert images["device"] == source and "docker-images" in images["labels"]
+    assert images["capacity"] == vfs.f_blocks * vfs.f_frsize
 
 
 # ---------------------------------------------------------------- lifecycle

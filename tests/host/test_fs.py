@@ -249,3 +249,32 @@ def test_real_host_root_device_and_type_match_proc_mounts() -> None:
     root = parts[labels["root"]]
     assert (root.device, root.fs_type) == _proc_mounts_root()
     assert root.device in {f.device for f in fs.read_filesystems(HostPaths())}
+
+
+CRIO_MOUNTS = b"""\
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+30 27 259:0 / /var/lib/containers/storage rw,relatime - xfs /dev/nvme0n1 rw
+31 27 259:1 / /var/lib/images rw,relatime - xfs /dev/nvme1n1 rw
+"""
+
+
+@pytest.mark.parametrize(
+    ("crio", "want"),
+    [
+        # Everything under the storage root: one label, crio-images, on the deepest mount holding it.
+        (fs.CrioStorage("/var/lib/containers/storage", driver="overlay"), {"crio-images": "/dev/nvme0n1"}),
+        (fs.CrioStorage("/srv/crio", driver="overlay"), {"crio-images": "/dev/vda"}),
+        # A separate image store: the root holds the containers' layers, the store the images.
+        (
+            fs.CrioStorage("/var/lib/containers/storage", image_store="/var/lib/images", driver="overlay"),
+            {"crio-containers": "/dev/nvme0n1", "crio-images": "/dev/nvme1n1"},
+        ),
+    ],
+)
+def test_crio_storage_labels(crio: fs.CrioStorage, want: dict[str, str]) -> None:
+    """cAdvisor lib/fs/fs.go addCrioImagesLabel: which filesystem holds CRI-O's images and layers."""
+    mounts = fs.parse_mountinfo(CRIO_MOUNTS)
+    parts = fs.partitions_from_mounts(mounts)
+    labels = fs.label_partitions(mounts, parts, crio=crio)
+    assert labels == {**want, "root": "/dev/vda"}
+    assert all(dev in parts for dev in labels.values())

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from pycadvisor.durations import parse_go_duration
 from pycadvisor.errors import BadRequest, ContainerNotFound
+from pycadvisor.host.fs import CrioStorage
 from pycadvisor.manager.container import ContainerState
 from pycadvisor.manager.manager import Manager
 from pycadvisor.model import codec
@@ -57,6 +58,9 @@ class ApiContext:
     # () -> extra attributes (docker version ...) merged into /api/v2.0/attributes
     attributes_extra: Callable[[], Awaitable[dict[str, str]]] | None = None
     docker_root: str | None = None
+    # () -> (docker root, CRI-O storage) as the runtimes report them now: the /storage labels
+    # docker-images, crio-images and crio-containers (cAdvisor fs.Context); overrides docker_root.
+    storage_roots: Callable[[], Awaitable[tuple[str | None, CrioStorage | None]]] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -259,7 +263,7 @@ class RestApi:
         if rtype == "events":
             return await self._events(request, rest)
         if rtype == "storage":
-            return _json(self._storage(q))
+            return _json(await self._storage(q))
         if rtype == "machinestats":
             return _json(self._machinestats(opts))
         states = self._select(rest, opts)
@@ -308,13 +312,19 @@ class RestApi:
                 setattr(attrs, k, v)
         return attrs
 
-    def _storage(self, q: Mapping[str, str]) -> Any:
+    async def _storage(self, q: Mapping[str, str]) -> Any:
         from pycadvisor.host.fs import UnknownFilesystem, read_storage
 
         label = q.get("label") or None
         uuid = q.get("uuid") or None
+        docker_root, crio = self.ctx.docker_root, None
+        if self.ctx.storage_roots is not None:
+            try:
+                docker_root, crio = await self.ctx.storage_roots()
+            except Exception as e:  # a runtime that does not answer only loses its label
+                log.debug("storage roots failed: %s", e)
         try:
-            items = read_storage(self.m.paths, self.m.clock.now_ns(), label, uuid, docker_root=self.ctx.docker_root)
+            items = read_storage(self.m.paths, self.m.clock.now_ns(), label, uuid, docker_root=docker_root, crio=crio)
         except UnknownFilesystem as e:
             raise HttpError(404, str(e)) from None
         if uuid:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import mmap
 import os
 import re
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from pycadvisor.host.cgroups.blkio import Device, parse_blkio_v1, parse_io_stat
 from pycadvisor.host.cgroups.cpu import parse_keyed
 from pycadvisor.host.cgroups.detect import CgroupMounts
 from pycadvisor.host.cgroups.load import TaskstatsClient, open_cgroup_dir
+from pycadvisor.host.cgroups.numa import parse_numa_stat
 from pycadvisor.host.net import parse_net_dev, parse_tcp_advanced, parse_tcp_states, parse_udp_stats, tcp_advanced_zero
 from pycadvisor.host.paths import HostPaths, read_bytes
 from pycadvisor.host.processes import (
@@ -40,6 +42,7 @@ from pycadvisor.model.container import (
     CpuSetStats,
     Health,
     HugetlbStats,
+    InterfaceStats,
     LoadStats,
     MemoryEvents,
     MemoryNumaStats,
@@ -161,6 +164,7 @@ _V2_EVENT_KEYS = (b"high", b"max")
 _NONE10: tuple[None, ...] = (None,) * 10
 _CPU, _MEM = 0, 1  # the one-call families (CgroupCollector._fast_paths)
 _NET_FILES = ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp")
+_NET_SETS = frozenset({"network", "tcp", "udp", "advtcp"})  # the sets read from <proc>/<pid>/net
 
 
 class _NetGone(Exception):
@@ -398,7 +402,22 @@ class CgroupCollector:
             except OSError as e:
                 del tokens[nt:], vals[nv:]
                 errors.append((fam, e))
-        if pid and opts.has("network"):
+        sets = opts.metric_sets
+        if "memory_numa" in sets:
+            nt, nv = len(tokens), len(vals)
+            try:
+                self._numa(tokens, vals)
+            except ContainerGone:
+                raise
+            except ValueError as e:
+                del tokens[nt:], vals[nv:]
+                errors.append(("memory_numa", ParseError(self.name, f"memory.numa_stat: {e}")))
+            except OSError as e:
+                del tokens[nt:], vals[nv:]
+                errors.append(("memory_numa", e))
+        # cAdvisor reads each of these sets from the init process's netns on its own
+        # (container/libcontainer/handler.go GetStats): tcp alone is collected without network.
+        if pid and not sets.isdisjoint(_NET_SETS):
             nt, nv = len(tokens), len(vals)
             try:
                 self._network(pid, tokens, vals)
@@ -771,6 +790,18 @@ class CgroupCollector:
         vals += (s.run_time, s.runqueue_time, s.run_periods)
         tokens.append(_SCHED)
 
+    # ------------------------------------------------------------------ memory_numa
+
+    def _numa(self, tokens: list[Token], vals: list[int]) -> None:
+        """``memory.numa_stat`` (:mod:`pycadvisor.host.cgroups.numa`): pages per node, after the memory family."""
+        raw = self._read_opt("unified" if self._v2 else "memory", "memory.numa_stat")
+        if raw is None:
+            return
+        shape, pages = parse_numa_stat(raw, v2=self._v2, page_size=mmap.PAGESIZE)
+        if shape:
+            vals += pages
+            tokens.append(("numa", shape))
+
     # ------------------------------------------------------------------ network
 
     def _network(self, pid: int, tokens: list[Token], vals: list[int]) -> None:
@@ -784,11 +815,13 @@ class CgroupCollector:
         read = self._files.read
         opts = self._opts
         tcp = tcp6 = udp = udp6 = adv = None
+        ifaces: list[InterfaceStats] = []
         try:
-            raw = read(base + "dev")
-            if raw is None:
-                return
-            ifaces = parse_net_dev(raw, source=base + "dev")
+            if opts.has("network"):
+                raw = read(base + "dev")
+                if raw is None:
+                    return
+                ifaces = parse_net_dev(raw, source=base + "dev")
             for i in ifaces:
                 vals += (i.rx_bytes, i.rx_packets, i.rx_errors, i.rx_dropped,
                          i.tx_bytes, i.tx_packets, i.tx_errors, i.tx_dropped)  # fmt: skip

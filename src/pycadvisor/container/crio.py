@@ -57,6 +57,7 @@ class CrioInfo:
 
     storage_driver: str = ""
     storage_root: str = ""
+    storage_image: str = ""  # a separate image store (cAdvisor's crio-images label), "" when none
     cgroup_driver: str = ""
 
 
@@ -64,6 +65,7 @@ def parse_info(doc: dict[str, Any]) -> CrioInfo:
     return CrioInfo(
         storage_driver=str(doc.get("storage_driver") or ""),
         storage_root=str(doc.get("storage_root") or ""),
+        storage_image=str(doc.get("storage_image") or ""),
         cgroup_driver=str(doc.get("cgroup_driver") or ""),
     )
 

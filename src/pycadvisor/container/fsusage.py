@@ -47,6 +47,8 @@ class FsUsage(NamedTuple):
     bytes: int  # total: all directories (cAdvisor TotalUsageBytes)
     inodes: int  # inodes counted once per directory tree (cAdvisor InodeUsage)
     base_bytes: int  # the first directory only, the writable layer (cAdvisor BaseUsageBytes)
+    # st_dev of the writable layer directory: which filesystem holds it (cAdvisor GetDirFsDevice stats it).
+    device: int | None = None
 
 
 @dataclass(slots=True)
@@ -68,6 +70,7 @@ class _Walk:
     inodes: int = 0
     base_bytes: int = 0
     base_found: bool = False
+    base_dev: int | None = None  # st_dev of the first directory, from the fstat the walk makes anyway
 
     def close(self) -> None:
         while self.stack:
@@ -104,6 +107,8 @@ def _open_root(walk: _Walk) -> bool:
         os.close(fd)
         return False
     walk.root_dev = st.st_dev
+    if walk.index == 0:
+        walk.base_dev = st.st_dev
     walk.seen = set()
     walk.bytes += st.st_blocks * _BLOCK
     walk.inodes += 1
@@ -236,7 +241,7 @@ class FsUsageTracker:
                 cur.walk = None
                 cur.due = now + self.interval_s
                 if walk.base_found:
-                    cur.result = FsUsage(walk.bytes, walk.inodes, walk.base_bytes)
+                    cur.result = FsUsage(walk.bytes, walk.inodes, walk.base_bytes, walk.base_dev)
                     self.walks_completed += 1
             # Let the API and housekeeping run between slices (a tracked name may vanish meanwhile).
             await asyncio.sleep(0)

@@ -29,6 +29,8 @@ from pycadvisor.model.machine import FsInfo, MachineFsStats, StorageFsInfo, mach
 
 LABEL_SYSTEM_ROOT = "root"
 LABEL_DOCKER_IMAGES = "docker-images"
+LABEL_CRIO_IMAGES = "crio-images"
+LABEL_CRIO_CONTAINERS = "crio-containers"
 FS_TYPE_VFS = "vfs"
 
 # Mount types cAdvisor tracks; "ext*" and "nfs*" are matched by prefix.
@@ -39,6 +41,15 @@ _DOCKER_DRIVER_DIRS = ("devicemapper", "btrfs", "aufs", "overlay", "overlay2", "
 
 class UnknownFilesystem(PyCadvisorError):
     """A storage label or filesystem UUID that names no known filesystem."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrioStorage:
+    """CRI-O's storage as its ``GET /info`` reports it (cAdvisor ``fs.CrioContext``)."""
+
+    root: str  # storage_root
+    image_store: str = ""  # storage_image: images kept apart from containers' layers
+    driver: str = ""  # storage_driver ("overlay"; absent from recent CRI-O)
 
 
 @dataclass(slots=True)
@@ -172,14 +183,41 @@ def partitions_from_mounts(
     return parts
 
 
-def _docker_image_paths(docker_root: str) -> set[str]:
-    out = {"/"}
-    out.update(os.path.join(docker_root, d) for d in _DOCKER_DRIVER_DIRS)
-    root = docker_root
-    while root not in ("/", ".", ""):
-        out.add(root)
-        root = os.path.dirname(root)
+def _with_ancestors(out: set[str], path: str) -> set[str]:
+    while path not in ("/", ".", ""):
+        out.add(path)
+        path = os.path.dirname(path)
     return out
+
+
+def _docker_image_paths(docker_root: str) -> set[str]:
+    return _with_ancestors({"/", *(os.path.join(docker_root, d) for d in _DOCKER_DRIVER_DIRS)}, docker_root)
+
+
+def _crio_image_paths(crio: CrioStorage) -> list[tuple[str, set[str]]]:
+    """(label, candidate mount points) of CRI-O's stores (cAdvisor ``addCrioImagesLabel``).
+
+    Without a separate image store everything is under ``<root>/<driver>-images``, labelled
+    ``crio-images``; with one, the root holds ``<driver>-containers`` (``crio-containers``) and the
+    image store ``<driver>-images`` (``crio-images``).
+    """
+    out = []
+    if crio.root:
+        label, tail = (LABEL_CRIO_CONTAINERS, "-containers") if crio.image_store else (LABEL_CRIO_IMAGES, "-images")
+        out.append((label, _with_ancestors({"/", os.path.join(crio.root, crio.driver + tail)}, crio.root)))
+    if crio.image_store:
+        store = crio.image_store
+        out.append((LABEL_CRIO_IMAGES, _with_ancestors({"/", os.path.join(store, crio.driver + "-images")}, store)))
+    return out
+
+
+def _deepest(mounts: list[Mount], candidates: set[str]) -> Mount | None:
+    """The mount with the longest mount point among ``candidates`` (cAdvisor ``updateContainerImagesPath``)."""
+    best: Mount | None = None
+    for m in mounts:
+        if m.mountpoint in candidates and (best is None or len(best.mountpoint) < len(m.mountpoint)):
+            best = m
+    return best
 
 
 def _as_partition(m: Mount) -> Partition:
@@ -187,19 +225,18 @@ def _as_partition(m: Mount) -> Partition:
 
 
 def label_partitions(
-    mounts: list[Mount], parts: dict[str, Partition], docker_root: str | None = None
+    mounts: list[Mount], parts: dict[str, Partition], docker_root: str | None = None, crio: CrioStorage | None = None
 ) -> dict[str, str]:
     """Add the labelled mounts to ``parts`` and return label -> device (cAdvisor ``NewFsInfo``)."""
     labels: dict[str, str] = {}
-    if docker_root:
-        candidates = _docker_image_paths(docker_root)
-        best: Mount | None = None
-        for m in mounts:
-            if m.mountpoint in candidates and (best is None or len(best.mountpoint) < len(m.mountpoint)):
-                best = m
+    wanted = [(LABEL_DOCKER_IMAGES, _docker_image_paths(docker_root))] if docker_root else []
+    if crio is not None:
+        wanted += _crio_image_paths(crio)
+    for label, candidates in wanted:
+        best = _deepest(mounts, candidates)
         if best is not None:
             parts[best.source] = _as_partition(best)
-            labels[LABEL_DOCKER_IMAGES] = best.source
+            labels[label] = best.source
     for m in mounts:
         if m.mountpoint == "/":
             parts[m.source] = _as_partition(m)
@@ -208,17 +245,19 @@ def label_partitions(
     return labels
 
 
-def read_partitions(paths: HostPaths, docker_root: str | None = None) -> tuple[dict[str, Partition], dict[str, str]]:
+def read_partitions(
+    paths: HostPaths, docker_root: str | None = None, crio: CrioStorage | None = None
+) -> tuple[dict[str, Partition], dict[str, str]]:
     """Tracked filesystems keyed by device, and label -> device."""
-    return _partitions(read_mounts(paths), paths, docker_root)
+    return _partitions(read_mounts(paths), paths, docker_root, crio)
 
 
 def _partitions(
-    mounts: list[Mount], paths: HostPaths, docker_root: str | None
+    mounts: list[Mount], paths: HostPaths, docker_root: str | None, crio: CrioStorage | None = None
 ) -> tuple[dict[str, Partition], dict[str, str]]:
     excluded = (f"{docker_root}/devicemapper/mnt",) if docker_root else ()
     parts = partitions_from_mounts(mounts, paths, excluded)
-    labels = label_partitions(mounts, parts, docker_root)
+    labels = label_partitions(mounts, parts, docker_root, crio)
     return parts, labels
 
 
@@ -321,7 +360,11 @@ class RootFsReader:
 
     def read(self) -> list[FsStats]:
         """The ``filesystem`` stats of the ``/`` container: usage plus diskstats joined by major:minor."""
-        return [s for _, s in _root_fs_stats(self.paths, self.partitions()[0])]
+        return [s for _, s in self.read_partitions()]
+
+    def read_partitions(self) -> list[tuple[Partition, FsStats]]:
+        """As :meth:`read`, each with the partition it measured (its device numbers, mount point)."""
+        return _root_fs_stats(self.paths, self.partitions()[0])
 
     def partitions(self) -> tuple[dict[str, Partition], dict[str, str]]:
         """Tracked filesystems keyed by device, and label -> device (as :func:`read_partitions`)."""
@@ -439,13 +482,15 @@ def read_storage(
     uuid: str | None = None,
     *,
     docker_root: str | None = None,
+    crio: CrioStorage | None = None,
 ) -> list[StorageFsInfo]:
     """``/api/v2.0/storage``: every global filesystem, or the one with ``label`` or ``uuid``.
 
-    ``docker_root`` (from ``docker info``) enables the ``docker-images`` label. Raises
-    :class:`UnknownFilesystem` for a label or UUID that names no filesystem.
+    ``docker_root`` (from ``docker info``) enables the ``docker-images`` label, ``crio`` (from CRI-O's
+    ``/info``) ``crio-images`` and ``crio-containers``. Raises :class:`UnknownFilesystem` for a label
+    or UUID that names no filesystem.
     """
-    parts, labels = read_partitions(paths, docker_root)
+    parts, labels = read_partitions(paths, docker_root, crio)
     want: str | None = None
     if uuid:
         device = read_fs_uuids(paths).get(uuid)

@@ -27,6 +27,7 @@ from pycadvisor.container.base import ContainerMetadata, Factory
 from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs, new_codec
 from pycadvisor.container.fdread import FdReader, default_reader
 from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
+from pycadvisor.container.layerfs import LayerFilesystems
 from pycadvisor.container.spec import read_spec
 from pycadvisor.errors import ContainerNotFound, RuntimeUnavailable
 from pycadvisor.host.cgroups.detect import CgroupMounts, detect_cgroup_mounts
@@ -87,7 +88,8 @@ class FsUsage(Protocol):
     def usage(self, name: str) -> tuple[int, int] | None: ...
 
     def fs_usage(self, name: str) -> Any:
-        """``(bytes, inodes, base_bytes)`` where ``base_bytes`` leaves out logs; ``None`` until measured."""
+        """``(bytes, inodes, base_bytes, device)`` where ``base_bytes`` leaves out logs and ``device`` is the
+        layer's ``st_dev`` (:class:`pycadvisor.container.fsusage.FsUsage`); ``None`` until measured."""
         ...
 
 
@@ -191,7 +193,9 @@ class Manager:
         self._codec = new_codec()
         self._load_reader: TaskstatsClient | None = None
         self._root_fs: RootFsReader | None = None  # held mountinfo, parsed again only after a mount change
-        self._root_fs_latest: FsStats | None = None  # the root's first filesystem, newest sample
+        # The global filesystems as last measured, for the writable layers on them (statvfs once per
+        # root sample; again only when the root's reading is older than two intervals).
+        self._layer_fs = LayerFilesystems(max_age_ns=2 * opts.housekeeping_interval_ns)
         self._disk_set = "disk" in opts.metric_sets
 
     # ------------------------------------------------------------------ lifecycle
@@ -777,29 +781,34 @@ class Manager:
             try:
                 if self._root_fs is None:
                     self._root_fs = RootFsReader(self.paths)
-                fs = self._root_fs.read()
+                measured = self._root_fs.read_partitions()
             except Exception as e:
                 self._log_error(st, "disk", e, now)
                 return
-            self._root_fs_latest = fs[0] if fs else None
+            self._layer_fs.update(measured, now)
+            fs = [s for _, s in measured]
         elif self.fs_usage is not None and st.metadata is not None and st.metadata.fs_dirs:
-            u = self.fs_usage.usage(st.name)
-            full = self.fs_usage.fs_usage(st.name)
-            if u is not None:
-                root = self._root_fs_latest
-                fs = [
-                    FsStats(
-                        device=root.device if root else "",
-                        type="vfs",
-                        capacity=root.capacity if root else 0,
-                        usage=u[0],
-                        base_usage=full.base_bytes if full is not None else u[0],
-                        available=root.available if root else 0,
-                        inodes=u[1],
-                    )
-                ]
+            layer = self._layer_stats(st, now)
+            fs = [layer] if layer is not None else None
         if fs is not None:
             self._codec.add_object("filesystem", fs, tokens, values)
+
+    def _layer_stats(self, st: ContainerState, now: int) -> FsStats | None:
+        """A runtime container's ``filesystem`` entry: its writable layer on the device holding it
+        (:mod:`pycadvisor.container.layerfs`); None until the layer has been walked once."""
+        assert self.fs_usage is not None
+        usage = self.fs_usage.fs_usage(st.name)
+        if usage is None:
+            return None
+        if self._layer_fs.stale(now):  # no recent root sample (not yet, or -disable_root_cgroup_stats)
+            try:
+                if self._root_fs is None:
+                    self._root_fs = RootFsReader(self.paths)
+                self._layer_fs.update(self._root_fs.read_partitions(), now)
+            except Exception as e:
+                self._log_error(st, "disk", e, now)
+                return None
+        return self._layer_fs.stats(usage, st.metadata.fs_dirs[0] if st.metadata and st.metadata.fs_dirs else "")
 
     def _log_error(self, st: ContainerState, family: str, err: BaseException, now: int) -> None:
         last = st.last_error_log_ns.get(family, 0)

@@ -147,6 +147,8 @@ def token_size(t: Token) -> int:
         return sum(len(dev[3]) for _m, devs in t[1] for dev in devs) + (PSI_SIZE if t[2] else 0)
     if kind == "net":
         return IFACE_SIZE * len(t[1]) + sum(len(keys) for keys in t[2:] if keys is not None)
+    if kind == "numa":
+        return sum(len(nodes) for _scope, _kind, nodes in t[1])
     if kind == "obj":
         return int(t[3])
     raise ValueError(f"unknown sample family {kind!r}")
@@ -236,6 +238,8 @@ class SampleCodec:
                 st.diskio = self._io(t, it)
             elif kind == "net":
                 st.network = self._net(t, it)
+            elif kind == "numa":  # follows "mem"
+                self._numa(st, t, it)
             elif kind == "obj":
                 setattr(st, t[1], self.compactor.decode_from(t[2], it))
             else:
@@ -275,6 +279,15 @@ class SampleCodec:
         if t[1]:
             m.psi = _psi(it)
         return m
+
+    @staticmethod
+    def _numa(st: ContainerStats, t: Token, it: Iterator[int]) -> None:
+        own, hier = MemoryNumaStats(), MemoryNumaStats()
+        for scope, member, nodes in t[1]:
+            setattr(own if scope == "container" else hier, member, {n: next(it) for n in nodes})
+        m = st.memory
+        if m is not None:  # the memory family failed: its numa figures have nowhere to go
+            m.container_data.numa_stats, m.hierarchical_data.numa_stats = own, hier
 
     def _io(self, t: Token, it: Iterator[int]) -> DiskIoStats:
         io = DiskIoStats(psi=self._zero(PSIStats))
