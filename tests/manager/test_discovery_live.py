@@ -121,3 +121,28 @@ def test_cgroups_made_hierarchy_by_hierarchy_get_every_family(
     )
     assert after["cpu"]["usage"]["total"] > before["cpu"]["usage"]["total"]
     assert _spec(d, cg.name)["has_cpu"] is True
+
+
+def test_cgroup_removed_and_made_again_under_the_same_name_keeps_sampling(
+    pycadvisor_daemon_factory: Callable[..., Any], test_cgroup: TestCgroup
+) -> None:
+    """A systemd unit restarting removes its cgroup and makes it again within milliseconds: whether the
+    daemon sees one container or a new one, samples of the new cgroup's work must come (descriptors
+    held on the removed directories read ENODEV forever)."""
+    d = pycadvisor_daemon_factory(*FAST)
+    cg = test_cgroup.child("unit")
+    wait_until(lambda: _sample_count(d, cg.name) >= 2, timeout=10, what=f"samples of {cg.name}")
+    for restart in range(3):
+        for p in reversed(cg.paths()):
+            os.rmdir(p)
+        for root in cg.layout.unique_roots():
+            cg.make_in(root)
+        burner = cpu_burner(cg)
+        stamp = _stats(d, cg.name)[-1]["timestamp"] if d.get("/api/v1.3/containers" + cg.name)[0] == 200 else ""
+
+        def fresh_busy(stamp: str = stamp) -> bool:
+            s = _stats(d, cg.name)
+            return bool(s) and s[-1]["timestamp"] > stamp and s[-1]["cpu"]["usage"]["total"] > 50_000_000
+
+        wait_until(fresh_busy, timeout=15, what=f"samples of the new {cg.name} (restart {restart})")
+        burner.stop()

@@ -297,7 +297,7 @@ class CgroupCollector:
         self._io_plans: dict[str, tuple[bytes, tuple[tuple[object, ...], ...], tuple[int, ...]]] = {}
         self._blkio_idle = 0
 
-    def refresh_controllers(self) -> bool:
+    def refresh_controllers(self, *, reopen: bool = False) -> bool:
         """Look again at which controller directories exist; return True if that changed.
 
         Runtimes make a container's directories one hierarchy after another (runc's cgroup manager
@@ -305,19 +305,24 @@ class CgroupCollector:
         same way, so the set seen when the first one appears is not the container's. cAdvisor builds
         every controller's path from the mounts and checks existence when it reads; this does the
         same, once per call instead of once per file read. Held descriptors of a vanished controller
-        are closed; a controller that appeared is read from the next sample on."""
+        are closed; a controller that appeared is read from the next sample on.
+
+        ``reopen``: close every held descriptor, also of directories still there: one of them answered
+        ENODEV, so it belongs to a cgroup removed and made again under the same name (a systemd unit
+        restarting) and would never read again."""
         present = self._present()
-        if present == self._dirs:
+        changed = present != self._dirs
+        if not changed and not reopen:
             return False
         for ctrl, d in self._dirs.items():
-            if ctrl not in present:
+            if reopen or ctrl not in present:
                 self._files.forget_under(d + "/")
                 if ctrl == "cpu" and self._load_fd is not None:
                     os.close(self._load_fd)
                     self._load_fd = None
         self._files.forget_missing()
         self._configure(present)
-        return True
+        return changed
 
     @property
     def complete(self) -> bool:

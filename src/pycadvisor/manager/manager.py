@@ -385,12 +385,13 @@ class Manager:
             else:
                 self._remove(n)
 
-    def _sync_controllers(self, st: ContainerState) -> bool:
+    def _sync_controllers(self, st: ContainerState, *, reopen: bool = False) -> bool:
         """Follow the container's controller directories as they appear and vanish: the collector reads
         the ones that exist, the spec's ``has_*`` and limits follow, and OOM counting starts once the
-        memory directory exists. Returns True if the set changed."""
+        memory directory exists. Returns True if the set changed. ``reopen``: see
+        :meth:`CgroupCollector.refresh_controllers`."""
         mem_before = self._memory_dir(st)
-        if not st.collector.refresh_controllers():
+        if not st.collector.refresh_controllers(reopen=reopen):
             return False
         self._refresh_spec(st)
         mem = self._memory_dir(st)
@@ -714,10 +715,12 @@ class Manager:
             try:
                 tokens, values, errors = st.collector.sample(now_ns=now, pid=pid)
             except ContainerGone:
-                # One hierarchy's directory went away (runtimes remove them one after another): read
-                # the others now rather than lose the sample.
-                if not st.collector.exists() or not self._sync_controllers(st):
+                # One hierarchy's directory went away (runtimes remove them one after another), or the
+                # cgroup was removed and made again under the same name: read what exists now, through
+                # fresh descriptors, rather than lose the sample (and every later one).
+                if not st.collector.exists():
                     raise
+                self._sync_controllers(st, reopen=True)
                 tokens, values, errors = st.collector.sample(now_ns=now, pid=pid)
         except ContainerGone:
             if not st.collector.exists():
