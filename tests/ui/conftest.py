@@ -125,9 +125,13 @@ def ui_daemon(tmp_path: Path) -> Iterator[Callable[..., UiDaemon]]:
 # ---------------------------------------------------------------- the browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, launched by Playwright (never a downloaded browser)."""
+    """Debian's Chromium, headless, launched by Playwright (never a downloaded browser).
+
+    Module-scoped: Playwright's sync API keeps its event loop running on the main thread while it is
+    open, and any later test calling ``asyncio.run`` would fail ("cannot be called from a running
+    event loop")."""
     if not os.path.exists(CHROMIUM):
         cannot_run(f"{CHROMIUM} not installed (apt-get install chromium)")
     try:
