@@ -161,6 +161,7 @@ ERROR_CASES = [
     ("GET", "/api/v1.3/containers/%2e%2e/%2e%2e/etc", None, 404, b'"/etc"'),
     ("GET", "/api/v1.3/containers/..%2f..%2fproc", None, 404, b'"/proc"'),
     ("GET", "/api/v2.0/ps/no/such", None, 404, b'"/no/such"'),
+    ("GET", "/api/v1.3/docker/a/b", None, 400, b"'name'"),  # issue 14 #10: was a 500
 ]
 
 
@@ -185,6 +186,19 @@ def test_errors_are_clear(pycadvisor_daemon_factory: Callable[..., Any]) -> None
         assert needle in data, (method, path, data)
         assert b"root:x:0:0" not in data  # nothing outside the cgroup mounts is ever read
     assert d.get("/healthz") == (200, b"ok")  # and the daemon is still there
+
+
+def test_names_are_percent_decoded_once(
+    pycadvisor_daemon_factory: Callable[..., Any], cgroup_factory: Callable[[str], TestCgroup]
+) -> None:
+    """``%2541`` in a URL is the cgroup ``%41``, not ``A`` (issue 14 #9), in v1 and v2 alike."""
+    pct, plain = cgroup_factory("rel-pct%41b"), cgroup_factory("rel-pctAb")
+    d = pycadvisor_daemon_factory(*FAST)
+    quoted = pct.name.replace("%", "%25")
+    wait_until(lambda: d.get("/api/v1.3/containers" + quoted)[0] == 200 or None, timeout=10, what="the % cgroup")
+    assert get_json(d, "/api/v1.3/containers" + quoted)["name"] == pct.name
+    assert list(get_json(d, "/api/v2.0/spec" + quoted)) == [pct.name]
+    assert get_json(d, "/api/v1.3/containers" + plain.name)["name"] == plain.name
 
 
 def test_url_prefix(tmp_path: Any) -> None:
