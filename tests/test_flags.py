@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,39 @@ def test_cli_exits_2_naming_the_flag() -> None:
 def test_version_flag() -> None:
     r = subprocess.run([sys.executable, "-m", "pycadvisor", "-version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("cAdvisor version ")
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI expecting it to stop at once; a daemon that starts instead fails the test after 20 s."""
+    cmd = [sys.executable, "-m", "pycadvisor", "-listen_ip=127.0.0.1", "-port=0", *argv]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{argv} started a daemon instead of stopping with an error")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("storage_duration", "-5m"),
+        ("global_housekeeping_interval", "0s"),
+        ("jitter_factor", "-5"),
+        ("initial_splay_factor", "NaN"),
+        ("url_base_prefix", "../../x"),
+        ("url_base_prefix", "/a/../b"),
+        ("url_base_prefix", "/a%2fb"),
+        ("perf_events_config", "/nonexistent/perf.json"),
+    ],
+)
+def test_bad_values_exit_2_naming_the_flag(flag: str, value: str) -> None:
+    """Issue 14 #10: values the flag syntax allows but that cannot mean anything stop the start."""
+    r = run_cli(f"-{flag}={value}")
+    assert r.returncode == 2, r.stderr
+    assert f"for flag -{flag}:" in r.stderr
+
+
+def test_perf_events_config_must_be_json(tmp_path: Path) -> None:
+    bad = tmp_path / "perf.json"
+    bad.write_text("{core: [")
+    r = run_cli(f"-perf_events_config={bad}")
+    assert r.returncode == 2 and f'invalid value "{bad}" for flag -perf_events_config' in r.stderr

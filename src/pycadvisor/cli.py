@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pycadvisor import __version__
 from pycadvisor.config import Config
-from pycadvisor.flags import FlagError, HelpRequested, parse_args, usage
+from pycadvisor.durations import format_go_duration
+from pycadvisor.flags import FlagError, HelpRequested, flag_defs, parse_args, usage
 from pycadvisor.storage.options import StorageOptions
 
 
@@ -75,8 +79,9 @@ def _validate(cfg: Config, storage: StorageOptions) -> str | None:
         return str(e)
     if not 0 <= cfg.port <= 65535:
         return f'invalid value "{cfg.port}" for flag -port: out of range'
-    if cfg.housekeeping_interval <= 0:
-        return "invalid value for flag -housekeeping_interval: must be positive"
+    err = _validate_ranges(cfg, storage) or _validate_prefix(cfg.url_base_prefix) or _validate_files(cfg)
+    if err:
+        return err
     if storage.storage_driver:
         from pycadvisor.storage.registry import build_drivers
 
@@ -94,4 +99,62 @@ def _validate(cfg: Config, storage: StorageOptions) -> str | None:
             parse_limits(text, "age" if name.endswith("age_limit") else "count", strict=True)
         except ValueError as e:
             return f'invalid value "{text}" for flag -{name}: {e}'
+    return None
+
+
+# Go's time.NewTicker panics on a non-positive period, so cAdvisor dies on these at 0 or below.
+_POSITIVE_DURATIONS = (
+    "housekeeping_interval",
+    "max_housekeeping_interval",
+    "global_housekeeping_interval",
+    "update_machine_info_interval",
+)
+_NON_NEGATIVE_FLOATS = ("jitter_factor", "initial_splay_factor")
+_NON_NEGATIVE_INTS = ("application_metrics_count_limit", "referenced_reset_interval")
+# A URL prefix is path segments of RFC 3986 §2.3 unreserved characters: nothing to escape or normalise.
+_PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def _validate_ranges(cfg: Config, storage: StorageOptions) -> str | None:
+    """Durations never negative (some must be positive), factors and counts finite and not negative."""
+    for name, d in flag_defs(Config, StorageOptions).items():
+        if d.type != "duration":
+            continue
+        value = getattr(cfg if d.owner is Config else storage, d.attr)
+        positive = name in _POSITIVE_DURATIONS
+        if value < 0 or (positive and value == 0):
+            need = "must be positive" if positive else "must not be negative"
+            return f'invalid value "{format_go_duration(value)}" for flag -{name}: {need}'
+    for name in _NON_NEGATIVE_FLOATS:
+        f = getattr(cfg, name)
+        if not math.isfinite(f) or f < 0:
+            return f'invalid value "{f}" for flag -{name}: must be a finite number, 0 or more'
+    for name in _NON_NEGATIVE_INTS:
+        if getattr(cfg, name) < 0:
+            return f'invalid value "{getattr(cfg, name)}" for flag -{name}: must not be negative'
+    return None
+
+
+def _validate_prefix(prefix: str) -> str | None:
+    """``-url_base_prefix``: ``/a/b`` (slashes at either end optional), never ``.``, ``..`` or escapes."""
+    segments = prefix.strip().strip("/").split("/")
+    if segments == [""]:
+        return None
+    for seg in segments:
+        if seg in (".", "..") or not _PREFIX_SEGMENT.fullmatch(seg):
+            return (
+                f'invalid value "{prefix}" for flag -url_base_prefix: a path such as /cadvisor, whose segments '
+                f"are letters, digits and -._~ (not . or ..)"
+            )
+    return None
+
+
+def _validate_files(cfg: Config) -> str | None:
+    """Files named by flags exist and parse, so a typo fails at start rather than being silently ignored."""
+    if cfg.perf_events_config:
+        try:
+            with open(cfg.perf_events_config, encoding="utf-8") as f:
+                json.load(f)
+        except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            return f'invalid value "{cfg.perf_events_config}" for flag -perf_events_config: {e}'
     return None
