@@ -11,6 +11,7 @@ import pytest
 from pycadvisor.config import Config
 from pycadvisor.flags import FlagError, parse_args
 from pycadvisor.storage.options import StorageOptions
+from support.procs import run_cli_expecting_exit
 
 
 def parse(*argv: str) -> Config:
@@ -74,15 +75,6 @@ def test_version_flag() -> None:
     assert r.returncode == 0 and r.stdout.startswith("cAdvisor version ")
 
 
-def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI expecting it to stop at once; a daemon that starts instead fails the test after 20 s."""
-    cmd = [sys.executable, "-m", "pycadvisor", "-listen_ip=127.0.0.1", "-port=0", *argv]
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{argv} started a daemon instead of stopping with an error")
-
-
 @pytest.mark.parametrize(
     ("flag", "value"),
     [
@@ -98,7 +90,7 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
 )
 def test_bad_values_exit_2_naming_the_flag(flag: str, value: str) -> None:
     """Issue 14 #10: values the flag syntax allows but that cannot mean anything stop the start."""
-    r = run_cli(f"-{flag}={value}")
+    r = run_cli_expecting_exit(f"-{flag}={value}")
     assert r.returncode == 2, r.stderr
     assert f"for flag -{flag}:" in r.stderr
 
@@ -106,5 +98,5 @@ def test_bad_values_exit_2_naming_the_flag(flag: str, value: str) -> None:
 def test_perf_events_config_must_be_json(tmp_path: Path) -> None:
     bad = tmp_path / "perf.json"
     bad.write_text("{core: [")
-    r = run_cli(f"-perf_events_config={bad}")
+    r = run_cli_expecting_exit(f"-perf_events_config={bad}")
     assert r.returncode == 2 and f'invalid value "{bad}" for flag -perf_events_config' in r.stderr

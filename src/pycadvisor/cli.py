@@ -151,6 +151,18 @@ def _validate_prefix(prefix: str) -> str | None:
 
 def _validate_files(cfg: Config) -> str | None:
     """Files named by flags exist and parse, so a typo fails at start rather than being silently ignored."""
+    from pycadvisor.api.auth import check_credentials_file
+
+    # Digest is used only without a Basic file (cAdvisor cmd/internal/http/handlers.go).
+    for name, path, realm in (
+        ("http_auth_file", cfg.http_auth_file, None),
+        ("http_digest_file", "" if cfg.http_auth_file else cfg.http_digest_file, cfg.http_digest_realm),
+    ):
+        if path:
+            try:
+                check_credentials_file(path, digest_realm=realm)
+            except ValueError as e:
+                return f'invalid value "{path}" for flag -{name}: {e}'
     if cfg.perf_events_config:
         try:
             with open(cfg.perf_events_config, encoding="utf-8") as f:
