@@ -496,9 +496,11 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def protected_prefixes(*, prefix: str, protect_api: bool, metrics_path: str = "/metrics") -> tuple[str, ...]:
-    """The path prefixes (with ``prefix``) that the middleware puts behind auth."""
+    """The path prefixes that the middleware puts behind auth: with ``prefix`` and, as the server answers
+    at the root as well (api/server.py), without it."""
     paths = UI_PATHS + ((*API_PATHS, metrics_path) if protect_api else ())
-    return tuple(prefix.rstrip("/") + p for p in paths if p and p != "/healthz")
+    mounts = {prefix.rstrip("/"), ""}
+    return tuple(m + p for m in sorted(mounts) for p in paths if p and p != "/healthz")
 
 
 def _is_protected(request: web.Request, prefixes: tuple[str, ...], healthz: str) -> bool:
