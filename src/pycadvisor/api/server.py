@@ -35,6 +35,7 @@ class ServerOptions:
     http_digest_realm: str = "localhost"
     auth_protect_api: bool = False
     ui: bool = True
+    profiling: bool = False
 
 
 def normalize_prefix(prefix: str) -> str:
@@ -103,6 +104,9 @@ def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler 
             log.debug("web UI not available")
         else:
             add_ui_routes(app, prefix=prefix, mounts=mounts)
+    from pycadvisor.api.profiling import add_profiling_routes
+
+    add_profiling_routes(app, mounts, enabled=opts.profiling)
     # Go's mux "/" is a catch-all: any other path leads to the containers page.
     for mount in mounts:
         r.add_get(mount + "/{tail:.*}", root_redirect)
