@@ -277,3 +277,15 @@ def test_log_file_and_log_dir_receive_the_log(pycadvisor_daemon_factory: Callabl
     assert "listening on" in d.log()  # -stderrthreshold=INFO: stderr gets it too
     r = run_cli_expecting_exit("-logtostderr=false", f"-log_file={tmp_path}/no/such/dir/log")
     assert r.returncode == 2 and "no/such/dir/log" in r.stderr
+
+
+def test_file_flags_of_klog_are_noted_when_logging_to_stderr() -> None:
+    """As in klog, -log_file and -log_dir change nothing while -logtostderr=true: the log says so."""
+    from pycadvisor.cli import no_effect_notes
+
+    notes = no_effect_notes(parse("-log_file=/var/log/c.log", "-resctrl_interval=10s"), StorageOptions())
+    assert notes == [
+        "-resctrl_interval=10s has no effect here: resctrl is not collected",
+        "-log_file=/var/log/c.log has no effect with -logtostderr=true (as in klog); add -logtostderr=false",
+    ]
+    assert no_effect_notes(parse("-logtostderr=false", "-log_file=/var/log/c.log"), StorageOptions()) == []

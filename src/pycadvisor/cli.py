@@ -63,6 +63,8 @@ def no_effect_notes(cfg: Config, storage: StorageOptions) -> list[str]:
             continue
         if isinstance(value, bool):
             value = str(value).lower()  # as Go prints it
+        elif d.type == "duration":
+            value = format_go_duration(value)
         if name in NO_EFFECT:
             notes.append(f"-{name}={value} has no effect here: {NO_EFFECT[name]}")
         elif name in _FILE_ONLY and cfg.logtostderr:
