@@ -183,6 +183,7 @@ class Daemon:
                 http_digest_file=cfg.http_digest_file,
                 http_digest_realm=cfg.http_digest_realm,
                 auth_protect_api=cfg.auth_protect_api,
+                profiling=cfg.profiling,
             ),
             metrics_handler=make_metrics_handler(source, expo, extra_families=_storage_families(drivers)),
         )

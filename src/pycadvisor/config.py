@@ -46,13 +46,19 @@ class Config:
         "pycadvisor: also require the UI's credentials for /api, /metrics and /validate/ (cAdvisor leaves them open)",
         False,
     )
-    profiling: bool = flag("Enable profiling via web interface host:port/debug/pprof/ (accepted, no effect)", False)
+    profiling: bool = flag(
+        "Enable profiling via web interface host:port/debug/pprof/ (pycadvisor: profile?seconds=N sampled CPU, "
+        "heap allocations)",
+        False,
+    )
     collector_cert: str = flag(
         "Collector's certificate, exposed to endpoints for certificate based authentication.", ""
     )
     collector_key: str = flag("Key for the collector's certificate", "")
     version: bool = flag("print cAdvisor version and exit", False)
-    max_procs: int = flag("max number of CPUs that can be used simultaneously (accepted, no effect)", 0)
+    max_procs: int = flag(
+        "max number of CPUs that can be used simultaneously (accepted; pycadvisor runs one event-loop thread)", 0
+    )
     # --- collection
     housekeeping_interval: int = duration("Interval between container housekeepings", 1 * S)
     max_housekeeping_interval: int = duration("Largest interval to allow between container housekeepings", 60 * S)
@@ -106,13 +112,37 @@ class Config:
     )
     # --- host
     host_root: str = flag("pycadvisor: root of the host filesystem (auto: /rootfs when /rootfs/proc exists)", "auto")
-    # --- logging (klog flags accepted)
-    v: int = flag("log level for V logs", 2)
+    # --- logging: klog v2.130.1's flags (klog.go InitFlags), mapped onto Python logging by pycadvisor.klog
+    v: int = flag("number for the log level verbosity (4 and up: debug)", 2)
+    vmodule: str = flag("comma-separated list of pattern=N settings for file-filtered logging", "")
     logtostderr: bool = flag("log to standard error instead of files", True)
-    alsologtostderr: bool = flag("log to standard error as well as files", False)
-    log_dir: str = flag("If non-empty, write log files in this directory (accepted, logs go to stderr)", "")
-    vmodule: str = flag("comma-separated list of pattern=N settings (accepted, no effect)", "")
-    stderrthreshold: int = flag("logs at or above this threshold go to stderr", 2)
+    alsologtostderr: bool = flag("log to standard error as well as files (no effect when -logtostderr=true)", False)
+    stderrthreshold: str = flag(
+        "logs at or above this threshold go to stderr when writing to files and stderr "
+        "(no effect when -logtostderr=true or -alsologtostderr=true)",
+        "2",
+    )
+    log_dir: str = flag("If non-empty, write log files in this directory (no effect when -logtostderr=true)", "")
+    log_file: str = flag("If non-empty, use this log file (no effect when -logtostderr=true)", "")
+    log_file_max_size: int = flag(
+        "Defines the maximum size a log file can grow to (no effect when -logtostderr=true). Unit is megabytes. "
+        "If the value is 0, the maximum file size is unlimited. (accepted, no effect)",
+        1800,
+    )
+    skip_headers: bool = flag("If true, avoid header prefixes in the log messages (accepted, no effect)", False)
+    skip_log_headers: bool = flag(
+        "If true, avoid headers when opening log files (no effect when -logtostderr=true) (accepted, no effect)",
+        False,
+    )
+    add_dir_header: bool = flag(
+        "If true, adds the file directory to the header of the log messages (accepted, no effect)", False
+    )
+    log_backtrace_at: str = flag("when logging hits line file:N, emit a stack trace (accepted, no effect)", "")
+    one_output: bool = flag(
+        "If true, only write logs to their native severity level (vs also writing to each lower severity level; "
+        "no effect when -logtostderr=true) (accepted, no effect)",
+        False,
+    )
     # --- beyond cAdvisor: exposition size (user-asks #3)
     prometheus_no_empty_labels: bool = flag(
         'pycadvisor: omit label="" padding of labels a container does not have', False

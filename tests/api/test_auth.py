@@ -25,6 +25,7 @@ import pytest
 from aiohttp import web
 
 from pycadvisor.api import auth
+from support.procs import run_cli_expecting_exit
 
 PREFIX = "/cadvisor"
 PASSWORD = "password1"
@@ -463,3 +464,61 @@ def test_digest_guards_api_only_when_asked(htdigest: str) -> None:
 def test_auth_params_parser_handles_quotes_and_commas() -> None:
     p = auth.parse_auth_params('username="a\\"b", uri="/x?a=1,2", nc=00000001, qop=auth,realm=""')
     assert p == {"username": 'a"b', "uri": "/x?a=1,2", "nc": "00000001", "qop": "auth", "realm": ""}
+
+
+# ------------------------------------------------------------------ startup checks (issue 14 #2)
+
+
+def test_the_default_install_verifies_bcrypt() -> None:
+    """``pip install pycadvisor`` (scripts/run installs ``.[docker]``) brings bcrypt; ``[auth]`` still resolves."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    assert any(dep.split(">")[0].split("=")[0].strip() == "bcrypt" for dep in project["dependencies"])
+    assert "auth" in project["optional-dependencies"]
+
+
+def _sha(password: str) -> str:
+    return "{SHA}" + base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()
+
+
+@pytest.mark.parametrize(
+    ("flag", "content", "needle"),
+    [
+        ("http_auth_file", None, "No such file"),
+        ("http_auth_file", "dir", "Is a directory"),
+        ("http_auth_file", "# nobody\n\n", "no user"),
+        ("http_auth_file", f"ok:{_sha(PASSWORD)}\nplain:{PASSWORD}\n", "line 2: the password of user 'plain'"),
+        ("http_auth_file", "crypt6:$6$salt$" + "a" * 86 + "\n", "user 'crypt6' is not a hash"),
+        ("http_auth_file", "bc:$2b$04$tooshort\n", "bcrypt hash of user 'bc' is malformed"),
+        ("http_digest_file", "", "no user in realm 'localhost'"),
+        ("http_digest_file", f"admin:elsewhere:{ha1('admin', 'elsewhere', PASSWORD)}\n", "realm 'localhost'"),
+        ("http_digest_file", "admin:localhost:not-a-digest\n", "line 1: the HA1 of user 'admin'"),
+    ],
+)
+def test_credentials_that_cannot_work_stop_the_start(
+    tmp_path: Any, flag: str, content: str | None, needle: str
+) -> None:
+    path = tmp_path / "creds"
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_text(content)
+    r = run_cli_expecting_exit(f"-{flag}={path}")
+    assert r.returncode == 2, r.stderr
+    assert f'invalid value "{path}" for flag -{flag}: ' in r.stderr and needle in r.stderr, r.stderr
+
+
+def test_bcrypt_hashes_without_bcrypt_stop_the_start(tmp_path: Any) -> None:
+    """An install where bcrypt cannot be imported says so at start, naming the file, instead of
+    answering every login with a 500 traceback."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "bcrypt.py").write_text('raise ImportError("bcrypt left out of this install")\n')
+    users = tmp_path / "users.htpasswd"
+    users.write_text("admin:" + bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode() + "\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")]))
+    r = run_cli_expecting_exit(f"-http_auth_file={users}", env=env)
+    assert r.returncode == 2, r.stderr
+    assert f"\"{users}\" for flag -http_auth_file: line 1: user 'admin' has a bcrypt hash" in r.stderr

@@ -161,6 +161,7 @@ ERROR_CASES = [
     ("GET", "/api/v1.3/containers/%2e%2e/%2e%2e/etc", None, 404, b'"/etc"'),
     ("GET", "/api/v1.3/containers/..%2f..%2fproc", None, 404, b'"/proc"'),
     ("GET", "/api/v2.0/ps/no/such", None, 404, b'"/no/such"'),
+    ("GET", "/api/v1.3/docker/a/b", None, 400, b"'name'"),  # issue 14 #10: was a 500
 ]
 
 
@@ -187,27 +188,65 @@ def test_errors_are_clear(pycadvisor_daemon_factory: Callable[..., Any]) -> None
     assert d.get("/healthz") == (200, b"ok")  # and the daemon is still there
 
 
-def test_url_prefix(tmp_path: Any) -> None:
-    import subprocess
-    import sys
+def test_names_are_percent_decoded_once(
+    pycadvisor_daemon_factory: Callable[..., Any], cgroup_factory: Callable[[str], TestCgroup]
+) -> None:
+    """``%2541`` in a URL is the cgroup ``%41``, not ``A`` (issue 14 #9), in v1 and v2 alike."""
+    pct, plain = cgroup_factory("rel-pct%41b"), cgroup_factory("rel-pctAb")
+    d = pycadvisor_daemon_factory(*FAST)
+    quoted = pct.name.replace("%", "%25")
+    wait_until(lambda: d.get("/api/v1.3/containers" + quoted)[0] == 200 or None, timeout=10, what="the % cgroup")
+    assert get_json(d, "/api/v1.3/containers" + quoted)["name"] == pct.name
+    assert list(get_json(d, "/api/v2.0/spec" + quoted)) == [pct.name]
+    assert get_json(d, "/api/v1.3/containers" + plain.name)["name"] == plain.name
 
-    from support.services import free_port, http_get
 
-    port = free_port()
-    argv = [sys.executable, "-m", "pycadvisor", "-listen_ip=127.0.0.1", f"-port={port}", "-url_base_prefix=/cadvisor"]
-    with open(tmp_path / "log", "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_get(base + "/cadvisor/healthz", timeout=2) == (200, b"ok"), timeout=30, what="ready")
-        assert http_get(base + "/healthz")[0] == 404  # everything lives under the prefix
-        status, body = http_get(base + "/cadvisor/api/v1.3/machine")
+def test_url_prefix_serves_at_the_root_too(pycadvisor_daemon_factory: Callable[..., Any], tmp_path: Any) -> None:
+    """With -url_base_prefix, every route answers under the prefix and at the root (a probe or scrape job
+    written for the defaults keeps working, issue 13 #5); links and redirects carry the prefix; the UI is
+    guarded at both places."""
+    import base64
+    import hashlib
+    import re
+    import urllib.error
+    import urllib.request
+
+    from support.services import http_get
+
+    users = tmp_path / "users"
+    users.write_text("u:{SHA}" + base64.b64encode(hashlib.sha1(b"pw").digest()).decode() + "\n")
+    d = pycadvisor_daemon_factory("-url_base_prefix=/cadvisor", f"-http_auth_file={users}")  # ready: root /healthz
+    creds = {"Authorization": "Basic " + base64.b64encode(b"u:pw").decode()}
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a: Any, **k: Any) -> None:
+            return None
+
+    def get(path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, str]:
+        req = urllib.request.Request(d.url + path, headers=headers or {})
+        try:
+            with urllib.request.build_opener(NoRedirect).open(req, timeout=10) as r:
+                return r.status, r.read(), r.headers.get("Location", "")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), e.headers.get("Location", "")
+
+    for base in ("/cadvisor", ""):
+        assert http_get(d.url + base + "/healthz") == (200, b"ok")
+        status, body = http_get(d.url + base + "/api/v1.3/machine")
         assert status == 200 and json.loads(body)["num_cores"] > 0
-        status, body = http_get(base + "/cadvisor/api/v2.0/stats/?count=1&type=name")
-        assert status == 200 and "/" in json.loads(body)  # query parameters survive the prefix
-    finally:
-        proc.terminate()
-        assert proc.wait(10) == 0
+        status, body = http_get(d.url + base + "/api/v2.0/stats/?count=1&type=name")
+        assert status == 200 and "/" in json.loads(body)  # query parameters survive either way
+        status, body = http_get(d.url + base + "/metrics")
+        assert status == 200 and b"cadvisor_version_info{" in body
+        assert http_get(d.url + base + "/validate/")[0] == 200
+        assert get(base + "/api")[2] == "/cadvisor/api/"
+        assert get(base + "/")[2] == "/cadvisor/containers/"
+        assert get(base + "/containers/")[0] == 401
+        status, page, _ = get(base + "/containers/", creds)
+        assert status == 200
+        links = re.findall(rb'(?:href|src)="([^"]+)"', page)
+        assert links and all(u.startswith(b"/cadvisor/") for u in links), links
+        assert get(base + "/static/pycadvisor.css", creds)[0] == 200
 
 
 def test_load_reader_and_referenced_memory_flags(

@@ -28,6 +28,22 @@ T = TypeVar("T")
 _CG_TRAMPOLINE = 'p=$$; while [ "$1" != -- ]; do echo "$p" > "$1" || exit 126; shift; done; shift; exec "$@"'
 
 
+def run_cli_expecting_exit(
+    *argv: str, env: Mapping[str, str] | None = None, timeout: float = 20.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m pycadvisor <argv>`` on 127.0.0.1 expecting it to stop by itself (a refused
+    flag, ``-version``); a daemon that starts instead is killed after ``timeout`` and fails the test."""
+    import pytest
+
+    cmd = [sys.executable, "-m", "pycadvisor", "-listen_ip=127.0.0.1", "-port=0", *argv]
+    try:
+        return subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=None if env is None else dict(env)
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{list(argv)} started a daemon instead of stopping with an error")
+
+
 def pid_start_time(pid: int) -> int | None:
     """Start time of ``pid`` in clock ticks since boot (field 22 of /proc/<pid>/stat), or None if gone."""
     try:

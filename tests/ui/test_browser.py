@@ -214,7 +214,8 @@ def test_everything_works_under_a_url_prefix(
     cpu_burner(test_cgroup)
     prefix = "/cadvisor"
     d = ui_daemon(prefix=prefix)
-    assert http(d.origin + "/containers/").status == 404  # the prefix is required
+    at_root = http(d.origin + "/containers/")  # answered at the root too (issue 13 #5), its links prefixed
+    assert at_root.status == 200 and f'"{prefix}/static/pycadvisor.css"' in at_root.body.decode()
     tab = open_tab(d.origin)
     page = tab.page
     assert goto(tab, d.url + "/").status == 200

@@ -31,6 +31,7 @@ import hmac
 import logging
 import os
 import posixpath
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -127,7 +128,7 @@ def check_password(password: bytes, secret: str) -> bool:
         got = base64.b64encode(hashlib.sha1(password).digest())
         return hmac.compare_digest(got, want)
     if scheme == "bcrypt":
-        import bcrypt  # the optional 'auth' extra; only needed when the file holds bcrypt hashes
+        import bcrypt  # a dependency; imported here so files without bcrypt hashes never load it
 
         hashed = secret.encode()
         if hashed.startswith(b"$2x$"):
@@ -193,6 +194,57 @@ def load_htdigest(path: str) -> dict[str, dict[str, str]]:
     """Read the htdigest file at ``path``: ``{realm: {user: HA1}}``."""
     with open(path, encoding="utf-8") as f:
         return parse_htdigest(f.read())
+
+
+_BCRYPT = re.compile(r"\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}")
+
+
+def check_credentials_file(path: str, *, digest_realm: str | None = None) -> None:
+    """Raise ``ValueError`` if the htpasswd file (or, with ``digest_realm``, htdigest file) at ``path``
+    cannot authenticate as configured: unreadable, no valid entry, or an entry that could never verify.
+
+    go-http-auth reads the file at the first request and panics or refuses everyone; checking at start
+    turns that into an error that names the file and the line (issue 14 #2).
+    """
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+    except OSError as e:
+        raise ValueError(e.strerror or str(e)) from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 text: {e}") from None
+    users = 0
+    for n, raw in enumerate(text.splitlines(), 1):
+        for parts in _lines(raw):
+            if digest_realm is not None:
+                if len(parts) < 3 or not parts[0]:
+                    raise ValueError(f"line {n}: not user:realm:HA1")
+                if len(parts[2]) != 32 or any(c not in "0123456789abcdefABCDEF" for c in parts[2]):
+                    raise ValueError(f"line {n}: the HA1 of user {parts[0]!r} is not an MD5 hex digest")
+                users += parts[1] == digest_realm
+                continue
+            if len(parts) < 2 or not parts[0]:
+                raise ValueError(f"line {n}: not user:hash")
+            user, secret = parts[0], parts[1]
+            scheme = hash_scheme(secret)
+            if scheme is None:
+                raise ValueError(
+                    f"line {n}: the password of user {user!r} is not a hash this server can verify "
+                    "(bcrypt $2a$/$2b$/$2y$, MD5-crypt $apr1$/$1$ or {SHA}; plain text is never accepted)"
+                )
+            if scheme == "bcrypt":
+                if not _BCRYPT.fullmatch(secret):
+                    raise ValueError(f"line {n}: the bcrypt hash of user {user!r} is malformed")
+                try:
+                    import bcrypt  # noqa: F401
+                except ImportError:
+                    raise ValueError(
+                        f"line {n}: user {user!r} has a bcrypt hash and the bcrypt package is not installed"
+                    ) from None
+            users += 1
+    if not users:
+        where = f" in realm {digest_realm!r} (-http_digest_realm)" if digest_realm is not None else ""
+        raise ValueError(f"no user{where}: nobody could log in")
 
 
 class _Reloading:
@@ -444,9 +496,11 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def protected_prefixes(*, prefix: str, protect_api: bool, metrics_path: str = "/metrics") -> tuple[str, ...]:
-    """The path prefixes (with ``prefix``) that the middleware puts behind auth."""
+    """The path prefixes that the middleware puts behind auth: with ``prefix`` and, as the server answers
+    at the root as well (api/server.py), without it."""
     paths = UI_PATHS + ((*API_PATHS, metrics_path) if protect_api else ())
-    return tuple(prefix.rstrip("/") + p for p in paths if p and p != "/healthz")
+    mounts = {prefix.rstrip("/"), ""}
+    return tuple(m + p for m in sorted(mounts) for p in paths if p and p != "/healthz")
 
 
 def _is_protected(request: web.Request, prefixes: tuple[str, ...], healthz: str) -> bool:

@@ -14,7 +14,6 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 import orjson
 from aiohttp import web
@@ -80,8 +79,12 @@ def _raw_json(data: bytes) -> web.Response:
 
 
 def clean_name(rest: str) -> str:
-    """``/api/v1.3/containers/docker/abc`` -> ``/docker/abc`` (Go ``path.Clean("/" + rest)``), percent-decoded."""
-    name = posixpath.normpath("/" + unquote(rest).lstrip("/"))
+    """``/api/v1.3/containers/docker/abc`` -> ``/docker/abc`` (Go ``path.Clean("/" + rest)``).
+
+    ``rest`` comes from the request's path, which aiohttp has already percent-decoded once, as Go's
+    ``r.URL.Path`` is; decoding it again would look ``/a%2541`` up as ``/aA`` instead of ``/a%41``.
+    """
+    name = posixpath.normpath("/" + rest.lstrip("/"))
     return "/" if name in ("/", "//", ".") else name.replace("//", "/")
 
 
@@ -225,8 +228,9 @@ class RestApi:
             states = self.m.in_namespace(ns)
         else:
             if "/" in alias:
-                raise HttpError(500, f'invalid {ns} container name "{alias}": more than one path element')
-            states = [self.m.find_alias(ns, unquote(alias))]
+                # cAdvisor answers 500; a malformed parameter is a 400 here (README).
+                raise BadRequest("name", f'invalid {ns} container name "{alias}": more than one path element')
+            states = [self.m.find_alias(ns, alias)]
         return {st.name: self.m.info(st, count=num, start_ns=start, end_ns=end) for st in states}
 
     # ------------------------------------------------------------------ v2
@@ -248,7 +252,7 @@ class RestApi:
             return self.m.in_namespace(ns)
         if not alias:
             raise ContainerNotFound("/")
-        return [self.m.find_alias(ns, unquote(alias))]
+        return [self.m.find_alias(ns, alias)]
 
     async def _v2(self, request: web.Request, version: str, rtype: str, rest: str) -> web.StreamResponse:
         q = {k: request.query.getone(k) for k in request.query}

@@ -1,6 +1,9 @@
-"""The HTTP server: every route of cAdvisor's mux, under ``--url_base_prefix`` (§1.1, §1.2).
+"""The HTTP server: every route of cAdvisor's mux, at the root and, with ``--url_base_prefix``, under it too.
 
-Routes carry the prefix in their paths; requests without it 404 (as cAdvisor's prefixed mux).
+With a prefix, each route answers both as ``<prefix>/x`` (cAdvisor ``cmd/cadvisor.go`` mounts its mux
+there with ``http.StripPrefix``) and as ``/x`` (what a reverse proxy that strips the prefix forwards, and
+what a Kubernetes probe or Prometheus job written for the defaults asks for); links and redirects
+always carry the prefix (issue 13 #5).
 ``/healthz``, ``/api``, the Prometheus endpoint and ``/validate/`` are open unless
 ``--auth_protect_api``; the UI is behind ``--http_auth_file``/``--http_digest_file`` when given.
 """
@@ -32,6 +35,7 @@ class ServerOptions:
     http_digest_realm: str = "localhost"
     auth_protect_api: bool = False
     ui: bool = True
+    profiling: bool = False
 
 
 def normalize_prefix(prefix: str) -> str:
@@ -65,9 +69,15 @@ def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    async def api_handler(request: web.Request) -> web.StreamResponse:
-        sub = request.clone(rel_url=request.rel_url.with_path(request.path[len(prefix) :] or "/", keep_query=True))
-        return await api.handle(sub)
+    mounts = (prefix, "") if prefix else ("",)
+
+    def api_handler(mount: str) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            # request.path is decoded once; with_path() re-encodes it, so the API decodes it once too.
+            path = request.path[len(mount) :] or "/"
+            return await api.handle(request.clone(rel_url=request.rel_url.with_path(path, keep_query=True)))
+
+        return handler
 
     async def api_redirect(_: web.Request) -> web.Response:
         raise web.HTTPMovedPermanently(location=prefix + "/api/")
@@ -79,22 +89,27 @@ def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler 
         raise web.HTTPTemporaryRedirect(location=prefix + "/containers/")
 
     r = app.router
-    r.add_get(prefix + "/healthz", healthz)
-    r.add_route("*", prefix + "/api", api_redirect)
-    r.add_route("*", prefix + "/api/{tail:.*}", api_handler)
-    r.add_get(prefix + "/validate/", validate)
-    r.add_get(prefix + "/validate", validate)
-    if metrics_handler is not None:
-        r.add_get(prefix + opts.prometheus_endpoint, metrics_handler)
+    for mount in mounts:
+        r.add_get(mount + "/healthz", healthz)
+        r.add_route("*", mount + "/api", api_redirect)
+        r.add_route("*", mount + "/api/{tail:.*}", api_handler(mount))
+        r.add_get(mount + "/validate/", validate)
+        r.add_get(mount + "/validate", validate)
+        if metrics_handler is not None:
+            r.add_get(mount + opts.prometheus_endpoint, metrics_handler)
     if opts.ui:
         try:
             from pycadvisor.api.ui import add_ui_routes
         except ImportError:  # the UI package is optional for embedders
             log.debug("web UI not available")
         else:
-            add_ui_routes(app, prefix=prefix)
+            add_ui_routes(app, prefix=prefix, mounts=mounts)
+    from pycadvisor.api.profiling import add_profiling_routes
+
+    add_profiling_routes(app, mounts, enabled=opts.profiling)
     # Go's mux "/" is a catch-all: any other path leads to the containers page.
-    r.add_get(prefix + "/{tail:.*}", root_redirect)
+    for mount in mounts:
+        r.add_get(mount + "/{tail:.*}", root_redirect)
     if prefix:
         r.add_get(prefix, root_redirect)
     return app

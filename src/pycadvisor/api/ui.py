@@ -5,7 +5,8 @@ from the REST API (``api/v1.0/machine``, ``api/v1.0/containers<name>``, ``api/v1
 ``api/v1.2/docker/``, ``api/v2.0/ps<name>``, ``api/v2.0/spec``) and draws its own SVG charts, so
 the UI needs no CDN and no request leaves the host (the pages' Content-Security-Policy forbids it).
 
-Routes (all under ``prefix``), as cAdvisor's ``cmd/internal/http/handlers.go`` and §1.1 of the spec:
+Routes (under ``prefix``, and at the root too when the server asks), as cAdvisor's
+``cmd/internal/http/handlers.go`` and §1.1 of the spec:
 
 - ``/containers`` → 301 ``/containers/``; ``/containers/<name>``: the page of cgroup ``/<name>``
   (the root page adds the machine overview and the top containers);
@@ -118,12 +119,22 @@ def render_page(template: Template, *, prefix: str, title: str, kind: str, name:
     )
 
 
-def add_ui_routes(app: web.Application, *, prefix: str, title: str = "pycadvisor") -> None:
-    """Register the UI pages, their redirects and ``/static/`` on ``app``, every path under ``prefix``."""
+def add_ui_routes(
+    app: web.Application, *, prefix: str, title: str = "pycadvisor", mounts: tuple[str, ...] | None = None
+) -> None:
+    """Register the UI pages, their redirects and ``/static/`` on ``app`` under each of ``mounts``
+    (default: ``prefix`` alone); links and redirects always carry ``prefix``."""
     prefix = prefix.rstrip("/")
     assets = load_assets()
     template = load_template()
-    static_root = prefix + "/static/"
+    for mount in (prefix,) if mounts is None else mounts:
+        _add_ui_mount(app, mount.rstrip("/"), prefix=prefix, title=title, assets=assets, template=template)
+
+
+def _add_ui_mount(
+    app: web.Application, mount: str, *, prefix: str, title: str, assets: dict[str, Asset], template: Template
+) -> None:
+    static_root = mount + "/static/"
 
     def redirect_to(kind: str) -> Handler:
         async def handler(_: web.Request) -> web.StreamResponse:
@@ -147,7 +158,7 @@ def add_ui_routes(app: web.Application, *, prefix: str, title: str = "pycadvisor
         if asset is None:
             # cAdvisor static.go: http.Error(w, fmt.Sprintf("unknown static resource %q", …), 404);
             # the whole path when nothing follows "/static/".
-            shown = resource if resource else path[len(prefix) :]
+            shown = resource if resource else path[len(mount) :]
             return web.Response(
                 status=404,
                 text=f"unknown static resource {go_quote(shown)}\n",
@@ -170,7 +181,7 @@ def add_ui_routes(app: web.Application, *, prefix: str, title: str = "pycadvisor
 
     r = app.router
     for kind in PAGE_KINDS:
-        r.add_get(f"{prefix}/{kind}", redirect_to(kind))
-        r.add_get(f"{prefix}/{kind}/{{name:.*}}", page(kind))
-    r.add_get(prefix + "/static", static)
-    r.add_get(prefix + "/static/{file:.*}", static)
+        r.add_get(f"{mount}/{kind}", redirect_to(kind))
+        r.add_get(f"{mount}/{kind}/{{name:.*}}", page(kind))
+    r.add_get(mount + "/static", static)
+    r.add_get(mount + "/static/{file:.*}", static)
