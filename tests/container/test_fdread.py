@@ -27,6 +27,7 @@ from pycadvisor.model.container import ContainerStats
 from pycadvisor.model.sample import psi_ints
 from support.cgroups import TestCgroup
 from support.ci import require
+from support.readers import CountingReader, GeneralPathReader
 
 HOSTS = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
 KEYED = {"memory.stat", "cpu.stat", "cpuacct.stat", "memory.events", "memory.events.local"}
@@ -246,20 +247,20 @@ def test_missing_files_and_the_descriptor_budget(reader: FdReader, tmp_path: Pat
     assert budget.used == 0
 
 
-def _same_sample(
-    native: CgroupCollector, python: CgroupCollector
-) -> tuple[ContainerStats, list[tuple[str, Exception]]]:
+def _same_sample(*collectors: CgroupCollector) -> tuple[ContainerStats, list[tuple[str, Exception]]]:
     """One sample from each collector: the same stats and the same failed families."""
-    a, errs_a = native.collect(now_ns=1, pid=None)
-    b, errs_b = python.collect(now_ns=1, pid=None)
-    assert a == b
-    assert [(f, type(e)) for f, e in errs_a] == [(f, type(e)) for f, e in errs_b]
+    a, errs_a = collectors[0].collect(now_ns=1, pid=None)
+    for c in collectors[1:]:
+        b, errs_b = c.collect(now_ns=1, pid=None)
+        assert a == b
+        assert [(f, type(e)) for f, e in errs_a] == [(f, type(e)) for f, e in errs_b]
     return a, errs_a
 
 
 def test_fast_families_fall_back_to_the_general_path(tmp_path: Path) -> None:
-    """Once the native reader's one-call reads are in use, a corrupt, emptied or removed file still
-    gives exactly what the general path gives: the family's error, the other value source, or None."""
+    """Once the one-call reads (native, and their Python twin) are in use, a corrupt, emptied or removed
+    file still gives exactly what the general path gives: the family's error, the other value source,
+    or None."""
     import shutil
 
     from pycadvisor.host.cgroups.detect import detect_cgroup_mounts
@@ -275,15 +276,17 @@ def test_fast_families_fall_back_to_the_general_path(tmp_path: Path) -> None:
         dirs = cgroup_dirs(mounts, name, paths.in_rootfs)
         return CgroupCollector(name, dirs, is_v2=False, files=FileSet(FdBudget(64), reader), opts=opts)
 
-    native, python = collector(_native()), collector(PyFdReader())
-    assert native._fast is not None and python._fast is None
+    fast_native, fast_python = CountingReader(_native()), CountingReader(PyFdReader())
+    native, python, general = collector(fast_native), collector(fast_python), collector(GeneralPathReader())
 
     def both() -> tuple[ContainerStats, list[tuple[str, Exception]]]:
-        return _same_sample(native, python)
+        return _same_sample(native, python, general)
 
     both()
-    both()  # the native collector's second sample is its fast path
-    assert native._fast_fds[0] is not None and native._fast_fds[1] is not None
+    assert not fast_native.calls and not fast_python.calls  # the first sample opens the files
+    both()  # the second is one call per family
+    for r in (fast_native, fast_python):
+        assert r.calls == {"v1_cpu": 1, "v1_memory": 1}
     mem_dir = tmp_path / "host" / "sys" / "fs" / "cgroup" / "memory" / "docker" / cid
     acct_dir = tmp_path / "host" / "sys" / "fs" / "cgroup" / "cpuacct" / "docker" / cid
     stat = (mem_dir / "memory.stat").read_bytes()
@@ -300,8 +303,8 @@ def test_fast_families_fall_back_to_the_general_path(tmp_path: Path) -> None:
     (mem_dir / "memory.max_usage_in_bytes").write_bytes(b"")
     s, errs = both()
     assert not errs and s.memory is not None and s.memory.max_usage == 0
-    native.close()
-    python.close()
+    for c in (native, python, general):
+        c.close()
 
 
 def test_v2_memory_family_falls_back_to_the_general_path(tmp_path: Path) -> None:
@@ -322,14 +325,18 @@ def test_v2_memory_family_falls_back_to_the_general_path(tmp_path: Path) -> None
         dirs = cgroup_dirs(mounts, name, paths.in_rootfs)
         return CgroupCollector(name, dirs, is_v2=True, files=FileSet(FdBudget(64), reader), opts=opts)
 
-    native, python = collector(_native()), collector(PyFdReader())
+    def collectors() -> tuple[list[CountingReader], list[CgroupCollector]]:
+        fast = [CountingReader(_native()), CountingReader(PyFdReader())]
+        return fast, [collector(fast[0]), collector(fast[1]), collector(GeneralPathReader())]
+
+    fast, cs = collectors()
 
     def both() -> tuple[ContainerStats, list[tuple[str, Exception]]]:
-        return _same_sample(native, python)
+        return _same_sample(*cs)
 
     first, _ = both()
     both()
-    assert native._fast_fds[1] is not None  # the second sample was the one-call read
+    assert [r.calls["v2_memory"] for r in fast] == [1, 1]  # the second sample was the one-call read
     assert first.memory is not None and first.memory.usage > 0 and first.memory.max_usage > 0
     d = tmp_path / "host" / "sys" / "fs" / "cgroup" / name.lstrip("/")
     stat = (d / "memory.stat").read_bytes()
@@ -342,28 +349,28 @@ def test_v2_memory_family_falls_back_to_the_general_path(tmp_path: Path) -> None
     (d / "memory.current").write_bytes(b"")  # as at a hierarchy's root: anon + file
     s, errs = both()
     assert not errs and s.memory is not None and s.memory.usage > 0
-    native.close()
-    python.close()
+    for c in cs:
+        c.close()
 
     # A kernel without the optional files: collectors that never saw them.
     (d / "memory.current").write_bytes(b"123456789\n")
     (d / "memory.stat").write_bytes(stat)
     for gone in ("memory.peak", "memory.swap.current", "memory.events"):
         (d / gone).unlink()
-    native, python = collector(_native()), collector(PyFdReader())
+    fast, cs = collectors()
     both()  # the general path finds them missing
     s, errs = both()  # and the one call reads without them
-    assert native._fast_fds[1] is not None and native._fast_fds[1][2:] == (-1, -1, -1)
+    assert [r.calls["v2_memory"] for r in fast] == [1, 1]
     assert not errs and s.memory is not None and s.memory.usage == 123456789
     assert (s.memory.max_usage, s.memory.swap) == (0, 0)
     (d / "memory.peak").write_bytes(b"18446744073709551615\n")  # appears, beyond int64: the general path
-    for c in (native, python):
+    for c in cs:
         c.forget_missing()  # as at a global housekeeping: missing files looked for again
     both()
     s, errs = both()
     assert not errs and s.memory is not None and s.memory.max_usage == 2**63 - 1
-    native.close()
-    python.close()
+    for c in cs:
+        c.close()
 
 
 def _all_samples(scenario: str | Path, reader: FdReader, *, rounds: int = 3) -> dict[str, list[list[int]]]:
@@ -396,6 +403,6 @@ def _all_samples(scenario: str | Path, reader: FdReader, *, rounds: int = 3) -> 
 @pytest.mark.parametrize("scenario", ["cgroup1-docker", "cgroup2-systemd", "cgroup2-containerd"])
 def test_manager_samples_are_the_same_with_either_reader(scenario: str) -> None:
     native = _all_samples(scenario, _native())
-    python = _all_samples(scenario, PyFdReader())
-    assert native == python
+    assert _all_samples(scenario, PyFdReader()) == native
+    assert _all_samples(scenario, GeneralPathReader()) == native
     assert len(native) >= 3 and max(len(v[-1]) for v in native.values()) > 20

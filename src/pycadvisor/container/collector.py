@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pycadvisor.container.files import ContainerGone, FileSet
 from pycadvisor.errors import ParseError
 from pycadvisor.host.cgroups.blkio import Device, parse_blkio_v1, parse_io_stat
-from pycadvisor.host.cgroups.cpu import parse_keyed
+from pycadvisor.host.cgroups.cpu import V1_CPU, V2_CPU, cpu_scales, cpu_values, parse_keyed
 from pycadvisor.host.cgroups.detect import CgroupMounts
 from pycadvisor.host.cgroups.load import TaskstatsClient, open_cgroup_dir
+from pycadvisor.host.cgroups.memory import V1_MEMORY, V2_MEMORY, V2_OPTIONAL_FILES, v1_memory_values, v2_memory_values
 from pycadvisor.host.cgroups.numa import parse_numa_stat
+from pycadvisor.host.cgroups.rows import Table
 from pycadvisor.host.net import parse_net_dev, parse_tcp_advanced, parse_tcp_states, parse_udp_stats, tcp_advanced_zero
 from pycadvisor.host.paths import HostPaths, read_bytes
 from pycadvisor.host.processes import (
@@ -49,7 +51,7 @@ from pycadvisor.model.container import (
     PSIStats,
     ResctrlStats,
 )
-from pycadvisor.model.sample import SampleCodec, Token, to_array
+from pycadvisor.model.sample import CPU_HEAD, SampleCodec, Token, to_array
 
 log = logging.getLogger(__name__)
 
@@ -145,23 +147,9 @@ def _blkio_ops(data: bytes) -> dict[str, dict[Device, dict[str, int]]]:
 _SCHED: Token = ("sched",)
 _REFERENCED: Token = ("ref",)
 _LOAD: Token = ("load",)
-_ZERO5 = (0, 0, 0, 0, 0)
-# memory.stat keys of the v1 memory family: with use_hierarchy the "total_" (hierarchical) values,
-# as runc and cAdvisor read them (libcontainer/cgroups/fs/memory.go).
-_V1_MEM_KEYS = ("cache", "rss", "swap", "mapped_file", "active_file", "inactive_file")
-_V1_MEM_FLAT = (b"workingset_refault_file", b"workingset_refault_anon", b"pgfault", b"pgmajfault")
-_V1_CPUACCT_KEYS = (b"user", b"system")
-_V1_CFS_KEYS = (b"nr_periods", b"nr_throttled", b"throttled_time")
-_V2_CPU_KEYS = (
-    b"usage_usec", b"user_usec", b"system_usec", b"nr_periods", b"nr_throttled", b"throttled_usec",
-    b"nr_bursts", b"burst_usec",
-)  # fmt: skip
-_V2_MEM_KEYS = (
-    b"anon", b"file", b"file_mapped", b"active_file", b"inactive_file", b"file_dirty", b"file_writeback",
-    b"pgscan", b"pgsteal", b"workingset_refault_file", b"workingset_refault_anon", b"pgfault", b"pgmajfault",
-)  # fmt: skip
-_V2_EVENT_KEYS = (b"high", b"max")
-_NONE10: tuple[None, ...] = (None,) * 10
+# A family's files as the general path reads them: (path, keys of a flat-keyed file or None for a
+# single-value file); path None when the controller's directory is not there.
+_Reads = tuple[tuple[str | None, tuple[bytes, ...] | None], ...]
 _CPU, _MEM = 0, 1  # the one-call families (CgroupCollector._fast_paths)
 _NET_FILES = ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp")
 _NET_SETS = frozenset({"network", "tcp", "udp", "advtcp"})  # the sets read from <proc>/<pid>/net
@@ -181,6 +169,8 @@ class CgroupCollector:
     __slots__ = (
         "_blkio_idle",
         "_codec",
+        "_cpu_reads",
+        "_cpu_scales",
         "_cycles",
         "_dirs",
         "_expected",
@@ -196,6 +186,7 @@ class CgroupCollector:
         "_load_d_avg",
         "_load_fd",
         "_mem_keys",
+        "_mem_reads",
         "_net_pid",
         "_opts",
         "_paths",
@@ -237,6 +228,7 @@ class CgroupCollector:
         self._percpu = opts.has("percpu")
         self._fast = files.families
         self._tick_ns = NS_PER_S // opts.clk_tck  # cpuacct.stat counts USER_HZ ticks
+        self._cpu_scales = cpu_scales(V2_CPU if is_v2 else V1_CPU, self._tick_ns)
         self._configure(self._present())
 
     def _present(self) -> dict[str, str]:
@@ -272,23 +264,21 @@ class CgroupCollector:
             except OSError:
                 uh = None
             self._use_hierarchy = uh is None or uh.strip() != b"0"
-            prefix = "total_" if self._use_hierarchy else ""
-            self._mem_keys = tuple((prefix + k).encode() for k in _V1_MEM_KEYS) + _V1_MEM_FLAT
-        # The one-call family reads (native reader; CPU on v1, memory on both): each family's files (_CPU,
-        # _MEM; None: not read that way here) and their descriptors once the general path has opened them
-        # all, cached while the file set's generation stays the same.
-        acct, cpu, mem = dirs.get("cpuacct"), dirs.get("cpu"), dirs.get("memory")
+        mem_table = V2_MEMORY if is_v2 else V1_MEMORY
+        mem_keys = V1_MEMORY.total_keys if not is_v2 and self._use_hierarchy else mem_table.keys
+        self._mem_keys = mem_keys["memory.stat"]
+        self._mem_reads = self._reads(mem_table, mem_keys)
+        cpu_table = V2_CPU if is_v2 else V1_CPU
+        self._cpu_reads = self._reads(cpu_table, cpu_table.keys)
+        # The one-call family reads (CPU on v1, memory on both): each family's files (_CPU, _MEM; None:
+        # not read that way here) and their descriptors once the general path has opened them all,
+        # cached while the file set's generation stays the same.
         cpu_paths = mem_paths = None
-        if self._fast is not None and is_v2 and "unified" in dirs:
-            # memory.peak (Linux 5.19), memory.swap.current (swap accounting) and memory.events may be
-            # missing: the last three are optional (FileSet.held).
-            names = ("stat", "current", "peak", "swap.current", "events")
-            mem_paths = tuple(f"{dirs['unified']}/memory.{n}" for n in names)
-        if self._fast is not None and not is_v2 and acct and cpu and self._percpu:
-            cpu_paths = (f"{acct}/cpuacct.usage_percpu", f"{acct}/cpuacct.stat", f"{cpu}/cpu.stat")
-        if self._fast is not None and not is_v2 and mem:
-            names = ("usage_in_bytes", "stat", "max_usage_in_bytes", "failcnt", "kmem.usage_in_bytes")
-            mem_paths = tuple(f"{mem}/memory.{n}" for n in names)
+        if self._fast is not None and all(p for p, _ in self._mem_reads):
+            mem_paths = tuple(p for p, _ in self._mem_reads if p)
+        if self._fast is not None and not is_v2 and self._percpu and all(p for p, _ in self._cpu_reads):
+            acct = self._path("cpuacct", "cpuacct.usage_percpu")
+            cpu_paths = (acct, *(p for p, _ in self._cpu_reads if p)) if acct else None
         self._fast_paths: tuple[tuple[str, ...] | None, ...] = (cpu_paths, mem_paths)
         self._fast_fds: list[tuple[int, ...] | None] = [None, None]
         self._fast_gen = files.generation
@@ -348,9 +338,34 @@ class CgroupCollector:
         fds = self._fast_fds[family]
         if fds is None:
             paths = self._fast_paths[family]
-            optional = 3 if self._v2 and family == _MEM else 0
+            optional = V2_OPTIONAL_FILES if self._v2 and family == _MEM else 0
             fds = self._fast_fds[family] = files.held(paths, optional) if paths is not None else None
         return fds
+
+    def _reads(self, table: Table, keys: dict[str, tuple[bytes, ...]]) -> _Reads:
+        """The general path's reads of ``table``'s files. On v1 a file's name starts with its
+        controller's (kernel/cgroup/cgroup.c ``cgroup_file_name``: cpuacct.stat, memory.stat)."""
+        return tuple((self._path("unified" if self._v2 else f.split(".", 1)[0], f), keys.get(f)) for f in table.files)
+
+    def _read_rows(self, reads: _Reads, *, first_required: bool) -> list[int | None] | None:
+        """The values of a family's files, laid out as its table reads them (None: absent); ``None``
+        when ``first_required`` and the family's own file (the first) is not there."""
+        files = self._files
+        out: list[int | None] = []
+        for path, keys in reads:
+            if keys is None:
+                v = files.read_int(path) if path is not None else None
+                if v is None and first_required and not out:
+                    return None
+                out.append(v)
+                continue
+            got = files.read_keyed(path, keys) if path is not None else None
+            if got is None:
+                if first_required and not out:
+                    return None
+                got = (None,) * len(keys)
+            out += got
+        return out
 
     def _read_opt(self, ctrl: str, fname: str) -> bytes | None:
         p = self._path(ctrl, fname)
@@ -455,16 +470,10 @@ class CgroupCollector:
     def _cpu(self, tokens: list[Token], vals: list[int]) -> None:
         files = self._files
         if self._v2:
-            p = self._path("unified", "cpu.stat")
-            s = files.read_keyed(p, _V2_CPU_KEYS) if p else None
-            if s is None:
+            read = self._read_rows(self._cpu_reads, first_required=True)
+            if read is None:
                 return
-            usage, user, system, periods, throttled, throttled_us, bursts, burst_us = (v or 0 for v in s)
-            vals += (
-                usage * 1000, user * 1000, system * 1000,
-                periods, throttled, throttled_us * 1000,
-                bursts, burst_us * 1000,
-            )  # fmt: skip
+            vals += cpu_values(V2_CPU, self._cpu_scales, read)
             ncpu = 0
         else:
             if self._fast_paths[_CPU] is not None and self._v1_cpu_fast(tokens, vals):
@@ -472,8 +481,7 @@ class CgroupCollector:
             acct = self._path("cpuacct", "")
             if acct is None:
                 return
-            # cpuacct.usage_percpu sums to cpuacct.usage exactly (kernel/sched/cpuacct.c: cpuusage_read
-            # sums the same per-CPU counters), so with per-CPU enabled one read gives both.
+            # The total: host/cgroups/cpu.py V1_ROWS.
             percpu = files.read_ints(acct + "cpuacct.usage_percpu") if self._percpu else None
             if percpu:
                 total = sum(percpu)
@@ -483,33 +491,19 @@ class CgroupCollector:
                 if t is None:
                     return
                 total = t
-            user = system = 0
-            # "user N\nsystem N" in USER_HZ ticks (kernel/sched/cpuacct.c cpuacct_stats_show)
-            us = files.read_keyed(acct + "cpuacct.stat", _V1_CPUACCT_KEYS)
-            if us is not None:
-                scale = NS_PER_S // self._opts.clk_tck
-                user, system = (us[0] or 0) * scale, (us[1] or 0) * scale
-            vals += (total, user, system)
+            read = self._read_rows(self._cpu_reads, first_required=False)
+            assert read is not None
+            out = cpu_values(V1_CPU, self._cpu_scales, read, total)
+            vals += out[:CPU_HEAD]
             vals += percpu
+            vals += out[CPU_HEAD:]
             ncpu = len(percpu)
-            cpu = self._path("cpu", "cpu.stat")
-            cs = files.read_keyed(cpu, _V1_CFS_KEYS) if cpu else None
-            if cs is not None:
-                vals += (cs[0] or 0, cs[1] or 0, cs[2] or 0, 0, 0)
-            else:
-                vals += _ZERO5
         psi = self._psi("cpu.pressure") if self._pressure else None
         if psi is not None:
             vals += psi
         tokens.append(("cpu", ncpu, psi is not None))
 
     # ------------------------------------------------------------------ memory
-
-    def _memory(self, tokens: list[Token], vals: list[int]) -> None:
-        if self._v2:
-            self._memory_v2(tokens, vals)
-        else:
-            self._memory_v1(tokens, vals)
 
     def _v1_cpu_fast(self, tokens: list[Token], vals: list[int]) -> bool:
         """The CPU family in one native call once its files are held; False: take the general path."""
@@ -536,7 +530,7 @@ class CgroupCollector:
         n = len(vals)
         try:
             if self._v2:
-                fast.v2_memory(fds[0], fds[1], fds[2], fds[3], fds[4], _V2_MEM_KEYS, vals)
+                fast.v2_memory(fds[0], fds[1], fds[2], fds[3], fds[4], self._mem_keys, vals)
             else:
                 fast.v1_memory(fds[0], fds[1], fds[2], fds[3], fds[4], self._mem_keys, vals)
         except (OSError, ValueError):
@@ -548,68 +542,15 @@ class CgroupCollector:
         tokens.append(("mem", psi is not None))
         return True
 
-    def _memory_v1(self, tokens: list[Token], vals: list[int]) -> None:
+    def _memory(self, tokens: list[Token], vals: list[int]) -> None:
+        """The memory family file by file (host/cgroups/memory.py names each value's file and key)."""
         if self._fast_paths[_MEM] is not None and self._memory_fast(tokens, vals):
             return
-        d = self._path("memory", "")
-        if d is None:
+        read = self._read_rows(self._mem_reads, first_required=True)
+        if read is None:
             return
-        files = self._files
-        usage = files.read_int(d + "memory.usage_in_bytes")
-        if usage is None:
-            return
-        # memory.stat holds ~70 keys (mm/memcontrol.c memcg1_stat_format); only these become ints.
-        stat = files.read_keyed(d + "memory.stat", self._mem_keys) or _NONE10
-        cache, rss, swap, mapped, active, inactive, wrf, wra, pgf, pgmaj = (v or 0 for v in stat)
-        vals += (
-            usage,
-            files.read_int(d + "memory.max_usage_in_bytes") or 0,
-            cache, rss, swap, mapped,
-            usage if stat[5] is None else max(usage - inactive, 0),
-            active, inactive,
-            0, 0, 0, 0,  # file_dirty, file_writeback, pgscan, pgsteal: v2 only
-            wrf, wra,
-            files.read_int(d + "memory.failcnt") or 0,
-            files.read_int(d + "memory.kmem.usage_in_bytes") or 0,
-            # cAdvisor reports the ``pgfault``/``pgmajfault`` keys in both scopes (interfaces §7).
-            pgf, pgmaj,
-            0, 0,  # memory.events: v2 only
-        )  # fmt: skip
+        vals += v2_memory_values(read) if self._v2 else v1_memory_values(read)
         psi = self._psi("memory.pressure") if self._pressure else None
-        if psi is not None:
-            vals += psi
-        tokens.append(("mem", psi is not None))
-
-    def _memory_v2(self, tokens: list[Token], vals: list[int]) -> None:
-        if self._fast_paths[_MEM] is not None and self._memory_fast(tokens, vals):
-            return
-        d = self._path("unified", "")
-        if d is None:
-            return
-        files = self._files
-        stat = files.read_keyed(d + "memory.stat", _V2_MEM_KEYS)
-        if stat is None:
-            return
-        anon, file, mapped, active, inactive, dirty, wb, pgscan, pgsteal, wrf, wra, pgf, pgmaj = (v or 0 for v in stat)
-        cur = files.read_int(d + "memory.current")
-        # The root of a v2 hierarchy has no memory.current: cAdvisor sums anon and file.
-        usage = anon + file if cur is None else cur
-        ev = files.read_keyed(d + "memory.events", _V2_EVENT_KEYS) or (None, None)
-        vals += (
-            usage,
-            files.read_int(d + "memory.peak") or 0,
-            file, anon,
-            files.read_int(d + "memory.swap.current") or 0,
-            mapped,
-            usage if stat[4] is None else max(usage - inactive, 0),
-            active, inactive,
-            dirty, wb, pgscan, pgsteal,
-            wrf, wra,
-            0, 0,  # failcnt, kernel: v1 only
-            pgf, pgmaj,
-            ev[0] or 0, ev[1] or 0,
-        )  # fmt: skip
-        psi = self._psi("memory.pressure") if self._opts.has("pressure") else None
         if psi is not None:
             vals += psi
         tokens.append(("mem", psi is not None))

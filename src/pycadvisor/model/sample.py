@@ -63,16 +63,22 @@ def to_array(vals: list[int]) -> array[int]:
         return array("q", [min(max(v, I64_MIN), I64_MAX) for v in vals])
 
 
-# Members of the flat families, in the order their values are written.
-CPU_HEAD = 3  # total, user, system
-CPU_CFS = 5  # periods, throttled_periods, throttled_time, bursts_periods, burst_time
+# The slots of the flat families, in the order their values are written. host/cgroups/cpu.py and
+# host/cgroups/memory.py name, slot by slot and per cgroup version, the kernel file each is read from.
+CPU_HEAD_SLOTS = ("total", "user", "system")  # CpuUsage; the per-CPU usage follows (v1)
+CPU_CFS_SLOTS = ("periods", "throttled_periods", "throttled_time", "bursts_periods", "burst_time")  # CpuCFS
+CPU_SLOTS = CPU_HEAD_SLOTS + CPU_CFS_SLOTS
+CPU_HEAD, CPU_CFS = len(CPU_HEAD_SLOTS), len(CPU_CFS_SLOTS)
 CPU_SCHED = 3  # run_time, runqueue_time, run_periods
-MEMORY_INTS = (
+MEMORY_FIELDS = (
     "usage", "max_usage", "cache", "rss", "swap", "mapped_file", "working_set", "total_active_file",
     "total_inactive_file", "file_dirty", "file_writeback", "pgscan", "pgsteal", "workingset_refault_file",
     "workingset_refault_anon", "failcnt", "kernel",
 )  # fmt: skip
-MEMORY_SIZE = len(MEMORY_INTS) + 4  # + pgfault, pgmajfault, events.high, events.max
+# MemoryStats' members, then container_data's (= hierarchical_data's) pgfault and pgmajfault and
+# MemoryEvents' high and max.
+MEMORY_SLOTS = (*MEMORY_FIELDS, "pgfault", "pgmajfault", "events_high", "events_max")
+MEMORY_SIZE = len(MEMORY_SLOTS)
 PSI_SIZE = 8  # some: total, avg10, avg60, avg300; full: the same (floats stored as their IEEE bits)
 IFACE_SIZE = 8  # rx bytes, packets, errors, dropped; tx the same
 
@@ -115,7 +121,7 @@ class Layout:
                 sig.append(pos)
             elif kind == "mem":
                 self.mem_usage = pos
-                self.working_set = pos + MEMORY_INTS.index("working_set")
+                self.working_set = pos + MEMORY_SLOTS.index("working_set")
                 sig.append(pos)
             elif kind == "net" and t[1]:
                 sig += (pos, pos + 4)  # first interface's rx and tx bytes
@@ -267,7 +273,7 @@ class SampleCodec:
 
     def _mem(self, t: Token, it: Iterator[int]) -> MemoryStats:
         m = MemoryStats(psi=self._zero(PSIStats), events=self._zero(MemoryEvents))
-        for name in MEMORY_INTS:
+        for name in MEMORY_FIELDS:
             object.__setattr__(m, name, next(it))
         numa = self._zero(MemoryNumaStats)
         pgf, pgmaj = next(it), next(it)
