@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pycadvisor.container.fdread import FamilyReader, FdReader, PyFdReader, family_reader
+from pycadvisor.host.cgroups.fdread import FamilyReader, FdReader, PyFdReader, family_reader
 
 
 class GeneralPathReader:

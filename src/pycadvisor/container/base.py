@@ -1,6 +1,6 @@
 """The seams between the manager and container runtimes (cAdvisor ``container/factory.go``).
 
-Stats always come from cgroup files (:mod:`pycadvisor.container.collector`); a runtime factory
+Stats always come from cgroup files (:mod:`pycadvisor.host.cgroups.collector`); a runtime factory
 only *names and describes* a cgroup (aliases, labels, image, envs, times, health, pid). A
 runtime that fails or is slow degrades the container to its raw cgroup name, never stops its stats.
 """

@@ -164,7 +164,7 @@ class SampleCodec:
     """Interns layouts and turns ``(layout, values)`` into :class:`ContainerStats` and back.
 
     ``zeros`` are the shared, never-mutated members a sample without data there points at (the
-    collector's ``SHARED_ZEROS``): task stats, resctrl, cpuset, health, the tcp/udp tables.
+    collector's ``host.cgroups.samples.ZERO_MEMBERS``): task stats, resctrl, cpuset, health, the tcp/udp tables.
     """
 
     __slots__ = ("_layouts", "_tables", "_z", "compactor")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pycadvisor.container.fdread import FamilyReader, PyFdReader, family_reader, native_reader
 from pycadvisor.host.cgroups import cpu, memory
 from pycadvisor.host.cgroups.cpu import parse_keyed
+from pycadvisor.host.cgroups.fdread import FamilyReader, PyFdReader, family_reader, native_reader
 from pycadvisor.host.cgroups.rows import ABSENT, DERIVED, Row, Table
 from pycadvisor.model.sample import CPU_HEAD, CPU_SLOTS, MEMORY_SIZE, MEMORY_SLOTS
 from support.ci import require
@@ -26,7 +26,7 @@ TICK_NS = 10_000_000  # USER_HZ 100
 @pytest.fixture(params=["native", "python"])
 def reader(request: pytest.FixtureRequest) -> FamilyReader:
     r = native_reader() if request.param == "native" else PyFdReader()
-    require(r is not None, "pycadvisor.container._cgread was not built (no C compiler or Python headers)")
+    require(r is not None, "pycadvisor.host.cgroups._cgread was not built (no C compiler or Python headers)")
     assert r is not None
     fam = family_reader(r)
     assert fam is not None

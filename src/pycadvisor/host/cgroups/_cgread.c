@@ -1,12 +1,12 @@
 /*
- * pycadvisor.container._cgread: read and parse a held cgroup/procfs file descriptor in one call.
+ * pycadvisor.host.cgroups._cgread: read and parse a held cgroup/procfs file descriptor in one call.
  *
  * The collector re-reads each container's files every sample with pread at offset 0 (cgroupfs and
  * procfs seq files regenerate their content on each read at offset 0: fs/seq_file.c seq_read_iter).
  * In Python each read allocated a 16 KiB bytes object, and parsing split memory.stat's ~70 lines into
  * ~140 bytes objects to keep a dozen values. Here the file lands in a stack buffer and only the values
- * asked for become Python ints. The pure-Python twin is pycadvisor.container.fdread.PyFdReader; both
- * give the same results (tests/container/test_fdread.py) and the collector works with either.
+ * asked for become Python ints. The pure-Python twin is pycadvisor.host.cgroups.fdread.PyFdReader; both
+ * give the same results (tests/host/cgroups/test_fdread.py) and the collector works with either.
  *
  * Errors: a failed pread raises OSError with its errno (ENODEV once the cgroup is gone); content that is
  * not what the function expects raises ValueError. The GIL stays held: these reads do not block

@@ -9,24 +9,23 @@ means "not collected" (the member stays ``None``); malformed content raises
 
 from __future__ import annotations
 
-import itertools
-import logging
 import mmap
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pycadvisor.container.files import ContainerGone, FileSet
 from pycadvisor.errors import ParseError
-from pycadvisor.host.cgroups.blkio import Device, parse_blkio_v1, parse_io_stat
-from pycadvisor.host.cgroups.cpu import V1_CPU, V2_CPU, cpu_scales, cpu_values, parse_keyed
+from pycadvisor.host.cgroups.collector_io import DiskIoFamily
+from pycadvisor.host.cgroups.collector_net import NET_SETS, NetGone, NetnsFamily
+from pycadvisor.host.cgroups.cpu import V1_CPU, V2_CPU, cpu_scales, cpu_values
 from pycadvisor.host.cgroups.detect import CgroupMounts
+from pycadvisor.host.cgroups.files import ContainerGone, FileSet
+from pycadvisor.host.cgroups.hugetlb import read_hugetlb
 from pycadvisor.host.cgroups.load import TaskstatsClient, open_cgroup_dir
 from pycadvisor.host.cgroups.memory import V1_MEMORY, V2_MEMORY, V2_OPTIONAL_FILES, v1_memory_values, v2_memory_values
 from pycadvisor.host.cgroups.numa import parse_numa_stat
 from pycadvisor.host.cgroups.rows import Table
-from pycadvisor.host.net import parse_net_dev, parse_tcp_advanced, parse_tcp_states, parse_udp_stats, tcp_advanced_zero
+from pycadvisor.host.cgroups.samples import new_codec
 from pycadvisor.host.paths import HostPaths, read_bytes
 from pycadvisor.host.processes import (
     SchedstatAccumulator,
@@ -35,58 +34,12 @@ from pycadvisor.host.processes import (
     read_referenced_bytes,
     read_schedstat_by_pid,
 )
-from pycadvisor.model.container import (
-    TCP_STATE_NAMES,
-    UDP_STAT_NAMES,
-    ContainerStats,
-    CpuCFS,
-    CpuSchedstat,
-    CpuSetStats,
-    Health,
-    HugetlbStats,
-    InterfaceStats,
-    LoadStats,
-    MemoryEvents,
-    MemoryNumaStats,
-    PSIStats,
-    ResctrlStats,
-)
+from pycadvisor.model.container import ContainerStats
 from pycadvisor.model.sample import CPU_HEAD, SampleCodec, Token, to_array
-
-log = logging.getLogger(__name__)
 
 NS_PER_S = 1_000_000_000
 
-__all__ = ["SHARED_ZEROS", "CgroupCollector", "CollectOptions", "ContainerGone", "cgroup_dirs", "new_codec"]
-
-
-class _Zeros:
-    """Zero-valued members shared by every sample that has nothing to report there.
-
-    Samples are never mutated once built, so one instance serves them all (``SHARED_ZEROS``).
-    """
-
-    task_stats = LoadStats()
-    resctrl = ResctrlStats()
-    cpuset = CpuSetStats()
-    health = Health()
-    cfs = CpuCFS()
-    schedstat = CpuSchedstat()
-    psi = PSIStats()
-    events = MemoryEvents()
-    numa = MemoryNumaStats()
-    tcp = dict.fromkeys(TCP_STATE_NAMES, 0)
-    udp = dict.fromkeys(UDP_STAT_NAMES, 0)
-    tcp_advanced = tcp_advanced_zero()  # cAdvisor always sends the 99 keys
-    no_ifaces: list[object] = []  # noqa: RUF012
-
-
-SHARED_ZEROS: tuple[object, ...] = tuple(v for k, v in vars(_Zeros).items() if not k.startswith("__"))
-
-
-def new_codec() -> SampleCodec:
-    """The codec for this collector's samples (one per manager: it interns their layouts)."""
-    return SampleCodec(SHARED_ZEROS)
+__all__ = ["CgroupCollector", "CollectOptions", "ContainerGone", "cgroup_dirs", "new_codec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,29 +74,6 @@ def cgroup_dirs(mounts: CgroupMounts, name: str, rootfs_map: Callable[[str], str
     return dirs
 
 
-_BLKIO_GROUPS = (
-    ("blkio.bfq.io_service_bytes_recursive", "blkio.bfq.io_serviced_recursive"),
-    ("blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_serviced_recursive"),
-    ("blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"),
-)
-_BLKIO_RECHECK = 10
-_IO_EMPTY: Token = ("io", (), False)
-# The values of io.stat ("8:0 rbytes=4096 ...") and of v1 blkio files ("8:0 Read 4096", "Total 4096"):
-# split on them, a file's integers sit at the odd positions (CgroupCollector._planned).
-# (No look-behind for the separator: with it, a split costs twice as much.)
-_IO_NUMBER = re.compile(rb"=([-+]?[0-9]+)(?=\s|\Z)")
-_BLKIO_NUMBER = re.compile(rb" ([-+]?[0-9]+)(?=\n|\Z)")
-_IoParse = Callable[[bytes], dict[str, dict[Device, dict[str, int]]]]
-
-
-def _blkio_bytes(data: bytes) -> dict[str, dict[Device, dict[str, int]]]:
-    return {"io_service_bytes": parse_blkio_v1(data)}
-
-
-def _blkio_ops(data: bytes) -> dict[str, dict[Device, dict[str, int]]]:
-    return {"io_serviced": parse_blkio_v1(data)}
-
-
 _SCHED: Token = ("sched",)
 _REFERENCED: Token = ("ref",)
 _LOAD: Token = ("load",)
@@ -151,28 +81,18 @@ _LOAD: Token = ("load",)
 # single-value file); path None when the controller's directory is not there.
 _Reads = tuple[tuple[str | None, tuple[bytes, ...] | None], ...]
 _CPU, _MEM = 0, 1  # the one-call families (CgroupCollector._fast_paths)
-_NET_FILES = ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp")
-_NET_SETS = frozenset({"network", "tcp", "udp", "advtcp"})  # the sets read from <proc>/<pid>/net
-
-
-class _NetGone(Exception):
-    """The process whose network namespace was read went away (not the cgroup)."""
-
-
-def _int(data: bytes | None) -> int:
-    return int(data) if data else 0
 
 
 class CgroupCollector:
     """Collects one container's samples from its cgroup directories through held descriptors."""
 
     __slots__ = (
-        "_blkio_idle",
         "_codec",
         "_cpu_reads",
         "_cpu_scales",
         "_cycles",
         "_dirs",
+        "_diskio",
         "_expected",
         "_families",
         "_fast",
@@ -181,13 +101,12 @@ class CgroupCollector:
         "_fast_paths",
         "_files",
         "_init_pid",
-        "_io_plans",
         "_load_avg",
         "_load_d_avg",
         "_load_fd",
         "_mem_keys",
         "_mem_reads",
-        "_net_pid",
+        "_net",
         "_opts",
         "_paths",
         "_percpu",
@@ -217,8 +136,7 @@ class CgroupCollector:
         self._v2 = is_v2
         self._files = files
         self._opts = opts
-        self._blkio_idle = 0  # samples left before empty blkio groups are read again
-        self._net_pid: int | None = None
+        self._net = NetnsFamily(files, opts.paths, opts.metric_sets)
         self._init_pid: int | None = None
         self._sched: SchedstatAccumulator | None = None
         self._cycles = 0  # samples of the referenced_memory set, for its reset interval
@@ -247,8 +165,16 @@ class CgroupCollector:
         if opts.has("sched"):
             fams.append(("sched", self._schedstat))
         fams.append(("memory", self._memory))
+        self._diskio = DiskIoFamily(
+            v2=is_v2,
+            read=self._read_opt,
+            psi=self._psi,
+            device_name=opts.device_name,
+            blkio="blkio" in dirs,
+            pressure=self._pressure,
+        )
         for fam, fn in (
-            ("diskIO", self._diskio),
+            ("diskIO", self._diskio.sample),
             ("hugetlb", self._hugetlb),
             ("process", self._processes),
             ("referenced_memory", self._referenced),
@@ -283,9 +209,6 @@ class CgroupCollector:
         self._fast_fds: list[tuple[int, ...] | None] = [None, None]
         self._fast_gen = files.generation
         self._psi_absent: set[str] = set()  # pressure files found missing (looked for again on a rescan)
-        # Per block IO file: (shape, members, value indices) of the last shape seen (see _planned).
-        self._io_plans: dict[str, tuple[bytes, tuple[tuple[object, ...], ...], tuple[int, ...]]] = {}
-        self._blkio_idle = 0
 
     def refresh_controllers(self) -> bool:
         """Look again at which controller directories exist; return True if that changed.
@@ -390,7 +313,7 @@ class CgroupCollector:
     def forget_missing(self) -> None:
         self._files.forget_missing()
         self._psi_absent.clear()
-        self._io_plans.clear()  # device names are looked up again (the machine's disks may have changed)
+        self._diskio.forget_plans()
 
     # ------------------------------------------------------------------ sample
 
@@ -432,11 +355,11 @@ class CgroupCollector:
                 errors.append(("memory_numa", e))
         # cAdvisor reads each of these sets from the init process's netns on its own
         # (container/libcontainer/handler.go GetStats): tcp alone is collected without network.
-        if pid and not sets.isdisjoint(_NET_SETS):
+        if pid and not sets.isdisjoint(NET_SETS):
             nt, nv = len(tokens), len(vals)
             try:
-                self._network(pid, tokens, vals)
-            except _NetGone:
+                self._net.sample(pid, tokens, vals)
+            except NetGone:
                 del tokens[nt:], vals[nv:]
             except ParseError as e:
                 del tokens[nt:], vals[nv:]
@@ -555,120 +478,13 @@ class CgroupCollector:
             vals += psi
         tokens.append(("mem", psi is not None))
 
-    # ------------------------------------------------------------------ block IO
-
-    def _io_member(self, member: str, devs: dict[Device, dict[str, int]], vals: list[int]) -> tuple[object, ...]:
-        name_of = self._opts.device_name
-        out = []
-        for (maj, mnr), ops in sorted(devs.items()):
-            out.append((name_of(maj, mnr), maj, mnr, tuple(ops)))
-            vals += ops.values()
-        return (member, tuple(out))
-
-    def _planned(
-        self, slot: str, raw: bytes, number: re.Pattern[bytes], parse: _IoParse, vals: list[int]
-    ) -> tuple[tuple[object, ...], ...]:
-        """``parse(raw)``'s members (:meth:`_io_member`), their values appended to ``vals``.
-
-        A block IO file keeps its shape from one sample to the next (the same devices and keys, only
-        the numbers move; a root cgroup lists ~100 lines): the members and each value's index among
-        the integers ``number`` finds are worked out when the shape changes, and a sample is then one
-        regex split and the ints it keeps. ``parse`` is the reference: the plan is the same parse over
-        the file with its n-th integer replaced by -n-1, kept only when it gives the reference's values.
-        """
-        parts = number.split(raw)
-        nums = parts[1::2]
-        skel = b"\0".join(parts[0::2])
-        plan = self._io_plans.get(slot)
-        if plan is not None and plan[0] == skel:
-            vals += [int(nums[i]) for i in plan[2]]
-            return plan[1]
-        ref: list[int] = []
-        members = tuple(self._io_member(m, devs, ref) for m, devs in parse(raw).items())
-        count = itertools.count(1)
-        # Each match keeps its separator (" " or "="), its integer becomes -1, -2, ... in file order.
-        marked = number.sub(lambda m: m[0][: m.start(1) - m.start()] + b"-%d" % next(count), raw)
-        pos = [-p - 1 for devs in parse(marked).values() for _, ops in sorted(devs.items()) for p in ops.values()]
-        if len(pos) == len(ref) and all(
-            0 <= i < len(nums) and int(nums[i]) == v for i, v in zip(pos, ref, strict=True)
-        ):
-            self._io_plans[slot] = (skel, members, tuple(pos))
-        else:  # content no kernel writes: parsed in full every sample
-            self._io_plans.pop(slot, None)
-        vals += ref
-        return members
-
-    def _diskio(self, tokens: list[Token], vals: list[int]) -> None:
-        if self._v2:
-            raw = self._read_opt("unified", "io.stat")
-            if raw is None:
-                return
-            members = self._planned("io.stat", raw, _IO_NUMBER, parse_io_stat, vals)
-            psi = self._psi("io.pressure") if self._opts.has("pressure") else None
-            if psi is not None:
-                vals += psi
-            tokens.append(("io", members, psi is not None))
-            return
-        if "blkio" not in self._dirs:
-            return
-        # runc's order (libcontainer/cgroups/fs/blkio.go): the first group whose first file has device
-        # lines wins: BFQ, then throttle recursive, then plain throttle. CFQ went away in Linux 5.0.
-        # Most cgroups show only "Total 0" in every group (blk-throttle counts only under a rule, BFQ
-        # only with that scheduler): then the groups are looked at again every _BLKIO_RECHECK-th sample
-        # instead of three empty reads per sample; the counters are cumulative, so nothing is lost.
-        if self._blkio_idle > 0:
-            self._blkio_idle -= 1
-            tokens.append(_IO_EMPTY)
-            return
-        for bytes_file, ops_file in _BLKIO_GROUPS:
-            raw = self._read_opt("blkio", bytes_file)
-            if raw is None:
-                continue
-            n = len(vals)
-            served = list(self._planned(bytes_file, raw, _BLKIO_NUMBER, _blkio_bytes, vals))
-            if not served[0][1]:  # no device lines
-                del vals[n:]
-                continue
-            ops = self._read_opt("blkio", ops_file)
-            if ops is not None:
-                served += self._planned(ops_file, ops, _BLKIO_NUMBER, _blkio_ops, vals)
-            tokens.append(("io", tuple(served), False))
-            return
-        self._blkio_idle = _BLKIO_RECHECK - 1
-        tokens.append(_IO_EMPTY)
-
     # ------------------------------------------------------------------ hugetlb, processes
 
     def _hugetlb(self, tokens: list[Token], vals: list[int]) -> None:
-        ctrl = "unified" if self._v2 else "hugetlb"
-        d = self._dirs.get(ctrl)
-        if d is None:
-            return
-        try:
-            names = os.listdir(d)
-        except FileNotFoundError:
-            return
-        sizes = sorted({n.split(".")[1] for n in names if n.startswith("hugetlb.") and n.count(".") >= 2})
-        if not sizes:
-            return
-        out: dict[str, HugetlbStats] = {}
-        for size in sizes:
-            if self._v2:
-                cur = self._files.read(f"{d}/hugetlb.{size}.rsvd.current") or self._files.read(
-                    f"{d}/hugetlb.{size}.current"
-                )
-                ev = parse_keyed(self._files.read(f"{d}/hugetlb.{size}.events") or b"")
-                out[size] = HugetlbStats(usage=_int(cur), failcnt=ev.get(b"max", 0))
-            else:
-                use = self._files.read(f"{d}/hugetlb.{size}.rsvd.usage_in_bytes") or self._files.read(
-                    f"{d}/hugetlb.{size}.usage_in_bytes"
-                )
-                out[size] = HugetlbStats(
-                    usage=_int(use),
-                    max_usage=_int(self._files.read(f"{d}/hugetlb.{size}.max_usage_in_bytes")),
-                    failcnt=_int(self._files.read(f"{d}/hugetlb.{size}.failcnt")),
-                )
-        self._codec.add_object("hugetlb", out, tokens, vals)
+        d = self._dirs.get("unified" if self._v2 else "hugetlb")
+        out = read_hugetlb(self._files, d, v2=self._v2) if d is not None else None
+        if out is not None:
+            self._codec.add_object("hugetlb", out, tokens, vals)
 
     def _pids(self) -> list[int]:
         raw = self._read_opt("unified" if self._v2 else "cpu", "cgroup.procs")
@@ -742,48 +558,3 @@ class CgroupCollector:
         if shape:
             vals += pages
             tokens.append(("numa", shape))
-
-    # ------------------------------------------------------------------ network
-
-    def _network(self, pid: int, tokens: list[Token], vals: list[int]) -> None:
-        proc = self._opts.paths.proc
-        if self._net_pid != pid:
-            if self._net_pid is not None:
-                for f in _NET_FILES:
-                    self._files.forget(f"{proc}/{self._net_pid}/net/{f}")
-            self._net_pid = pid
-        base = f"{proc}/{pid}/net/"
-        read = self._files.read
-        opts = self._opts
-        tcp = tcp6 = udp = udp6 = adv = None
-        ifaces: list[InterfaceStats] = []
-        try:
-            if opts.has("network"):
-                raw = read(base + "dev")
-                if raw is None:
-                    return
-                ifaces = parse_net_dev(raw, source=base + "dev")
-            for i in ifaces:
-                vals += (i.rx_bytes, i.rx_packets, i.rx_errors, i.rx_dropped,
-                         i.tx_bytes, i.tx_packets, i.tx_errors, i.tx_dropped)  # fmt: skip
-            if opts.has("tcp"):
-                tcp = parse_tcp_states(read(base + "tcp") or b"", source=base + "tcp")
-                tcp6 = parse_tcp_states(read(base + "tcp6") or b"", source=base + "tcp6")
-            if opts.has("udp"):
-                udp = parse_udp_stats(read(base + "udp") or b"", source=base + "udp")
-                udp6 = parse_udp_stats(read(base + "udp6") or b"", source=base + "udp6")
-            if opts.has("advtcp"):
-                adv = parse_tcp_advanced(read(base + "netstat") or b"", read(base + "snmp") or b"")
-        except ContainerGone:  # the process went away, not the cgroup
-            for f in _NET_FILES:
-                self._files.forget(base + f)
-            self._net_pid = None
-            raise _NetGone from None
-        keys: list[tuple[str, ...] | None] = []
-        for table in (tcp, tcp6, udp, udp6, adv):
-            if table is None:
-                keys.append(None)
-            else:
-                keys.append(tuple(table))
-                vals += table.values()
-        tokens.append(("net", tuple(i.name for i in ifaces), *keys))

@@ -1,6 +1,6 @@
 """The native reader and its pure-Python twin read held descriptors to the same results.
 
-The collector works with either (``pycadvisor.container.fdread``); these tests hold them to the same
+The collector works with either (``pycadvisor.host.cgroups.fdread``); these tests hold them to the same
 answers on the fixture hosts' real-format files, on edge cases, on a cgroup removed under a held
 descriptor, and through the whole manager.
 """
@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from pycadvisor.clock import FakeClock
-from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs
-from pycadvisor.container.fdread import FdReader, PyFdReader, native_reader
-from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
+from pycadvisor.host.cgroups.collector import CgroupCollector, CollectOptions, cgroup_dirs
 from pycadvisor.host.cgroups.cpu import parse_keyed
+from pycadvisor.host.cgroups.fdread import FdReader, PyFdReader, native_reader
+from pycadvisor.host.cgroups.files import ContainerGone, FdBudget, FileSet
 from pycadvisor.host.cgroups.pressure import parse_pressure
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.manager import Manager, ManagerOptions
@@ -29,7 +29,7 @@ from support.cgroups import TestCgroup
 from support.ci import require
 from support.readers import CountingReader, GeneralPathReader
 
-HOSTS = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
+HOSTS = Path(__file__).resolve().parents[2] / "fixtures" / "hosts"
 KEYED = {"memory.stat", "cpu.stat", "cpuacct.stat", "memory.events", "memory.events.local"}
 SINGLE = {
     "memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt", "memory.kmem.usage_in_bytes",
@@ -40,7 +40,7 @@ SINGLE = {
 def _native() -> FdReader:
     r = native_reader()
     # scripts/test installs the package with its C extension; a laptop without a compiler skips.
-    require(r is not None, "pycadvisor.container._cgread was not built (no C compiler or Python headers)")
+    require(r is not None, "pycadvisor.host.cgroups._cgread was not built (no C compiler or Python headers)")
     assert r is not None
     return r
 

@@ -1,7 +1,7 @@
 """Read and parse a held file descriptor in one call: the native reader, or its pure-Python twin.
 
 A sample re-reads each of a container's files with ``pread`` at offset 0 and keeps a few integers of
-it. ``pycadvisor.container._cgread`` (C, built with the package when a compiler is there) does the read
+it. ``pycadvisor.host.cgroups._cgread`` (C, built with the package when a compiler is there) does the read
 into a stack buffer and converts only the values asked for; :class:`PyFdReader` does the same with
 ``os.pread``. Both raise ``OSError`` (with the read's errno: ENODEV once a cgroup is removed) and
 ``ValueError`` for content that is not what was asked for. bench/fdread.py measures the two.
@@ -25,7 +25,7 @@ _CPUACCT_KEYS, _CFS_KEYS = V1_CPU.keys["cpuacct.stat"], V1_CPU.keys["cpu.stat"]
 
 
 class FdReader(Protocol):
-    """What the collector's :class:`~pycadvisor.container.files.FileSet` reads held descriptors with."""
+    """What the collector's :class:`~pycadvisor.host.cgroups.files.FileSet` reads held descriptors with."""
 
     def read_bytes(self, fd: int, /) -> bytes:
         """The whole file from offset 0."""
@@ -57,7 +57,7 @@ class FamilyReader(Protocol):
     Each reads the family's held files and appends its values to the sample's list in the collector's
     order; anything but the plain case (an empty or malformed file, a read error) raises ``ValueError``
     or ``OSError``, and the collector reads the family again through its general path, which is the
-    reference: tests/container/test_fdread.py checks that all three give the same samples.
+    reference: tests/host/cgroups/test_fdread.py checks that all three give the same samples.
     """
 
     def v1_cpu(self, fd_percpu: int, fd_stat: int, fd_cfs: int, ns_per_tick: int, vals: list[int], /) -> int:
@@ -202,7 +202,7 @@ class PyFdReader:
 def native_reader() -> FdReader | None:
     """The C reader, or ``None`` when the package was installed without it."""
     try:
-        from pycadvisor.container import _cgread
+        from pycadvisor.host.cgroups import _cgread
     except ImportError:
         return None
     return _cgread
