@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pycadvisor.host.cgroups.fdread import FamilyReader, FdReader, PyFdReader, family_reader
+from pycadvisor.host.cgroups.fdread import FamilyReader, FdReader, PyFdReader, family_reader, native_reader
+from support.ci import require
 
 
 class GeneralPathReader:
@@ -64,3 +65,11 @@ class CountingReader(GeneralPathReader):
     ) -> None:  # fmt: skip
         self._fam.v2_memory(fd_stat, fd_current, fd_peak, fd_swap, fd_events, keys, vals)
         self.calls["v2_memory"] += 1
+
+
+def require_native() -> FdReader:
+    """The native reader; it is built wherever the suite is installed (a laptop without a compiler skips)."""
+    r = native_reader()
+    require(r is not None, "pycadvisor.host.cgroups._cgread was not built (no C compiler or Python headers)")
+    assert r is not None
+    return r

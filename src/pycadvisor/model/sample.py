@@ -24,7 +24,7 @@ from __future__ import annotations
 import struct
 from array import array
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pycadvisor.model.compact import Compactor
 from pycadvisor.model.container import (
@@ -52,6 +52,7 @@ from pycadvisor.model.container import (
 )
 
 Token = tuple[Any, ...]
+_T = TypeVar("_T")
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 
 
@@ -167,12 +168,12 @@ class SampleCodec:
     collector's ``host.cgroups.samples.ZERO_MEMBERS``): task stats, resctrl, cpuset, health, the tcp/udp tables.
     """
 
-    __slots__ = ("_layouts", "_tables", "_z", "compactor")
+    __slots__ = ("_layouts", "_tables", "_zeros_by_type", "compactor")
 
     def __init__(self, zeros: Sequence[object] = ()) -> None:
         self.compactor = Compactor(constants=tuple(zeros))
         self._layouts: dict[tuple[Token, ...], Layout] = {}
-        self._z = {type(z): z for z in zeros if not isinstance(z, dict | list)}
+        self._zeros_by_type: dict[type, object] = {type(z): z for z in zeros if not isinstance(z, dict | list)}
         # The zero tcp, udp and advanced-tcp tables (dicts in Go struct order) of samples that do not
         # collect them; cAdvisor always sends every key.
         tables = {tuple(z)[:1]: z for z in zeros if type(z) is dict and z}
@@ -254,9 +255,10 @@ class SampleCodec:
 
     # ------------------------------------------------------------------ families
 
-    def _zero(self, cls: type[Any]) -> Any:
-        z = self._z.get(cls)
-        return z if z is not None else cls()
+    def _zero(self, cls: type[_T]) -> _T:
+        """The shared zero-valued ``cls`` (a new one if the codec was given none)."""
+        z = self._zeros_by_type.get(cls)
+        return cast(_T, z) if z is not None else cls()
 
     def _cpu(self, t: Token, it: Iterator[int]) -> CpuStats:
         _, ncpu, psi = t

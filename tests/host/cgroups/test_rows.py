@@ -14,21 +14,18 @@ import pytest
 
 from pycadvisor.host.cgroups import cpu, memory
 from pycadvisor.host.cgroups.cpu import parse_keyed
-from pycadvisor.host.cgroups.fdread import FamilyReader, PyFdReader, family_reader, native_reader
+from pycadvisor.host.cgroups.fdread import FamilyReader, FdReader, family_reader
 from pycadvisor.host.cgroups.rows import ABSENT, DERIVED, Row, Table
 from pycadvisor.model.sample import CPU_HEAD, CPU_SLOTS, MEMORY_SIZE, MEMORY_SLOTS
-from support.ci import require
+from support.hosts import FIXTURE_HOSTS
 
-HOSTS = Path(__file__).resolve().parents[2] / "fixtures" / "hosts"
 TICK_NS = 10_000_000  # USER_HZ 100
 
 
-@pytest.fixture(params=["native", "python"])
-def reader(request: pytest.FixtureRequest) -> FamilyReader:
-    r = native_reader() if request.param == "native" else PyFdReader()
-    require(r is not None, "pycadvisor.host.cgroups._cgread was not built (no C compiler or Python headers)")
-    assert r is not None
-    fam = family_reader(r)
+@pytest.fixture
+def family(reader: FdReader) -> FamilyReader:
+    """The one-call family reads of each reader in turn (conftest.py ``reader``)."""
+    fam = family_reader(reader)
     assert fam is not None
     return fam
 
@@ -62,7 +59,7 @@ def held(paths: Sequence[Path], stack: ExitStack, *, optional: int = 0) -> Itera
 
 
 def cgroup_dirs(host: str, has: str) -> list[Path]:
-    found = sorted(p.parent for p in (HOSTS / host).rglob(has))
+    found = sorted(p.parent for p in (FIXTURE_HOSTS / host).rglob(has))
     assert found, (host, has)
     return found
 
@@ -79,7 +76,7 @@ def test_rows_are_the_families_slots_in_order() -> None:
 
 
 @pytest.mark.parametrize("hierarchy", [True, False])
-def test_v1_memory_is_what_the_rows_name(reader: FamilyReader, hierarchy: bool) -> None:
+def test_v1_memory_is_what_the_rows_name(family: FamilyReader, hierarchy: bool) -> None:
     table = memory.V1_MEMORY
     for d in cgroup_dirs("cgroup1-docker", "memory.usage_in_bytes"):
         files = {f: d / f for f in table.files}
@@ -91,12 +88,12 @@ def test_v1_memory_is_what_the_rows_name(reader: FamilyReader, hierarchy: bool) 
         vals: list[int] = []
         with ExitStack() as stack:
             fds = list(held([files[f] for f in table.files], stack))
-            reader.v1_memory(fds[0], fds[1], fds[2], fds[3], fds[4], keys, vals)
+            family.v1_memory(fds[0], fds[1], fds[2], fds[3], fds[4], keys, vals)
         assert vals == list(want.values()), d
         assert len(vals) == MEMORY_SIZE and want["usage"] > 0 and want["cache"] > 0, d
 
 
-def test_v2_memory_is_what_the_rows_name(reader: FamilyReader) -> None:
+def test_v2_memory_is_what_the_rows_name(family: FamilyReader) -> None:
     table = memory.V2_MEMORY
     for host in ("cgroup2-systemd", "cgroup2-containerd"):
         # A hierarchy's root has no memory.current: the collector reads it file by file (below).
@@ -105,7 +102,7 @@ def test_v2_memory_is_what_the_rows_name(reader: FamilyReader) -> None:
             vals: list[int] = []
             with ExitStack() as stack:
                 fds = list(held([files[f] for f in table.files], stack, optional=memory.V2_OPTIONAL_FILES))
-                reader.v2_memory(fds[0], fds[1], fds[2], fds[3], fds[4], table.keys["memory.stat"], vals)
+                family.v2_memory(fds[0], fds[1], fds[2], fds[3], fds[4], table.keys["memory.stat"], vals)
             want = by_rows(table.rows, files)
             inactive = parse_keyed(files["memory.stat"].read_bytes()).get(b"inactive_file")
             want["working_set"] = memory.working_set(want["usage"], inactive)
@@ -121,7 +118,7 @@ def test_v2_memory_root_usage_is_anon_plus_file() -> None:
     assert (got["usage"], got["working_set"], got["cache"], got["rss"]) == (500, 400, 300, 200)
 
 
-def test_v1_cpu_is_what_the_rows_name(reader: FamilyReader) -> None:
+def test_v1_cpu_is_what_the_rows_name(family: FamilyReader) -> None:
     table = cpu.V1_CPU
     for acct in cgroup_dirs("cgroup1-docker", "cpuacct.usage_percpu"):
         cfs_dir = Path(str(acct).replace("/cpuacct/", "/cpu/").replace("/cpuacct", "/cpu"))
@@ -133,7 +130,7 @@ def test_v1_cpu_is_what_the_rows_name(reader: FamilyReader) -> None:
         vals: list[int] = []
         with ExitStack() as stack:
             fds = list(held([acct / "cpuacct.usage_percpu", files["cpuacct.stat"], files["cpu.stat"]], stack))
-            assert reader.v1_cpu(fds[0], fds[1], fds[2], TICK_NS, vals) == len(percpu)
+            assert family.v1_cpu(fds[0], fds[1], fds[2], TICK_NS, vals) == len(percpu)
         w = list(want.values())
         assert vals == [*w[:CPU_HEAD], *percpu, *w[CPU_HEAD:]], acct
         assert want["user"] > 0, acct

@@ -6,7 +6,8 @@
  * In Python each read allocated a 16 KiB bytes object, and parsing split memory.stat's ~70 lines into
  * ~140 bytes objects to keep a dozen values. Here the file lands in a stack buffer and only the values
  * asked for become Python ints. The pure-Python twin is pycadvisor.host.cgroups.fdread.PyFdReader; both
- * give the same results (tests/host/cgroups/test_fdread.py) and the collector works with either.
+ * give the same results (tests/host/cgroups/test_fdread.py; test_collector.py: the same samples) and the
+ * collector works with either.
  *
  * Errors: a failed pread raises OSError with its errno (ENODEV once the cgroup is gone); content that is
  * not what the function expects raises ValueError. The GIL stays held: these reads do not block

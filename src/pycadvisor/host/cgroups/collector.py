@@ -114,7 +114,6 @@ class CgroupCollector:
         "_psi_absent",
         "_sched",
         "_tick_ns",
-        "_use_hierarchy",
         "_v2",
         "name",
     )
@@ -157,8 +156,6 @@ class CgroupCollector:
         opts, is_v2, files = self._opts, self._v2, self._files
         self._dirs = dirs
         self._paths: dict[str, str] = {}
-        self._use_hierarchy = True
-        self._mem_keys: tuple[bytes, ...] = ()
         # Hybrid hosts: PSI only where the unified tree has the cgroup (docker creates it there).
         self._pressure = opts.has("pressure") and "unified" in dirs
         fams: list[tuple[str, Callable[[list[Token], list[int]], None]]] = [("cpu", self._cpu)]
@@ -184,15 +181,16 @@ class CgroupCollector:
         if opts.load_reader is not None and not is_v2 and "cpu" in dirs:
             fams.append(("cpuLoad", self._load))
         self._families = tuple(fams)
+        use_hierarchy = True  # v1: memory.stat's "total_" keys (host/cgroups/memory.py V1_ROWS)
         if not is_v2 and "memory" in dirs:
             try:  # read once: not worth a held descriptor
                 uh: bytes | None = read_bytes(dirs["memory"] + "/memory.use_hierarchy")
             except OSError:
                 uh = None
-            self._use_hierarchy = uh is None or uh.strip() != b"0"
+            use_hierarchy = uh is None or uh.strip() != b"0"
         mem_table = V2_MEMORY if is_v2 else V1_MEMORY
-        mem_keys = V1_MEMORY.total_keys if not is_v2 and self._use_hierarchy else mem_table.keys
-        self._mem_keys = mem_keys["memory.stat"]
+        mem_keys = V1_MEMORY.total_keys if not is_v2 and use_hierarchy else mem_table.keys
+        self._mem_keys: tuple[bytes, ...] = mem_keys["memory.stat"]
         self._mem_reads = self._reads(mem_table, mem_keys)
         cpu_table = V2_CPU if is_v2 else V1_CPU
         self._cpu_reads = self._reads(cpu_table, cpu_table.keys)
@@ -393,10 +391,11 @@ class CgroupCollector:
     def _cpu(self, tokens: list[Token], vals: list[int]) -> None:
         files = self._files
         if self._v2:
-            read = self._read_rows(self._cpu_reads, first_required=True)
-            if read is None:
+            ((path, keys),) = self._cpu_reads  # cpu.stat alone, every key in slot order (V2_CPU)
+            stat = files.read_keyed(path, keys) if path is not None and keys is not None else None
+            if stat is None:
                 return
-            vals += cpu_values(V2_CPU, self._cpu_scales, read)
+            vals += cpu_values(V2_CPU, self._cpu_scales, stat)
             ncpu = 0
         else:
             if self._fast_paths[_CPU] is not None and self._v1_cpu_fast(tokens, vals):

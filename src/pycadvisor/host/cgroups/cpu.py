@@ -10,6 +10,7 @@ figures; on v1 the per-CPU usage sits between the two) are named here per cgroup
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import mul
 
 from pycadvisor.host.cgroups.rows import ABSENT, DERIVED, Row, Table
 from pycadvisor.model.sample import CPU_SLOTS
@@ -58,7 +59,11 @@ def cpu_scales(table: Table, ns_per_tick: int) -> tuple[int, ...]:
 def cpu_values(table: Table, scales: Sequence[int], read: Sequence[int | None], total: int = 0) -> list[int]:
     """The CPU family's slots (``CPU_SLOTS``) from the values read in ``table.files`` order; ``total``:
     the derived usage total (v1), absent values 0."""
-    return [0 if v is None else v * s for v, s in zip(table.pick((0, *read, total)), scales, strict=True)]
+    picked = read if table.in_order else table.pick((0, *read, total))
+    try:
+        return list(map(mul, picked, scales))
+    except TypeError:  # a key this kernel does not write (nr_bursts before Linux 5.14): 0
+        return [0 if v is None else v * s for v, s in zip(picked, scales, strict=True)]
 
 
 def parse_keyed(data: bytes) -> dict[bytes, int]:

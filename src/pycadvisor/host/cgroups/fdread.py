@@ -57,7 +57,7 @@ class FamilyReader(Protocol):
     Each reads the family's held files and appends its values to the sample's list in the collector's
     order; anything but the plain case (an empty or malformed file, a read error) raises ``ValueError``
     or ``OSError``, and the collector reads the family again through its general path, which is the
-    reference: tests/host/cgroups/test_fdread.py checks that all three give the same samples.
+    reference: tests/host/cgroups/test_collector.py checks that all three give the same samples.
     """
 
     def v1_cpu(self, fd_percpu: int, fd_stat: int, fd_cfs: int, ns_per_tick: int, vals: list[int], /) -> int:
@@ -114,7 +114,10 @@ def _pread_all(fd: int) -> bytes:
 class PyFdReader:
     """The pure-Python reader: the same results as the native one, for hosts without a compiler."""
 
-    __slots__ = ()
+    __slots__ = ("_cpu_scales",)
+
+    def __init__(self) -> None:
+        self._cpu_scales: dict[int, tuple[int, ...]] = {}  # per clock tick length: V1_CPU's factors
 
     def read_bytes(self, fd: int, /) -> bytes:
         return _pread_all(fd)
@@ -153,7 +156,10 @@ class PyFdReader:
         if not percpu:
             raise ValueError("cpuacct.usage_percpu: no per-CPU figures")
         read = (*self.read_keyed(fd_stat, _CPUACCT_KEYS), *self.read_keyed(fd_cfs, _CFS_KEYS))
-        out = cpu_values(V1_CPU, cpu_scales(V1_CPU, ns_per_tick), read, sum(percpu))
+        scales = self._cpu_scales.get(ns_per_tick)
+        if scales is None:
+            scales = self._cpu_scales[ns_per_tick] = cpu_scales(V1_CPU, ns_per_tick)
+        out = cpu_values(V1_CPU, scales, read, sum(percpu))
         vals += out[:CPU_HEAD]
         vals += percpu
         vals += out[CPU_HEAD:]

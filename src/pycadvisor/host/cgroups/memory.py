@@ -10,6 +10,7 @@ mm/memcontrol.c (v2 files). What cAdvisor makes of them: container/libcontainer/
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from pycadvisor.host.cgroups.rows import ABSENT, DERIVED, Row, Table
 from pycadvisor.model.sample import MEMORY_SLOTS
@@ -108,7 +109,7 @@ class _Assemble:
         self._usage_from_stat = usage_from_stat
         self._pick = table.pick
 
-    def __call__(self, read: Sequence[int | None]) -> list[int]:
+    def __call__(self, read: Sequence[int | None]) -> tuple[int, ...]:
         usage = read[self._usage]
         if usage is None:
             if not self._usage_from_stat:
@@ -116,7 +117,10 @@ class _Assemble:
             # The root of a v2 hierarchy has no memory.current: cAdvisor sums anon and file.
             read = list(read)
             usage = read[self._usage] = (read[self._cache] or 0) + (read[self._rss] or 0)
-        return [0 if v is None else v for v in self._pick((0, *read, working_set(usage, read[self._inactive])))]
+        slots: tuple[int | None, ...] = self._pick((0, *read, working_set(usage, read[self._inactive])))
+        if None in slots:  # a file or key this kernel does not have: 0
+            return tuple(0 if v is None else v for v in slots)
+        return cast("tuple[int, ...]", slots)  # no None left
 
 
 #: The v1 memory family's slots (``MEMORY_SLOTS``) from the values read in ``V1_MEMORY.files`` order.

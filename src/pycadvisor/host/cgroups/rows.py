@@ -38,10 +38,11 @@ class Table:
 
     The values read are laid out as ``files`` lists them (the one-call readers' descriptor order): a
     single-value file gives one value, a keyed file one per key of its rows, in row order. ``pick``
-    turns ``(0, *values_read, *derived)`` into the slots' values in the family's order.
+    turns ``(0, *values_read, *derived)`` into the slots' values in the family's order (``in_order``:
+    the values read are those already).
     """
 
-    __slots__ = ("files", "keys", "pick", "position", "rows", "scales", "total_keys")
+    __slots__ = ("files", "in_order", "keys", "pick", "position", "rows", "scales", "total_keys")
 
     def __init__(self, rows: Sequence[Row], files: Sequence[str], slots: Sequence[str]) -> None:
         names = tuple(r.name for r in rows)
@@ -76,6 +77,8 @@ class Table:
             elif r.file == ABSENT:
                 self.position[r.name] = 0
         self.pick = itemgetter(*(self.position[n] for n in names))
+        #: True when the values read are already the slots' (every row read, in order): no pick needed.
+        self.in_order = [self.position[n] for n in names] == list(range(1, len(names) + 1))
         self.scales = tuple(r.scale for r in rows)
 
     @property
