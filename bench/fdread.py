@@ -3,7 +3,7 @@
     .venv/bin/python bench/fdread.py                 # this host's own cgroup files, 20,000 reads each
 
 For each file kind the collector reads every sample (cgroup v1 or v2, whichever this host's memory
-controller is on), both readers of ``pycadvisor.container.fdread`` read and parse the same held
+controller is on), both readers of ``pycadvisor.host.cgroups.fdread`` read and parse the same held
 descriptor in a warm loop; the figure is CPU per call (``time.thread_time_ns``). The difference is the
 Python cost the native reader removes per read; the kernel's part (the pread itself) is in both and is
 measured alone as ``os.pread`` of 16 KiB. A live collector sees colder caches than this loop, so its
@@ -21,8 +21,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from pycadvisor.container.fdread import FdReader, PyFdReader, native_reader
 from pycadvisor.host.cgroups.detect import detect_cgroup_mounts
+from pycadvisor.host.cgroups.fdread import FdReader, PyFdReader, native_reader
 from pycadvisor.host.paths import HostPaths
 
 V1_MEM_KEYS = tuple(

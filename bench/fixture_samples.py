@@ -5,7 +5,7 @@
 This host is cgroup v1, so the v2 collection path cannot be measured on a live kernel here; the fixture
 trees under ``tests/fixtures/hosts`` hold v2 hosts' files (cpu.stat, memory.*, io.stat, the pressure
 files). The manager samples every container of a tree with the native reader and with its pure-Python twin
-(``pycadvisor.container.fdread.PyFdReader``, the baseline, in the same process, rounds alternating), and the
+(``pycadvisor.host.cgroups.fdread.PyFdReader``, the baseline, in the same process, rounds alternating), and the
 figure is CPU per container-sample (``time.thread_time_ns``). Files on disk are cheaper to read than
 cgroupfs (no generation by the kernel), so this isolates the parsing and bookkeeping a sample costs.
 """
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from pycadvisor.clock import FakeClock
-from pycadvisor.container.fdread import FdReader, PyFdReader, native_reader
+from pycadvisor.host.cgroups.fdread import FdReader, PyFdReader, native_reader
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.metrics.sets import MetricSets

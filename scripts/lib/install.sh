@@ -6,7 +6,7 @@
 
 # Debian packages the suite uses (components.md summary table). nodejs/npm are skipped when
 # `node`/`npm` are already on PATH (a NodeSource nodejs ships npm and conflicts with Debian's npm).
-# gcc + python3-dev: pip builds the native reader (src/pycadvisor/container/_cgread.c) with them.
+# gcc + python3-dev: pip builds the native reader (src/pycadvisor/host/cgroups/_cgread.c) with them.
 PYCAD_APT_PACKAGES=(
   docker.io busybox-static runc podman containerd prometheus influxdb influxdb-client
   redis-server chromium iproute2 nodejs npm netdata gcc python3-dev
@@ -57,7 +57,7 @@ install_system_packages() {
 }
 
 _deps_stamp() {
-  { cat pyproject.toml setup.py src/pycadvisor/container/_cgread.c; printf '%s\n' "${PYCAD_PIP_EXTRA[@]}"; .venv/bin/python -VV; } | sha256sum | cut -c1-64
+  { cat pyproject.toml setup.py src/pycadvisor/host/cgroups/_cgread.c; printf '%s\n' "${PYCAD_PIP_EXTRA[@]}"; .venv/bin/python -VV; } | sha256sum | cut -c1-64
 }
 
 setup_venv() {

@@ -16,7 +16,8 @@ from pycadvisor import __version__
 from pycadvisor.api.rest import ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
 from pycadvisor.config import Config, split_csv
-from pycadvisor.container.base import Factory
+from pycadvisor.container import registry
+from pycadvisor.container.base import Factory, RuntimeOptions
 from pycadvisor.host.paths import read_text
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.metrics.options import ExpositionOptions
@@ -262,35 +263,22 @@ def _storage_families(drivers: list[Any]) -> Any:
 
 
 def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:
-    """The runtime factories, most specific first; a runtime that is absent just never answers.
-
-    containerd precedes Docker: both may claim a bare 64-hex basename under ``/kubepods``, and the
-    manager asks the next claiming factory when one says "not mine".
-    """
-    from pycadvisor.container.containerd import ContainerdFactory
-    from pycadvisor.container.crio import CrioFactory
-    from pycadvisor.container.docker import DockerFactory, tls_context
-    from pycadvisor.container.podman import PodmanFactory
-    from pycadvisor.container.systemd import SystemdFactory
-
+    """The runtime factories (``container/registry.py`` lists them, most specific first) from the flags."""
     timeout_s = cfg.runtime_timeout / 1e9
-    rootfs = cfg.host_paths().rootfs
-    return [
-        SystemdFactory(),
-        PodmanFactory(cfg.podman, env_whitelist=env_whitelist, timeout_s=timeout_s, host_rootfs=rootfs),
-        CrioFactory(cfg.crio, timeout_s=(cfg.crio_client_timeout / 1e9) or timeout_s, host_rootfs=rootfs),
-        ContainerdFactory(
-            cfg.containerd, namespace=cfg.containerd_namespace, env_whitelist=env_whitelist, timeout_s=timeout_s
-        ),
-        DockerFactory(
-            cfg.docker,
-            env_whitelist=env_whitelist,
-            docker_root=cfg.docker_root,
-            timeout_s=timeout_s,
-            host_rootfs=rootfs,
-            tls=tls_context(cfg.docker_tls_cert, cfg.docker_tls_key, cfg.docker_tls_ca) if cfg.docker_tls else None,
-        ),
-    ]
+    opts = RuntimeOptions(
+        env_whitelist=env_whitelist,
+        timeout_s=timeout_s,
+        host_rootfs=cfg.host_paths().rootfs,
+        docker=cfg.docker,
+        docker_root=cfg.docker_root,
+        docker_tls=(cfg.docker_tls_cert, cfg.docker_tls_key, cfg.docker_tls_ca) if cfg.docker_tls else None,
+        podman=cfg.podman,
+        containerd=cfg.containerd,
+        containerd_namespace=cfg.containerd_namespace,
+        crio=cfg.crio,
+        crio_timeout_s=cfg.crio_client_timeout / 1e9,
+    )
+    return registry.build_factories(opts)
 
 
 async def run(cfg: Config, storage_opts: StorageOptions) -> int:

@@ -1,6 +1,6 @@
 """containerd containers through pycadvisor's API: the real daemon (``-containerd=<sock> -containerd-namespace=<ns>``).
 
-These need the containerd factory wired into ``app.build_factories``.
+These need the containerd factory listed in ``container/registry.py``.
 """
 
 from __future__ import annotations

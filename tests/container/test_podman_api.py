@@ -1,6 +1,6 @@
 """Podman containers through pycadvisor's API: the real daemon (``-podman=unix://<sock>``), a real Podman service.
 
-These need the Podman factory wired into ``app.build_factories``.
+These need the Podman factory listed in ``container/registry.py``.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import pytest
 
-from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs
-from pycadvisor.container.files import FdBudget, FileSet
+from pycadvisor.host.cgroups.collector import CgroupCollector, CollectOptions, cgroup_dirs
 from pycadvisor.host.cgroups.detect import detect_cgroup_mounts
+from pycadvisor.host.cgroups.files import FdBudget, FileSet
 from pycadvisor.host.cgroups.load import (
     CgroupTasks,
     TaskstatsClient,

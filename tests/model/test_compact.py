@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pycadvisor.cache import SampleHistory
-from pycadvisor.container.collector import SHARED_ZEROS, new_codec
+from pycadvisor.host.cgroups.samples import ZERO_MEMBERS, new_codec
 from pycadvisor.model.compact import Compactor
 from pycadvisor.model.container import (
     ContainerStats,
@@ -36,7 +36,7 @@ def sample(ts: int, total: int) -> ContainerStats:
 
 
 def test_round_trip_keeps_every_value() -> None:
-    c = Compactor(SHARED_ZEROS)
+    c = Compactor(ZERO_MEMBERS)
     s = sample(1, 12345)
     shape, vals = c.encode(s)
     assert c.decode(shape, vals) == s  # uint64 above 2^63, floats, strings, dict keys, lists

@@ -10,10 +10,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
-from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs
-from pycadvisor.container.files import FdBudget, FileSet
 from pycadvisor.container.spec import read_spec
+from pycadvisor.host.cgroups.collector import CgroupCollector, CollectOptions, cgroup_dirs
 from pycadvisor.host.cgroups.detect import detect_cgroup_mounts
+from pycadvisor.host.cgroups.files import FdBudget, FileSet
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.model.container import (
     ContainerReference,

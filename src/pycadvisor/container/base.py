@@ -1,6 +1,6 @@
 """The seams between the manager and container runtimes (cAdvisor ``container/factory.go``).
 
-Stats always come from cgroup files (:mod:`pycadvisor.container.collector`); a runtime factory
+Stats always come from cgroup files (:mod:`pycadvisor.host.cgroups.collector`); a runtime factory
 only *names and describes* a cgroup (aliases, labels, image, envs, times, health, pid). A
 runtime that fails or is slow degrades the container to its raw cgroup name, never stops its stats.
 """
@@ -28,6 +28,23 @@ class ContainerMetadata:
     health: str = ""  # "", "starting", "healthy", "unhealthy"
     fs_dirs: list[str] = field(default_factory=list)  # writable layer, log dir: measured for filesystem usage
     exit_code: int | None = None  # known once the container is gone
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuntimeOptions:
+    """What the runtime factories are built from (``app.py`` maps the flags onto it)."""
+
+    env_whitelist: list[str] = field(default_factory=list)  # -env_metadata_whitelist
+    timeout_s: float = 2.0  # -runtime_timeout
+    host_rootfs: str = "/"
+    docker: str = "unix:///var/run/docker.sock"
+    docker_root: str = "/var/lib/docker"
+    docker_tls: tuple[str, str, str] | None = None  # cert, key and CA files with -docker-tls
+    podman: str = "unix:///var/run/podman/podman.sock"
+    containerd: str = "/run/containerd/containerd.sock"
+    containerd_namespace: str = "k8s.io"
+    crio: str = "unix:///var/run/crio/crio.sock"
+    crio_timeout_s: float = 0.0  # -crio_client_timeout; 0: timeout_s
 
 
 class Factory(Protocol):

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from pycadvisor.container.base import ContainerMetadata
+from pycadvisor.container.base import ContainerMetadata, RuntimeOptions
 from pycadvisor.container.containerd_proto.messages import (
     TASK_STOPPED,
     Container,
@@ -190,6 +190,11 @@ class ContainerdFactory:
     """The ``containerd`` runtime: implements :class:`pycadvisor.container.base.Factory`."""
 
     name = NAMESPACE
+
+    @classmethod
+    def from_options(cls, opts: RuntimeOptions) -> ContainerdFactory:
+        return cls(opts.containerd, namespace=opts.containerd_namespace, env_whitelist=opts.env_whitelist,
+                   timeout_s=opts.timeout_s)  # fmt: skip
 
     def __init__(
         self,

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from pycadvisor.container.base import ContainerMetadata
+from pycadvisor.container.base import ContainerMetadata, RuntimeOptions
 from pycadvisor.container.ids import crio_id
 from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTransportError
 from pycadvisor.container.watch import cancel_and_wait
@@ -132,6 +132,10 @@ class CrioFactory:
     """The ``crio`` runtime: implements :class:`pycadvisor.container.base.Factory`."""
 
     name = NAMESPACE
+
+    @classmethod
+    def from_options(cls, opts: RuntimeOptions) -> CrioFactory:
+        return cls(opts.crio, timeout_s=opts.crio_timeout_s or opts.timeout_s, host_rootfs=opts.host_rootfs)
 
     def __init__(
         self,

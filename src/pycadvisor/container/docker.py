@@ -55,7 +55,7 @@ from urllib.parse import quote
 
 import orjson
 
-from pycadvisor.container.base import ContainerMetadata
+from pycadvisor.container.base import ContainerMetadata, RuntimeOptions
 from pycadvisor.container.ids import find_id, is_full_id
 from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTransportError, split_endpoint
 from pycadvisor.container.watch import cancel_and_wait
@@ -322,6 +322,12 @@ class DockerFactory:
     """The ``docker`` runtime: implements :class:`pycadvisor.container.base.Factory`."""
 
     name = NAMESPACE
+
+    @classmethod
+    def from_options(cls, opts: RuntimeOptions) -> DockerFactory:
+        tls = tls_context(*opts.docker_tls) if opts.docker_tls else None
+        return cls(opts.docker, env_whitelist=opts.env_whitelist, docker_root=opts.docker_root,
+                   timeout_s=opts.timeout_s, host_rootfs=opts.host_rootfs, tls=tls)  # fmt: skip
 
     def __init__(
         self,

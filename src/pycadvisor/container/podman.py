@@ -45,7 +45,7 @@ from urllib.parse import quote
 
 import orjson
 
-from pycadvisor.container.base import ContainerMetadata
+from pycadvisor.container.base import ContainerMetadata, RuntimeOptions
 from pycadvisor.container.docker import filter_envs, parse_docker_time
 from pycadvisor.container.ids import podman_id, rootless_uid
 from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTransportError, split_endpoint
@@ -253,6 +253,12 @@ class PodmanFactory:
     """The ``podman`` runtime: implements :class:`pycadvisor.container.base.Factory`."""
 
     name = NAMESPACE
+
+    @classmethod
+    def from_options(cls, opts: RuntimeOptions) -> PodmanFactory:
+        return cls(
+            opts.podman, env_whitelist=opts.env_whitelist, timeout_s=opts.timeout_s, host_rootfs=opts.host_rootfs
+        )
 
     def __init__(
         self,

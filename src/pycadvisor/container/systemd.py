@@ -7,11 +7,15 @@ and scopes stay raw containers named by their cgroup path (``/system.slice/ssh.s
 
 from __future__ import annotations
 
-from pycadvisor.container.base import ContainerMetadata
+from pycadvisor.container.base import ContainerMetadata, RuntimeOptions
 
 
 class SystemdFactory:
     name = "systemd"
+
+    @classmethod
+    def from_options(cls, opts: RuntimeOptions) -> SystemdFactory:
+        return cls()
 
     def can_handle_and_accept(self, cgroup_name: str) -> tuple[bool, bool]:
         if cgroup_name.endswith(".mount"):

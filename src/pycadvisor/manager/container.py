@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from pycadvisor.cache import SampleHistory
 from pycadvisor.container.base import ContainerMetadata
-from pycadvisor.container.collector import CgroupCollector
+from pycadvisor.host.cgroups.collector import CgroupCollector
 from pycadvisor.manager.summary import SummaryTracker
 from pycadvisor.model.container import ContainerReference, ContainerSpec
 

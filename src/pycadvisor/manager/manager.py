@@ -24,13 +24,13 @@ from typing import Any, Protocol
 from pycadvisor.cache import SampleHistory
 from pycadvisor.clock import Clock, RealClock
 from pycadvisor.container.base import ContainerMetadata, Factory
-from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs, new_codec
-from pycadvisor.container.fdread import FdReader, default_reader
-from pycadvisor.container.files import ContainerGone, FdBudget, FileSet
 from pycadvisor.container.layerfs import LayerFilesystems
 from pycadvisor.container.spec import read_spec
 from pycadvisor.errors import ContainerNotFound, RuntimeUnavailable
+from pycadvisor.host.cgroups.collector import CgroupCollector, CollectOptions, cgroup_dirs, new_codec
 from pycadvisor.host.cgroups.detect import CgroupMounts, detect_cgroup_mounts
+from pycadvisor.host.cgroups.fdread import FdReader, default_reader
+from pycadvisor.host.cgroups.files import ContainerGone, FdBudget, FileSet
 from pycadvisor.host.cgroups.load import TaskstatsClient
 from pycadvisor.host.cgroups.tree import cgroup_dirs_below
 from pycadvisor.host.fs import RootFsReader

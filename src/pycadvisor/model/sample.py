@@ -24,7 +24,7 @@ from __future__ import annotations
 import struct
 from array import array
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pycadvisor.model.compact import Compactor
 from pycadvisor.model.container import (
@@ -52,6 +52,7 @@ from pycadvisor.model.container import (
 )
 
 Token = tuple[Any, ...]
+_T = TypeVar("_T")
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 
 
@@ -63,16 +64,22 @@ def to_array(vals: list[int]) -> array[int]:
         return array("q", [min(max(v, I64_MIN), I64_MAX) for v in vals])
 
 
-# Members of the flat families, in the order their values are written.
-CPU_HEAD = 3  # total, user, system
-CPU_CFS = 5  # periods, throttled_periods, throttled_time, bursts_periods, burst_time
+# The slots of the flat families, in the order their values are written. host/cgroups/cpu.py and
+# host/cgroups/memory.py name, slot by slot and per cgroup version, the kernel file each is read from.
+CPU_HEAD_SLOTS = ("total", "user", "system")  # CpuUsage; the per-CPU usage follows (v1)
+CPU_CFS_SLOTS = ("periods", "throttled_periods", "throttled_time", "bursts_periods", "burst_time")  # CpuCFS
+CPU_SLOTS = CPU_HEAD_SLOTS + CPU_CFS_SLOTS
+CPU_HEAD, CPU_CFS = len(CPU_HEAD_SLOTS), len(CPU_CFS_SLOTS)
 CPU_SCHED = 3  # run_time, runqueue_time, run_periods
-MEMORY_INTS = (
+MEMORY_FIELDS = (
     "usage", "max_usage", "cache", "rss", "swap", "mapped_file", "working_set", "total_active_file",
     "total_inactive_file", "file_dirty", "file_writeback", "pgscan", "pgsteal", "workingset_refault_file",
     "workingset_refault_anon", "failcnt", "kernel",
 )  # fmt: skip
-MEMORY_SIZE = len(MEMORY_INTS) + 4  # + pgfault, pgmajfault, events.high, events.max
+# MemoryStats' members, then container_data's (= hierarchical_data's) pgfault and pgmajfault and
+# MemoryEvents' high and max.
+MEMORY_SLOTS = (*MEMORY_FIELDS, "pgfault", "pgmajfault", "events_high", "events_max")
+MEMORY_SIZE = len(MEMORY_SLOTS)
 PSI_SIZE = 8  # some: total, avg10, avg60, avg300; full: the same (floats stored as their IEEE bits)
 IFACE_SIZE = 8  # rx bytes, packets, errors, dropped; tx the same
 
@@ -115,7 +122,7 @@ class Layout:
                 sig.append(pos)
             elif kind == "mem":
                 self.mem_usage = pos
-                self.working_set = pos + MEMORY_INTS.index("working_set")
+                self.working_set = pos + MEMORY_SLOTS.index("working_set")
                 sig.append(pos)
             elif kind == "net" and t[1]:
                 sig += (pos, pos + 4)  # first interface's rx and tx bytes
@@ -158,15 +165,15 @@ class SampleCodec:
     """Interns layouts and turns ``(layout, values)`` into :class:`ContainerStats` and back.
 
     ``zeros`` are the shared, never-mutated members a sample without data there points at (the
-    collector's ``SHARED_ZEROS``): task stats, resctrl, cpuset, health, the tcp/udp tables.
+    collector's ``host.cgroups.samples.ZERO_MEMBERS``): task stats, resctrl, cpuset, health, the tcp/udp tables.
     """
 
-    __slots__ = ("_layouts", "_tables", "_z", "compactor")
+    __slots__ = ("_layouts", "_tables", "_zeros_by_type", "compactor")
 
     def __init__(self, zeros: Sequence[object] = ()) -> None:
         self.compactor = Compactor(constants=tuple(zeros))
         self._layouts: dict[tuple[Token, ...], Layout] = {}
-        self._z = {type(z): z for z in zeros if not isinstance(z, dict | list)}
+        self._zeros_by_type: dict[type, object] = {type(z): z for z in zeros if not isinstance(z, dict | list)}
         # The zero tcp, udp and advanced-tcp tables (dicts in Go struct order) of samples that do not
         # collect them; cAdvisor always sends every key.
         tables = {tuple(z)[:1]: z for z in zeros if type(z) is dict and z}
@@ -248,9 +255,10 @@ class SampleCodec:
 
     # ------------------------------------------------------------------ families
 
-    def _zero(self, cls: type[Any]) -> Any:
-        z = self._z.get(cls)
-        return z if z is not None else cls()
+    def _zero(self, cls: type[_T]) -> _T:
+        """The shared zero-valued ``cls`` (a new one if the codec was given none)."""
+        z = self._zeros_by_type.get(cls)
+        return cast(_T, z) if z is not None else cls()
 
     def _cpu(self, t: Token, it: Iterator[int]) -> CpuStats:
         _, ncpu, psi = t
@@ -267,7 +275,7 @@ class SampleCodec:
 
     def _mem(self, t: Token, it: Iterator[int]) -> MemoryStats:
         m = MemoryStats(psi=self._zero(PSIStats), events=self._zero(MemoryEvents))
-        for name in MEMORY_INTS:
+        for name in MEMORY_FIELDS:
             object.__setattr__(m, name, next(it))
         numa = self._zero(MemoryNumaStats)
         pgf, pgmaj = next(it), next(it)

@@ -2,11 +2,68 @@
 
 Sources: Documentation/admin-guide/cgroup-v1/cpuacct.rst, Documentation/scheduler/sched-bwc.rst,
 Documentation/admin-guide/cgroup-v2.rst ("CPU Interface Files").
+
+The CPU family's slots (``model.sample.CPU_SLOTS``: usage total, user, system, then the CFS
+figures; on v1 the per-CPU usage sits between the two) are named here per cgroup version.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from operator import mul
+
+from pycadvisor.host.cgroups.rows import ABSENT, DERIVED, Row, Table
+from pycadvisor.model.sample import CPU_SLOTS
+
 MAX_U64 = 2**64 - 1
+NS_PER_US = 1000
+#: ``Row.scale`` of a value in USER_HZ ticks: the reader's tick length in ns.
+TICKS = 0
+
+_CFS = "kernel/sched/core.c cpu_cfs_stat_show"
+_V2_USAGE = "kernel/cgroup/rstat.c cgroup_base_stat_cputime_show"
+
+#: cgroup v1. The total: cpuacct.usage_percpu sums to cpuacct.usage exactly (kernel/sched/cpuacct.c
+#: cpuusage_read sums the same per-CPU counters), so with per-CPU figures one read gives both.
+V1_ROWS = (
+    Row("total", DERIVED, source="kernel/sched/cpuacct.c: sum of cpuacct.usage_percpu, else cpuacct.usage"),
+    Row("user", "cpuacct.stat", "user", "kernel/sched/cpuacct.c cpuacct_stats_show", scale=TICKS),
+    Row("system", "cpuacct.stat", "system", "kernel/sched/cpuacct.c cpuacct_stats_show", scale=TICKS),
+    Row("periods", "cpu.stat", "nr_periods", _CFS),
+    Row("throttled_periods", "cpu.stat", "nr_throttled", _CFS),
+    Row("throttled_time", "cpu.stat", "throttled_time", _CFS),
+    Row("bursts_periods", ABSENT, source="read on v2 only, as cAdvisor"),
+    Row("burst_time", ABSENT, source="read on v2 only, as cAdvisor"),
+)
+#: cgroup v2: everything in cpu.stat, times in µs.
+V2_ROWS = (
+    Row("total", "cpu.stat", "usage_usec", _V2_USAGE, scale=NS_PER_US),
+    Row("user", "cpu.stat", "user_usec", _V2_USAGE, scale=NS_PER_US),
+    Row("system", "cpu.stat", "system_usec", _V2_USAGE, scale=NS_PER_US),
+    Row("periods", "cpu.stat", "nr_periods", _CFS),
+    Row("throttled_periods", "cpu.stat", "nr_throttled", _CFS),
+    Row("throttled_time", "cpu.stat", "throttled_usec", _CFS, scale=NS_PER_US),
+    Row("bursts_periods", "cpu.stat", "nr_bursts", _CFS + " (Linux 5.14)"),
+    Row("burst_time", "cpu.stat", "burst_usec", _CFS + " (Linux 5.14)", scale=NS_PER_US),
+)
+# The files in the order they are read (v1: the one-call reader's descriptors after cpuacct.usage_percpu).
+V1_CPU = Table(V1_ROWS, ("cpuacct.stat", "cpu.stat"), CPU_SLOTS)
+V2_CPU = Table(V2_ROWS, ("cpu.stat",), CPU_SLOTS)
+
+
+def cpu_scales(table: Table, ns_per_tick: int) -> tuple[int, ...]:
+    """Each slot's factor to ns (or 1), with this host's clock tick (computed once per collector)."""
+    return tuple(ns_per_tick if s == TICKS else s for s in table.scales)
+
+
+def cpu_values(table: Table, scales: Sequence[int], read: Sequence[int | None], total: int = 0) -> list[int]:
+    """The CPU family's slots (``CPU_SLOTS``) from the values read in ``table.files`` order; ``total``:
+    the derived usage total (v1), absent values 0."""
+    picked = read if table.in_order else table.pick((0, *read, total))
+    try:
+        return list(map(mul, picked, scales))
+    except TypeError:  # a key this kernel does not write (nr_bursts before Linux 5.14): 0
+        return [0 if v is None else v * s for v, s in zip(picked, scales, strict=True)]
 
 
 def parse_keyed(data: bytes) -> dict[bytes, int]:

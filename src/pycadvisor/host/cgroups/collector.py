@@ -9,22 +9,23 @@ means "not collected" (the member stays ``None``); malformed content raises
 
 from __future__ import annotations
 
-import itertools
-import logging
 import mmap
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pycadvisor.container.files import ContainerGone, FileSet
 from pycadvisor.errors import ParseError
-from pycadvisor.host.cgroups.blkio import Device, parse_blkio_v1, parse_io_stat
-from pycadvisor.host.cgroups.cpu import parse_keyed
+from pycadvisor.host.cgroups.collector_io import DiskIoFamily
+from pycadvisor.host.cgroups.collector_net import NET_SETS, NetGone, NetnsFamily
+from pycadvisor.host.cgroups.cpu import V1_CPU, V2_CPU, cpu_scales, cpu_values
 from pycadvisor.host.cgroups.detect import CgroupMounts
+from pycadvisor.host.cgroups.files import ContainerGone, FileSet
+from pycadvisor.host.cgroups.hugetlb import read_hugetlb
 from pycadvisor.host.cgroups.load import TaskstatsClient, open_cgroup_dir
+from pycadvisor.host.cgroups.memory import V1_MEMORY, V2_MEMORY, V2_OPTIONAL_FILES, v1_memory_values, v2_memory_values
 from pycadvisor.host.cgroups.numa import parse_numa_stat
-from pycadvisor.host.net import parse_net_dev, parse_tcp_advanced, parse_tcp_states, parse_udp_stats, tcp_advanced_zero
+from pycadvisor.host.cgroups.rows import Table
+from pycadvisor.host.cgroups.samples import new_codec
 from pycadvisor.host.paths import HostPaths, read_bytes
 from pycadvisor.host.processes import (
     SchedstatAccumulator,
@@ -33,58 +34,12 @@ from pycadvisor.host.processes import (
     read_referenced_bytes,
     read_schedstat_by_pid,
 )
-from pycadvisor.model.container import (
-    TCP_STATE_NAMES,
-    UDP_STAT_NAMES,
-    ContainerStats,
-    CpuCFS,
-    CpuSchedstat,
-    CpuSetStats,
-    Health,
-    HugetlbStats,
-    InterfaceStats,
-    LoadStats,
-    MemoryEvents,
-    MemoryNumaStats,
-    PSIStats,
-    ResctrlStats,
-)
-from pycadvisor.model.sample import SampleCodec, Token, to_array
-
-log = logging.getLogger(__name__)
+from pycadvisor.model.container import ContainerStats
+from pycadvisor.model.sample import CPU_HEAD, SampleCodec, Token, to_array
 
 NS_PER_S = 1_000_000_000
 
-__all__ = ["SHARED_ZEROS", "CgroupCollector", "CollectOptions", "ContainerGone", "cgroup_dirs", "new_codec"]
-
-
-class _Zeros:
-    """Zero-valued members shared by every sample that has nothing to report there.
-
-    Samples are never mutated once built, so one instance serves them all (``SHARED_ZEROS``).
-    """
-
-    task_stats = LoadStats()
-    resctrl = ResctrlStats()
-    cpuset = CpuSetStats()
-    health = Health()
-    cfs = CpuCFS()
-    schedstat = CpuSchedstat()
-    psi = PSIStats()
-    events = MemoryEvents()
-    numa = MemoryNumaStats()
-    tcp = dict.fromkeys(TCP_STATE_NAMES, 0)
-    udp = dict.fromkeys(UDP_STAT_NAMES, 0)
-    tcp_advanced = tcp_advanced_zero()  # cAdvisor always sends the 99 keys
-    no_ifaces: list[object] = []  # noqa: RUF012
-
-
-SHARED_ZEROS: tuple[object, ...] = tuple(v for k, v in vars(_Zeros).items() if not k.startswith("__"))
-
-
-def new_codec() -> SampleCodec:
-    """The codec for this collector's samples (one per manager: it interns their layouts)."""
-    return SampleCodec(SHARED_ZEROS)
+__all__ = ["CgroupCollector", "CollectOptions", "ContainerGone", "cgroup_dirs", "new_codec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,70 +74,25 @@ def cgroup_dirs(mounts: CgroupMounts, name: str, rootfs_map: Callable[[str], str
     return dirs
 
 
-_BLKIO_GROUPS = (
-    ("blkio.bfq.io_service_bytes_recursive", "blkio.bfq.io_serviced_recursive"),
-    ("blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_serviced_recursive"),
-    ("blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"),
-)
-_BLKIO_RECHECK = 10
-_IO_EMPTY: Token = ("io", (), False)
-# The values of io.stat ("8:0 rbytes=4096 ...") and of v1 blkio files ("8:0 Read 4096", "Total 4096"):
-# split on them, a file's integers sit at the odd positions (CgroupCollector._planned).
-# (No look-behind for the separator: with it, a split costs twice as much.)
-_IO_NUMBER = re.compile(rb"=([-+]?[0-9]+)(?=\s|\Z)")
-_BLKIO_NUMBER = re.compile(rb" ([-+]?[0-9]+)(?=\n|\Z)")
-_IoParse = Callable[[bytes], dict[str, dict[Device, dict[str, int]]]]
-
-
-def _blkio_bytes(data: bytes) -> dict[str, dict[Device, dict[str, int]]]:
-    return {"io_service_bytes": parse_blkio_v1(data)}
-
-
-def _blkio_ops(data: bytes) -> dict[str, dict[Device, dict[str, int]]]:
-    return {"io_serviced": parse_blkio_v1(data)}
-
-
 _SCHED: Token = ("sched",)
 _REFERENCED: Token = ("ref",)
 _LOAD: Token = ("load",)
-_ZERO5 = (0, 0, 0, 0, 0)
-# memory.stat keys of the v1 memory family: with use_hierarchy the "total_" (hierarchical) values,
-# as runc and cAdvisor read them (libcontainer/cgroups/fs/memory.go).
-_V1_MEM_KEYS = ("cache", "rss", "swap", "mapped_file", "active_file", "inactive_file")
-_V1_MEM_FLAT = (b"workingset_refault_file", b"workingset_refault_anon", b"pgfault", b"pgmajfault")
-_V1_CPUACCT_KEYS = (b"user", b"system")
-_V1_CFS_KEYS = (b"nr_periods", b"nr_throttled", b"throttled_time")
-_V2_CPU_KEYS = (
-    b"usage_usec", b"user_usec", b"system_usec", b"nr_periods", b"nr_throttled", b"throttled_usec",
-    b"nr_bursts", b"burst_usec",
-)  # fmt: skip
-_V2_MEM_KEYS = (
-    b"anon", b"file", b"file_mapped", b"active_file", b"inactive_file", b"file_dirty", b"file_writeback",
-    b"pgscan", b"pgsteal", b"workingset_refault_file", b"workingset_refault_anon", b"pgfault", b"pgmajfault",
-)  # fmt: skip
-_V2_EVENT_KEYS = (b"high", b"max")
-_NONE10: tuple[None, ...] = (None,) * 10
+# A family's files as the general path reads them: (path, keys of a flat-keyed file or None for a
+# single-value file); path None when the controller's directory is not there.
+_Reads = tuple[tuple[str | None, tuple[bytes, ...] | None], ...]
 _CPU, _MEM = 0, 1  # the one-call families (CgroupCollector._fast_paths)
-_NET_FILES = ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp")
-_NET_SETS = frozenset({"network", "tcp", "udp", "advtcp"})  # the sets read from <proc>/<pid>/net
-
-
-class _NetGone(Exception):
-    """The process whose network namespace was read went away (not the cgroup)."""
-
-
-def _int(data: bytes | None) -> int:
-    return int(data) if data else 0
 
 
 class CgroupCollector:
     """Collects one container's samples from its cgroup directories through held descriptors."""
 
     __slots__ = (
-        "_blkio_idle",
         "_codec",
+        "_cpu_reads",
+        "_cpu_scales",
         "_cycles",
         "_dirs",
+        "_diskio",
         "_expected",
         "_families",
         "_fast",
@@ -191,12 +101,12 @@ class CgroupCollector:
         "_fast_paths",
         "_files",
         "_init_pid",
-        "_io_plans",
         "_load_avg",
         "_load_d_avg",
         "_load_fd",
         "_mem_keys",
-        "_net_pid",
+        "_mem_reads",
+        "_net",
         "_opts",
         "_paths",
         "_percpu",
@@ -204,7 +114,6 @@ class CgroupCollector:
         "_psi_absent",
         "_sched",
         "_tick_ns",
-        "_use_hierarchy",
         "_v2",
         "name",
     )
@@ -226,8 +135,7 @@ class CgroupCollector:
         self._v2 = is_v2
         self._files = files
         self._opts = opts
-        self._blkio_idle = 0  # samples left before empty blkio groups are read again
-        self._net_pid: int | None = None
+        self._net = NetnsFamily(files, opts.paths, opts.metric_sets)
         self._init_pid: int | None = None
         self._sched: SchedstatAccumulator | None = None
         self._cycles = 0  # samples of the referenced_memory set, for its reset interval
@@ -237,6 +145,7 @@ class CgroupCollector:
         self._percpu = opts.has("percpu")
         self._fast = files.families
         self._tick_ns = NS_PER_S // opts.clk_tck  # cpuacct.stat counts USER_HZ ticks
+        self._cpu_scales = cpu_scales(V2_CPU if is_v2 else V1_CPU, self._tick_ns)
         self._configure(self._present())
 
     def _present(self) -> dict[str, str]:
@@ -247,16 +156,22 @@ class CgroupCollector:
         opts, is_v2, files = self._opts, self._v2, self._files
         self._dirs = dirs
         self._paths: dict[str, str] = {}
-        self._use_hierarchy = True
-        self._mem_keys: tuple[bytes, ...] = ()
         # Hybrid hosts: PSI only where the unified tree has the cgroup (docker creates it there).
         self._pressure = opts.has("pressure") and "unified" in dirs
         fams: list[tuple[str, Callable[[list[Token], list[int]], None]]] = [("cpu", self._cpu)]
         if opts.has("sched"):
             fams.append(("sched", self._schedstat))
         fams.append(("memory", self._memory))
+        self._diskio = DiskIoFamily(
+            v2=is_v2,
+            read=self._read_opt,
+            psi=self._psi,
+            device_name=opts.device_name,
+            blkio="blkio" in dirs,
+            pressure=self._pressure,
+        )
         for fam, fn in (
-            ("diskIO", self._diskio),
+            ("diskIO", self._diskio.sample),
             ("hugetlb", self._hugetlb),
             ("process", self._processes),
             ("referenced_memory", self._referenced),
@@ -266,36 +181,32 @@ class CgroupCollector:
         if opts.load_reader is not None and not is_v2 and "cpu" in dirs:
             fams.append(("cpuLoad", self._load))
         self._families = tuple(fams)
+        use_hierarchy = True  # v1: memory.stat's "total_" keys (host/cgroups/memory.py V1_ROWS)
         if not is_v2 and "memory" in dirs:
             try:  # read once: not worth a held descriptor
                 uh: bytes | None = read_bytes(dirs["memory"] + "/memory.use_hierarchy")
             except OSError:
                 uh = None
-            self._use_hierarchy = uh is None or uh.strip() != b"0"
-            prefix = "total_" if self._use_hierarchy else ""
-            self._mem_keys = tuple((prefix + k).encode() for k in _V1_MEM_KEYS) + _V1_MEM_FLAT
-        # The one-call family reads (native reader; CPU on v1, memory on both): each family's files (_CPU,
-        # _MEM; None: not read that way here) and their descriptors once the general path has opened them
-        # all, cached while the file set's generation stays the same.
-        acct, cpu, mem = dirs.get("cpuacct"), dirs.get("cpu"), dirs.get("memory")
+            use_hierarchy = uh is None or uh.strip() != b"0"
+        mem_table = V2_MEMORY if is_v2 else V1_MEMORY
+        mem_keys = V1_MEMORY.total_keys if not is_v2 and use_hierarchy else mem_table.keys
+        self._mem_keys: tuple[bytes, ...] = mem_keys["memory.stat"]
+        self._mem_reads = self._reads(mem_table, mem_keys)
+        cpu_table = V2_CPU if is_v2 else V1_CPU
+        self._cpu_reads = self._reads(cpu_table, cpu_table.keys)
+        # The one-call family reads (CPU on v1, memory on both): each family's files (_CPU, _MEM; None:
+        # not read that way here) and their descriptors once the general path has opened them all,
+        # cached while the file set's generation stays the same.
         cpu_paths = mem_paths = None
-        if self._fast is not None and is_v2 and "unified" in dirs:
-            # memory.peak (Linux 5.19), memory.swap.current (swap accounting) and memory.events may be
-            # missing: the last three are optional (FileSet.held).
-            names = ("stat", "current", "peak", "swap.current", "events")
-            mem_paths = tuple(f"{dirs['unified']}/memory.{n}" for n in names)
-        if self._fast is not None and not is_v2 and acct and cpu and self._percpu:
-            cpu_paths = (f"{acct}/cpuacct.usage_percpu", f"{acct}/cpuacct.stat", f"{cpu}/cpu.stat")
-        if self._fast is not None and not is_v2 and mem:
-            names = ("usage_in_bytes", "stat", "max_usage_in_bytes", "failcnt", "kmem.usage_in_bytes")
-            mem_paths = tuple(f"{mem}/memory.{n}" for n in names)
+        if self._fast is not None and all(p for p, _ in self._mem_reads):
+            mem_paths = tuple(p for p, _ in self._mem_reads if p)
+        if self._fast is not None and not is_v2 and self._percpu and all(p for p, _ in self._cpu_reads):
+            acct = self._path("cpuacct", "cpuacct.usage_percpu")
+            cpu_paths = (acct, *(p for p, _ in self._cpu_reads if p)) if acct else None
         self._fast_paths: tuple[tuple[str, ...] | None, ...] = (cpu_paths, mem_paths)
         self._fast_fds: list[tuple[int, ...] | None] = [None, None]
         self._fast_gen = files.generation
         self._psi_absent: set[str] = set()  # pressure files found missing (looked for again on a rescan)
-        # Per block IO file: (shape, members, value indices) of the last shape seen (see _planned).
-        self._io_plans: dict[str, tuple[bytes, tuple[tuple[object, ...], ...], tuple[int, ...]]] = {}
-        self._blkio_idle = 0
 
     def refresh_controllers(self, *, reopen: bool = False) -> bool:
         """Look again at which controller directories exist; return True if that changed.
@@ -353,9 +264,34 @@ class CgroupCollector:
         fds = self._fast_fds[family]
         if fds is None:
             paths = self._fast_paths[family]
-            optional = 3 if self._v2 and family == _MEM else 0
+            optional = V2_OPTIONAL_FILES if self._v2 and family == _MEM else 0
             fds = self._fast_fds[family] = files.held(paths, optional) if paths is not None else None
         return fds
+
+    def _reads(self, table: Table, keys: dict[str, tuple[bytes, ...]]) -> _Reads:
+        """The general path's reads of ``table``'s files. On v1 a file's name starts with its
+        controller's (kernel/cgroup/cgroup.c ``cgroup_file_name``: cpuacct.stat, memory.stat)."""
+        return tuple((self._path("unified" if self._v2 else f.split(".", 1)[0], f), keys.get(f)) for f in table.files)
+
+    def _read_rows(self, reads: _Reads, *, first_required: bool) -> list[int | None] | None:
+        """The values of a family's files, laid out as its table reads them (None: absent); ``None``
+        when ``first_required`` and the family's own file (the first) is not there."""
+        files = self._files
+        out: list[int | None] = []
+        for path, keys in reads:
+            if keys is None:
+                v = files.read_int(path) if path is not None else None
+                if v is None and first_required and not out:
+                    return None
+                out.append(v)
+                continue
+            got = files.read_keyed(path, keys) if path is not None else None
+            if got is None:
+                if first_required and not out:
+                    return None
+                got = (None,) * len(keys)
+            out += got
+        return out
 
     def _read_opt(self, ctrl: str, fname: str) -> bytes | None:
         p = self._path(ctrl, fname)
@@ -380,7 +316,7 @@ class CgroupCollector:
     def forget_missing(self) -> None:
         self._files.forget_missing()
         self._psi_absent.clear()
-        self._io_plans.clear()  # device names are looked up again (the machine's disks may have changed)
+        self._diskio.forget_plans()
 
     # ------------------------------------------------------------------ sample
 
@@ -422,11 +358,11 @@ class CgroupCollector:
                 errors.append(("memory_numa", e))
         # cAdvisor reads each of these sets from the init process's netns on its own
         # (container/libcontainer/handler.go GetStats): tcp alone is collected without network.
-        if pid and not sets.isdisjoint(_NET_SETS):
+        if pid and not sets.isdisjoint(NET_SETS):
             nt, nv = len(tokens), len(vals)
             try:
-                self._network(pid, tokens, vals)
-            except _NetGone:
+                self._net.sample(pid, tokens, vals)
+            except NetGone:
                 del tokens[nt:], vals[nv:]
             except ParseError as e:
                 del tokens[nt:], vals[nv:]
@@ -460,16 +396,11 @@ class CgroupCollector:
     def _cpu(self, tokens: list[Token], vals: list[int]) -> None:
         files = self._files
         if self._v2:
-            p = self._path("unified", "cpu.stat")
-            s = files.read_keyed(p, _V2_CPU_KEYS) if p else None
-            if s is None:
+            ((path, keys),) = self._cpu_reads  # cpu.stat alone, every key in slot order (V2_CPU)
+            stat = files.read_keyed(path, keys) if path is not None and keys is not None else None
+            if stat is None:
                 return
-            usage, user, system, periods, throttled, throttled_us, bursts, burst_us = (v or 0 for v in s)
-            vals += (
-                usage * 1000, user * 1000, system * 1000,
-                periods, throttled, throttled_us * 1000,
-                bursts, burst_us * 1000,
-            )  # fmt: skip
+            vals += cpu_values(V2_CPU, self._cpu_scales, stat)
             ncpu = 0
         else:
             if self._fast_paths[_CPU] is not None and self._v1_cpu_fast(tokens, vals):
@@ -477,8 +408,7 @@ class CgroupCollector:
             acct = self._path("cpuacct", "")
             if acct is None:
                 return
-            # cpuacct.usage_percpu sums to cpuacct.usage exactly (kernel/sched/cpuacct.c: cpuusage_read
-            # sums the same per-CPU counters), so with per-CPU enabled one read gives both.
+            # The total: host/cgroups/cpu.py V1_ROWS.
             percpu = files.read_ints(acct + "cpuacct.usage_percpu") if self._percpu else None
             if percpu:
                 total = sum(percpu)
@@ -488,33 +418,19 @@ class CgroupCollector:
                 if t is None:
                     return
                 total = t
-            user = system = 0
-            # "user N\nsystem N" in USER_HZ ticks (kernel/sched/cpuacct.c cpuacct_stats_show)
-            us = files.read_keyed(acct + "cpuacct.stat", _V1_CPUACCT_KEYS)
-            if us is not None:
-                scale = NS_PER_S // self._opts.clk_tck
-                user, system = (us[0] or 0) * scale, (us[1] or 0) * scale
-            vals += (total, user, system)
+            read = self._read_rows(self._cpu_reads, first_required=False)
+            assert read is not None
+            out = cpu_values(V1_CPU, self._cpu_scales, read, total)
+            vals += out[:CPU_HEAD]
             vals += percpu
+            vals += out[CPU_HEAD:]
             ncpu = len(percpu)
-            cpu = self._path("cpu", "cpu.stat")
-            cs = files.read_keyed(cpu, _V1_CFS_KEYS) if cpu else None
-            if cs is not None:
-                vals += (cs[0] or 0, cs[1] or 0, cs[2] or 0, 0, 0)
-            else:
-                vals += _ZERO5
         psi = self._psi("cpu.pressure") if self._pressure else None
         if psi is not None:
             vals += psi
         tokens.append(("cpu", ncpu, psi is not None))
 
     # ------------------------------------------------------------------ memory
-
-    def _memory(self, tokens: list[Token], vals: list[int]) -> None:
-        if self._v2:
-            self._memory_v2(tokens, vals)
-        else:
-            self._memory_v1(tokens, vals)
 
     def _v1_cpu_fast(self, tokens: list[Token], vals: list[int]) -> bool:
         """The CPU family in one native call once its files are held; False: take the general path."""
@@ -541,7 +457,7 @@ class CgroupCollector:
         n = len(vals)
         try:
             if self._v2:
-                fast.v2_memory(fds[0], fds[1], fds[2], fds[3], fds[4], _V2_MEM_KEYS, vals)
+                fast.v2_memory(fds[0], fds[1], fds[2], fds[3], fds[4], self._mem_keys, vals)
             else:
                 fast.v1_memory(fds[0], fds[1], fds[2], fds[3], fds[4], self._mem_keys, vals)
         except (OSError, ValueError):
@@ -553,186 +469,26 @@ class CgroupCollector:
         tokens.append(("mem", psi is not None))
         return True
 
-    def _memory_v1(self, tokens: list[Token], vals: list[int]) -> None:
+    def _memory(self, tokens: list[Token], vals: list[int]) -> None:
+        """The memory family file by file (host/cgroups/memory.py names each value's file and key)."""
         if self._fast_paths[_MEM] is not None and self._memory_fast(tokens, vals):
             return
-        d = self._path("memory", "")
-        if d is None:
+        read = self._read_rows(self._mem_reads, first_required=True)
+        if read is None:
             return
-        files = self._files
-        usage = files.read_int(d + "memory.usage_in_bytes")
-        if usage is None:
-            return
-        # memory.stat holds ~70 keys (mm/memcontrol.c memcg1_stat_format); only these become ints.
-        stat = files.read_keyed(d + "memory.stat", self._mem_keys) or _NONE10
-        cache, rss, swap, mapped, active, inactive, wrf, wra, pgf, pgmaj = (v or 0 for v in stat)
-        vals += (
-            usage,
-            files.read_int(d + "memory.max_usage_in_bytes") or 0,
-            cache, rss, swap, mapped,
-            usage if stat[5] is None else max(usage - inactive, 0),
-            active, inactive,
-            0, 0, 0, 0,  # file_dirty, file_writeback, pgscan, pgsteal: v2 only
-            wrf, wra,
-            files.read_int(d + "memory.failcnt") or 0,
-            files.read_int(d + "memory.kmem.usage_in_bytes") or 0,
-            # cAdvisor reports the ``pgfault``/``pgmajfault`` keys in both scopes (interfaces §7).
-            pgf, pgmaj,
-            0, 0,  # memory.events: v2 only
-        )  # fmt: skip
+        vals += v2_memory_values(read) if self._v2 else v1_memory_values(read)
         psi = self._psi("memory.pressure") if self._pressure else None
         if psi is not None:
             vals += psi
         tokens.append(("mem", psi is not None))
 
-    def _memory_v2(self, tokens: list[Token], vals: list[int]) -> None:
-        if self._fast_paths[_MEM] is not None and self._memory_fast(tokens, vals):
-            return
-        d = self._path("unified", "")
-        if d is None:
-            return
-        files = self._files
-        stat = files.read_keyed(d + "memory.stat", _V2_MEM_KEYS)
-        if stat is None:
-            return
-        anon, file, mapped, active, inactive, dirty, wb, pgscan, pgsteal, wrf, wra, pgf, pgmaj = (v or 0 for v in stat)
-        cur = files.read_int(d + "memory.current")
-        # The root of a v2 hierarchy has no memory.current: cAdvisor sums anon and file.
-        usage = anon + file if cur is None else cur
-        ev = files.read_keyed(d + "memory.events", _V2_EVENT_KEYS) or (None, None)
-        vals += (
-            usage,
-            files.read_int(d + "memory.peak") or 0,
-            file, anon,
-            files.read_int(d + "memory.swap.current") or 0,
-            mapped,
-            usage if stat[4] is None else max(usage - inactive, 0),
-            active, inactive,
-            dirty, wb, pgscan, pgsteal,
-            wrf, wra,
-            0, 0,  # failcnt, kernel: v1 only
-            pgf, pgmaj,
-            ev[0] or 0, ev[1] or 0,
-        )  # fmt: skip
-        psi = self._psi("memory.pressure") if self._opts.has("pressure") else None
-        if psi is not None:
-            vals += psi
-        tokens.append(("mem", psi is not None))
-
-    # ------------------------------------------------------------------ block IO
-
-    def _io_member(self, member: str, devs: dict[Device, dict[str, int]], vals: list[int]) -> tuple[object, ...]:
-        name_of = self._opts.device_name
-        out = []
-        for (maj, mnr), ops in sorted(devs.items()):
-            out.append((name_of(maj, mnr), maj, mnr, tuple(ops)))
-            vals += ops.values()
-        return (member, tuple(out))
-
-    def _planned(
-        self, slot: str, raw: bytes, number: re.Pattern[bytes], parse: _IoParse, vals: list[int]
-    ) -> tuple[tuple[object, ...], ...]:
-        """``parse(raw)``'s members (:meth:`_io_member`), their values appended to ``vals``.
-
-        A block IO file keeps its shape from one sample to the next (the same devices and keys, only
-        the numbers move; a root cgroup lists ~100 lines): the members and each value's index among
-        the integers ``number`` finds are worked out when the shape changes, and a sample is then one
-        regex split and the ints it keeps. ``parse`` is the reference: the plan is the same parse over
-        the file with its n-th integer replaced by -n-1, kept only when it gives the reference's values.
-        """
-        parts = number.split(raw)
-        nums = parts[1::2]
-        skel = b"\0".join(parts[0::2])
-        plan = self._io_plans.get(slot)
-        if plan is not None and plan[0] == skel:
-            vals += [int(nums[i]) for i in plan[2]]
-            return plan[1]
-        ref: list[int] = []
-        members = tuple(self._io_member(m, devs, ref) for m, devs in parse(raw).items())
-        count = itertools.count(1)
-        # Each match keeps its separator (" " or "="), its integer becomes -1, -2, ... in file order.
-        marked = number.sub(lambda m: m[0][: m.start(1) - m.start()] + b"-%d" % next(count), raw)
-        pos = [-p - 1 for devs in parse(marked).values() for _, ops in sorted(devs.items()) for p in ops.values()]
-        if len(pos) == len(ref) and all(
-            0 <= i < len(nums) and int(nums[i]) == v for i, v in zip(pos, ref, strict=True)
-        ):
-            self._io_plans[slot] = (skel, members, tuple(pos))
-        else:  # content no kernel writes: parsed in full every sample
-            self._io_plans.pop(slot, None)
-        vals += ref
-        return members
-
-    def _diskio(self, tokens: list[Token], vals: list[int]) -> None:
-        if self._v2:
-            raw = self._read_opt("unified", "io.stat")
-            if raw is None:
-                return
-            members = self._planned("io.stat", raw, _IO_NUMBER, parse_io_stat, vals)
-            psi = self._psi("io.pressure") if self._opts.has("pressure") else None
-            if psi is not None:
-                vals += psi
-            tokens.append(("io", members, psi is not None))
-            return
-        if "blkio" not in self._dirs:
-            return
-        # runc's order (libcontainer/cgroups/fs/blkio.go): the first group whose first file has device
-        # lines wins: BFQ, then throttle recursive, then plain throttle. CFQ went away in Linux 5.0.
-        # Most cgroups show only "Total 0" in every group (blk-throttle counts only under a rule, BFQ
-        # only with that scheduler): then the groups are looked at again every _BLKIO_RECHECK-th sample
-        # instead of three empty reads per sample; the counters are cumulative, so nothing is lost.
-        if self._blkio_idle > 0:
-            self._blkio_idle -= 1
-            tokens.append(_IO_EMPTY)
-            return
-        for bytes_file, ops_file in _BLKIO_GROUPS:
-            raw = self._read_opt("blkio", bytes_file)
-            if raw is None:
-                continue
-            n = len(vals)
-            served = list(self._planned(bytes_file, raw, _BLKIO_NUMBER, _blkio_bytes, vals))
-            if not served[0][1]:  # no device lines
-                del vals[n:]
-                continue
-            ops = self._read_opt("blkio", ops_file)
-            if ops is not None:
-                served += self._planned(ops_file, ops, _BLKIO_NUMBER, _blkio_ops, vals)
-            tokens.append(("io", tuple(served), False))
-            return
-        self._blkio_idle = _BLKIO_RECHECK - 1
-        tokens.append(_IO_EMPTY)
-
     # ------------------------------------------------------------------ hugetlb, processes
 
     def _hugetlb(self, tokens: list[Token], vals: list[int]) -> None:
-        ctrl = "unified" if self._v2 else "hugetlb"
-        d = self._dirs.get(ctrl)
-        if d is None:
-            return
-        try:
-            names = os.listdir(d)
-        except FileNotFoundError:
-            return
-        sizes = sorted({n.split(".")[1] for n in names if n.startswith("hugetlb.") and n.count(".") >= 2})
-        if not sizes:
-            return
-        out: dict[str, HugetlbStats] = {}
-        for size in sizes:
-            if self._v2:
-                cur = self._files.read(f"{d}/hugetlb.{size}.rsvd.current") or self._files.read(
-                    f"{d}/hugetlb.{size}.current"
-                )
-                ev = parse_keyed(self._files.read(f"{d}/hugetlb.{size}.events") or b"")
-                out[size] = HugetlbStats(usage=_int(cur), failcnt=ev.get(b"max", 0))
-            else:
-                use = self._files.read(f"{d}/hugetlb.{size}.rsvd.usage_in_bytes") or self._files.read(
-                    f"{d}/hugetlb.{size}.usage_in_bytes"
-                )
-                out[size] = HugetlbStats(
-                    usage=_int(use),
-                    max_usage=_int(self._files.read(f"{d}/hugetlb.{size}.max_usage_in_bytes")),
-                    failcnt=_int(self._files.read(f"{d}/hugetlb.{size}.failcnt")),
-                )
-        self._codec.add_object("hugetlb", out, tokens, vals)
+        d = self._dirs.get("unified" if self._v2 else "hugetlb")
+        out = read_hugetlb(self._files, d, v2=self._v2) if d is not None else None
+        if out is not None:
+            self._codec.add_object("hugetlb", out, tokens, vals)
 
     def _pids(self) -> list[int]:
         raw = self._read_opt("unified" if self._v2 else "cpu", "cgroup.procs")
@@ -806,48 +562,3 @@ class CgroupCollector:
         if shape:
             vals += pages
             tokens.append(("numa", shape))
-
-    # ------------------------------------------------------------------ network
-
-    def _network(self, pid: int, tokens: list[Token], vals: list[int]) -> None:
-        proc = self._opts.paths.proc
-        if self._net_pid != pid:
-            if self._net_pid is not None:
-                for f in _NET_FILES:
-                    self._files.forget(f"{proc}/{self._net_pid}/net/{f}")
-            self._net_pid = pid
-        base = f"{proc}/{pid}/net/"
-        read = self._files.read
-        opts = self._opts
-        tcp = tcp6 = udp = udp6 = adv = None
-        ifaces: list[InterfaceStats] = []
-        try:
-            if opts.has("network"):
-                raw = read(base + "dev")
-                if raw is None:
-                    return
-                ifaces = parse_net_dev(raw, source=base + "dev")
-            for i in ifaces:
-                vals += (i.rx_bytes, i.rx_packets, i.rx_errors, i.rx_dropped,
-                         i.tx_bytes, i.tx_packets, i.tx_errors, i.tx_dropped)  # fmt: skip
-            if opts.has("tcp"):
-                tcp = parse_tcp_states(read(base + "tcp") or b"", source=base + "tcp")
-                tcp6 = parse_tcp_states(read(base + "tcp6") or b"", source=base + "tcp6")
-            if opts.has("udp"):
-                udp = parse_udp_stats(read(base + "udp") or b"", source=base + "udp")
-                udp6 = parse_udp_stats(read(base + "udp6") or b"", source=base + "udp6")
-            if opts.has("advtcp"):
-                adv = parse_tcp_advanced(read(base + "netstat") or b"", read(base + "snmp") or b"")
-        except ContainerGone:  # the process went away, not the cgroup
-            for f in _NET_FILES:
-                self._files.forget(base + f)
-            self._net_pid = None
-            raise _NetGone from None
-        keys: list[tuple[str, ...] | None] = []
-        for table in (tcp, tcp6, udp, udp6, adv):
-            if table is None:
-                keys.append(None)
-            else:
-                keys.append(tuple(table))
-                vals += table.values()
-        tokens.append(("net", tuple(i.name for i in ifaces), *keys))

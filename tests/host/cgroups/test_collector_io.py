@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pycadvisor.container.collector import CgroupCollector, CollectOptions
-from pycadvisor.container.fdread import PyFdReader, default_reader
-from pycadvisor.container.files import FdBudget, FileSet
 from pycadvisor.host.cgroups.blkio import parse_io_stat
+from pycadvisor.host.cgroups.collector import CgroupCollector, CollectOptions
+from pycadvisor.host.cgroups.fdread import PyFdReader, default_reader
+from pycadvisor.host.cgroups.files import FdBudget, FileSet
 from pycadvisor.model.container import ContainerStats
 
 NAMES = {(8, 0): "/dev/sda", (259, 0): "/dev/nvme0n1"}

@@ -11,9 +11,9 @@ import os
 import sys
 import time
 
-from pycadvisor.container.collector import CgroupCollector, CollectOptions, cgroup_dirs
-from pycadvisor.container.files import FdBudget, FileSet
+from pycadvisor.host.cgroups.collector import CgroupCollector, CollectOptions, cgroup_dirs
 from pycadvisor.host.cgroups.detect import detect_cgroup_mounts
+from pycadvisor.host.cgroups.files import FdBudget, FileSet
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.host.processes import parse_referenced_kb
 from pycadvisor.model.container import ContainerStats

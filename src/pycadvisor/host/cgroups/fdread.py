@@ -1,7 +1,7 @@
 """Read and parse a held file descriptor in one call: the native reader, or its pure-Python twin.
 
 A sample re-reads each of a container's files with ``pread`` at offset 0 and keeps a few integers of
-it. ``pycadvisor.container._cgread`` (C, built with the package when a compiler is there) does the read
+it. ``pycadvisor.host.cgroups._cgread`` (C, built with the package when a compiler is there) does the read
 into a stack buffer and converts only the values asked for; :class:`PyFdReader` does the same with
 ``os.pread``. Both raise ``OSError`` (with the read's errno: ENODEV once a cgroup is removed) and
 ``ValueError`` for content that is not what was asked for. bench/fdread.py measures the two.
@@ -12,16 +12,20 @@ from __future__ import annotations
 import os
 from typing import Protocol, runtime_checkable
 
+from pycadvisor.host.cgroups.cpu import V1_CPU, cpu_scales, cpu_values
+from pycadvisor.host.cgroups.memory import V2_MEMORY, v1_memory_values, v2_memory_values
 from pycadvisor.host.cgroups.pressure import parse_pressure
-from pycadvisor.model.sample import psi_ints
+from pycadvisor.model.sample import CPU_HEAD, psi_ints
 
 __all__ = ["FamilyReader", "FdReader", "PyFdReader", "default_reader", "family_reader", "native_reader"]
 
 _BUF = 16384
+_V2_EVENT_KEYS = V2_MEMORY.keys["memory.events"]
+_CPUACCT_KEYS, _CFS_KEYS = V1_CPU.keys["cpuacct.stat"], V1_CPU.keys["cpu.stat"]
 
 
 class FdReader(Protocol):
-    """What the collector's :class:`~pycadvisor.container.files.FileSet` reads held descriptors with."""
+    """What the collector's :class:`~pycadvisor.host.cgroups.files.FileSet` reads held descriptors with."""
 
     def read_bytes(self, fd: int, /) -> bytes:
         """The whole file from offset 0."""
@@ -48,12 +52,12 @@ class FdReader(Protocol):
 
 @runtime_checkable
 class FamilyReader(Protocol):
-    """One call per family for the collector's most common families (the native reader has them).
+    """One call per family for the collector's most common families (both readers have them).
 
     Each reads the family's held files and appends its values to the sample's list in the collector's
     order; anything but the plain case (an empty or malformed file, a read error) raises ``ValueError``
     or ``OSError``, and the collector reads the family again through its general path, which is the
-    reference: tests/container/test_fdread.py checks that both give the same samples.
+    reference: tests/host/cgroups/test_collector.py checks that all three give the same samples.
     """
 
     def v1_cpu(self, fd_percpu: int, fd_stat: int, fd_cfs: int, ns_per_tick: int, vals: list[int], /) -> int:
@@ -91,7 +95,7 @@ class FamilyReader(Protocol):
 
 
 def family_reader(reader: FdReader) -> FamilyReader | None:
-    """``reader``'s one-call family reads, if it has them (the native reader does, the Python one not)."""
+    """``reader``'s one-call family reads, if it has them (both of these readers do)."""
     return reader if isinstance(reader, FamilyReader) else None
 
 
@@ -110,7 +114,10 @@ def _pread_all(fd: int) -> bytes:
 class PyFdReader:
     """The pure-Python reader: the same results as the native one, for hosts without a compiler."""
 
-    __slots__ = ()
+    __slots__ = ("_cpu_scales",)
+
+    def __init__(self) -> None:
+        self._cpu_scales: dict[int, tuple[int, ...]] = {}  # per clock tick length: V1_CPU's factors
 
     def read_bytes(self, fd: int, /) -> bytes:
         return _pread_all(fd)
@@ -142,11 +149,66 @@ class PyFdReader:
     def read_psi(self, fd: int, /) -> tuple[int, ...]:
         return psi_ints(parse_pressure(_pread_all(fd)))
 
+    # The one-call family reads, as _cgread.c's: host/cgroups/cpu.py and memory.py say what each value is.
+
+    def v1_cpu(self, fd_percpu: int, fd_stat: int, fd_cfs: int, ns_per_tick: int, vals: list[int], /) -> int:
+        percpu = self.read_ints(fd_percpu)
+        if not percpu:
+            raise ValueError("cpuacct.usage_percpu: no per-CPU figures")
+        read = (*self.read_keyed(fd_stat, _CPUACCT_KEYS), *self.read_keyed(fd_cfs, _CFS_KEYS))
+        scales = self._cpu_scales.get(ns_per_tick)
+        if scales is None:
+            scales = self._cpu_scales[ns_per_tick] = cpu_scales(V1_CPU, ns_per_tick)
+        out = cpu_values(V1_CPU, scales, read, sum(percpu))
+        vals += out[:CPU_HEAD]
+        vals += percpu
+        vals += out[CPU_HEAD:]
+        return len(percpu)
+
+    def v1_memory(
+        self,
+        fd_usage: int,
+        fd_stat: int,
+        fd_max: int,
+        fd_failcnt: int,
+        fd_kmem: int,
+        keys: tuple[bytes, ...],
+        vals: list[int],
+        /,
+    ) -> None:
+        usage = self.read_int(fd_usage)
+        if usage is None:
+            raise ValueError("memory.usage_in_bytes: empty")
+        stat = self.read_keyed(fd_stat, keys)
+        vals += v1_memory_values(
+            (usage, *stat, self.read_int(fd_max), self.read_int(fd_failcnt), self.read_int(fd_kmem))
+        )
+
+    def v2_memory(
+        self,
+        fd_stat: int,
+        fd_current: int,
+        fd_peak: int,
+        fd_swap: int,
+        fd_events: int,
+        keys: tuple[bytes, ...],
+        vals: list[int],
+        /,
+    ) -> None:
+        stat = self.read_keyed(fd_stat, keys)
+        current = self.read_int(fd_current)
+        if current is None:  # a hierarchy's root: the general path sums anon and file
+            raise ValueError("memory.current: empty")
+        peak = self.read_int(fd_peak) if fd_peak >= 0 else None
+        swap = self.read_int(fd_swap) if fd_swap >= 0 else None
+        events = self.read_keyed(fd_events, _V2_EVENT_KEYS) if fd_events >= 0 else (None, None)
+        vals += v2_memory_values((*stat, current, peak, swap, *events))
+
 
 def native_reader() -> FdReader | None:
     """The C reader, or ``None`` when the package was installed without it."""
     try:
-        from pycadvisor.container import _cgread
+        from pycadvisor.host.cgroups import _cgread
     except ImportError:
         return None
     return _cgread

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from pycadvisor.container.fdread import FdReader, default_reader, family_reader
+from pycadvisor.host.cgroups.fdread import FdReader, default_reader, family_reader
 
 _MISSING = -1
 _UNSEEN = -2  # never read yet (held() only; not stored)

@@ -1,12 +1,13 @@
 /*
- * pycadvisor.container._cgread: read and parse a held cgroup/procfs file descriptor in one call.
+ * pycadvisor.host.cgroups._cgread: read and parse a held cgroup/procfs file descriptor in one call.
  *
  * The collector re-reads each container's files every sample with pread at offset 0 (cgroupfs and
  * procfs seq files regenerate their content on each read at offset 0: fs/seq_file.c seq_read_iter).
  * In Python each read allocated a 16 KiB bytes object, and parsing split memory.stat's ~70 lines into
  * ~140 bytes objects to keep a dozen values. Here the file lands in a stack buffer and only the values
- * asked for become Python ints. The pure-Python twin is pycadvisor.container.fdread.PyFdReader; both
- * give the same results (tests/container/test_fdread.py) and the collector works with either.
+ * asked for become Python ints. The pure-Python twin is pycadvisor.host.cgroups.fdread.PyFdReader; both
+ * give the same results (tests/host/cgroups/test_fdread.py; test_collector.py: the same samples) and the
+ * collector works with either.
  *
  * Errors: a failed pread raises OSError with its errno (ENODEV once the cgroup is gone); content that is
  * not what the function expects raises ValueError. The GIL stays held: these reads do not block
@@ -393,8 +394,10 @@ static PyObject *cg_read_psi(PyObject *self, PyObject *arg) {
 /* ---- one call per family: the collector's fast path for its most common families -------------
  *
  * These read several held files and append the family's values to the sample's list in the order
- * pycadvisor.container.collector writes them (model/sample.py: CPU_HEAD, per-CPU, CPU_CFS;
- * MEMORY_INTS + 4). They handle the plain case only, every file present and well formed: anything
+ * of the family's slots (model/sample.py CPU_SLOTS with the per-CPU usage after the first three,
+ * MEMORY_SLOTS), each read from the file and key host/cgroups/cpu.py and host/cgroups/memory.py name
+ * for it (their V1_ROWS, V2_ROWS); tests/host/cgroups/test_rows.py checks these functions against
+ * those tables and their pure-Python twins (fdread.PyFdReader) on the fixture hosts. They handle the plain case only, every file present and well formed: anything
  * else raises, and the collector reads the family again through its general path, which reports the
  * error or the missing member exactly (ContainerGone, ParseError, None). Values beyond int64 raise
  * too (that path clamps them).
@@ -476,6 +479,13 @@ static int append_lls(PyObject *list, const long long *v, int n) {
     for (int i = 0; i < n; i++)
         if (append_ll(list, v[i]) < 0) return -1;
     return 0;
+}
+
+/* cAdvisor's working set (container/libcontainer/handler.go setMemoryStats): usage less inactive_file,
+   not below 0; the usage when memory.stat has no inactive_file. host/cgroups/memory.py working_set. */
+static long long working_set(long long usage, long long inactive_file, int have_inactive) {
+    if (!have_inactive) return usage;
+    return usage - inactive_file > 0 ? usage - inactive_file : 0;
 }
 
 static int int_arg(PyObject *o, long long *out) {
@@ -568,9 +578,7 @@ static PyObject *cg_v1_memory(PyObject *self, PyObject *const *args, Py_ssize_t 
     if (file_ll(fd[0], &usage, 0, 0) < 0 || file_keyed(fd[1], kp, kl, 10, st, &found) < 0 ||
         file_ll(fd[2], &max_usage, 1, 0) < 0 || file_ll(fd[3], &failcnt, 1, 0) < 0 || file_ll(fd[4], &kmem, 1, 0) < 0)
         return NULL;
-    /* working set = usage - inactive file, not below 0; usage when memory.stat has no inactive_file
-       (cAdvisor container/libcontainer/handler.go setMemoryStats). */
-    long long ws = (found & (1ULL << 5)) ? (usage - st[5] > 0 ? usage - st[5] : 0) : usage;
+    long long ws = working_set(usage, st[5], (found & (1ULL << 5)) != 0);
     long long out[21] = {
         usage, max_usage, st[0], st[1], st[2], st[3], ws, st[4], st[5], 0, 0, 0, 0,
         st[6], st[7], failcnt, kmem, st[8], st[9], 0, 0,
@@ -581,8 +589,8 @@ static PyObject *cg_v1_memory(PyObject *self, PyObject *const *args, Py_ssize_t 
 
 PyDoc_STRVAR(v2_memory_doc,
              "v2_memory(fd_stat, fd_current, fd_peak, fd_swap_current, fd_events, keys, vals, /)\n--\n\n"
-             "cgroup v2 memory: appends the memory family's 21 values. keys: the 13 memory.stat keys (anon,\n"
-             "file, file_mapped, active_file, inactive_file, file_dirty, file_writeback, pgscan, pgsteal,\n"
+             "cgroup v2 memory: appends the memory family's 21 values. keys: the 13 memory.stat keys (file,\n"
+             "anon, file_mapped, active_file, inactive_file, file_dirty, file_writeback, pgscan, pgsteal,\n"
              "workingset_refault_file, workingset_refault_anon, pgfault, pgmajfault). fd_peak, fd_swap_current\n"
              "and fd_events may be -1: a file this kernel does not have (memory.peak before Linux 5.19,\n"
              "memory.swap.* without swap accounting) gives 0, as in the general path.");
@@ -615,9 +623,9 @@ static PyObject *cg_v2_memory(PyObject *self, PyObject *const *args, Py_ssize_t 
     if (fd[2] >= 0 && file_ll(fd[2], &peak, 1, 0) < 0) return NULL;
     if (fd[3] >= 0 && file_ll(fd[3], &swap, 1, 0) < 0) return NULL;
     if (fd[4] >= 0 && file_keyed(fd[4], ev_keys, ev_len, 2, ev, &ev_found) < 0) return NULL;
-    long long ws = (found & (1ULL << 4)) ? (usage - st[4] > 0 ? usage - st[4] : 0) : usage;
+    long long ws = working_set(usage, st[4], (found & (1ULL << 4)) != 0);
     long long out[21] = {
-        usage, peak, st[1], st[0], swap, st[2], ws, st[3], st[4], st[5], st[6], st[7], st[8],
+        usage, peak, st[0], st[1], swap, st[2], ws, st[3], st[4], st[5], st[6], st[7], st[8],
         st[9], st[10], 0, 0, st[11], st[12], ev[0], ev[1],
     };
     if (append_lls(args[6], out, 21) < 0) return NULL;

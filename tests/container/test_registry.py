@@ -1,0 +1,83 @@
+"""The runtime factories come from one table (container/registry.py), in the order the manager asks
+them, built from the flags; a runtime's module is imported only when the factories are built."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pycadvisor.app import build_factories as factories_from_flags
+from pycadvisor.config import Config
+from pycadvisor.container.base import Factory, RuntimeOptions
+from pycadvisor.container.registry import RUNTIME_FACTORIES, build_factories, load_factory_class
+from pycadvisor.flags import parse_args
+from pycadvisor.storage.options import StorageOptions
+
+
+def _close(factories: list[Factory]) -> None:
+    async def close_all() -> None:
+        for f in factories:
+            await f.close()
+
+    asyncio.run(close_all())
+
+
+def test_every_runtime_in_the_order_the_manager_asks_them() -> None:
+    fs = build_factories(RuntimeOptions())
+    try:
+        assert [f.name for f in fs] == list(RUNTIME_FACTORIES) == ["systemd", "podman", "crio", "containerd", "docker"]
+    finally:
+        _close(fs)
+
+
+def test_flags_reach_the_factories() -> None:
+    parsed, _ = parse_args(
+        [
+            "-docker=unix:///run/t/docker.sock",
+            "-podman=unix:///run/t/podman.sock",
+            "-crio=unix:///run/t/crio.sock",
+            "-containerd=/run/t/containerd.sock",
+            "-containerd-namespace=moby",
+        ],
+        Config,
+        StorageOptions,
+    )
+    cfg = parsed[Config]
+    assert isinstance(cfg, Config)
+    fs = factories_from_flags(cfg, ["HOME"])
+    try:
+        by_name = {f.name: f for f in fs}
+        endpoints = {n: getattr(by_name[n], "endpoint", None) for n in ("docker", "podman", "crio", "containerd")}
+        assert endpoints == {
+            "docker": "unix:///run/t/docker.sock",
+            "podman": "unix:///run/t/podman.sock",
+            "crio": "unix:///run/t/crio.sock",
+            "containerd": "/run/t/containerd.sock",
+        }
+        assert getattr(by_name["containerd"], "namespace", None) == "moby"
+    finally:
+        _close(fs)
+
+
+def test_docker_tls_files_are_read_when_the_factories_are_built(tmp_path: Path) -> None:
+    missing = f"{tmp_path}/none.pem"
+    with pytest.raises(OSError):
+        build_factories(RuntimeOptions(docker_tls=(missing, missing, missing)))
+
+
+def test_an_unknown_runtime_is_named_with_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown container runtime: lxc \(valid: systemd, podman, crio"):
+        load_factory_class("lxc")
+
+
+def test_the_table_imports_no_runtime_module() -> None:
+    code = (
+        "import sys, pycadvisor.container.registry as r\n"
+        "print(sorted(m for m in sys.modules if m.rsplit('.', 1)[-1] in r.RUNTIME_FACTORIES))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
