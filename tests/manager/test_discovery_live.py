@@ -133,14 +133,16 @@ def test_cgroup_removed_and_made_again_under_the_same_name_keeps_sampling(
     cg = test_cgroup.child("unit")
     wait_until(lambda: _sample_count(d, cg.name) >= 2, timeout=10, what=f"samples of {cg.name}")
     for restart in range(3):
+        stamp = _stats(d, cg.name)[-1]["timestamp"]  # the newest sample of the cgroup about to go
         for p in reversed(cg.paths()):
             os.rmdir(p)
         for root in cg.layout.unique_roots():
             cg.make_in(root)
         burner = cpu_burner(cg)
-        stamp = _stats(d, cg.name)[-1]["timestamp"] if d.get("/api/v1.3/containers" + cg.name)[0] == 200 else ""
 
         def fresh_busy(stamp: str = stamp) -> bool:
+            if d.get("/api/v1.3/containers" + cg.name)[0] != 200:
+                return False  # between the removal and the new cgroup being found
             s = _stats(d, cg.name)
             return bool(s) and s[-1]["timestamp"] > stamp and s[-1]["cpu"]["usage"]["total"] > 50_000_000
 
