@@ -189,7 +189,7 @@ class Daemon:
             ),
             metrics_handler=make_metrics_handler(source, expo, extra_families=_storage_families(drivers), gate=gate),
         )
-        from pycadvisor.api.connections import IDLE_TIMEOUT_S, CappedRunner, http_logger
+        from pycadvisor.api.connections import BACKLOG, IDLE_TIMEOUT_S, CappedRunner, http_logger
 
         self.runner = CappedRunner(
             app,
@@ -200,7 +200,7 @@ class Daemon:
             logger=http_logger(),
         )
         await self.runner.setup()
-        site = web.TCPSite(self.runner, host=cfg.listen_ip or None, port=cfg.port, reuse_address=True)
+        site = web.TCPSite(self.runner, host=cfg.listen_ip or None, port=cfg.port, reuse_address=True, backlog=BACKLOG)
         await site.start()
         log.info("pycadvisor %s listening on %s:%d", __version__, cfg.listen_ip or "*", cfg.port)
 

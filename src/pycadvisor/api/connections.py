@@ -33,8 +33,13 @@ from aiohttp.web_protocol import RequestHandler
 IDLE_TIMEOUT_S: Final = 10.0
 # Part of the descriptor limit that connections may use: the collectors hold up to 80 % of it
 # (manager.py ``_fd_budget``), the rest is for runtime sockets, inotify, storage drivers, files.
-CONNECTION_SHARE: Final = 0.1
+CONNECTION_SHARE: Final = 0.05
 MIN_CONNECTIONS: Final = 16
+# Connections the kernel completes before the daemon accepts them (``listen(2)``). The loop accepts a
+# whole queue before it runs the ``connection_made`` calls that close the evicted ones, and their
+# descriptors are freed an iteration later: during a flood, the open connections exceed the cap by
+# two or three queues, so the queue is kept short (aiohttp's default is 128).
+BACKLOG: Final = 32
 LOG_EVERY_S: Final = 60.0
 
 
@@ -56,16 +61,16 @@ class CappedServer(web.Server):
     def connection_made(self, handler: RequestHandler, transport: Any) -> None:
         super().connection_made(handler, transport)
         conns = self._connections
-        if len(conns) <= connection_cap():
+        cap = connection_cap()
+        if len(conns) <= cap:
+            return
+        # Evicted connections stay listed until their handler task ends: count and pick live ones only.
+        live = [h for h in conns if h.transport is not None]
+        if len(live) <= cap:
             return
         # dicts keep insertion order: the first idle one is the oldest. A handler that is in a
         # request (a scrape, an event stream) is left alone; aiohttp's flag is the only record of it.
-        for other in conns:
-            if other is not handler and not getattr(other, "_request_in_progress", False):
-                victim = other
-                break
-        else:
-            victim = handler
+        victim = next((h for h in live if h is not handler and not getattr(h, "_request_in_progress", False)), handler)
         self.evicted += 1
         victim.force_close()
 
@@ -106,17 +111,17 @@ class ClientErrorLog(logging.Filter):
         now = self._clock()
         if isinstance(exc, HttpProcessingError | ConnectionError):
             self._client_faults += 1
+            what = record.getMessage()
+            record.exc_info = record.exc_text = None
             if logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
                 record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-                record.msg, record.args = "%s: %s", (record.getMessage(), _one_line(exc))
-                record.exc_info = record.exc_text = None
+                record.msg, record.args = "%s: %s", (what, _one_line(exc))
                 return True
             if now - self._client_last < LOG_EVERY_S:
                 return False
             record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.msg = "%d malformed or abandoned requests since the last report; the latest: %s: %s"
-            record.args = (self._client_faults, record.getMessage(), _one_line(exc))
-            record.exc_info = record.exc_text = None
+            record.args = (self._client_faults, what, _one_line(exc))
             self._client_faults, self._client_last = 0, now
             return True
         last, dropped = self._bugs.get(type(exc), (float("-inf"), 0))
