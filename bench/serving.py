@@ -10,7 +10,8 @@ on Ctrl-C)::
 Three phases against one daemon (default flags, 1 s housekeeping, 2 min of history) watching N cgroups:
 
 - **load**: ``--clients`` concurrent clients (default 200), each asking ``--path`` (default
-  ``/api/v2.0/stats?recursive=true``) again as soon as it has its answer, for ``--seconds``. Reported:
+  ``/api/v2.0/stats?recursive=true``) again as soon as it has its answer (after ``Retry-After`` on a
+  503, or 50 ms with ``--ignore-retry-after``), for ``--seconds``. Reported:
   the gaps between ``/``'s samples inside the window (p50, p99, max, samples held against the
   window's length), RSS (``VmRSS``) idle before, peak during (polled every 0.1 s), and after; the
   answers by status (200, 503) and answers per second.
@@ -21,6 +22,11 @@ Three phases against one daemon (default flags, 1 s housekeeping, 2 min of histo
 - **fd limit**: a second daemon under ``RLIMIT_NOFILE`` ``--nofile`` (default 1024) and ``--idle``
   idle connections (default 900): whether ``/healthz`` answers and whether its log shows ``EMFILE``.
 
+- **failed logins**: a daemon with ``-http_auth_file`` (one bcrypt user, ``--bcrypt-cost`` 10) and
+  ``--auth-clients`` (50) threads sending a wrong password for ``--auth-seconds`` (20), each on a fresh
+  connection, asking again at once (50 ms after a 429): the daemon's CPU (% of one core), wrong passwords
+  checked per second, and the latency of a right password from another address (127.0.0.2) once a second.
+
 The output ends with one JSON line (``--save FILE`` appends it to FILE).
 """
 
@@ -28,7 +34,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import http.client
 import itertools
 import json
 import os
@@ -88,7 +96,7 @@ def gaps_in(times: list[int], start_ns: int, end_ns: int) -> list[float]:
 # ---------------------------------------------------------------- load
 
 
-async def _hammer(port: int, path: str, clients: int, seconds: float, statuses: Counter[str]) -> None:
+async def _hammer(port: int, path: str, clients: int, seconds: float, statuses: Counter[str], *, polite: bool) -> None:
     import aiohttp
 
     deadline = time.monotonic() + seconds
@@ -103,8 +111,9 @@ async def _hammer(port: int, path: str, clients: int, seconds: float, statuses: 
                         await r.read()
                         statuses[str(r.status)] += 1
                         if r.status == 503:
-                            # a client honouring Retry-After would wait; a hostile one would not: wait a little
-                            await asyncio.sleep(0.05)
+                            # a polite client waits as told; a hostile one (--ignore-retry-after) 50 ms
+                            wait = float(r.headers.get("Retry-After", "1")) if polite else 0.05
+                            await asyncio.sleep(wait)
                 except (aiohttp.ClientError, TimeoutError, OSError) as e:
                     statuses[type(e).__name__] += 1
                     await asyncio.sleep(0.05)
@@ -120,7 +129,10 @@ def load_phase(d: Daemon, args: argparse.Namespace) -> dict[str, Any]:
     statuses: Counter[str] = Counter()
     start_ns = time.time_ns()
     t = threading.Thread(
-        target=lambda: asyncio.run(_hammer(d.port, args.path, args.clients, args.seconds, statuses)), daemon=True
+        target=lambda: asyncio.run(
+            _hammer(d.port, args.path, args.clients, args.seconds, statuses, polite=not args.ignore_retry_after)
+        ),
+        daemon=True,
     )
     t.start()
     peak = 0
@@ -138,6 +150,7 @@ def load_phase(d: Daemon, args: argparse.Namespace) -> dict[str, Any]:
     answered = sum(v for k, v in statuses.items() if k.isdigit())
     return {
         "clients": args.clients,
+        "clients_honour_retry_after": not args.ignore_retry_after,
         "path": args.path,
         "load_seconds": round(window_s, 1),
         "root_samples_in_window": sum(1 for t_ in times if start_ns <= t_ <= end_ns),
@@ -244,7 +257,7 @@ def fd_limit_phase(args: argparse.Namespace, repo: Path, log_dir: str, cleanup: 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-    log = os.path.join(log_dir, "serving-fdlimit.log")
+    log = os.path.join(log_dir, f"serving-fdlimit-{os.getpid()}.log")  # this run's lines only
     d = Daemon(f"{args.label}-nofile{nofile}", free_port(), [], log_path=log, repo=repo, preexec=limit)
     d.start()
     cleanup.push("stop the fd-limit daemon", d.stop)
@@ -278,6 +291,80 @@ def fd_limit_phase(args: argparse.Namespace, repo: Path, log_dir: str, cleanup: 
     }
 
 
+# ---------------------------------------------------------------- failed logins
+
+
+def cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (proc(5) fields 14, 15)
+
+
+def auth_phase(args: argparse.Namespace, repo: Path, log_dir: str, cleanup: Cleanup) -> dict[str, Any]:
+    import bcrypt  # the 'auth' extra
+
+    password = b"right-password"
+    htpasswd = os.path.join(log_dir, f"serving-htpasswd-{os.getpid()}")
+    with open(htpasswd, "w") as f:
+        f.write(f"admin:{bcrypt.hashpw(password, bcrypt.gensalt(rounds=args.bcrypt_cost)).decode()}\n")
+    cleanup.push("remove the htpasswd file", lambda: os.unlink(htpasswd))
+    log = os.path.join(log_dir, f"serving-auth-{os.getpid()}.log")
+    d = Daemon(f"{args.label}-auth", free_port(), [f"-http_auth_file={htpasswd}"], log_path=log, repo=repo)
+    d.start()
+    cleanup.push("stop the auth daemon", d.stop)
+    d.wait_ready()
+
+    def header(pw: bytes) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(b"admin:" + pw).decode()}
+
+    statuses: Counter[str] = Counter()
+    stop = time.monotonic() + args.auth_seconds
+
+    def attacker() -> None:
+        while time.monotonic() < stop:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+                c.request("GET", "/containers/", headers=header(b"wrong"))
+                r = c.getresponse()
+                r.read()
+                statuses[str(r.status)] += 1
+                c.close()
+                if r.status == 429:
+                    time.sleep(0.05)  # a brute forcer does not wait for Retry-After
+            except OSError as e:
+                statuses[type(e).__name__] += 1
+
+    t0, c0 = time.monotonic(), cpu_ticks(d.pid)
+    threads = [threading.Thread(target=attacker, daemon=True) for _ in range(args.auth_clients)]
+    for t in threads:
+        t.start()
+    legit: list[float] = []
+    while time.monotonic() < stop - 1:
+        t1 = time.perf_counter()
+        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60, source_address=("127.0.0.2", 0))
+        c.request("GET", "/containers/", headers=header(password))
+        r = c.getresponse()
+        r.read()
+        c.close()
+        if r.status == 200:
+            legit.append((time.perf_counter() - t1) * 1000)
+        time.sleep(1)
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t0
+    cpu_pct = (cpu_ticks(d.pid) - c0) / os.sysconf("SC_CLK_TCK") / elapsed * 100
+    d.stop()
+    return {
+        "auth_clients": args.auth_clients,
+        "auth_bcrypt_cost": args.bcrypt_cost,
+        "auth_answers": dict(statuses),
+        "auth_wrong_checked_per_s": round(statuses.get("401", 0) / elapsed, 1),
+        "auth_daemon_cpu_pct": round(cpu_pct, 1),
+        "auth_legit_p50_ms": round(httpprobe.percentile(legit, 0.5), 1),
+        "auth_legit_ok": len(legit),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repo", type=Path, default=REPO, help="checkout whose src/ is measured (default: this one)")
@@ -286,11 +373,17 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=60.0, help="load window (at most the 2 min of history)")
     ap.add_argument("--path", default="/api/v2.0/stats?recursive=true")
+    ap.add_argument(
+        "--ignore-retry-after", action="store_true", help="clients ask again 50 ms after a 503, not Retry-After s"
+    )
     ap.add_argument("--slow", type=int, default=500)
     ap.add_argument("--slow-seconds", type=float, default=60.0)
     ap.add_argument("--nofile", type=int, default=1024)
     ap.add_argument("--idle", type=int, default=900)
-    ap.add_argument("--phases", default="load,slowloris,fdlimit")
+    ap.add_argument("--auth-clients", type=int, default=50)
+    ap.add_argument("--auth-seconds", type=float, default=20.0)
+    ap.add_argument("--bcrypt-cost", type=int, default=10)
+    ap.add_argument("--phases", default="load,slowloris,fdlimit,auth")
     ap.add_argument("--save", help="append the JSON line to this file")
     args = ap.parse_args()
     repo = args.repo.resolve()
@@ -314,29 +407,34 @@ def main() -> int:
     log_dir = "/tmp"
     out: dict[str, Any] = {"label": args.label, "repo": str(repo), "containers": args.containers}
     try:
-        cg = BenchCgroups(args.containers, layout)
-        cleanup.push("remove the bench cgroups", cg.close)
-        cg.create()
-        log = os.path.join(log_dir, f"serving-{cg.id}.log")
-        d = Daemon(args.label, free_port(), [], log_path=log, repo=repo)
-        d.start()
-        cleanup.push("stop the daemon", d.stop)
-        d.wait_ready()
-        d.wait_for(cg.leaf_names(), timeout=120)
-        say(f"{args.label}: daemon tracks {args.containers} cgroups; 20 s warm-up")
-        time.sleep(20)
-        if "load" in phases:
-            say(f"load: {args.clients} clients on {args.path} for {args.seconds:g} s")
-            out.update(load_phase(d, args))
-            say(json.dumps(out))
-        if "slowloris" in phases:
-            say(f"slowloris: {args.slow} slow connections for {args.slow_seconds:g} s")
-            out.update(slowloris_phase(d, args))
-            say(json.dumps(out))
-        d.stop()
+        if phases & {"load", "slowloris", "fdlimit"}:  # the phases that watch the bench cgroups
+            cg = BenchCgroups(args.containers, layout)
+            cleanup.push("remove the bench cgroups", cg.close)
+            cg.create()
+        if phases & {"load", "slowloris"}:
+            log = os.path.join(log_dir, f"serving-{cg.id}.log")
+            d = Daemon(args.label, free_port(), [], log_path=log, repo=repo)
+            d.start()
+            cleanup.push("stop the daemon", d.stop)
+            d.wait_ready()
+            d.wait_for(cg.leaf_names(), timeout=120)
+            say(f"{args.label}: daemon tracks {args.containers} cgroups; 20 s warm-up")
+            time.sleep(20)
+            if "load" in phases:
+                say(f"load: {args.clients} clients on {args.path} for {args.seconds:g} s")
+                out.update(load_phase(d, args))
+                say(json.dumps(out))
+            if "slowloris" in phases:
+                say(f"slowloris: {args.slow} slow connections for {args.slow_seconds:g} s")
+                out.update(slowloris_phase(d, args))
+                say(json.dumps(out))
+            d.stop()
         if "fdlimit" in phases:
             say(f"fd limit: nofile {args.nofile}, {args.idle} idle connections")
             out.update(fd_limit_phase(args, repo, log_dir, cleanup))
+        if "auth" in phases:
+            say(f"failed logins: {args.auth_clients} clients with a wrong password for {args.auth_seconds:g} s")
+            out.update(auth_phase(args, repo, log_dir, cleanup))
     finally:
         cleanup.run()
     line = json.dumps(out)

@@ -81,20 +81,22 @@ def test_every_failed_check_costs_the_costliest_hash_of_the_file(
     assert 8 in {bcrypt_cost(s) for s in seen}, seen
 
 
-def test_failures_limiter_refills_and_forgets_the_oldest_address() -> None:
+def test_failures_limiter_refills_refunds_successes_and_forgets_the_oldest_address() -> None:
     now = [0.0]
     lim = auth.FailureLimiter(burst=3, refill_s=2.0, max_clients=2, clock=lambda: now[0])
     for _ in range(3):
-        assert lim.retry_after("10.0.0.1") == 0
-        lim.failed("10.0.0.1")
-    assert lim.retry_after("10.0.0.1") == 2
-    assert lim.retry_after("10.0.0.2") == 0  # per address
+        assert lim.take("10.0.0.1") == 0
+    assert lim.take("10.0.0.1") == 2  # no token left: wait one refill
+    assert lim.take("10.0.0.2") == 0  # per address
     now[0] += 2.0
-    assert lim.retry_after("10.0.0.1") == 0  # one token back after refill_s
-    lim.failed("10.0.0.1")
-    lim.failed("10.0.0.2")
-    lim.failed("10.0.0.3")  # the table holds two addresses: the least recently failed one goes
-    assert lim.retry_after("10.0.0.1") == 0
+    assert lim.take("10.0.0.1") == 0  # one token back after refill_s
+    lim.refund("10.0.0.1")  # ... and that attempt succeeded: it costs nothing
+    assert lim.take("10.0.0.1") == 0
+
+    small = auth.FailureLimiter(burst=1, refill_s=100.0, max_clients=1, clock=lambda: now[0])
+    assert small.take("a") == 0 and small.take("a") > 0
+    assert small.take("b") == 0  # a table of one address: "a" is forgotten ...
+    assert small.take("a") == 0  # ... and starts again with a full bucket (the table stays bounded)
 
 
 def get_from(source: str, port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:

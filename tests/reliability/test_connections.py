@@ -116,3 +116,14 @@ def test_healthz_and_sampling_survive_more_idle_connections_than_descriptors(
 
         wait_until(fresh_root_sample, timeout=20, what="a new sample of / with disk I/O", proc=d.process)
     assert "Too many open files" not in d.log()
+
+
+def test_a_request_body_that_never_arrives_is_answered_408(pycadvisor_daemon_factory: Callable[..., Any]) -> None:
+    d = pycadvisor_daemon_factory()
+    with sockets(1, d.port) as (s,):
+        # a v1 request announcing a JSON body of 100 bytes and sending one
+        s.sendall(b"POST /api/v1.3/containers/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+        s.settimeout(CLOSE_WITHIN_S)
+        answer = s.recv(65536)
+    assert answer.split(b"\r\n", 1)[0].endswith(b"408 Request Timeout"), answer[:200]
+    assert d.get("/healthz") == (200, b"ok")

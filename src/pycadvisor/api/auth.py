@@ -529,17 +529,29 @@ class FailureLimiter:
             return 0
         return max(1, math.ceil((1.0 - b.tokens) * self.refill_s))
 
-    def failed(self, addr: str) -> None:
-        now = self._clock()
-        b = self._bucket(addr, now)
+    def take(self, addr: str) -> int:
+        """Take a token for an attempt of ``addr`` before checking it: 0 if taken, else seconds to wait.
+
+        The token is taken before the password is checked, so that concurrent attempts cannot all pass
+        while the first ones are still being hashed; :meth:`refund` gives it back when the attempt succeeds.
+        """
+        wait = self.retry_after(addr)
+        if wait:
+            return wait
+        b = self._buckets.pop(addr, None)  # re-inserted last: the order is least recently failed first
         if b is None:
             while len(self._buckets) >= self.max_clients:
                 self._buckets.pop(next(iter(self._buckets)))
-            b = _Bucket(tokens=float(self.burst), at=now)
-        else:
-            del self._buckets[addr]  # re-inserted last: the dict's order is least recently failed first
-        b.tokens = max(0.0, b.tokens - 1.0)
+            b = _Bucket(tokens=float(self.burst), at=self._clock())
+        b.tokens -= 1.0
         self._buckets[addr] = b
+        return 0
+
+    def refund(self, addr: str) -> None:
+        """Give back the token of an attempt that succeeded (a success is not limited)."""
+        b = self._buckets.get(addr)
+        if b is not None:
+            b.tokens = min(float(self.burst), b.tokens + 1.0)
 
 
 def _too_many(retry_after: int) -> web.Response:
@@ -614,20 +626,20 @@ def make_auth_middleware(
         # The peer's address, never a forwarded-for header a client could vary at will.
         addr = request.remote or ""
         tried = "Authorization" in request.headers  # a request without credentials costs nothing
-        if tried and (wait := failures.retry_after(addr)):
+        if tried and (wait := failures.take(addr)):
             return _too_many(wait)
         if basic is not None:
             user, extra = await basic.check(request)
+            if user is not None and tried:
+                failures.refund(addr)
             if user is None:
-                if tried:
-                    failures.failed(addr)
                 return _unauthorized(basic.challenge)
         else:
             assert digest is not None
             user, extra, stale = digest.check(request)
+            if tried and (user is not None or stale):  # a stale nonce is the protocol's retry, not a failure
+                failures.refund(addr)
             if user is None:
-                if tried and not stale:  # a stale nonce is the protocol's retry, not a wrong password
-                    failures.failed(addr)
                 return _unauthorized(digest.challenge(stale=stale))
         response = await handler(request)
         if extra and not response.prepared:

@@ -10,7 +10,8 @@ items 7 and 8). Here:
   when a connection opens and after each response, and closes the connection if no *complete*
   request head arrived by then: it is also the header read timeout that ends slowloris clients,
   however slowly they trickle bytes. Bodies are bounded in ``api/limits.py``.
-- :class:`CappedServer` keeps at most :func:`connection_cap` connections: a new one past the cap
+- :class:`CappedServer` keeps at most :func:`connection_cap` connections (5 % of the descriptor limit,
+  less when the collectors hold most of it): a new one past the cap
   closes the oldest connection that is not in a request (idle keep-alive or still sending its head),
   so a flood of idle connections never keeps ``/healthz`` out.
 - :class:`ClientErrorLog` turns client faults (malformed requests, clients gone mid-response) into
@@ -20,6 +21,7 @@ items 7 and 8). Here:
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import time
 from typing import Any, Final
@@ -43,12 +45,33 @@ BACKLOG: Final = 32
 LOG_EVERY_S: Final = 60.0
 
 
-def connection_cap() -> int:
-    """Open connections allowed under the current ``RLIMIT_NOFILE`` soft limit."""
+# Descriptors kept free of connections beyond the ones everything else holds: a flood's accepted but
+# not yet closed connections (two queues, see BACKLOG) and the files a sample opens and closes.
+RESERVE: Final = 2 * BACKLOG + 32
+RECOUNT_S: Final = 1.0
+
+
+def connection_cap(fds_in_use: int | None = None, connections: int = 0) -> int:
+    """Open connections allowed under the current ``RLIMIT_NOFILE`` soft limit.
+
+    At most :data:`CONNECTION_SHARE` of the limit, and no more than leaves :data:`RESERVE` free besides
+    the ``fds_in_use - connections`` descriptors everything else holds (the collectors may hold up to
+    80 % of the limit on a host with many cgroups); never fewer than :data:`MIN_CONNECTIONS`.
+    """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         soft = 1 << 20
-    return max(MIN_CONNECTIONS, int(soft * CONNECTION_SHARE))
+    cap = int(soft * CONNECTION_SHARE)
+    if fds_in_use is not None:
+        cap = min(cap, soft - (fds_in_use - connections) - RESERVE)
+    return max(MIN_CONNECTIONS, cap)
+
+
+def _fds_in_use() -> int | None:
+    try:
+        return len(os.listdir("/proc/self/fd"))  # this process's own table, not the monitored host's
+    except OSError:
+        return None
 
 
 class CappedServer(web.Server):
@@ -57,11 +80,23 @@ class CappedServer(web.Server):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.evicted = 0
+        self._cap = MIN_CONNECTIONS
+        self._cap_at = float("-inf")
+
+    def cap(self) -> int:
+        """:func:`connection_cap`, with the descriptors in use counted again at most every :data:`RECOUNT_S`."""
+        now = time.monotonic()
+        if now - self._cap_at >= RECOUNT_S:
+            self._cap = connection_cap(_fds_in_use(), len(self._connections))
+            self._cap_at = now
+        return self._cap
 
     def connection_made(self, handler: RequestHandler, transport: Any) -> None:
         super().connection_made(handler, transport)
         conns = self._connections
-        cap = connection_cap()
+        if len(conns) <= MIN_CONNECTIONS:
+            return
+        cap = self.cap()
         if len(conns) <= cap:
             return
         # Evicted connections stay listed until their handler task ends: count and pick live ones only.
