@@ -210,7 +210,7 @@ def _probe_healthz(port: int, seconds: float) -> tuple[list[float], int]:
 
 
 def slowloris_phase(d: Daemon, args: argparse.Namespace) -> dict[str, Any]:
-    before, _ = _probe_healthz(d.port, 3)
+    before, _ = _probe_healthz(d.port, args.probe_seconds)
     socks = _slow_conns(d.port, args.slow)
     t0 = time.monotonic()
     fds_peak = open_fds(d.pid)
@@ -219,7 +219,7 @@ def slowloris_phase(d: Daemon, args: argparse.Namespace) -> dict[str, Any]:
     closed: set[int] = set()
     closed_at: list[float] = []
     while time.monotonic() - t0 < args.slow_seconds:
-        part, f = _probe_healthz(d.port, 5)
+        part, f = _probe_healthz(d.port, args.probe_seconds)
         lat += part
         fails += f
         fds_peak = max(fds_peak, open_fds(d.pid))
@@ -272,8 +272,7 @@ def fd_limit_phase(args: argparse.Namespace, repo: Path, log_dir: str, cleanup: 
             refused += 1
     time.sleep(3)  # a few housekeeping rounds with the connections open
     fds = open_fds(d.pid)
-    lat, fails = _probe_healthz(d.port, 5)
-    time.sleep(2)
+    lat, fails = _probe_healthz(d.port, args.probe_seconds)
     for s in socks:
         s.close()
     d.stop()
@@ -372,12 +371,14 @@ def main() -> int:
     ap.add_argument("--containers", type=int, default=100)
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=60.0, help="load window (at most the 2 min of history)")
+    ap.add_argument("--warmup", type=float, default=20.0, help="seconds between all cgroups tracked and the load")
     ap.add_argument("--path", default="/api/v2.0/stats?recursive=true")
     ap.add_argument(
         "--ignore-retry-after", action="store_true", help="clients ask again 50 ms after a 503, not Retry-After s"
     )
     ap.add_argument("--slow", type=int, default=500)
     ap.add_argument("--slow-seconds", type=float, default=60.0)
+    ap.add_argument("--probe-seconds", type=float, default=5.0, help="length of a round of /healthz probes")
     ap.add_argument("--nofile", type=int, default=1024)
     ap.add_argument("--idle", type=int, default=900)
     ap.add_argument("--auth-clients", type=int, default=50)
@@ -411,6 +412,7 @@ def main() -> int:
             cg = BenchCgroups(args.containers, layout)
             cleanup.push("remove the bench cgroups", cg.close)
             cg.create()
+            say(f"made {args.containers} cgroups under {cg.name}")
         if phases & {"load", "slowloris"}:
             log = os.path.join(log_dir, f"serving-{cg.id}.log")
             d = Daemon(args.label, free_port(), [], log_path=log, repo=repo)
@@ -418,8 +420,8 @@ def main() -> int:
             cleanup.push("stop the daemon", d.stop)
             d.wait_ready()
             d.wait_for(cg.leaf_names(), timeout=120)
-            say(f"{args.label}: daemon tracks {args.containers} cgroups; 20 s warm-up")
-            time.sleep(20)
+            say(f"{args.label}: daemon tracks {args.containers} cgroups; {args.warmup:g} s warm-up")
+            time.sleep(args.warmup)
             if "load" in phases:
                 say(f"load: {args.clients} clients on {args.path} for {args.seconds:g} s")
                 out.update(load_phase(d, args))
