@@ -128,3 +128,35 @@ def test_sampling_keeps_its_schedule_and_memory_stays_bounded_while_clients_hamm
     # what could not be served at once was told when to come back, not left waiting
     assert hammer.answers[503] > 0, (hammer.answers, hammer.errors)
     assert d.get("/healthz") == (200, b"ok")
+
+
+def test_the_gate_runs_a_few_heavy_answers_queues_some_and_refuses_the_rest() -> None:
+    from pycadvisor.api.limits import HeavyGate, Overloaded
+
+    async def scenario() -> tuple[int, int, int]:
+        gate = HeavyGate(active=2, queued=3)
+        release = asyncio.Event()
+        running = 0
+        peak = 0
+
+        async def heavy() -> str:
+            nonlocal running, peak
+            try:
+                async with gate.slot():
+                    running += 1
+                    peak = max(peak, running)
+                    await release.wait()
+                    running -= 1
+                    return "served"
+            except Overloaded:
+                return "refused"
+
+        tasks = [asyncio.ensure_future(heavy()) for _ in range(8)]
+        await asyncio.sleep(0.01)  # all eight have asked: two run, three wait, three were refused at once
+        refused_at_once = sum(1 for t in tasks if t.done())
+        release.set()
+        results = await asyncio.gather(*tasks)
+        return peak, refused_at_once, results.count("served")
+
+    peak, refused_at_once, served = asyncio.run(scenario())
+    assert (peak, refused_at_once, served) == (2, 3, 5)

@@ -15,12 +15,15 @@ waits at most one piece and memory is held by a few responses' pieces, not all o
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
 from aiohttp import web
+
+log = logging.getLogger(__name__)
 
 # Heavy responses encoding at once: they share one thread, so more would only interleave; a few let
 # one response's writes to a slow network overlap another's encoding.
@@ -102,6 +105,12 @@ class ChunkWriter:
         if time.monotonic() - self._since >= SLICE_S:
             await asyncio.sleep(0)  # let due timers (the housekeeping tick) and other clients run
             self._since = time.monotonic()
+
+    def abort_if_started(self, err: BaseException) -> None:
+        """After a failure: once headers went out no error status can follow, so cut the connection."""
+        if self._resp.prepared and not isinstance(err, ConnectionError):
+            log.error("response to %s cut short: %r", self._req.path, err)
+            raise ConnectionResetError("response cut short") from err
 
     async def _write(self, data: bytes) -> None:
         try:

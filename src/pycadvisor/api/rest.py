@@ -92,9 +92,13 @@ async def _stream_map(request: web.Request, items: Iterable[tuple[str, Callable[
     """
     w = _json_stream(request)
     sep = b"{"
-    for key, make in sorted(items, key=lambda kv: kv[0]):
-        await w.add(sep + codec.dumps(key) + b":" + codec.dumps(make()))
-        sep = b","
+    try:
+        for key, make in sorted(items, key=lambda kv: kv[0]):
+            await w.add(sep + codec.dumps(key) + b":" + codec.dumps(make()))
+            sep = b","
+    except Exception as e:
+        w.abort_if_started(e)
+        raise
     await w.add(b"{}" if sep == b"{" else b"}")
     return await w.finish()
 
@@ -103,9 +107,13 @@ async def _stream_list(request: web.Request, makers: Iterable[Callable[[], Any]]
     """A JSON array of the values ``makers`` make, encoded and written one value at a time."""
     w = _json_stream(request)
     sep = b"["
-    for make in makers:
-        await w.add(sep + codec.dumps(make()))
-        sep = b","
+    try:
+        for make in makers:
+            await w.add(sep + codec.dumps(make()))
+            sep = b","
+    except Exception as e:
+        w.abort_if_started(e)
+        raise
     await w.add(b"[]" if sep == b"[" else b"]")
     return await w.finish()
 
