@@ -139,6 +139,20 @@ class ChunkWriter:
         return self._resp
 
 
+async def send_body(request: web.Request, response: web.StreamResponse, body: bytes) -> web.StreamResponse:
+    """Send ``body`` with ``Content-Length`` in :data:`CHUNK_BYTES` pieces, each within :data:`WRITE_TIMEOUT_S`."""
+    response.content_length = len(body)
+    await response.prepare(request)
+    view = memoryview(body)
+    for i in range(0, len(body), CHUNK_BYTES):
+        try:
+            await asyncio.wait_for(response.write(view[i : i + CHUNK_BYTES]), WRITE_TIMEOUT_S)
+        except TimeoutError:
+            raise ConnectionResetError("client did not read its response") from None
+    await response.write_eof()
+    return response
+
+
 async def read_body(request: web.Request) -> bytes:
     """The request body, or 408 if it does not arrive within :data:`BODY_TIMEOUT_S`."""
     try:

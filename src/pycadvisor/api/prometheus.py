@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from pycadvisor.api.limits import HeavyGate, Overloaded, overloaded_response
+from pycadvisor.api.limits import HeavyGate, Overloaded, overloaded_response, send_body
 from pycadvisor.durations import parse_go_duration
 from pycadvisor.errors import BadRequest
 from pycadvisor.metrics.exposition import scrape
@@ -106,7 +106,7 @@ def make_metrics_handler(
         except Overloaded:
             return overloaded_response()
 
-    async def respond(request: web.Request, namespace: str | None, max_age: int | None) -> web.Response:
+    async def respond(request: web.Request, namespace: str | None, max_age: int | None) -> web.StreamResponse:
         body = await scrape(source, rend, namespace=namespace, max_age_ns=max_age)
         headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
         if accepts_gzip(request.headers.get("Accept-Encoding", "")):
@@ -115,6 +115,10 @@ def make_metrics_handler(
             else:
                 body = gzip_bytes(body)
             headers["Content-Encoding"] = "gzip"
-        return web.Response(body=body, headers=headers)
+        if gate is None:
+            return web.Response(body=body, headers=headers)
+        # Written while the gate's slot is held, each piece within a timeout: a client that reads slowly
+        # cannot keep scrapes in memory beyond the gate's bound.
+        return await send_body(request, web.StreamResponse(headers=headers), body)
 
     return handle_metrics
