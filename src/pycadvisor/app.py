@@ -167,12 +167,16 @@ class Daemon:
         async def events_handler(request: web.Request, name: str) -> web.StreamResponse:
             return await events_response(request, events.store, name)
 
+        from pycadvisor.api.limits import HeavyGate
+
+        gate = HeavyGate()  # one bound for the REST API and /metrics together
         ctx = ApiContext(
             manager=manager,
             cadvisor_version=__version__,
             events=events_handler,
             attributes_extra=_attributes_extra(factories),
             storage_roots=_storage_roots(factories),
+            gate=gate,
         )
         app = build_app(
             ctx,
@@ -186,11 +190,20 @@ class Daemon:
                 auth_protect_api=cfg.auth_protect_api,
                 profiling=cfg.profiling,
             ),
-            metrics_handler=make_metrics_handler(source, expo, extra_families=_storage_families(drivers)),
+            metrics_handler=make_metrics_handler(source, expo, extra_families=_storage_families(drivers), gate=gate),
         )
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        from pycadvisor.api.connections import BACKLOG, IDLE_TIMEOUT_S, CappedRunner, http_logger
+
+        self.runner = CappedRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=2.0,
+            keepalive_timeout=IDLE_TIMEOUT_S,
+            logger=http_logger(),
+        )
         await self.runner.setup()
-        site = web.TCPSite(self.runner, host=cfg.listen_ip or None, port=cfg.port, reuse_address=True)
+        site = web.TCPSite(self.runner, host=cfg.listen_ip or None, port=cfg.port, reuse_address=True, backlog=BACKLOG)
         await site.start()
         log.info("pycadvisor %s listening on %s:%d", __version__, cfg.listen_ip or "*", cfg.port)
 

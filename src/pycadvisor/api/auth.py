@@ -29,6 +29,7 @@ import binascii
 import hashlib
 import hmac
 import logging
+import math
 import os
 import posixpath
 import re
@@ -143,6 +144,32 @@ def check_password(password: bytes, secret: str) -> bool:
         got = md5_crypt(password, salt.encode(), f"${magic}$".encode())
         return hmac.compare_digest(got, secret.encode())
     return False
+
+
+def hash_weight(secret: str) -> tuple[int, int]:
+    """How costly checking a password against ``secret`` is, comparable: (scheme rank, bcrypt cost)."""
+    scheme = hash_scheme(secret)
+    if scheme == "bcrypt":
+        try:
+            return (3, int(secret[4:6]))
+        except ValueError:
+            return (3, 0)
+    return ({"md5": 2, "sha": 1}.get(scheme or "", 0), 0)
+
+
+def dummy_like(secret: str) -> str:
+    """A hash of a random password of the same kind and cost as ``secret`` ("" for none accepted)."""
+    password = secrets.token_bytes(16)
+    scheme = hash_scheme(secret)
+    if scheme == "bcrypt":
+        import bcrypt
+
+        return str(bcrypt.hashpw(password, bcrypt.gensalt(rounds=hash_weight(secret)[1] or 10)).decode())
+    if scheme == "md5":
+        return md5_crypt(password, secrets.token_hex(4).encode(), b"$apr1$").decode()
+    if scheme == "sha":
+        return "{SHA}" + base64.b64encode(hashlib.sha1(password).digest()).decode()
+    return ""
 
 
 # ------------------------------------------------------------------ files
@@ -336,6 +363,9 @@ class BasicAuthenticator:
         self._key = secrets.token_bytes(32)
         self._verified: dict[bytes, str] = {}  # HMAC(user, password) -> hash it matched
         self._generation = 0
+        self._dummy_hash = ""
+        self._dummy_for = -1  # the file generation _dummy_hash was made for
+        self._hashing = asyncio.Semaphore(1)
 
     async def check(self, request: web.Request) -> tuple[str | None, dict[str, str]]:
         """Return (user or None, extra response headers)."""
@@ -363,9 +393,15 @@ class BasicAuthenticator:
         key = hmac.new(self._key, user_b + b"\x00" + password, hashlib.sha256).digest()
         if secret is not None and self._verified.get(key) == secret:
             return user, {}
-        # An unknown user is checked against some existing hash so that timing does not tell users apart.
-        target = secret if secret is not None else next(iter(users.values()), "")
+        # Every check costs what the costliest hash of the file costs, whoever the user: an unknown user
+        # is checked against a dummy hash of that kind, and a user whose own hash is cheaper pays for the
+        # dummy too. Checking an unknown user against the first entry (bcrypt or {SHA}, whatever it was)
+        # made 1.3 ms against 150 ms tell users apart (issue 14, item 5).
+        dummy = await self._dummy(users)
+        target = secret if secret is not None else dummy
         ok = await self._verify(password, target) and secret is not None
+        if secret is not None and dummy and hash_weight(secret) < hash_weight(dummy):
+            await self._verify(password, dummy)
         if ok:
             if len(self._verified) >= 1024:
                 self._verified.pop(next(iter(self._verified)))
@@ -373,11 +409,20 @@ class BasicAuthenticator:
             return user, {}
         return None, {}
 
-    @staticmethod
-    async def _verify(password: bytes, secret: str) -> bool:
+    async def _dummy(self, users: dict[str, str]) -> str:
+        """A hash of a random password, of the costliest kind in ``users``; made once per file version."""
+        if self._dummy_for != self._generation:
+            costliest = max(users.values(), key=hash_weight, default="")
+            self._dummy_hash = await asyncio.get_running_loop().run_in_executor(None, dummy_like, costliest)
+            self._dummy_for = self._generation
+        return self._dummy_hash
+
+    async def _verify(self, password: bytes, secret: str) -> bool:
         if hash_scheme(secret) == "bcrypt":
-            # bcrypt takes tens to hundreds of ms and releases the GIL: keep it off the event loop.
-            return await asyncio.get_running_loop().run_in_executor(None, check_password, password, secret)
+            # bcrypt takes tens to hundreds of ms and releases the GIL: keep it off the event loop, one
+            # at a time, so that failed logins can never take more than one core (issue 14, item 6).
+            async with self._hashing:
+                return await asyncio.get_running_loop().run_in_executor(None, check_password, password, secret)
         return check_password(password, secret)
 
 
@@ -488,6 +533,87 @@ class DigestAuthenticator:
         return True
 
 
+# ------------------------------------------------------------------ failed attempts
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    at: float  # when ``tokens`` was last brought up to date
+
+
+class FailureLimiter:
+    """Failed login attempts per client address: a token bucket each, in a bounded table.
+
+    Each failure takes a token; a bucket refills one token every ``refill_s`` up to ``burst``. An
+    address without a token is refused before any password is checked (429 with ``Retry-After``),
+    so wrong passwords cannot keep the cores busy with bcrypt (issue 14, item 6); successful logins
+    take nothing. The table holds at most ``max_clients`` addresses, least recently failed dropped
+    first (a full bucket is the same as none).
+    """
+
+    def __init__(
+        self,
+        *,
+        burst: int = 20,
+        refill_s: float = 2.0,
+        max_clients: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.burst = burst
+        self.refill_s = refill_s
+        self.max_clients = max_clients
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    def _bucket(self, addr: str, now: float) -> _Bucket | None:
+        b = self._buckets.get(addr)
+        if b is not None:
+            b.tokens = min(float(self.burst), b.tokens + (now - b.at) / self.refill_s)
+            b.at = now
+        return b
+
+    def retry_after(self, addr: str) -> int:
+        """Seconds until ``addr`` may try again; 0 if it may now."""
+        now = self._clock()
+        b = self._bucket(addr, now)
+        if b is None or b.tokens >= 1.0:
+            return 0
+        return max(1, math.ceil((1.0 - b.tokens) * self.refill_s))
+
+    def take(self, addr: str) -> int:
+        """Take a token for an attempt of ``addr`` before checking it: 0 if taken, else seconds to wait.
+
+        The token is taken before the password is checked, so that concurrent attempts cannot all pass
+        while the first ones are still being hashed; :meth:`refund` gives it back when the attempt succeeds.
+        """
+        wait = self.retry_after(addr)
+        if wait:
+            return wait
+        b = self._buckets.pop(addr, None)  # re-inserted last: the order is least recently failed first
+        if b is None:
+            while len(self._buckets) >= self.max_clients:
+                self._buckets.pop(next(iter(self._buckets)))
+            b = _Bucket(tokens=float(self.burst), at=self._clock())
+        b.tokens -= 1.0
+        self._buckets[addr] = b
+        return 0
+
+    def refund(self, addr: str) -> None:
+        """Give back the token of an attempt that succeeded (a success is not limited)."""
+        b = self._buckets.get(addr)
+        if b is not None:
+            b.tokens = min(float(self.burst), b.tokens + 1.0)
+
+
+def _too_many(retry_after: int) -> web.Response:
+    return web.Response(
+        status=429,
+        body=b"429 Too Many Requests\n",
+        headers={"Content-Type": "text/plain", "Retry-After": str(retry_after)},
+    )
+
+
 # ------------------------------------------------------------------ middleware
 
 
@@ -528,11 +654,13 @@ def make_auth_middleware(
     metrics_path: str = "/metrics",
     nonce_ttl: float = 300.0,
     clock: Callable[[], float] = time.monotonic,
+    limiter: FailureLimiter | None = None,
 ) -> Middleware:
     """Build the aiohttp middleware guarding the UI (and, with ``protect_api``, the API and metrics).
 
     ``basic_file`` wins over ``digest_file`` (as in cAdvisor); with neither, requests pass through.
     The files are read now, so a missing or unreadable file fails at startup (``OSError``).
+    Failed attempts are limited per client address by ``limiter`` (by default a :class:`FailureLimiter`).
     """
     prefixes = protected_prefixes(prefix=prefix, protect_api=protect_api, metrics_path=metrics_path)
     healthz = prefix.rstrip("/") + "/healthz"
@@ -542,19 +670,29 @@ def make_auth_middleware(
         if digest_file and not basic_file
         else None
     )
+    failures = limiter if limiter is not None else FailureLimiter(clock=clock)
 
     @web.middleware
     async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if (basic is None and digest is None) or not _is_protected(request, prefixes, healthz):
             return await handler(request)
         extra: dict[str, str]
+        # The peer's address, never a forwarded-for header a client could vary at will.
+        addr = request.remote or ""
+        tried = "Authorization" in request.headers  # a request without credentials costs nothing
+        if tried and (wait := failures.take(addr)):
+            return _too_many(wait)
         if basic is not None:
             user, extra = await basic.check(request)
+            if user is not None and tried:
+                failures.refund(addr)
             if user is None:
                 return _unauthorized(basic.challenge)
         else:
             assert digest is not None
             user, extra, stale = digest.check(request)
+            if tried and (user is not None or stale):  # a stale nonce is the protocol's retry, not a failure
+                failures.refund(addr)
             if user is None:
                 return _unauthorized(digest.challenge(stale=stale))
         response = await handler(request)

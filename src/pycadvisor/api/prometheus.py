@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
+from pycadvisor.api.limits import HeavyGate, Overloaded, overloaded_response, send_body
 from pycadvisor.durations import parse_go_duration
 from pycadvisor.errors import BadRequest
 from pycadvisor.metrics.exposition import scrape
@@ -75,13 +76,15 @@ def make_metrics_handler(
     *,
     extra_families: Callable[[], Iterable[FamilyLike]] | None = None,
     renderer: ExpositionRenderer | None = None,
+    gate: HeavyGate | None = None,
 ) -> Handler:
     """An aiohttp handler serving the exposition of ``source``'s containers and machine.
 
     ``extra_families`` returns further families of other components on each scrape (e.g. storage
     driver counters): ``prometheus_client`` metric families (``CounterMetricFamily``, ...) or objects
     of the same shape (:class:`~pycadvisor.metrics.runtime.FamilyLike`); they are rendered with the
-    rest, sorted in and subject to the family allow-list.
+    rest, sorted in and subject to the family allow-list. ``gate`` bounds the scrapes rendered at once
+    with the REST API's heavy responses (api/limits.py).
     """
     if renderer is None:
         extra = [] if extra_families is None else [_FamiliesCollector(extra_families)]
@@ -95,6 +98,15 @@ def make_metrics_handler(
             namespace, max_age = parse_query(query)
         except BadRequest as e:
             return web.Response(status=400, text=f"{e}\n", content_type="text/plain", charset="utf-8")
+        if gate is None:
+            return await respond(request, namespace, max_age)
+        try:
+            async with gate.slot():
+                return await respond(request, namespace, max_age)
+        except Overloaded:
+            return overloaded_response()
+
+    async def respond(request: web.Request, namespace: str | None, max_age: int | None) -> web.StreamResponse:
         body = await scrape(source, rend, namespace=namespace, max_age_ns=max_age)
         headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
         if accepts_gzip(request.headers.get("Accept-Encoding", "")):
@@ -103,6 +115,10 @@ def make_metrics_handler(
             else:
                 body = gzip_bytes(body)
             headers["Content-Encoding"] = "gzip"
-        return web.Response(body=body, headers=headers)
+        if gate is None:
+            return web.Response(body=body, headers=headers)
+        # Written while the gate's slot is held, each piece within a timeout: a client that reads slowly
+        # cannot keep scrapes in memory beyond the gate's bound.
+        return await send_body(request, web.StreamResponse(headers=headers), body)
 
     return handle_metrics

@@ -8,16 +8,18 @@ manager's map, never turned into file paths, so no encoding of ``..`` can read o
 
 from __future__ import annotations
 
+import functools
 import logging
 import posixpath
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from pycadvisor.api.limits import ChunkWriter, HeavyGate, Overloaded, overloaded_response, read_body
 from pycadvisor.durations import parse_go_duration
 from pycadvisor.errors import BadRequest, ContainerNotFound
 from pycadvisor.host.fs import CrioStorage
@@ -61,6 +63,8 @@ class ApiContext:
     # docker-images, crio-images and crio-containers (cAdvisor fs.Context); overrides docker_root.
     storage_roots: Callable[[], Awaitable[tuple[str | None, CrioStorage | None]]] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # Bounds the heavy responses in flight (api/limits.py); None: unbounded (embedders, unit tests).
+    gate: HeavyGate | None = None
 
 
 class HttpError(Exception):
@@ -76,6 +80,45 @@ def _json(obj: Any) -> web.Response:
 
 def _raw_json(data: bytes) -> web.Response:
     return web.Response(body=data, content_type="application/json")
+
+
+def _json_stream(request: web.Request) -> ChunkWriter:
+    resp = web.StreamResponse()
+    resp.content_type = "application/json"
+    return ChunkWriter(request, resp)
+
+
+async def _stream_map(request: web.Request, items: Iterable[tuple[str, Callable[[], Any]]]) -> web.StreamResponse:
+    """A JSON object of ``items`` (key, value maker), encoded and written one value at a time.
+
+    The bytes are those of ``codec.dumps`` of the whole dict: keys sorted as Go sorts map keys.
+    """
+    w = _json_stream(request)
+    sep = b"{"
+    try:
+        for key, make in sorted(items, key=lambda kv: kv[0]):
+            await w.add(sep + codec.dumps(key) + b":" + codec.dumps(make()))
+            sep = b","
+    except Exception as e:
+        w.abort_if_started(e)
+        raise
+    await w.add(b"{}" if sep == b"{" else b"}")
+    return await w.finish()
+
+
+async def _stream_list(request: web.Request, makers: Iterable[Callable[[], Any]]) -> web.StreamResponse:
+    """A JSON array of the values ``makers`` make, encoded and written one value at a time."""
+    w = _json_stream(request)
+    sep = b"["
+    try:
+        for make in makers:
+            await w.add(sep + codec.dumps(make()))
+            sep = b","
+    except Exception as e:
+        w.abort_if_started(e)
+        raise
+    await w.add(b"[]" if sep == b"[" else b"]")
+    return await w.finish()
 
 
 def clean_name(rest: str) -> str:
@@ -164,6 +207,10 @@ def _with_previous(st: ContainerState, count: int) -> list[tuple[ContainerStats 
     return pairs if count < 0 else pairs[-count:]
 
 
+def _derived(st: ContainerState) -> Any:
+    return st.summary.derived
+
+
 class RestApi:
     """Routes ``/api/...`` requests to cAdvisor's request types."""
 
@@ -187,6 +234,16 @@ class RestApi:
             return web.Response(status=400, text=f'Supported request types: "{quoted}"')
         if rtype not in types:
             return web.Response(status=500, text=f'unknown request type "{rtype}"\n')
+        gate = self.ctx.gate
+        if gate is None or rtype == "events":  # an event stream stays open: it must not hold a slot
+            return await self._dispatch(request, version, rtype, rest)
+        try:
+            async with gate.slot():
+                return await self._dispatch(request, version, rtype, rest)
+        except Overloaded:
+            return overloaded_response()
+
+    async def _dispatch(self, request: web.Request, version: str, rtype: str, rest: str) -> web.StreamResponse:
         try:
             if version.startswith("v1"):
                 return await self._v1(request, rtype, rest)
@@ -207,7 +264,7 @@ class RestApi:
             return _json(self.m.machine_info)
         if rtype == "events":
             return await self._events(request, rest)
-        body = await request.read()
+        body = await read_body(request)
         num, start, end = _v1_request(body)
         if rtype == "containers":
             st = self.m.get(clean_name(rest))
@@ -217,12 +274,18 @@ class RestApi:
             states = self.m.subcontainers(name)
             if not states:
                 raise ContainerNotFound(name)
-            return _json([self.m.info(st, count=num, start_ns=start, end_ns=end) for st in states])
+            return await _stream_list(
+                request, [functools.partial(self.m.info, st, count=num, start_ns=start, end_ns=end) for st in states]
+            )
         if rtype == "docker":
-            return _json(self._runtime_infos("docker", rest, num, start, end))
+            states = self._runtime_states("docker", rest)
+            return await _stream_map(
+                request,
+                [(st.name, functools.partial(self.m.info, st, count=num, start_ns=start, end_ns=end)) for st in states],
+            )
         raise HttpError(500, f'unknown request type "{rtype}"')
 
-    def _runtime_infos(self, ns: str, rest: str, num: int, start: int, end: int) -> dict[str, Any]:
+    def _runtime_states(self, ns: str, rest: str) -> list[ContainerState]:
         alias = rest.strip("/")
         if not alias:
             states = self.m.in_namespace(ns)
@@ -231,7 +294,7 @@ class RestApi:
                 # cAdvisor answers 500; a malformed parameter is a 400 here (README).
                 raise BadRequest("name", f'invalid {ns} container name "{alias}": more than one path element')
             states = [self.m.find_alias(ns, alias)]
-        return {st.name: self.m.info(st, count=num, start_ns=start, end_ns=end) for st in states}
+        return states
 
     # ------------------------------------------------------------------ v2
 
@@ -273,21 +336,18 @@ class RestApi:
         states = self._select(rest, opts)
         await m.ensure_fresh(states, opts.max_age_ns)
         if rtype == "stats":
-            out: dict[str, Any] = {}
-            for st in states:
-                pairs = _with_previous(st, opts.count)
-                if version == "v2.0":
-                    out[st.name] = [deprecated_stats(st.spec, p, s) for p, s in pairs]
-                else:
-                    if st.name == "/":
-                        continue
-                    info = m.info(st, count=0)
-                    out[st.name] = {"spec": spec_v2(info), "stats": [stats_v2(st.spec, p, s) for p, s in pairs]}
-            return _json(out)
+            return await _stream_map(
+                request,
+                [
+                    (st.name, functools.partial(self._stats_of, st, opts.count, version))
+                    for st in states
+                    if version == "v2.0" or st.name != "/"
+                ],
+            )
         if rtype == "summary":
-            return _json({st.name: st.summary.derived for st in states})
+            return await _stream_map(request, [(st.name, functools.partial(_derived, st)) for st in states])
         if rtype == "spec":
-            return _json({st.name: spec_v2(m.info(st, count=0)) for st in states})
+            return await _stream_map(request, [(st.name, functools.partial(self._spec_of, st)) for st in states])
         if rtype == "ps":
             if opts.recursive or len(states) != 1:
                 raise BadRequest("recursive", "ps needs exactly one container")
@@ -296,6 +356,16 @@ class RestApi:
             # Application metrics (collector labels on containers) are not collected by pycadvisor.
             return _json({st.name: {} for st in states})
         raise HttpError(500, f'unknown request type "{rtype}"')
+
+    def _spec_of(self, st: ContainerState) -> Any:
+        return spec_v2(self.m.info(st, count=0))
+
+    def _stats_of(self, st: ContainerState, count: int, version: str) -> Any:
+        pairs = _with_previous(st, count)
+        if version == "v2.0":
+            return [deprecated_stats(st.spec, p, s) for p, s in pairs]
+        info = self.m.info(st, count=0)
+        return {"spec": spec_v2(info), "stats": [stats_v2(st.spec, p, s) for p, s in pairs]}
 
     async def _events(self, request: web.Request, rest: str) -> web.StreamResponse:
         if self.ctx.events is None:
