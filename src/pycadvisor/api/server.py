@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from pycadvisor.api.openapi import make_openapi_handler
 from pycadvisor.api.rest import ApiContext, RestApi
 from pycadvisor.api.validate import validate_text
 
@@ -81,6 +82,7 @@ def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler 
     r = app.router
     r.add_get(prefix + "/healthz", healthz)
     r.add_route("*", prefix + "/api", api_redirect)
+    r.add_get(prefix + "/api/openapi.json", make_openapi_handler(prefix))
     r.add_route("*", prefix + "/api/{tail:.*}", api_handler)
     r.add_get(prefix + "/validate/", validate)
     r.add_get(prefix + "/validate", validate)
