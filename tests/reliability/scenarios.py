@@ -12,6 +12,7 @@ import json
 import os
 import re
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,29 @@ def inotify_watches(pid: int) -> int:
         except FileNotFoundError:  # closed meanwhile
             continue
     return total
+
+
+def watched_inodes(pid: int) -> set[tuple[int, int]]:
+    """(device, inode) of every directory ``pid`` has an inotify watch on, as the kernel prints them
+    (``ino:%lx sdev:%x``, the device as the kernel's dev_t: major << 20 | minor)."""
+    out: set[tuple[int, int]] = set()
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)) != "anon_inode:inotify":
+                continue
+            text = _read(f"/proc/{pid}/fdinfo/{fd}")
+        except FileNotFoundError:
+            continue
+        for m in re.finditer(r"^inotify wd:\S+ ino:([0-9a-f]+) sdev:([0-9a-f]+)", text, re.M):
+            out.add((int(m.group(2), 16), int(m.group(1), 16)))
+    return out
+
+
+def kernel_dev_ino(path: str) -> tuple[int, int]:
+    """(device, inode) of ``path`` in the kernel's encoding of :func:`watched_inodes`."""
+    st = os.stat(path)
+    return (os.major(st.st_dev) << 20) | os.minor(st.st_dev), st.st_ino
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,3 +210,200 @@ def fuzz_api(url: str, doc: dict[str, Any], *, max_examples: int, derandomize: b
             with contextlib.suppress(hypothesis.errors.Unsatisfiable):
                 test()
     return result
+
+
+# ---------------------------------------------------------------- cgroup churn
+
+
+def only_below(name: str) -> tuple[str, ...]:
+    """Daemon flags that make it track only the root and the cgroups at and below ``name``."""
+    return ("-docker_only=true", f"-raw_cgroup_prefix_whitelist={name.split('/')[1] and '/' + name.split('/')[1]}")
+
+
+def get_json(url: str, path: str, timeout: float = 30.0) -> Any:
+    from support.services import http_get
+
+    status, body = http_get(url + path, timeout=timeout)
+    if status != 200:
+        raise RuntimeError(f"GET {path} -> {status}: {body[:300]!r}")
+    return json.loads(body)
+
+
+def tracked_below(url: str, name: str) -> int:
+    """Containers the daemon tracks at and below ``name`` (REST ``/api/v2.0/spec?recursive=true``)."""
+    try:
+        return len(get_json(url, f"/api/v2.0/spec{name}?recursive=true"))
+    except RuntimeError:
+        return 0
+
+
+def tracked_total(url: str) -> int:
+    return len(get_json(url, "/api/v2.0/spec/?recursive=true"))
+
+
+@dataclass(slots=True)
+class ChurnResult:
+    cgroups: int  # cgroups created and removed (pods and their containers)
+    with_processes: int
+    before: Holdings
+    after: Holdings
+    peak: Holdings
+    tracked_before: int
+    tracked_after: int
+    creations: int  # containerCreation events of the churned cgroups
+    deletions: int  # containerDeletion events of the churned cgroups
+    missing_creations: list[str]
+    missing_deletions: list[str]
+    seconds: float
+    removed_dirs: int  # directories removed (a cgroup has one per mounted hierarchy)
+    watches_on_removed: int  # inotify watches the kernel still keeps on those removed directories
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "cgroups": self.cgroups,
+            "with_processes": self.with_processes,
+            "events": f"{self.creations}/{self.cgroups} creations, {self.deletions}/{self.cgroups} deletions",
+            "fds": [self.before.fds, self.peak.fds, self.after.fds],
+            "threads": [self.before.threads, self.peak.threads, self.after.threads],
+            "inotify_watches": [self.before.inotify_watches, self.peak.inotify_watches, self.after.inotify_watches],
+            "watches_on_removed_dirs": f"{self.watches_on_removed}/{self.removed_dirs}",
+            "rss_kib": [self.before.rss_kib, self.peak.rss_kib, self.after.rss_kib],
+            "tracked_containers": [self.tracked_before, self.tracked_after],
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def steady_holdings(pid: int, *, timeout: float, interval: float = 0.5) -> Holdings:
+    """The holdings of ``pid`` once two readings ``interval`` apart agree (work in flight has ended)."""
+    from support.procs import wait_until
+
+    last: list[Holdings] = [Holdings.of(pid)]
+
+    def same() -> Holdings | None:
+        now = Holdings.of(pid)
+        prev, last[0] = last[0], now
+        return (
+            now
+            if (now.fds, now.threads, now.inotify_watches) == (prev.fds, prev.threads, prev.inotify_watches)
+            else None
+        )
+
+    return wait_until(same, timeout=timeout, interval=interval, what=f"steady holdings of pid {pid}")
+
+
+def _settled(pid: int, base: Holdings, url: str, tracked: int) -> Holdings | None:
+    now = Holdings.of(pid)
+    back = (
+        now.fds <= base.fds
+        and now.threads <= base.threads
+        and now.inotify_watches <= base.inotify_watches
+        and tracked_total(url) <= tracked
+    )
+    return now if back else None
+
+
+def churn(
+    url: str,
+    pid: int,
+    parent: Any,
+    *,
+    pods: int,
+    batch: int = 25,
+    process_every: int = 5,
+    settle_timeout: float = 60.0,
+) -> ChurnResult:
+    """Create and remove ``pods`` pod cgroups, each with a container cgroup inside (``<parent>/pN/c``),
+    ``batch`` at a time, as a runtime does: the pod first, then its container, hierarchy by
+    hierarchy (TestCgroup makes each directory in every mounted hierarchy in turn); every
+    ``process_every``-th container runs a process. A batch is removed once the daemon tracks it.
+
+    A first batch warms the daemon up (lazy imports, executor threads) before the baseline is taken;
+    at the end, waits (at most ``settle_timeout``) for what the daemon holds to come back to it.
+    """
+    from support.procs import sleeper, wait_until
+
+    removed_dirs: set[tuple[int, int]] = set()
+
+    def one_batch(start: int, count: int) -> tuple[list[str], int, Holdings]:
+        made = []
+        names: list[str] = []
+        procs = 0
+        for i in range(start, start + count):
+            pod = parent.child(f"p{i}")
+            ctr = pod.child("c")
+            if process_every and i % process_every == 0:
+                ctr.adopt(sleeper(ctr))
+                procs += 1
+            made.append((pod, ctr))
+            names += [pod.name, ctr.name]
+        want = len(names)
+        wait_until(
+            lambda: tracked_below(url, parent.name) >= want + 1,
+            timeout=settle_timeout,
+            what=f"the daemon to track {want} new cgroups",
+        )
+        peak = Holdings.of(pid)
+        for pod, ctr in made:
+            removed_dirs.update(kernel_dev_ino(d) for cg in (pod, ctr) for d in cg.paths())
+            pod.close()
+        return names, procs, peak
+
+    wait_until(lambda: tracked_below(url, parent.name) == 1, timeout=settle_timeout, what=f"{parent.name} tracked")
+    warm = min(batch, 5)
+    one_batch(10**6, warm)  # warm-up, not counted
+    wait_until(lambda: tracked_below(url, parent.name) == 1, timeout=settle_timeout, what="warm-up cgroups gone")
+    removed_dirs.clear()
+    tracked_before = tracked_total(url)
+    before = steady_holdings(pid, timeout=settle_timeout)
+    t0 = time.monotonic()
+    names: list[str] = []
+    with_procs = 0
+    peak = before
+    for start in range(0, pods, batch):
+        batch_names, procs, batch_peak = one_batch(start, min(batch, pods - start))
+        names += batch_names
+        with_procs += procs
+        peak = Holdings(
+            fds=max(peak.fds, batch_peak.fds),
+            threads=max(peak.threads, batch_peak.threads),
+            rss_kib=max(peak.rss_kib, batch_peak.rss_kib),
+            inotify_watches=max(peak.inotify_watches, batch_peak.inotify_watches),
+        )
+    want = set(names)
+
+    def events(kind: str) -> set[str]:
+        # No start_time: the names are unique to this run, and the warm-up's are not in ``want``.
+        q = f"{kind}_events=true&subcontainers=true&max_events=-1"
+        return {e["container_name"] for e in get_json(url, f"/api/v1.3/events{parent.name}?{q}")} & want
+
+    def reported(kind: str) -> set[str]:
+        try:
+            wait_until(lambda: events(kind) == want, timeout=settle_timeout, what=f"{kind} events")
+        except TimeoutError:
+            pass  # reported below as missing
+        return events(kind)
+
+    created = reported("creation")
+    deleted = reported("deletion")
+    try:
+        after = wait_until(
+            lambda: _settled(pid, before, url, tracked_before), timeout=settle_timeout, what="holdings back to baseline"
+        )
+    except TimeoutError:
+        after = Holdings.of(pid)
+    return ChurnResult(
+        removed_dirs=len(removed_dirs),
+        watches_on_removed=len(removed_dirs & watched_inodes(pid)),
+        cgroups=len(names),
+        with_processes=with_procs,
+        before=before,
+        after=after,
+        peak=peak,
+        tracked_before=tracked_before,
+        tracked_after=tracked_total(url),
+        creations=len(created),
+        deletions=len(deleted),
+        missing_creations=sorted(want - created)[:10],
+        missing_deletions=sorted(want - deleted)[:10],
+        seconds=time.monotonic() - t0,
+    )
