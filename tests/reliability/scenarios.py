@@ -407,3 +407,260 @@ def churn(
         missing_deletions=sorted(want - deleted)[:10],
         seconds=time.monotonic() - t0,
     )
+
+
+# ---------------------------------------------------------------- path traversal
+
+
+def traversal_names(canary: str) -> list[str]:
+    """Hostile container names, as raw request-target text: each tries to make the daemon open
+    ``canary`` (an absolute file path) or a file outside what it reads, or to break its parser."""
+    rel = canary.lstrip("/")
+    up = "../" * 12
+    names = [
+        "..",
+        "../..",
+        up + rel,
+        up + "etc/shadow",
+        up + "root/.ssh/id_rsa",
+        up + "proc/self/environ",
+        "/" + rel,
+        "//" + rel,
+        canary,
+        "%2e%2e/" * 12 + rel,
+        "%2E%2E%2F" * 12 + rel.replace("/", "%2F"),
+        "..%2f" * 12 + rel.replace("/", "%2f"),
+        "%252e%252e%252f" * 12 + rel,  # double-encoded
+        "%25252e%25252e%25252f" * 12 + rel,  # triple-encoded
+        "..%252f" * 12 + rel,
+        "%c0%ae%c0%ae/" * 12 + rel,  # overlong UTF-8 dots
+        "%c0%af".join([".."] * 12) + "%c0%af" + rel,  # overlong UTF-8 slash
+        "..\\" * 12 + rel.replace("/", "\\"),
+        "..%5c" * 12 + rel.replace("/", "%5c"),
+        ".%2e/" * 12 + rel,
+        "%2e./" * 12 + rel,
+        "....//" * 12 + rel,
+        "..;/" * 12 + rel,
+        "./" * 40 + up + rel,
+        "%00",
+        "..%00/" * 12 + rel,
+        up + rel + "%00.json",
+        "a%00b",
+        "a" * 255,
+        "a" * 4096,
+        "/".join(["a" * 200] * 30),  # 6 KB of path
+        "%" * 100,
+        "%zz%%%",
+        "%ff%fe%fd",
+        "\u2025/" * 12 + rel,  # two-dot leader
+        "\uff0e\uff0e\uff0f" * 12 + rel,  # fullwidth dots and solidus
+        "\u202e" + rel,  # right-to-left override
+        "容器/\U0001f4a5",
+        "%e2%80%a5/" * 12 + rel,
+        "~root",
+        "$(id)",
+        "`id`",
+        "*",
+        "{name}",
+        "docker/" + up + rel,
+        "system.slice/../../" + up + rel,
+        "%0d%0aX-Injected:%201",
+        "name?type=docker&recursive=true",
+        "name#frag",
+        "sys/fs/cgroup/memory/" + up + rel,
+        "proc/1/root/" + rel,
+    ]
+    return names
+
+
+# Endpoints that take a container name, or a file name (static assets): 22.
+NAMED_ENDPOINTS = (
+    "/api/v1.0/containers/",
+    "/api/v1.1/subcontainers/",
+    "/api/v1.2/docker/",
+    "/api/v1.3/containers/",
+    "/api/v1.3/subcontainers/",
+    "/api/v1.3/docker/",
+    "/api/v1.3/events/",
+    "/api/v2.0/stats/",
+    "/api/v2.0/summary/",
+    "/api/v2.0/spec/",
+    "/api/v2.0/ps/",
+    "/api/v2.0/appmetrics/",
+    "/api/v2.0/events/",
+    "/api/v2.1/stats/",
+    "/api/v2.1/spec/",
+    "/api/v2.1/ps/",
+    "/api/v2.1/ps/{}?type=docker",
+    "/api/v2.1/spec/{}?type=podman&recursive=true",
+    "/containers/",
+    "/docker/",
+    "/podman/",
+    "/static/",
+)
+
+# Files in /etc the daemon reads for its answers: user names for ps (pwd), the OS version
+# (attributes), MIME types and name resolution (Python's stdlib).
+ETC_FILES = frozenset(
+    "/etc/" + f
+    for f in (
+        "passwd", "group", "os-release", "localtime", "mime.types", "nsswitch.conf", "hosts", "resolv.conf",
+        "host.conf", "gai.conf", "ld.so.cache",
+    )
+)  # fmt: skip
+
+
+def allowed_roots(repo: str) -> tuple[str, ...]:
+    """Where the daemon may open or stat files: cgroupfs, /proc, /sys, /dev, its package and Python
+    (lazy imports), and the PATH directories (runtime binaries looked up by name)."""
+    import sys
+
+    path_dirs = [p for p in os.environ.get("PATH", "").split(":") if p.startswith("/")]
+    roots = ["/sys", "/proc", "/dev", repo, sys.prefix, sys.base_prefix, sys.exec_prefix, *path_dirs]
+    roots += [os.path.realpath(r) for r in roots]  # the venv is a symlink here
+    return tuple(dict.fromkeys(r.rstrip("/") for r in roots))
+
+
+_STRACE_PATH = re.compile(r'(?:(AT_FDCWD)|\d+<([^>]*)>)?,? ?"((?:[^"\\]|\\.)*)"')
+
+
+def strace_paths(log: str, cwd: str) -> set[str]:
+    """Absolute paths named by the file syscalls of an ``strace -y -e trace=%file`` log."""
+    out: set[str] = set()
+    for line in log.splitlines():
+        call = line.split(None, 1)[-1]
+        paren = call.find("(")
+        if paren < 0:
+            continue
+        for m in _STRACE_PATH.finditer(call, paren + 1):
+            base, name = m.group(2), m.group(3)
+            if name.startswith("/"):
+                out.add(os.path.normpath(name))
+            elif base:
+                out.add(os.path.normpath(os.path.join(base, name)) if name else base)
+            elif name:
+                out.add(os.path.normpath(os.path.join(cwd, name)))
+    return out
+
+
+def mount_points(pid: int) -> frozenset[str]:
+    """Mount points of ``pid``'s mount namespace (proc(5) mountinfo, field 5): the daemon statfs's
+    each one for the filesystem stats, as cAdvisor does."""
+    points = set()
+    for line in _read(f"/proc/{pid}/mountinfo").splitlines():
+        fields = line.split()
+        if len(fields) > 4:
+            points.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
+    return frozenset(points)
+
+
+def outside(paths: set[str], roots: Sequence[str], exact: frozenset[str] = frozenset()) -> list[str]:
+    def ok(p: str) -> bool:
+        return p == "/" or p in ETC_FILES or p in exact or any(p == r or p.startswith(r + "/") for r in roots)
+
+    return sorted(p for p in paths if not ok(p))
+
+
+class FileSyscallTrace:
+    """``strace -f -y -e trace=%file`` attached to a running process, for the duration of a ``with``."""
+
+    def __init__(self, pid: int, log_path: str) -> None:
+        self.pid = pid
+        self.log_path = log_path
+        self.proc: Any = None
+
+    def __enter__(self) -> FileSyscallTrace:
+        from support.procs import ManagedProcess, wait_until
+
+        argv = [
+            "strace",
+            "-f",
+            "-qq",
+            "-y",
+            "-s",
+            "8192",
+            "-e",
+            "trace=%file",
+            "-o",
+            self.log_path,
+            "-p",
+            str(self.pid),
+        ]
+        self.proc = ManagedProcess(argv, what=f"strace of {self.pid}")
+
+        def traced() -> bool:
+            status = _read(f"/proc/{self.pid}/status")
+            return "TracerPid:\t0" not in status
+
+        wait_until(traced, timeout=15, what=f"strace to attach to {self.pid}", proc=self.proc)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.stop()  # SIGTERM: strace detaches and flushes its log
+
+    def paths(self, cwd: str) -> set[str]:
+        with open(self.log_path, errors="replace") as f:
+            return strace_paths(f.read(), cwd)
+
+
+@dataclass(slots=True)
+class TraversalResult:
+    names: int
+    endpoints: int
+    requests: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    server_errors: list[str] = field(default_factory=list)  # undocumented 5xx
+    files_touched: int = 0
+    outside_roots: list[str] = field(default_factory=list)
+    canary_touched: bool = False
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "corpus": f"{self.names} names x {self.endpoints} endpoints",
+            "requests": self.requests,
+            "statuses": dict(sorted(self.statuses.items())),
+            "5xx": len(self.server_errors),
+            "distinct paths the daemon opened or stat'ed": self.files_touched,
+            "outside the allowed roots": self.outside_roots,
+            "canary touched": self.canary_touched,
+        }
+
+
+def _documented_5xx(target: str, status: int, body: bytes) -> bool:
+    # cAdvisor answers 500 for a docker alias of more than one path element (/api/v1.2/docker/<a>/<b>).
+    return status == 500 and "/docker/" in target and body.startswith(b"invalid docker container name")
+
+
+def traversal(
+    port: int, pid: int, *, canary: str, repo: str, trace_log: str, names: Sequence[str] | None = None
+) -> TraversalResult:
+    """Every hostile name on every named endpoint, under strace: what the daemon answered and which
+    files it opened or looked at meanwhile."""
+    corpus = list(names) if names is not None else traversal_names(canary)
+    result = TraversalResult(names=len(corpus), endpoints=len(NAMED_ENDPOINTS))
+    with FileSyscallTrace(pid, trace_log) as trace:
+        for endpoint in NAMED_ENDPOINTS:
+            for name in corpus:
+                target = endpoint.format(name) if "{}" in endpoint else endpoint + name
+                for method in ("GET", "POST"):
+                    status, _, body = raw_request(port, method, target)
+                    result.requests += 1
+                    result.statuses[status] = result.statuses.get(status, 0) + 1
+                    if status >= 500 and not _documented_5xx(target, status, body):
+                        result.server_errors.append(f"{method} {target[:200]} -> {status}: {body[:200]!r}")
+        # A raw NUL and raw control bytes in the request line: the HTTP parser must refuse them.
+        for raw in ("/api/v1.3/containers/a\x00b", "/api/v2.0/spec/\x7f\x01", "/static/\x00"):
+            try:
+                status, _, body = raw_request(port, "GET", raw)
+            except (ConnectionError, ValueError):
+                status, body = 400, b""  # the server closed the connection: refused
+            result.requests += 1
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            if status >= 500:
+                result.server_errors.append(f"GET {raw!r} -> {status}: {body[:200]!r}")
+    touched = trace.paths(repo)
+    result.files_touched = len(touched)
+    result.outside_roots = outside(touched, allowed_roots(repo), mount_points(pid))
+    canary_dir = os.path.dirname(canary)
+    result.canary_touched = any(p == canary_dir or p.startswith(canary_dir + "/") for p in touched)
+    return result
