@@ -664,3 +664,170 @@ def traversal(
     canary_dir = os.path.dirname(canary)
     result.canary_touched = any(p == canary_dir or p.startswith(canary_dir + "/") for p in touched)
     return result
+
+
+# ---------------------------------------------------------------- auth bypass
+
+# Resources behind -http_auth_file/-http_digest_file with -auth_protect_api (22).
+PROTECTED_PATHS = (
+    "/containers/",
+    "/containers/system.slice",
+    "/docker/",
+    "/docker/abc",
+    "/podman/",
+    "/static/containers.js",
+    "/static/containers.css",
+    "/api",
+    "/api/",
+    "/api/openapi.json",
+    "/api/v1.0/machine",
+    "/api/v1.3/containers/",
+    "/api/v1.3/subcontainers/",
+    "/api/v1.3/events/",
+    "/api/v2.0/attributes",
+    "/api/v2.0/ps/",
+    "/api/v2.0/storage",
+    "/api/v2.1/stats/",
+    "/api/v2.1/machinestats",
+    "/metrics",
+    "/validate/",
+    "/validate",
+)
+METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE")
+
+
+def _pct_all(s: str) -> str:
+    return "".join(f"%{ord(c):02X}" if c.isalnum() else c for c in s)
+
+
+def spellings(path: str, prefix: str, port: int) -> list[str]:
+    """33 request targets that a lax guard might not see as ``prefix + path``."""
+    p = prefix + path
+    head, _, tail = p[1:].partition("/")
+    seg1 = "/" + head
+    rest = "/" + tail if tail or p.endswith("/") else ""
+    out = [
+        p,
+        p.upper(),
+        "/" + head.capitalize() + rest,
+        "/" + p,
+        p.replace("/", "//"),
+        "/." + p,
+        seg1 + "/." + rest if rest else p + "/.",
+        "/healthz/.." + p,
+        "/healthz/%2e%2e" + p,
+        prefix + "/healthz/.." + path,
+        "/x/../" + p[1:],
+        "/" + p[1:].replace("/", "%2f"),
+        "/" + p[1:].replace("/", "%2F"),
+        "/%" + f"{ord(p[1]):02x}" + p[2:],
+        _pct_all(p),
+        p.rstrip("/") if p.endswith("/") else p + "/",
+        p + "?",
+        p + "#",
+        p + ";",
+        p + "%00",
+        p + "/.",
+        "/" + p[1:].replace("/", "\\"),
+        "/%2e" + p,
+        "/healthz%2f..%2f" + p[1:],
+        "/static/../" + p[1:],
+        "/" + p[1:].replace("/", "%252f"),
+        f"http://127.0.0.1:{port}" + p,
+        "/foo/%2e%2e" + p,
+        p.lower(),
+        prefix + prefix + path if prefix else "/" + head + "/." + rest,
+        path,  # without the prefix (the same as p without one)
+        prefix.upper() + path if prefix else p + "/..",
+        seg1 + "/;x=y" + rest,
+    ]
+    return out
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _bogus_digest(target: str) -> str:
+    return (
+        f'Digest username="admin", realm="localhost", nonce="00000000", uri="{target}", '
+        f'response="{"0" * 32}", qop=auth, nc=00000001, cnonce="abc", opaque="x", algorithm=MD5'
+    )
+
+
+@dataclass(slots=True)
+class AuthResult:
+    scheme: str
+    prefix: str
+    requests: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    bypasses: list[str] = field(default_factory=list)  # a 2xx without valid credentials
+    canonical_not_401: list[str] = field(default_factory=list)
+    valid_refused: list[str] = field(default_factory=list)
+
+
+def auth_bypass(
+    port: int,
+    *,
+    scheme: str,
+    prefix: str,
+    user: str,
+    password: str,
+    wrong_credentials_methods: Sequence[str] = ("GET",),
+    workers: int = 8,
+) -> AuthResult:
+    """Every protected path x every spelling x every method without credentials, and with wrong ones
+    for ``wrong_credentials_methods``; a 2xx answer (other than ``/healthz``'s ``ok``) is a bypass.
+    The exact spelling must answer 401, and anything but 401 with valid credentials."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    result = AuthResult(scheme=scheme, prefix=prefix)
+    jobs: list[tuple[str, str, str, list[tuple[str, str]]]] = []
+    for path in PROTECTED_PATHS:
+        for target in spellings(path, prefix, port):
+            for method in METHODS:
+                jobs.append((path, target, method, []))
+            for method in wrong_credentials_methods:
+                jobs.append((path, target, method, [("Authorization", _basic(user, password + "x"))]))
+                jobs.append((path, target, method, [("Authorization", _bogus_digest(target))]))
+
+    def send(job: tuple[str, str, str, list[tuple[str, str]]]) -> tuple[tuple[str, str, str, Any], int, Any, bytes]:
+        _, target, method, headers = job
+        try:
+            status, hdrs, body = raw_request(port, method, target, headers)
+        except (ConnectionError, ValueError, IndexError):
+            return job, 0, {}, b""  # refused at the HTTP parser: no answer, no bypass
+        return job, status, hdrs, body
+
+    with ThreadPoolExecutor(workers) as pool:
+        for (path, target, method, headers), status, hdrs, body in pool.map(send, jobs):
+            result.requests += 1
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            healthz = body == b"ok" or (method == "HEAD" and hdrs.get("content-length") == "2")
+            if 200 <= status < 300 and not healthz:
+                creds = "wrong credentials" if headers else "no credentials"
+                result.bypasses.append(f"{method} {target} ({creds}) -> {status}: {body[:120]!r}")
+            if target == prefix + path and not headers and (status != 401 or "www-authenticate" not in hdrs):
+                result.canonical_not_401.append(f"{method} {target} -> {status}")
+    # The guard lets the right credentials through (Basic; Digest through urllib's own client).
+    import urllib.error
+    import urllib.request
+
+    for path in PROTECTED_PATHS:
+        url = f"http://127.0.0.1:{port}{prefix}{path}"
+        mgr = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        mgr.add_password(None, url, user, password)
+        handler: Any = (
+            urllib.request.HTTPBasicAuthHandler(mgr) if scheme == "basic" else urllib.request.HTTPDigestAuthHandler(mgr)
+        )
+        opener = urllib.request.build_opener(handler)
+        try:
+            with opener.open(url, timeout=30) as resp:
+                status = resp.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        if status == 401:
+            result.valid_refused.append(f"GET {prefix}{path} -> {status}")
+    return result
