@@ -83,7 +83,8 @@ def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler 
     r.add_get(prefix + "/healthz", healthz)
     r.add_route("*", prefix + "/api", api_redirect)
     r.add_get(prefix + "/api/openapi.json", make_openapi_handler(prefix))
-    r.add_route("*", prefix + "/api/{tail:.*}", api_handler)
+    # (?s:.*): a container name may hold a line break, which a bare ".*" does not match.
+    r.add_route("*", prefix + "/api/{tail:(?s:.*)}", api_handler)
     r.add_get(prefix + "/validate/", validate)
     r.add_get(prefix + "/validate", validate)
     if metrics_handler is not None:
