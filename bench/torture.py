@@ -104,9 +104,12 @@ def traversal(workdir: str, args: argparse.Namespace) -> dict[str, Any]:
     canary = os.path.join(canary_dir, "secret")
     with open(canary, "w") as f:
         f.write("canary\n")
-    with daemon(workdir) as d:
+    sockets = os.path.join(workdir, "runtimes")
+    with daemon(workdir, *scenarios.no_runtime_flags(sockets)) as d:
         t0 = time.monotonic()
-        r = scenarios.traversal(d.port, d.pid, canary=canary, repo=REPO, trace_log=os.path.join(workdir, "strace"))
+        r = scenarios.traversal(
+            d.port, d.pid, canary=canary, repo=REPO, trace_log=os.path.join(workdir, "strace"), also_allowed=[sockets]
+        )
         alive = http_get(d.url + "/healthz") == (200, b"ok")
     os.unlink(canary)
     os.rmdir(canary_dir)

@@ -516,6 +516,18 @@ ETC_FILES = frozenset(
 )  # fmt: skip
 
 
+def no_runtime_flags(socket_dir: str) -> tuple[str, ...]:
+    """Daemon flags pointing every runtime client at a socket in ``socket_dir`` that does not exist:
+    the daemon then names no container through a runtime, so it looks at no runtime's files (rootfs,
+    logs) that other work on the host may have, and what it opens is its own doing."""
+    return (
+        f"-docker=unix://{socket_dir}/docker.sock",
+        f"-podman=unix://{socket_dir}/podman.sock",
+        f"-containerd={socket_dir}/containerd.sock",
+        f"-crio=unix://{socket_dir}/crio.sock",
+    )
+
+
 def allowed_roots(repo: str) -> tuple[str, ...]:
     """Where the daemon may open or stat files: cgroupfs, /proc, /sys, /dev, its package and Python
     (lazy imports), and the PATH directories (runtime binaries looked up by name)."""
@@ -638,10 +650,17 @@ def _documented_5xx(target: str, status: int, body: bytes) -> bool:
 
 
 def traversal(
-    port: int, pid: int, *, canary: str, repo: str, trace_log: str, names: Sequence[str] | None = None
+    port: int,
+    pid: int,
+    *,
+    canary: str,
+    repo: str,
+    trace_log: str,
+    names: Sequence[str] | None = None,
+    also_allowed: Sequence[str] = (),
 ) -> TraversalResult:
     """Every hostile name on every named endpoint, under strace: what the daemon answered and which
-    files it opened or looked at meanwhile."""
+    files it opened or looked at meanwhile (outside :func:`allowed_roots` and ``also_allowed``)."""
     corpus = list(names) if names is not None else traversal_names(canary)
     result = TraversalResult(names=len(corpus), endpoints=len(NAMED_ENDPOINTS))
     with FileSyscallTrace(pid, trace_log) as trace:
@@ -666,7 +685,7 @@ def traversal(
                 result.server_errors.append(f"GET {raw!r} -> {status}: {body[:200]!r}")
     touched = trace.paths(repo)
     result.files_touched = len(touched)
-    result.outside_roots = outside(touched, allowed_roots(repo), mount_points(pid))
+    result.outside_roots = outside(touched, (*allowed_roots(repo), *also_allowed), mount_points(pid))
     canary_dir = os.path.dirname(canary)
     result.canary_touched = any(p == canary_dir or p.startswith(canary_dir + "/") for p in touched)
     return result
