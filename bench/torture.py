@@ -158,7 +158,8 @@ def auth(workdir: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def churn(workdir: str, args: argparse.Namespace) -> dict[str, Any]:
-    with TestCgroup("torture-churn") as parent, daemon(workdir, *scenarios.only_below(parent.name)) as d:
+    no_runtime = scenarios.no_runtime_flags(os.path.join(workdir, "runtimes"))
+    with TestCgroup("torture-churn") as parent, daemon(workdir, *scenarios.only_below(parent.name), *no_runtime) as d:
         r = scenarios.churn(
             d.url, d.pid, parent, pods=args.churn_pods, batch=args.churn_batch, settle_timeout=args.settle_timeout
         )

@@ -263,6 +263,8 @@ class ChurnResult:
     seconds: float
     removed_dirs: int  # directories removed (a cgroup has one per mounted hierarchy)
     watches_on_removed: int  # inotify watches the kernel still keeps on those removed directories
+    own_fds: tuple[int, int]  # descriptors open below the churn's parent cgroup, before and after
+    tracked_below_after: int  # churned cgroups still tracked after the churn
 
     def figures(self) -> dict[str, Any]:
         return {
@@ -270,6 +272,8 @@ class ChurnResult:
             "with_processes": self.with_processes,
             "events": f"{self.creations}/{self.cgroups} creations, {self.deletions}/{self.cgroups} deletions",
             "fds": [self.before.fds, self.peak.fds, self.after.fds],
+            "fds_below_the_churned_parent": list(self.own_fds),
+            "churned_cgroups_still_tracked": self.tracked_below_after,
             "threads": [self.before.threads, self.peak.threads, self.after.threads],
             "inotify_watches": [self.before.inotify_watches, self.peak.inotify_watches, self.after.inotify_watches],
             "watches_on_removed_dirs": f"{self.watches_on_removed}/{self.removed_dirs}",
@@ -297,15 +301,18 @@ def steady_holdings(pid: int, *, timeout: float, interval: float = 0.5) -> Holdi
     return wait_until(same, timeout=timeout, interval=interval, what=f"steady holdings of pid {pid}")
 
 
-def _settled(pid: int, base: Holdings, url: str, tracked: int) -> Holdings | None:
-    now = Holdings.of(pid)
-    back = (
-        now.fds <= base.fds
-        and now.threads <= base.threads
-        and now.inotify_watches <= base.inotify_watches
-        and tracked_total(url) <= tracked
-    )
-    return now if back else None
+def fds_below(pid: int, dirs: Sequence[str]) -> int:
+    """Descriptors of ``pid`` open on files at or below any of ``dirs`` (the cgroup files it holds for
+    the containers there), whatever else on the host comes and goes."""
+    n = 0
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except FileNotFoundError:
+            continue
+        n += any(target == d or target.startswith(d + "/") for d in dirs)
+    return n
 
 
 def churn(
@@ -355,12 +362,20 @@ def churn(
         return names, procs, peak
 
     wait_until(lambda: tracked_below(url, parent.name) == 1, timeout=settle_timeout, what=f"{parent.name} tracked")
+
+    def sampled_twice() -> bool:  # its cgroup files are open from then on: part of the baseline
+        return len(get_json(url, f"/api/v2.0/stats{parent.name}?count=2").get(parent.name, [])) >= 2
+
+    wait_until(sampled_twice, timeout=settle_timeout, what=f"two samples of {parent.name}")
     warm = min(batch, 5)
     one_batch(10**6, warm)  # warm-up, not counted
     wait_until(lambda: tracked_below(url, parent.name) == 1, timeout=settle_timeout, what="warm-up cgroups gone")
     removed_dirs.clear()
     tracked_before = tracked_total(url)
     before = steady_holdings(pid, timeout=settle_timeout)
+    own_dirs = parent.paths()
+    own_fds_before = fds_below(pid, own_dirs)
+    assert own_fds_before > 0, f"the daemon holds no file of {parent.name}: it does not sample it"
     t0 = time.monotonic()
     names: list[str] = []
     with_procs = 0
@@ -391,15 +406,26 @@ def churn(
 
     created = reported("creation")
     deleted = reported("deletion")
-    try:
-        after = wait_until(
-            lambda: _settled(pid, before, url, tracked_before), timeout=settle_timeout, what="holdings back to baseline"
+
+    def settled() -> bool:
+        # What belongs to the churned cgroups only: other work on the host may come and go meanwhile.
+        return (
+            tracked_below(url, parent.name) == 1
+            and fds_below(pid, own_dirs) <= own_fds_before
+            and Holdings.of(pid).threads <= before.threads
+            and not removed_dirs & watched_inodes(pid)
         )
+
+    try:
+        wait_until(settled, timeout=settle_timeout, what="what the churn made to be released")
     except TimeoutError:
-        after = Holdings.of(pid)
+        pass  # reported below
+    after = Holdings.of(pid)
     return ChurnResult(
         removed_dirs=len(removed_dirs),
         watches_on_removed=len(removed_dirs & watched_inodes(pid)),
+        own_fds=(own_fds_before, fds_below(pid, own_dirs)),
+        tracked_below_after=tracked_below(url, parent.name) - 1,
         cgroups=len(names),
         with_processes=with_procs,
         before=before,
