@@ -276,7 +276,9 @@ def build_document() -> Schema:
         return {"get": _operation("Container events.", events_ok, params=params + EVENT_PARAMS)}
 
     docker_extra = {"500": _text("The alias has more than one path segment, or is the prefix of several ids.")}
-    ps_extra = {"400": _text("`recursive` given, or the path names more than one container.")}
+    # With a runtime `type`, an alias that is the prefix of several ids is a 500, as in cAdvisor.
+    ambiguous = {"500": _text("With a runtime `type`: the alias is the prefix of several ids.")}
+    ps_extra = {"400": _text("`recursive` given, or the path names more than one container."), **ambiguous}
 
     v2_ops: dict[str, tuple[str, Schema]] = {
         "stats": ("Samples per container (v2.0: DeprecatedContainerStats).", by_name(
@@ -375,7 +377,11 @@ def build_document() -> Schema:
                     base,
                     lambda p, summary=summary, ok=ok, rtype=rtype: {  # type: ignore[misc]
                         "get": _operation(
-                            summary, ok, params=p + V2_PARAMS, names=True, extra=ps_extra if rtype == "ps" else None
+                            summary,
+                            ok,
+                            params=p + V2_PARAMS,
+                            names=True,
+                            extra=ps_extra if rtype == "ps" else ambiguous,
                         )
                     },
                 )
