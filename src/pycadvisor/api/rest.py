@@ -31,7 +31,7 @@ from pycadvisor.model.v2 import deprecated_stats, spec_v2, stats_v2
 
 log = logging.getLogger(__name__)
 
-_API_RE = re.compile(r"^/api/([^/]+)/?([^/]+)?(.*)$")
+_API_RE = re.compile(r"^/api/([^/]+)/?([^/]+)?(.*)$", re.DOTALL)  # a name may hold a line break
 
 V1_TYPES = {
     "v1.0": ("containers", "machine"),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from pycadvisor.api.openapi import make_openapi_handler
 from pycadvisor.api.rest import ApiContext, RestApi
 from pycadvisor.api.validate import validate_text
 
@@ -92,7 +93,9 @@ def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler 
     for mount in mounts:
         r.add_get(mount + "/healthz", healthz)
         r.add_route("*", mount + "/api", api_redirect)
-        r.add_route("*", mount + "/api/{tail:.*}", api_handler(mount))
+        r.add_get(mount + "/api/openapi.json", make_openapi_handler(mount))
+        # (?s:.*): a container name may hold a line break, which a bare ".*" does not match.
+        r.add_route("*", mount + "/api/{tail:(?s:.*)}", api_handler(mount))
         r.add_get(mount + "/validate/", validate)
         r.add_get(mount + "/validate", validate)
         if metrics_handler is not None:

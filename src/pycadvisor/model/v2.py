@@ -21,6 +21,7 @@ from pycadvisor.model.container import (
     ProcessStats,
     ResctrlStats,
 )
+from pycadvisor.model.machine import MachineFsStats, machine_fs_stats
 
 
 @dataclass(slots=True, kw_only=True)
@@ -294,14 +295,12 @@ class MachineStats:
     cpu_inst: CpuInstStats | None = opt()
     memory: MemoryStats | None = opt()
     network: NetworkStatsV2 | None = opt()
-    filesystem: list[Any] | None = opt()  # model.machine.MachineFsStats
+    filesystem: list[MachineFsStats] | None = opt()
     load_stats: Any = opt()
 
 
 def machine_stats(prev: ContainerStats | None, st: ContainerStats) -> MachineStats:
     """One root sample -> ``MachineStats`` (cAdvisor ``cmd/internal/api/versions.go``: machinestats)."""
-    from pycadvisor.model.machine import machine_fs_stats
-
     out = MachineStats(timestamp=st.timestamp, cpu=st.cpu, cpu_inst=cpu_inst(prev, st), memory=st.memory)
     if st.network is not None:
         out.network = NetworkStatsV2(interfaces=st.network.interfaces, tcp=st.network.tcp, tcp6=st.network.tcp6)
