@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import platform
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from pycadvisor.api.server import ServerOptions, build_app
 from pycadvisor.config import Config, split_csv
 from pycadvisor.container import registry
 from pycadvisor.container.base import Factory, RuntimeOptions
-from pycadvisor.host.paths import read_text
+from pycadvisor.manager.hostinfo import CrioStorage, HostInfo, RuntimeVersions, StorageRoots
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.sets import MetricSets
@@ -32,10 +32,10 @@ log = logging.getLogger("pycadvisor")
 class ManagerMetricsSource:
     """Adapts the manager to what ``/metrics`` reads (``metrics.source.MetricsSource``)."""
 
-    def __init__(self, manager: Manager, oom_counts: Any = None, docker_version: Any = None) -> None:
+    def __init__(self, manager: Manager, host: HostInfo, oom_counts: Callable[[str], int] | None = None) -> None:
         self.m = manager
+        self.host = host
         self._oom = oom_counts
-        self._docker_version = docker_version
 
     async def snapshot(self, *, namespace: str | None, max_age_ns: int | None) -> list[ContainerSnapshot]:
         states = list(self.m.containers.values())
@@ -60,18 +60,7 @@ class ManagerMetricsSource:
         return self.m.machine_info
 
     def version_info(self) -> VersionInfo:
-        p = self.m.paths
-        try:
-            kernel = read_text(os.path.join(p.proc, "sys/kernel/osrelease")).strip()
-        except OSError:
-            kernel = platform.release()
-        os_version = ""
-        try:
-            for line in read_text(p.in_rootfs("/etc/os-release")).splitlines():
-                if line.startswith("PRETTY_NAME="):
-                    os_version = line.split("=", 1)[1].strip().strip('"')
-        except OSError:
-            pass
+        kernel, os_version = self.host.versions()
         return VersionInfo(
             kernel_version=kernel,
             os_version=os_version,
@@ -161,7 +150,13 @@ class Daemon:
         )
         from pycadvisor.api.prometheus import make_metrics_handler
 
-        source = ManagerMetricsSource(manager, oom_counts=events.store.oom_kill_count)
+        host = HostInfo(
+            manager,
+            __version__,
+            runtime_versions=_runtime_versions(factories),
+            storage_roots=_storage_roots(factories),
+        )
+        source = ManagerMetricsSource(manager, host, oom_counts=events.store.oom_kill_count)
         from pycadvisor.api.events import events_response
 
         async def events_handler(request: web.Request, name: str) -> web.StreamResponse:
@@ -172,10 +167,9 @@ class Daemon:
         gate = HeavyGate()  # one bound for the REST API and /metrics together
         ctx = ApiContext(
             manager=manager,
+            host=host,
             cadvisor_version=__version__,
             events=events_handler,
-            attributes_extra=_attributes_extra(factories),
-            storage_roots=_storage_roots(factories),
             gate=gate,
         )
         app = build_app(
@@ -227,7 +221,7 @@ async def _cancel(task: asyncio.Future[Any]) -> None:
         pass
 
 
-def _attributes_extra(factories: list[Factory]) -> Any:
+def _runtime_versions(factories: list[Factory]) -> RuntimeVersions | None:
     docker = next((f for f in factories if f.name == "docker"), None)
     if docker is None:
         return None
@@ -241,11 +235,9 @@ def _attributes_extra(factories: list[Factory]) -> Any:
     return extra
 
 
-def _storage_roots(factories: list[Factory]) -> Any:
+def _storage_roots(factories: list[Factory]) -> StorageRoots:
     """Where Docker and CRI-O keep images, asked when ``/api/v2.0/storage`` is (cAdvisor reads them once at
     start, ``manager.New``; asking each time also labels a runtime started after pycadvisor)."""
-    from pycadvisor.host.fs import CrioStorage
-
     docker = next((f for f in factories if f.name == "docker"), None)
     crio = next((f for f in factories if f.name == "crio"), None)
 

@@ -13,7 +13,7 @@ import logging
 import posixpath
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,8 +22,8 @@ from aiohttp import web
 from pycadvisor.api.limits import ChunkWriter, HeavyGate, Overloaded, overloaded_response, read_body
 from pycadvisor.durations import parse_go_duration
 from pycadvisor.errors import BadRequest, ContainerNotFound
-from pycadvisor.host.fs import CrioStorage
 from pycadvisor.manager.container import ContainerState
+from pycadvisor.manager.hostinfo import HostInfo, UnknownFilesystem
 from pycadvisor.manager.manager import Manager
 from pycadvisor.model import codec
 from pycadvisor.model.container import ContainerStats
@@ -54,15 +54,9 @@ EventsHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 @dataclass(slots=True)
 class ApiContext:
     manager: Manager
+    host: HostInfo  # attributes, storage, processes: what the API asks of the host besides its containers
     cadvisor_version: str
     events: EventsHandler | None = None
-    # () -> extra attributes (docker version ...) merged into /api/v2.0/attributes
-    attributes_extra: Callable[[], Awaitable[dict[str, str]]] | None = None
-    docker_root: str | None = None
-    # () -> (docker root, CRI-O storage) as the runtimes report them now: the /storage labels
-    # docker-images, crio-images and crio-containers (cAdvisor fs.Context); overrides docker_root.
-    storage_roots: Callable[[], Awaitable[tuple[str | None, CrioStorage | None]]] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
     # Bounds the heavy responses in flight (api/limits.py); None: unbounded (embedders, unit tests).
     gate: HeavyGate | None = None
 
@@ -373,32 +367,13 @@ class RestApi:
         return await self.ctx.events(request, clean_name(rest))
 
     async def _attributes(self) -> Any:
-        from pycadvisor.host.machine import read_attributes
-
-        attrs = read_attributes(self.m.paths, self.m.machine_info, self.ctx.cadvisor_version)
-        if self.ctx.attributes_extra is not None:
-            try:
-                extra = await self.ctx.attributes_extra()
-            except Exception as e:  # a runtime that does not answer must not fail the whole call
-                log.debug("attributes extra failed: %s", e)
-                extra = {}
-            for k, v in extra.items():
-                setattr(attrs, k, v)
-        return attrs
+        return await self.ctx.host.attributes()
 
     async def _storage(self, q: Mapping[str, str]) -> Any:
-        from pycadvisor.host.fs import UnknownFilesystem, read_storage
-
         label = q.get("label") or None
         uuid = q.get("uuid") or None
-        docker_root, crio = self.ctx.docker_root, None
-        if self.ctx.storage_roots is not None:
-            try:
-                docker_root, crio = await self.ctx.storage_roots()
-            except Exception as e:  # a runtime that does not answer only loses its label
-                log.debug("storage roots failed: %s", e)
         try:
-            items = read_storage(self.m.paths, self.m.clock.now_ns(), label, uuid, docker_root=docker_root, crio=crio)
+            items = await self.ctx.host.storage(label, uuid)
         except UnknownFilesystem as e:
             raise HttpError(404, str(e)) from None
         if uuid:
@@ -413,14 +388,4 @@ class RestApi:
         return [machine_stats(p, s) for p, s in _with_previous(self.m.get("/"), opts.count)]
 
     def _ps(self, st: ContainerState) -> Any:
-        import time
-
-        from pycadvisor.host.processes import list_processes
-
-        mach = self.m.machine_info
-        return list_processes(
-            self.m.paths,
-            cgroup_filter=None if st.name == "/" else st.name,
-            mem_total_bytes=mach.memory_capacity,
-            now_s=time.time(),
-        )
+        return self.ctx.host.processes(st.name)

@@ -152,6 +152,15 @@ class Manager(Discovery, Scheduler, Queries):
         return self._device_names.get((major, minor), "")
 
     @property
+    def inotify_watches(self) -> int | None:
+        """Directories watched by inotify; None when cgroups are found by periodic rescans only."""
+        return self._watcher.watch_count if self._watcher is not None else None
+
+    def runtime_answering(self, runtime: str) -> bool:
+        """False while ``runtime`` has not answered since it last failed to (its containers keep raw names)."""
+        return not self._runtime_down.get(runtime)
+
+    @property
     def machine_info(self) -> MachineInfo:
         if self._machine is None:
             self._refresh_machine()
