@@ -13,18 +13,29 @@ from typing import Any
 from aiohttp import web
 
 from pycadvisor import __version__
+from pycadvisor.api.connections import BACKLOG, IDLE_TIMEOUT_S, CappedRunner, http_logger
+from pycadvisor.api.events import events_response
+from pycadvisor.api.limits import HeavyGate
+from pycadvisor.api.prometheus import make_metrics_handler
 from pycadvisor.api.rest import ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
 from pycadvisor.config import Config, split_csv
 from pycadvisor.container import registry
 from pycadvisor.container.base import Factory, RuntimeOptions
+from pycadvisor.container.fsusage import FsUsageTracker
+from pycadvisor.events.limits import parse_limits
+from pycadvisor.events.service import EventService
+from pycadvisor.events.store import EventStore
 from pycadvisor.manager.hostinfo import CrioStorage, HostInfo, RuntimeVersions, StorageRoots
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.sets import MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
 from pycadvisor.model.machine import MachineInfo
+from pycadvisor.storage.base import StorageDriver
+from pycadvisor.storage.metrics import Family, storage_families
 from pycadvisor.storage.options import StorageOptions
+from pycadvisor.storage.registry import build_drivers
 
 log = logging.getLogger("pycadvisor")
 
@@ -88,22 +99,14 @@ class Daemon:
             cfg.env_metadata_whitelist or cfg.docker_env_metadata_whitelist or cfg.containerd_env_metadata_whitelist
         )
         factories: list[Factory] = build_factories(cfg, env_wl)
-        from pycadvisor.events.limits import parse_limits
-        from pycadvisor.events.service import EventService
-        from pycadvisor.events.store import EventStore
-
         store = EventStore(
             age_limits=parse_limits(cfg.event_storage_age_limit, "age"),
             count_limits=parse_limits(cfg.event_storage_event_limit, "count"),
         )
         events = EventService(store, paths)
-        from pycadvisor.storage.registry import build_drivers
-
         drivers = build_drivers(self.storage_opts, machine_name=platform.node())
         fs_usage = None
         if any(f.name in ("docker", "podman", "crio") for f in factories):  # runtimes with writable layers
-            from pycadvisor.container.fsusage import FsUsageTracker
-
             fs_usage = FsUsageTracker(interval_s=60.0, budget_s_per_round=0.05)
         opts = ManagerOptions(
             housekeeping_interval_ns=cfg.housekeeping_interval,
@@ -148,8 +151,6 @@ class Daemon:
             family_allowlist=cfg.prometheus_family_allowlist,
             label_allowlist=cfg.prometheus_label_allowlist,
         )
-        from pycadvisor.api.prometheus import make_metrics_handler
-
         host = HostInfo(
             manager,
             __version__,
@@ -157,12 +158,9 @@ class Daemon:
             storage_roots=_storage_roots(factories),
         )
         source = ManagerMetricsSource(manager, host, oom_counts=events.store.oom_kill_count)
-        from pycadvisor.api.events import events_response
 
         async def events_handler(request: web.Request, name: str) -> web.StreamResponse:
             return await events_response(request, events.store, name)
-
-        from pycadvisor.api.limits import HeavyGate
 
         gate = HeavyGate()  # one bound for the REST API and /metrics together
         ctx = ApiContext(
@@ -186,8 +184,6 @@ class Daemon:
             ),
             metrics_handler=make_metrics_handler(source, expo, extra_families=_storage_families(drivers), gate=gate),
         )
-        from pycadvisor.api.connections import BACKLOG, IDLE_TIMEOUT_S, CappedRunner, http_logger
-
         self.runner = CappedRunner(
             app,
             access_log=None,
@@ -259,11 +255,9 @@ def _storage_roots(factories: list[Factory]) -> StorageRoots:
     return roots
 
 
-def _storage_families(drivers: list[Any]) -> Any:
+def _storage_families(drivers: list[StorageDriver]) -> Callable[[], list[Family]] | None:
     if not drivers:
         return None
-    from pycadvisor.storage.metrics import storage_families
-
     return lambda: storage_families(drivers)
 
 

@@ -27,7 +27,7 @@ from pycadvisor.manager.hostinfo import HostInfo, UnknownFilesystem
 from pycadvisor.manager.manager import Manager
 from pycadvisor.model import codec
 from pycadvisor.model.container import ContainerStats
-from pycadvisor.model.v2 import deprecated_stats, spec_v2, stats_v2
+from pycadvisor.model.v2 import deprecated_stats, machine_stats, spec_v2, stats_v2
 
 log = logging.getLogger(__name__)
 
@@ -430,8 +430,6 @@ class RestApi:
         return items
 
     def _machinestats(self, opts: V2Options) -> Any:
-        from pycadvisor.model.v2 import machine_stats
-
         return [machine_stats(p, s) for p, s in _with_previous(self.m.get("/"), opts.count)]
 
     def _ps(self, st: ContainerState) -> Any:

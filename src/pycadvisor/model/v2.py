@@ -21,6 +21,7 @@ from pycadvisor.model.container import (
     ProcessStats,
     ResctrlStats,
 )
+from pycadvisor.model.machine import machine_fs_stats
 
 
 @dataclass(slots=True, kw_only=True)
@@ -300,8 +301,6 @@ class MachineStats:
 
 def machine_stats(prev: ContainerStats | None, st: ContainerStats) -> MachineStats:
     """One root sample -> ``MachineStats`` (cAdvisor ``cmd/internal/api/versions.go``: machinestats)."""
-    from pycadvisor.model.machine import machine_fs_stats
-
     out = MachineStats(timestamp=st.timestamp, cpu=st.cpu, cpu_inst=cpu_inst(prev, st), memory=st.memory)
     if st.network is not None:
         out.network = NetworkStatsV2(interfaces=st.network.interfaces, tcp=st.network.tcp, tcp6=st.network.tcp6)
