@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pycadvisor.host.fs import CrioStorage, UnknownFilesystem, read_storage
 from pycadvisor.host.machine import read_attributes, read_kernel_version, read_os_version
 from pycadvisor.host.paths import read_text
-from pycadvisor.host.processes import list_processes
+from pycadvisor.host.ps import list_processes
 from pycadvisor.manager.manager import Manager
 from pycadvisor.model.machine import Attributes, StorageFsInfo
 from pycadvisor.model.process import ProcessInfo
