@@ -27,7 +27,9 @@ from pycadvisor.manager.hostinfo import HostInfo, UnknownFilesystem
 from pycadvisor.manager.manager import Manager
 from pycadvisor.model import codec
 from pycadvisor.model.container import ContainerStats
-from pycadvisor.model.v2 import deprecated_stats, machine_stats, spec_v2, stats_v2
+from pycadvisor.model.machine import Attributes, StorageFsInfo
+from pycadvisor.model.process import ProcessInfo
+from pycadvisor.model.v2 import MachineStats, deprecated_stats, machine_stats, spec_v2, stats_v2
 
 log = logging.getLogger(__name__)
 
@@ -413,10 +415,10 @@ class RestApi:
             raise HttpError(500, "events are not enabled")
         return await self.ctx.events(request, clean_name(rest))
 
-    async def _attributes(self) -> Any:
+    async def _attributes(self) -> Attributes:
         return await self.ctx.host.attributes()
 
-    async def _storage(self, q: Mapping[str, str]) -> Any:
+    async def _storage(self, q: Mapping[str, str]) -> StorageFsInfo | list[StorageFsInfo]:
         label = q.get("label") or None
         uuid = q.get("uuid") or None
         try:
@@ -429,8 +431,8 @@ class RestApi:
             return items[0]
         return items
 
-    def _machinestats(self, opts: V2Options) -> Any:
+    def _machinestats(self, opts: V2Options) -> list[MachineStats]:
         return [machine_stats(p, s) for p, s in _with_previous(self.m.get("/"), opts.count)]
 
-    def _ps(self, st: ContainerState) -> Any:
+    def _ps(self, st: ContainerState) -> list[ProcessInfo]:
         return self.ctx.host.processes(st.name)
