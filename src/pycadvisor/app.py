@@ -4,27 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import platform
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from pycadvisor import __version__
+from pycadvisor.api.connections import BACKLOG, IDLE_TIMEOUT_S, CappedRunner, http_logger
+from pycadvisor.api.events import events_response
+from pycadvisor.api.limits import HeavyGate
+from pycadvisor.api.prometheus import make_metrics_handler
 from pycadvisor.api.rest import ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
 from pycadvisor.config import Config, split_csv
 from pycadvisor.container import registry
 from pycadvisor.container.base import Factory, RuntimeOptions
-from pycadvisor.host.paths import read_text
+from pycadvisor.container.fsusage import FsUsageTracker
+from pycadvisor.events.limits import parse_limits
+from pycadvisor.events.service import EventService
+from pycadvisor.events.store import EventStore
+from pycadvisor.manager.hostinfo import CrioStorage, HostInfo, RuntimeVersions, StorageRoots
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.sets import MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
 from pycadvisor.model.machine import MachineInfo
+from pycadvisor.storage.base import StorageDriver
+from pycadvisor.storage.metrics import Family, storage_families
 from pycadvisor.storage.options import StorageOptions
+from pycadvisor.storage.registry import build_drivers
 
 log = logging.getLogger("pycadvisor")
 
@@ -32,10 +43,10 @@ log = logging.getLogger("pycadvisor")
 class ManagerMetricsSource:
     """Adapts the manager to what ``/metrics`` reads (``metrics.source.MetricsSource``)."""
 
-    def __init__(self, manager: Manager, oom_counts: Any = None, docker_version: Any = None) -> None:
+    def __init__(self, manager: Manager, host: HostInfo, oom_counts: Callable[[str], int] | None = None) -> None:
         self.m = manager
+        self.host = host
         self._oom = oom_counts
-        self._docker_version = docker_version
 
     async def snapshot(self, *, namespace: str | None, max_age_ns: int | None) -> list[ContainerSnapshot]:
         states = list(self.m.containers.values())
@@ -60,18 +71,7 @@ class ManagerMetricsSource:
         return self.m.machine_info
 
     def version_info(self) -> VersionInfo:
-        p = self.m.paths
-        try:
-            kernel = read_text(os.path.join(p.proc, "sys/kernel/osrelease")).strip()
-        except OSError:
-            kernel = platform.release()
-        os_version = ""
-        try:
-            for line in read_text(p.in_rootfs("/etc/os-release")).splitlines():
-                if line.startswith("PRETTY_NAME="):
-                    os_version = line.split("=", 1)[1].strip().strip('"')
-        except OSError:
-            pass
+        kernel, os_version = self.host.versions()
         return VersionInfo(
             kernel_version=kernel,
             os_version=os_version,
@@ -99,22 +99,14 @@ class Daemon:
             cfg.env_metadata_whitelist or cfg.docker_env_metadata_whitelist or cfg.containerd_env_metadata_whitelist
         )
         factories: list[Factory] = build_factories(cfg, env_wl)
-        from pycadvisor.events.limits import parse_limits
-        from pycadvisor.events.service import EventService
-        from pycadvisor.events.store import EventStore
-
         store = EventStore(
             age_limits=parse_limits(cfg.event_storage_age_limit, "age"),
             count_limits=parse_limits(cfg.event_storage_event_limit, "count"),
         )
         events = EventService(store, paths)
-        from pycadvisor.storage.registry import build_drivers
-
         drivers = build_drivers(self.storage_opts, machine_name=platform.node())
         fs_usage = None
         if any(f.name in ("docker", "podman", "crio") for f in factories):  # runtimes with writable layers
-            from pycadvisor.container.fsusage import FsUsageTracker
-
             fs_usage = FsUsageTracker(interval_s=60.0, budget_s_per_round=0.05)
         opts = ManagerOptions(
             housekeeping_interval_ns=cfg.housekeeping_interval,
@@ -159,23 +151,23 @@ class Daemon:
             family_allowlist=cfg.prometheus_family_allowlist,
             label_allowlist=cfg.prometheus_label_allowlist,
         )
-        from pycadvisor.api.prometheus import make_metrics_handler
-
-        source = ManagerMetricsSource(manager, oom_counts=events.store.oom_kill_count)
-        from pycadvisor.api.events import events_response
+        host = HostInfo(
+            manager,
+            __version__,
+            runtime_versions=_runtime_versions(factories),
+            storage_roots=_storage_roots(factories),
+        )
+        source = ManagerMetricsSource(manager, host, oom_counts=events.store.oom_kill_count)
 
         async def events_handler(request: web.Request, name: str) -> web.StreamResponse:
             return await events_response(request, events.store, name)
 
-        from pycadvisor.api.limits import HeavyGate
-
         gate = HeavyGate()  # one bound for the REST API and /metrics together
         ctx = ApiContext(
             manager=manager,
+            host=host,
             cadvisor_version=__version__,
             events=events_handler,
-            attributes_extra=_attributes_extra(factories),
-            storage_roots=_storage_roots(factories),
             gate=gate,
         )
         app = build_app(
@@ -192,8 +184,6 @@ class Daemon:
             ),
             metrics_handler=make_metrics_handler(source, expo, extra_families=_storage_families(drivers), gate=gate),
         )
-        from pycadvisor.api.connections import BACKLOG, IDLE_TIMEOUT_S, CappedRunner, http_logger
-
         self.runner = CappedRunner(
             app,
             access_log=None,
@@ -227,7 +217,7 @@ async def _cancel(task: asyncio.Future[Any]) -> None:
         pass
 
 
-def _attributes_extra(factories: list[Factory]) -> Any:
+def _runtime_versions(factories: list[Factory]) -> RuntimeVersions | None:
     docker = next((f for f in factories if f.name == "docker"), None)
     if docker is None:
         return None
@@ -241,11 +231,9 @@ def _attributes_extra(factories: list[Factory]) -> Any:
     return extra
 
 
-def _storage_roots(factories: list[Factory]) -> Any:
+def _storage_roots(factories: list[Factory]) -> StorageRoots:
     """Where Docker and CRI-O keep images, asked when ``/api/v2.0/storage`` is (cAdvisor reads them once at
     start, ``manager.New``; asking each time also labels a runtime started after pycadvisor)."""
-    from pycadvisor.host.fs import CrioStorage
-
     docker = next((f for f in factories if f.name == "docker"), None)
     crio = next((f for f in factories if f.name == "crio"), None)
 
@@ -267,11 +255,9 @@ def _storage_roots(factories: list[Factory]) -> Any:
     return roots
 
 
-def _storage_families(drivers: list[Any]) -> Any:
+def _storage_families(drivers: list[StorageDriver]) -> Callable[[], list[Family]] | None:
     if not drivers:
         return None
-    from pycadvisor.storage.metrics import storage_families
-
     return lambda: storage_families(drivers)
 
 

@@ -14,17 +14,11 @@ import pytest
 
 from support.cgroups import TestCgroup
 from support.procs import cpu_burner, disk_writer, memory_holder, sleeper, wait_until
-from support.services import http_request
+from support.services import get_json, http_request
 
 pytestmark = pytest.mark.root
 
 FAST = ("-housekeeping_interval=200ms", "-allow_dynamic_housekeeping=false", "-global_housekeeping_interval=2s")
-
-
-def get_json(daemon: Any, path: str) -> Any:
-    status, body = daemon.get(path)
-    assert status == 200, f"{path} -> {status}: {body[:300]!r}"
-    return json.loads(body)
 
 
 def post_json(daemon: Any, path: str, body: Any) -> Any:

@@ -22,6 +22,7 @@ from schemathesis.openapi import from_dict
 from pycadvisor.api import openapi
 from pycadvisor.api.rest import V1_TYPES, V2_TYPES, ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
+from pycadvisor.manager.hostinfo import HostInfo
 from pycadvisor.manager.manager import Manager
 from support.cgroups import TestCgroup
 from support.openapi import StrictResponses
@@ -53,7 +54,9 @@ def _served_api_paths(app: web.Application) -> set[str]:
 
 
 def test_document_lists_exactly_the_served_routes() -> None:
-    app = build_app(ApiContext(manager=cast(Manager, None), cadvisor_version="test"), ServerOptions())
+    app = build_app(
+        ApiContext(manager=cast(Manager, None), host=cast(HostInfo, None), cadvisor_version="test"), ServerOptions()
+    )
     documented = {re.sub(r"/\{(name|alias)\}$", "", p) for p in openapi.load_document()["paths"]}
     assert documented == _served_api_paths(app)
 
@@ -61,7 +64,8 @@ def test_document_lists_exactly_the_served_routes() -> None:
 def test_document_is_served_under_the_url_prefix() -> None:
     async def fetch() -> tuple[int, Any, int, Any]:
         app = build_app(
-            ApiContext(manager=cast(Manager, None), cadvisor_version="test"), ServerOptions(prefix="/cadvisor")
+            ApiContext(manager=cast(Manager, None), host=cast(HostInfo, None), cadvisor_version="test"),
+            ServerOptions(prefix="/cadvisor"),
         )
         async with TestClient(TestServer(app)) as client:
             r = await client.get("/cadvisor/api/openapi.json")

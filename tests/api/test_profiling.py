@@ -21,7 +21,7 @@ def test_profiles_of_the_running_daemon(pycadvisor_daemon_factory: Callable[...,
     status, body = d.get("/debug/pprof/profile?seconds=2", timeout=30)
     text = body.decode()
     assert status == 200 and "Duration:" in text
-    assert "pycadvisor/manager/manager.py" in text, text  # the housekeeping that ran meanwhile, sampled
+    assert "pycadvisor/manager/scheduler.py" in text, text  # the housekeeping that ran meanwhile, sampled
     status, body = d.get("/cadvisor/debug/pprof/heap?top=5")
     assert status == 200 and body.startswith(b"Python memory traced: ") and body.count(b" KiB ") >= 5
     assert d.get("/debug/pprof/heap?group=traceback")[0] == 200

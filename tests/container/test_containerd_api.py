@@ -6,7 +6,6 @@ These need the containerd factory listed in ``container/registry.py``.
 from __future__ import annotations
 
 import functools
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +16,7 @@ from support import services as svc
 from support.ci import cannot_run
 from support.families import every_family, has_core_families
 from support.procs import wait_until
+from support.services import get_json_if_ok
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
 
@@ -58,14 +58,9 @@ def ctd(busybox_image: svc.BusyboxImage) -> Iterator[Ctd]:
         srv.stop()
 
 
-def get_json(d: Any, path: str) -> Any:
-    status, body = d.get(path)
-    return json.loads(body) if status == 200 else None
-
-
 def wait_spec(d: Any, alias: str) -> tuple[str, dict[str, Any]]:
     got = wait_until(
-        lambda: get_json(d, f"/api/v2.0/spec/{alias}?type=containerd"),
+        lambda: get_json_if_ok(d, f"/api/v2.0/spec/{alias}?type=containerd"),
         timeout=20,
         what=f"{alias} in /api/v2.0/spec?type=containerd",
         proc=d.process,
@@ -99,7 +94,7 @@ def test_container_found_with_namespace_aliases_labels_image_envs_and_stats(
     assert spec["memory"]["limit"] == 64 << 20
 
     def two_samples() -> list[dict[str, Any]] | None:
-        stats = get_json(d, f"/api/v2.0/stats/{cid}?type=containerd&count=2")
+        stats = get_json_if_ok(d, f"/api/v2.0/stats/{cid}?type=containerd&count=2")
         return stats[name] if stats and len(stats.get(name, [])) == 2 else None
 
     samples = wait_until(two_samples, timeout=10, what="two samples", proc=d.process)
@@ -129,9 +124,9 @@ def test_exit_code_reaches_the_deletion_event(ctd: Ctd, pycadvisor_daemon_factor
         proc=d.process,
     )
     path = f"/api/v1.3/events{cgroup}?deletion_events=true"
-    events = wait_until(lambda: get_json(d, path) or None, timeout=20, what="a deletion event", proc=d.process)
+    events = wait_until(lambda: get_json_if_ok(d, path) or None, timeout=20, what="a deletion event", proc=d.process)
     assert [e["event_data"]["container_deletion"]["exit_code"] for e in events] == [3]
-    assert get_json(d, f"/api/v2.0/spec/{cid}?type=containerd") is None
+    assert get_json_if_ok(d, f"/api/v2.0/spec/{cid}?type=containerd") is None
 
 
 def test_containers_started_after_the_daemon_get_every_stat(

@@ -9,9 +9,8 @@ import os
 import shutil
 import ssl
 import subprocess
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -22,10 +21,10 @@ from pycadvisor.errors import RuntimeUnavailable
 from pycadvisor.model.codec import parse_time
 from support.ci import require
 from support.docker_engine import Container, DockerEngine, require_engine
+from support.procs import eventually
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
 
-T = TypeVar("T")
 MiB = 1 << 20
 
 
@@ -39,22 +38,6 @@ def factory(eng: DockerEngine, *, whitelist: tuple[str, ...] = (), timeout_s: fl
     return DockerFactory(
         eng.endpoint, env_whitelist=list(whitelist), docker_root="/var/lib/docker", timeout_s=timeout_s
     )
-
-
-async def eventually(fn: Callable[[], Awaitable[T | None]], *, timeout: float, what: str) -> T:
-    """Await ``fn()`` until it returns something truthy (at most ``timeout`` s); RuntimeUnavailable = not yet."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            value = await fn()
-        except RuntimeUnavailable:
-            value = None
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def describe(f: DockerFactory, c: Container) -> ContainerMetadata:

@@ -20,8 +20,8 @@ from pycadvisor.container.docker import (
     parse_docker_time,
     parse_event,
     parse_info,
-    writable_layer_dir,
 )
+from pycadvisor.container.docker_layer import writable_layer_dir
 
 CID = "68efbb4f427d5d5405b745d324aa4379c6ee30649ca7ea68a4b066ab968029be"
 

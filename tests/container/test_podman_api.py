@@ -6,7 +6,6 @@ These need the Podman factory listed in ``container/registry.py``.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from support import services as svc
 from support.ci import cannot_run
 from support.families import every_family, has_core_families
 from support.procs import wait_until
+from support.services import get_json_if_ok
 from support.sockets import HungSocket
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
@@ -51,15 +51,10 @@ def pod(busybox_image: svc.BusyboxImage) -> Iterator[Pod]:
         srv.stop()
 
 
-def get_json(d: Any, path: str) -> Any:
-    status, body = d.get(path)
-    return json.loads(body) if status == 200 else None
-
-
 def wait_spec(d: Any, alias: str) -> tuple[str, dict[str, Any]]:
     """(cgroup name, v2 spec) once ``/api/v2.0/spec/<alias>?type=podman`` knows the container."""
     got = wait_until(
-        lambda: get_json(d, f"/api/v2.0/spec/{alias}?type=podman"),
+        lambda: get_json_if_ok(d, f"/api/v2.0/spec/{alias}?type=podman"),
         timeout=20,
         what=f"{alias} in /api/v2.0/spec?type=podman",
         proc=d.process,
@@ -82,11 +77,11 @@ def test_container_found_by_name_and_id_with_labels_image_envs_and_stats(
     assert spec["image"] == pod.image
     assert spec["memory"]["limit"] == 64 << 20
     # By id and by unique id prefix too.
-    assert list(get_json(d, f"/api/v2.0/spec/{cid}?type=podman")) == [name]
-    assert list(get_json(d, f"/api/v2.0/spec/{cid[:12]}?type=podman")) == [name]
+    assert list(get_json_if_ok(d, f"/api/v2.0/spec/{cid}?type=podman")) == [name]
+    assert list(get_json_if_ok(d, f"/api/v2.0/spec/{cid[:12]}?type=podman")) == [name]
 
     def two_samples() -> list[dict[str, Any]] | None:
-        stats = get_json(d, "/api/v2.0/stats/pcapi-web?type=podman&count=2")
+        stats = get_json_if_ok(d, "/api/v2.0/stats/pcapi-web?type=podman&count=2")
         return stats[name] if stats and len(stats.get(name, [])) == 2 else None
 
     samples = wait_until(two_samples, timeout=10, what="two samples", proc=d.process)
@@ -94,7 +89,7 @@ def test_container_found_by_name_and_id_with_labels_image_envs_and_stats(
     assert samples[-1]["cpu"]["usage"]["total"] > 0
 
     # Every podman container, and only those, with type=podman&recursive=true at "/".
-    everything = get_json(d, "/api/v2.0/spec/?type=podman&recursive=true")
+    everything = get_json_if_ok(d, "/api/v2.0/spec/?type=podman&recursive=true")
     assert name in everything and all(s["namespace"] == "podman" for s in everything.values())
 
     status, body = d.get("/metrics?type=podman")
@@ -118,12 +113,12 @@ def test_removal_and_exit_code_reach_the_deletion_event(
     path = f"/api/v1.3/events{name}?deletion_events=true"
 
     def deletions() -> list[dict[str, Any]] | None:
-        events = get_json(d, path)
+        events = get_json_if_ok(d, path)
         return events or None
 
     events = wait_until(deletions, timeout=20, what="a deletion event", proc=d.process)
     assert [e["event_data"]["container_deletion"]["exit_code"] for e in events] == [3]
-    assert get_json(d, "/api/v2.0/spec/pcapi-exit?type=podman") is None
+    assert get_json_if_ok(d, "/api/v2.0/spec/pcapi-exit?type=podman") is None
     pod.srv.podman("rm", "-f", cid, check=False)
 
 
@@ -137,11 +132,11 @@ def test_names_come_back_when_the_service_returns(
     name = f"/libpod_parent/libpod-{cid}"
 
     def raw_with_samples() -> dict[str, Any] | None:
-        stats = get_json(d, f"/api/v2.0/stats{name}?count=2")
+        stats = get_json_if_ok(d, f"/api/v2.0/stats{name}?count=2")
         return stats if stats and len(stats.get(name, [])) == 2 else None
 
     wait_until(raw_with_samples, timeout=15, what="raw stats of the container", proc=d.process)
-    assert get_json(d, "/api/v2.0/spec/pcapi-late?type=podman") is None
+    assert get_json_if_ok(d, "/api/v2.0/spec/pcapi-late?type=podman") is None
     sock.symlink_to(pod.srv.socket)
     found, spec = wait_spec(d, "pcapi-late")
     assert found == name and spec["aliases"] == ["pcapi-late", cid]
@@ -187,13 +182,13 @@ def test_a_service_slow_at_start_names_its_containers_once_it_answers(
             *FAST, f"-podman=unix://{sock}", "-global_housekeeping_interval=1h", "-runtime_timeout=1s"
         )
         wait_until(
-            lambda: len((get_json(d, f"/api/v2.0/stats{name}?count=2") or {}).get(name, [])) == 2,
+            lambda: len((get_json_if_ok(d, f"/api/v2.0/stats{name}?count=2") or {}).get(name, [])) == 2,
             timeout=15,
             what="raw stats of the container",
             proc=d.process,
         )
         wait_until(lambda: "did not answer" in d.log(), timeout=10, what="the failure in the log", proc=d.process)
-        assert get_json(d, "/api/v2.0/spec/pcapi-slow?type=podman") is None
+        assert get_json_if_ok(d, "/api/v2.0/spec/pcapi-slow?type=podman") is None
     finally:
         hung.close()  # the service answers from now on
     os.symlink(pod.srv.socket, sock)

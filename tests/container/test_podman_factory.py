@@ -11,11 +11,10 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -29,11 +28,10 @@ from pycadvisor.model.codec import parse_time
 from support import services as svc
 from support.cgroups import rmdir_everywhere
 from support.ci import cannot_run
+from support.procs import eventually
 from support.sockets import ClosingSocket
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -86,21 +84,6 @@ def pod(busybox_image: svc.BusyboxImage) -> Iterator[Pod]:
 def factory(p: Pod, **kw: Any) -> PodmanFactory:
     kw.setdefault("timeout_s", 5.0)
     return PodmanFactory(p.endpoint, **kw)
-
-
-async def eventually(fn: Callable[[], Awaitable[T | None]], *, timeout: float, what: str) -> T:
-    """Await ``fn()`` until it returns something truthy; RuntimeUnavailable counts as "not yet"."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = await fn()
-        except RuntimeUnavailable:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 # ---------------------------------------------------------------- describe

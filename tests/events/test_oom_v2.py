@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from pycadvisor.events.kmsg import OomInstance
-from pycadvisor.events.oom import OomWatcher, parse_flat_keyed, parse_vmstat_oom_kill
+from pycadvisor.events.oom import OomWatcher
+from pycadvisor.events.oomfiles import parse_flat_keyed, parse_vmstat_oom_kill
 from pycadvisor.host.paths import HostPaths
 
 EVENT_KEYS = ("low", "high", "max", "oom", "oom_kill", "oom_group_kill")

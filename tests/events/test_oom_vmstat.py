@@ -18,7 +18,8 @@ import pytest
 
 from pycadvisor.events import oom
 from pycadvisor.events.kmsg import OomInstance
-from pycadvisor.events.oom import OomWatcher, pread_vmstat_oom_kill
+from pycadvisor.events.oom import OomWatcher
+from pycadvisor.events.oomfiles import VMSTAT_READ_SIZE, pread_vmstat_oom_kill
 from pycadvisor.events.oomjoin import OomJoin
 from pycadvisor.events.request import EventsRequest
 from pycadvisor.events.service import EventService
@@ -153,7 +154,7 @@ def open_fds_to(path: Path) -> int:
 def test_pread_reads_past_a_page_and_again_from_offset_0(host: FakeHost) -> None:
     fd = os.open(host.vmstat, os.O_RDONLY)
     try:
-        assert host.vmstat.stat().st_size > 2 * oom.VMSTAT_READ_SIZE
+        assert host.vmstat.stat().st_size > 2 * VMSTAT_READ_SIZE
         assert pread_vmstat_oom_kill(fd) == 7
         host.global_oom()
         assert pread_vmstat_oom_kill(fd) == 8  # the same fd, regenerated from offset 0

@@ -19,20 +19,22 @@ from pycadvisor.errors import ParseError
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.host.processes import (
     SchedstatAccumulator,
-    cgroup_matches,
-    format_cputime,
-    format_stime,
-    list_processes,
     parse_limits,
-    parse_passwd,
-    parse_proc_cgroup,
     parse_schedstat,
-    ps_cgroup_path,
-    ps_user,
     read_process_stats,
     read_schedstat,
     read_schedstat_by_pid,
     read_task_stats,
+)
+from pycadvisor.host.ps import (
+    cgroup_matches,
+    format_cputime,
+    format_stime,
+    list_processes,
+    parse_passwd,
+    parse_proc_cgroup,
+    ps_cgroup_path,
+    ps_user,
 )
 from pycadvisor.model.codec import dumps
 from pycadvisor.model.container import CpuSchedstat, LoadStats, ProcessStats, UlimitSpec

@@ -8,6 +8,7 @@ behind, without killing a reused PID (the start time from ``/proc/<pid>/stat`` m
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import select
@@ -15,8 +16,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, TypeVar
+
+from pycadvisor.errors import RuntimeUnavailable
 
 if TYPE_CHECKING:
     from support.cgroups import TestCgroup
@@ -110,6 +113,22 @@ def wait_until(
             tail = f"\n{proc.log_tail()}" if proc is not None else ""
             raise TimeoutError(f"timed out after {timeout} s waiting for {what}{detail}{tail}")
         time.sleep(interval)
+
+
+async def eventually(fn: Callable[[], Awaitable[T | None]], *, timeout: float, what: str) -> T:
+    """Await ``fn()`` until it returns something truthy (at most ``timeout`` s); a runtime that does not
+    answer yet (:class:`RuntimeUnavailable`) counts as "not yet". The coroutine twin of :func:`wait_until`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = await fn()
+        except RuntimeUnavailable:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
 
 
 class ManagedProcess:

@@ -32,7 +32,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from support.procs import ManagedProcess, pid_start_time, wait_until
 
@@ -111,6 +111,25 @@ def http_json(method: str, url: str, body: Any = None, *, timeout: float = 10.0)
     if not 200 <= status < 300:
         raise RuntimeError(f"{method} {url} -> {status}: {data[:500]!r}")
     return json.loads(data) if data else None
+
+
+class Gettable(Protocol):
+    """A running daemon as the tests reach it (``conftest`` daemon fixtures)."""
+
+    def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]: ...
+
+
+def get_json(daemon: Gettable, path: str) -> Any:
+    """Decoded JSON of ``GET <path>``, which must answer 200."""
+    status, body = daemon.get(path)
+    assert status == 200, f"{path} -> {status}: {body[:300]!r}"
+    return json.loads(body)
+
+
+def get_json_if_ok(daemon: Gettable, path: str) -> Any:
+    """Decoded JSON of ``GET <path>``, or None unless it answered 200 (to wait on with ``wait_until``)."""
+    status, body = daemon.get(path)
+    return json.loads(body) if status == 200 else None
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):

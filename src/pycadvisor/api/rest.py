@@ -13,7 +13,7 @@ import logging
 import posixpath
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,12 +22,14 @@ from aiohttp import web
 from pycadvisor.api.limits import ChunkWriter, HeavyGate, Overloaded, overloaded_response, read_body
 from pycadvisor.durations import parse_go_duration
 from pycadvisor.errors import BadRequest, ContainerNotFound
-from pycadvisor.host.fs import CrioStorage
 from pycadvisor.manager.container import ContainerState
+from pycadvisor.manager.hostinfo import HostInfo, UnknownFilesystem
 from pycadvisor.manager.manager import Manager
 from pycadvisor.model import codec
 from pycadvisor.model.container import ContainerStats
-from pycadvisor.model.v2 import deprecated_stats, spec_v2, stats_v2
+from pycadvisor.model.machine import Attributes, StorageFsInfo
+from pycadvisor.model.process import ProcessInfo
+from pycadvisor.model.v2 import MachineStats, deprecated_stats, machine_stats, spec_v2, stats_v2
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +56,9 @@ EventsHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 @dataclass(slots=True)
 class ApiContext:
     manager: Manager
+    host: HostInfo  # attributes, storage, processes: what the API asks of the host besides its containers
     cadvisor_version: str
     events: EventsHandler | None = None
-    # () -> extra attributes (docker version ...) merged into /api/v2.0/attributes
-    attributes_extra: Callable[[], Awaitable[dict[str, str]]] | None = None
-    docker_root: str | None = None
-    # () -> (docker root, CRI-O storage) as the runtimes report them now: the /storage labels
-    # docker-images, crio-images and crio-containers (cAdvisor fs.Context); overrides docker_root.
-    storage_roots: Callable[[], Awaitable[tuple[str | None, CrioStorage | None]]] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
     # Bounds the heavy responses in flight (api/limits.py); None: unbounded (embedders, unit tests).
     gate: HeavyGate | None = None
 
@@ -161,6 +157,17 @@ def parse_v2_options(q: Mapping[str, str]) -> V2Options:
     return V2Options(id_type=id_type, count=count, recursive=recursive, max_age_ns=max_age)
 
 
+@dataclass(frozen=True, slots=True)
+class _V2Call:
+    """One v2 request as its handler reads it."""
+
+    request: web.Request
+    version: str
+    rest: str  # the path after the request type: a container name or alias
+    q: dict[str, str]
+    opts: V2Options
+
+
 def _v1_request(body: bytes) -> tuple[int, int, int]:
     """Parse the optional ``ContainerInfoRequest`` JSON body: (num_stats, start ns, end ns)."""
     if not body.strip():
@@ -217,6 +224,22 @@ class RestApi:
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
         self.m = ctx.manager
+        # v2 request type -> its handler (V2_TYPES names which versions serve which)
+        self._v2_host: dict[str, Callable[[_V2Call], Awaitable[web.StreamResponse]]] = {
+            "version": self._v2_version,
+            "machine": self._v2_machine,
+            "attributes": self._v2_attributes,
+            "events": self._v2_events,
+            "storage": self._v2_storage,
+            "machinestats": self._v2_machinestats,
+        }
+        self._v2_containers: dict[str, Callable[[_V2Call, list[ContainerState]], Awaitable[web.StreamResponse]]] = {
+            "stats": self._v2_stats,
+            "summary": self._v2_summary,
+            "spec": self._v2_spec,
+            "ps": self._v2_ps,
+            "appmetrics": self._v2_appmetrics,
+        }
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -319,43 +342,63 @@ class RestApi:
 
     async def _v2(self, request: web.Request, version: str, rtype: str, rest: str) -> web.StreamResponse:
         q = {k: request.query.getone(k) for k in request.query}
-        opts = parse_v2_options(q)
-        m = self.m
-        if rtype == "version":
-            return _json(self.ctx.cadvisor_version)
-        if rtype == "machine":
-            return _json(m.machine_info)
-        if rtype == "attributes":
-            return _json(await self._attributes())
-        if rtype == "events":
-            return await self._events(request, rest)
-        if rtype == "storage":
-            return _json(await self._storage(q))
-        if rtype == "machinestats":
-            return _json(self._machinestats(opts))
-        states = self._select(rest, opts)
-        await m.ensure_fresh(states, opts.max_age_ns)
-        if rtype == "stats":
-            return await _stream_map(
-                request,
-                [
-                    (st.name, functools.partial(self._stats_of, st, opts.count, version))
-                    for st in states
-                    if version == "v2.0" or st.name != "/"
-                ],
-            )
-        if rtype == "summary":
-            return await _stream_map(request, [(st.name, functools.partial(_derived, st)) for st in states])
-        if rtype == "spec":
-            return await _stream_map(request, [(st.name, functools.partial(self._spec_of, st)) for st in states])
-        if rtype == "ps":
-            if opts.recursive or len(states) != 1:
-                raise BadRequest("recursive", "ps needs exactly one container")
-            return _json(self._ps(states[0]))
-        if rtype == "appmetrics":
-            # Application metrics (collector labels on containers) are not collected by pycadvisor.
-            return _json({st.name: {} for st in states})
-        raise HttpError(500, f'unknown request type "{rtype}"')
+        call = _V2Call(request, version, rest, q, parse_v2_options(q))
+        about_host = self._v2_host.get(rtype)
+        if about_host is not None:
+            return await about_host(call)
+        states = self._select(rest, call.opts)
+        await self.m.ensure_fresh(states, call.opts.max_age_ns)
+        of_containers = self._v2_containers.get(rtype)
+        if of_containers is None:
+            raise HttpError(500, f'unknown request type "{rtype}"')
+        return await of_containers(call, states)
+
+    # The v2 request types (cAdvisor ``cmd/internal/api/versions.go`` ``version2_0.HandleRequest``): those about
+    # the host, then those about the selected containers, sampled first if older than ``max_age``.
+
+    async def _v2_version(self, call: _V2Call) -> web.StreamResponse:
+        return _json(self.ctx.cadvisor_version)
+
+    async def _v2_machine(self, call: _V2Call) -> web.StreamResponse:
+        return _json(self.m.machine_info)
+
+    async def _v2_attributes(self, call: _V2Call) -> web.StreamResponse:
+        return _json(await self._attributes())
+
+    async def _v2_events(self, call: _V2Call) -> web.StreamResponse:
+        return await self._events(call.request, call.rest)
+
+    async def _v2_storage(self, call: _V2Call) -> web.StreamResponse:
+        return _json(await self._storage(call.q))
+
+    async def _v2_machinestats(self, call: _V2Call) -> web.StreamResponse:
+        return _json(self._machinestats(call.opts))
+
+    async def _v2_stats(self, call: _V2Call, states: list[ContainerState]) -> web.StreamResponse:
+        count, version = call.opts.count, call.version
+        return await _stream_map(
+            call.request,
+            [
+                (st.name, functools.partial(self._stats_of, st, count, version))
+                for st in states
+                if version == "v2.0" or st.name != "/"
+            ],
+        )
+
+    async def _v2_summary(self, call: _V2Call, states: list[ContainerState]) -> web.StreamResponse:
+        return await _stream_map(call.request, [(st.name, functools.partial(_derived, st)) for st in states])
+
+    async def _v2_spec(self, call: _V2Call, states: list[ContainerState]) -> web.StreamResponse:
+        return await _stream_map(call.request, [(st.name, functools.partial(self._spec_of, st)) for st in states])
+
+    async def _v2_ps(self, call: _V2Call, states: list[ContainerState]) -> web.StreamResponse:
+        if call.opts.recursive or len(states) != 1:
+            raise BadRequest("recursive", "ps needs exactly one container")
+        return _json(self._ps(states[0]))
+
+    async def _v2_appmetrics(self, call: _V2Call, states: list[ContainerState]) -> web.StreamResponse:
+        # Application metrics (collector labels on containers) are not collected by pycadvisor.
+        return _json({st.name: {} for st in states})
 
     def _spec_of(self, st: ContainerState) -> Any:
         return spec_v2(self.m.info(st, count=0))
@@ -372,33 +415,14 @@ class RestApi:
             raise HttpError(500, "events are not enabled")
         return await self.ctx.events(request, clean_name(rest))
 
-    async def _attributes(self) -> Any:
-        from pycadvisor.host.machine import read_attributes
+    async def _attributes(self) -> Attributes:
+        return await self.ctx.host.attributes()
 
-        attrs = read_attributes(self.m.paths, self.m.machine_info, self.ctx.cadvisor_version)
-        if self.ctx.attributes_extra is not None:
-            try:
-                extra = await self.ctx.attributes_extra()
-            except Exception as e:  # a runtime that does not answer must not fail the whole call
-                log.debug("attributes extra failed: %s", e)
-                extra = {}
-            for k, v in extra.items():
-                setattr(attrs, k, v)
-        return attrs
-
-    async def _storage(self, q: Mapping[str, str]) -> Any:
-        from pycadvisor.host.fs import UnknownFilesystem, read_storage
-
+    async def _storage(self, q: Mapping[str, str]) -> StorageFsInfo | list[StorageFsInfo]:
         label = q.get("label") or None
         uuid = q.get("uuid") or None
-        docker_root, crio = self.ctx.docker_root, None
-        if self.ctx.storage_roots is not None:
-            try:
-                docker_root, crio = await self.ctx.storage_roots()
-            except Exception as e:  # a runtime that does not answer only loses its label
-                log.debug("storage roots failed: %s", e)
         try:
-            items = read_storage(self.m.paths, self.m.clock.now_ns(), label, uuid, docker_root=docker_root, crio=crio)
+            items = await self.ctx.host.storage(label, uuid)
         except UnknownFilesystem as e:
             raise HttpError(404, str(e)) from None
         if uuid:
@@ -407,20 +431,8 @@ class RestApi:
             return items[0]
         return items
 
-    def _machinestats(self, opts: V2Options) -> Any:
-        from pycadvisor.model.v2 import machine_stats
-
+    def _machinestats(self, opts: V2Options) -> list[MachineStats]:
         return [machine_stats(p, s) for p, s in _with_previous(self.m.get("/"), opts.count)]
 
-    def _ps(self, st: ContainerState) -> Any:
-        import time
-
-        from pycadvisor.host.processes import list_processes
-
-        mach = self.m.machine_info
-        return list_processes(
-            self.m.paths,
-            cgroup_filter=None if st.name == "/" else st.name,
-            mem_total_bytes=mach.memory_capacity,
-            now_s=time.time(),
-        )
+    def _ps(self, st: ContainerState) -> list[ProcessInfo]:
+        return self.ctx.host.processes(st.name)

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from pycadvisor.api.auth import make_auth_middleware
 from pycadvisor.api.openapi import make_openapi_handler
+from pycadvisor.api.profiling import add_profiling_routes
 from pycadvisor.api.rest import ApiContext, RestApi
 from pycadvisor.api.validate import validate_text
 
@@ -51,8 +53,6 @@ def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler 
     prefix = normalize_prefix(opts.prefix)
     middlewares: list[Middleware] = []
     if opts.http_auth_file or opts.http_digest_file:
-        from pycadvisor.api.auth import make_auth_middleware
-
         middlewares.append(
             make_auth_middleware(
                 basic_file=opts.http_auth_file or None,
@@ -107,8 +107,6 @@ def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler 
             log.debug("web UI not available")
         else:
             add_ui_routes(app, prefix=prefix, mounts=mounts)
-    from pycadvisor.api.profiling import add_profiling_routes
-
     add_profiling_routes(app, mounts, enabled=opts.profiling)
     # Go's mux "/" is a catch-all: any other path leads to the containers page.
     for mount in mounts:

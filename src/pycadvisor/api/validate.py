@@ -1,29 +1,19 @@
-"""``/validate/``: a plain-text self-check of the host, as cAdvisor's ``validate`` page gives (§1.1)."""
+"""``/validate/``: a plain-text self-check of the host, as cAdvisor's ``validate`` page (``validate/validate.go``)."""
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
-
-from pycadvisor.host.paths import read_text
 
 if TYPE_CHECKING:
     from pycadvisor.api.rest import ApiContext
 
 
-def _read(path: str) -> str:
-    try:
-        return read_text(path).strip()
-    except OSError as e:
-        return f"unreadable ({e.strerror})"
-
-
 async def validate_text(ctx: ApiContext) -> str:
     m = ctx.manager
-    p = m.paths
+    facts = ctx.host.validate_facts()
     mounts = m.mounts
     lines = [f"pycadvisor version: {ctx.cadvisor_version}", ""]
-    lines.append(f"Kernel version: {_read(os.path.join(p.proc, 'sys/kernel/osrelease'))}")
+    lines.append(f"Kernel version: {facts.kernel_release}")
     lines.append("")
     lines.append("Cgroup setup:")
     if mounts is not None:
@@ -34,20 +24,18 @@ async def validate_text(ctx: ApiContext) -> str:
             lines.append(f"\tv2 (unified): {mounts.v2}")
     lines.append("")
     lines.append("/proc/cgroups:")
-    lines.extend("\t" + ln for ln in _read(os.path.join(p.proc, "cgroups")).splitlines())
+    lines.extend("\t" + ln for ln in facts.proc_cgroups.splitlines())
     lines.append("")
     lines.append(f"Containers tracked: {len(m.containers)}")
-    watch = m._watcher
-    lines.append(f"Inotify watches: {watch.watch_count if watch else 'off (periodic rescans only)'}")
-    lines.append(f"Inotify max_user_watches: {_read(os.path.join(p.proc, 'sys/fs/inotify/max_user_watches'))}")
+    watches = m.inotify_watches
+    lines.append(f"Inotify watches: {watches if watches is not None else 'off (periodic rescans only)'}")
+    lines.append(f"Inotify max_user_watches: {facts.inotify_max_user_watches}")
     lines.append("")
     lines.append("Block devices and IO schedulers:")
-    try:
-        for dev in sorted(os.listdir(os.path.join(p.sys, "block"))):
-            sched = _read(os.path.join(p.sys, "block", dev, "queue", "scheduler"))
-            lines.append(f"\t{dev}: {sched}")
-    except OSError:
+    if facts.io_schedulers is None:
         lines.append("\tunavailable")
+    for dev, sched in facts.io_schedulers or ():
+        lines.append(f"\t{dev}: {sched}")
     lines.append("")
     docker = next((f for f in m.factories if f.name == "docker"), None)
     if docker is not None:
@@ -67,8 +55,7 @@ async def validate_text(ctx: ApiContext) -> str:
         lines.append("")
     lines.append("Runtimes:")
     for f in m.factories:
-        down = m._runtime_down.get(f.name)
-        lines.append(f"\t{f.name}: {'not answering' if down else 'ok'}")
+        lines.append(f"\t{f.name}: {'ok' if m.runtime_answering(f.name) else 'not answering'}")
     if not m.factories:
         lines.append("\tnone configured (raw cgroups only)")
     return "\n".join(lines) + "\n"

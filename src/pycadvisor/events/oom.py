@@ -55,13 +55,19 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pycadvisor.events.kmsg import OomInstance
+from pycadvisor.events.oomfiles import (
+    NotedProcess,
+    note_processes,
+    parse_flat_keyed,
+    pread_vmstat_oom_kill,
+    read_cgroup_pids,
+)
 from pycadvisor.host.paths import HostPaths, read_bytes
 
 log = logging.getLogger(__name__)
 
 CONSTRAINT_MEMCG: Final = "CONSTRAINT_MEMCG"
 V1_RECHECK_DELAYS: Final = (0.005, 0.02, 0.1, 0.5, 2.0)  # s after a v1 eventfd wake: the kill follows it
-NOTE_MAX_PROCS: Final = 256  # processes noted per cgroup before an OOM
 NOTE_MIN_INTERVAL_NS: Final = 1_000_000_000  # v2 "max" storms: at most one note per cgroup per second
 NOTE_KEEP_NS: Final = 5_000_000_000  # a noted process that left the cgroup stays a victim candidate this long
 SETTLE_STEP: Final = 0.01  # s between looks for the victims of a counted kill
@@ -74,103 +80,8 @@ KMSG_RATELIMIT_INTERVAL: Final = 5.0
 KMSG_FAST_HOLD: Final = KMSG_RATELIMIT_INTERVAL + 1.0  # s of vmstat_interval polling after a kmsg OOM
 # s after a kmsg OOM report: dump_oom_summary prints before __oom_kill_process bumps the counters.
 KMSG_RECHECK_DELAYS: Final = (0.005, 0.05)
-VMSTAT_READ_SIZE: Final = 4096  # a seq file returns at most one page per read
 _IN_MODIFY: Final = 0x2  # inotify(7)
 _IN_IGNORED: Final = 0x8000
-
-
-# ---------------------------------------------------------------- pure parsers
-
-
-def parse_flat_keyed(data: bytes) -> dict[str, int]:
-    """``key value`` lines (v2 ``memory.events``, v1 ``memory.oom_control``) as a dict; junk lines skipped."""
-    out: dict[str, int] = {}
-    for line in data.split(b"\n"):
-        key, sep, value = line.partition(b" ")
-        if not sep:
-            continue
-        try:
-            out[key.decode()] = int(value)
-        except ValueError:
-            continue
-    return out
-
-
-def parse_vmstat_oom_kill(data: bytes) -> int | None:
-    """The ``oom_kill`` counter of ``/proc/vmstat`` (Linux >= 4.13), or None when absent."""
-    i = data.find(b"\noom_kill ")
-    if i < 0:
-        if not data.startswith(b"oom_kill "):
-            return None
-        i = -1
-    start = i + len(b"\noom_kill ")
-    end = data.find(b"\n", start)
-    try:
-        return int(data[start : end if end >= 0 else len(data)])
-    except ValueError:
-        return None
-
-
-def pread_vmstat_oom_kill(fd: int) -> int | None:
-    """``oom_kill`` of a held ``/proc/vmstat`` fd, reading from offset 0 only as far as that line.
-
-    procfs regenerates a seq file when read at offset 0; later chunks follow at the offsets reached.
-    """
-    data = b""
-    while True:
-        chunk = os.pread(fd, VMSTAT_READ_SIZE, len(data))
-        if not chunk:
-            break
-        data += chunk
-        i = data.find(b"\noom_kill ")
-        if i >= 0 and data.find(b"\n", i + 1) >= 0:
-            break
-    return parse_vmstat_oom_kill(data)
-
-
-def parse_cgroup_procs(data: bytes) -> list[int]:
-    """Pids of ``cgroup.procs``, one per line."""
-    return [int(x) for x in data.split()]
-
-
-# ---------------------------------------------------------------- process notes
-
-
-@dataclass(frozen=True, slots=True)
-class NotedProcess:
-    pid: int
-    name: str  # /proc/<pid>/comm, as kmsg's task= / Killed process (<name>)
-    oom_score: int  # /proc/<pid>/oom_score: the kernel's victim ranking
-    seen_ns: int = 0  # when it was last seen in the cgroup
-
-
-def read_cgroup_pids(cgroup_dir: str) -> set[int] | None:
-    try:
-        return set(parse_cgroup_procs(read_bytes(os.path.join(cgroup_dir, "cgroup.procs"))))
-    except (OSError, ValueError):
-        return None
-
-
-def note_processes(
-    paths: HostPaths, cgroup_dir: str, now: int = 0, limit: int = NOTE_MAX_PROCS
-) -> dict[int, NotedProcess]:
-    """Name and ``oom_score`` of (at most ``limit``) processes now in the cgroup."""
-    pids = read_cgroup_pids(cgroup_dir)
-    out: dict[int, NotedProcess] = {}
-    if not pids:
-        return out
-    for pid in sorted(pids)[:limit]:
-        base = os.path.join(paths.proc, str(pid))
-        try:
-            name = read_bytes(base + "/comm").rstrip(b"\n").decode("utf-8", "replace")
-        except OSError:
-            continue
-        try:
-            score = int(read_bytes(base + "/oom_score"))
-        except (OSError, ValueError):
-            score = 0
-        out[pid] = NotedProcess(pid, name, score, now)
-    return out
 
 
 # ---------------------------------------------------------------- watcher

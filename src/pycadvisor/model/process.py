@@ -1,7 +1,7 @@
 """One row of the ``/api/v2.x/ps`` process list (cAdvisor ``lib/model`` ``ProcessInfo``, Go field order kept).
 
 cAdvisor fills these from ``ps -e -o user,pid,ppid,stime,pcpu,pmem,rss,vsz,stat,time,comm,psr,cgroup``
-(``cmd/internal/processlist``); :func:`pycadvisor.host.processes.list_processes` builds the same values
+(``cmd/internal/processlist``); :func:`pycadvisor.host.ps.list_processes` builds the same values
 from procfs without forking ``ps``. No member is ``omitempty`` on the wire.
 """
 

@@ -1,0 +1,203 @@
+"""Housekeeping: one heap of due times drained by a tick, and :meth:`Scheduler.collect`, one sample of a
+container (cAdvisor ``manager/container.go``: ``housekeeping``, ``housekeepingTick``, ``updateStats``)."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import random
+import time
+
+from pycadvisor.host.cgroups.files import ContainerGone
+from pycadvisor.host.fs import RootFsReader
+from pycadvisor.manager.container import ContainerState
+from pycadvisor.manager.state import ManagerState, S
+from pycadvisor.model.container import FsStats, Health
+from pycadvisor.model.sample import Token, to_array
+
+log = logging.getLogger("pycadvisor.manager.manager")
+
+
+def _jitter(d: int, factor: float) -> int:
+    """``d + rand * factor * d`` (cAdvisor ``manager/container.go: jitter``); factor <= 0 means none."""
+    if factor <= 0:
+        return d
+    return d + int(random.random() * factor * d)
+
+
+class Scheduler(ManagerState):
+    """The heap/tick housekeeping and ``collect``: the hot path, methods of the object itself."""
+
+    def _schedule(self, st: ContainerState, *, first: bool = False) -> None:
+        if self._loop is None or not self._running:
+            return
+        base = st.interval_ns
+        if first:
+            splay = self.opts.initial_splay_factor
+            delay = int(random.random() * splay * base) if splay > 0 else 0
+        else:
+            delay = _jitter(base, self.opts.jitter_factor)
+        due = time.monotonic_ns() + delay
+        st.due_ns = due
+        self._seq += 1
+        heapq.heappush(self._due, (due, self._seq, st))
+        if not self._ticking and (self._tick_handle is None or due + self._tick_ns < self._tick_at):
+            self._arm(due)
+
+    def _arm(self, due: int) -> None:
+        """Have exactly one tick pending, at ``due`` but no sooner than a tick from now."""
+        assert self._loop is not None
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        now = time.monotonic_ns()
+        self._tick_at = max(due, now + self._tick_ns)
+        self._tick_handle = self._loop.call_later((self._tick_at - now) / S, self._tick)
+
+    def _tick(self) -> None:
+        """Take every sample that is due; tick again at the next due time, at least a tick later.
+
+        While the samples run, their reschedules do not arm a tick (``_ticking``), so exactly one
+        tick is pending at any time.
+        """
+        self._tick_handle = None
+        if not self._running:
+            return
+        now = time.monotonic_ns()
+        heap = self._due
+        self._ticking = True
+        try:
+            while heap and heap[0][0] <= now:
+                due, _, st = heapq.heappop(heap)
+                if st.due_ns == due and self.containers.get(st.name) is st:
+                    try:
+                        self._housekeep(st)
+                    except Exception:  # one container's bug must not stop the others' housekeeping
+                        log.exception("housekeeping of %s failed", st.name)
+                        self._schedule(st)
+        finally:
+            self._ticking = False
+        if heap and self._loop is not None and self._running:
+            self._arm(heap[0][0])
+
+    def _housekeep(self, st: ContainerState) -> None:
+        changed = self.collect(st)
+        if changed is None:
+            return
+        if self.opts.allow_dynamic_housekeeping:
+            if changed:
+                st.interval_ns = self.opts.housekeeping_interval_ns
+            else:
+                st.interval_ns = min(st.interval_ns * 2, self.opts.max_housekeeping_interval_ns)
+        self._schedule(st)
+
+    def collect(self, st: ContainerState) -> bool | None:
+        """Take one sample now; return whether it differs from the previous one (None: container gone)."""
+        if st.name == "/" and self.opts.disable_root_cgroup_stats:
+            return False
+        if st.settling:
+            st.settling -= 1
+            if self._sync_controllers(st) and st.collector.complete:
+                st.settling = 0
+        now = self.clock.now_ns()
+        pid = self._pid_of(st)
+        try:
+            try:
+                tokens, values, errors = st.collector.sample(now_ns=now, pid=pid)
+            except ContainerGone:
+                # One hierarchy's directory went away (runtimes remove them one after another), or the
+                # cgroup was removed and made again under the same name: read what exists now, through
+                # fresh descriptors, rather than lose the sample (and every later one).
+                if not st.collector.exists():
+                    raise
+                self._sync_controllers(st, reopen=True)
+                tokens, values, errors = st.collector.sample(now_ns=now, pid=pid)
+        except ContainerGone:
+            if not st.collector.exists():
+                self._remove(st.name)
+                return None
+            return False
+        except Exception as e:  # a bug must cost one sample, not the daemon
+            self._log_error(st, "collect", e, now)
+            return False
+        codec = self._codec
+        md = st.metadata
+        if self._disk_set and (st.name == "/" or (md is not None and md.fs_dirs)):
+            self._add_fs(st, now, tokens, values)
+        if md is not None and md.health:
+            codec.add_object("health", Health(status=md.health), tokens, values)
+        if errors:
+            st.scrape_errors += 1
+            self.counters.scrape_errors += 1
+            for fam, err in errors:
+                self._log_error(st, fam, err, now)
+        else:
+            st.scrape_errors = 0
+        layout = codec.layout(tokens)
+        vals = to_array(values)
+        dynamic = self.opts.allow_dynamic_housekeeping
+        prev = st.history.latest_entry() if dynamic else None
+        stats = codec.build(layout, vals) if self.sinks else None  # built only when somebody reads it
+        st.history.add(layout, vals, stats)
+        st.summary.add(
+            now,
+            vals[layout.cpu_total] if layout.cpu_total > 0 else None,
+            vals[layout.working_set] if layout.working_set > 0 else None,
+        )
+        st.last_sample_ns = now
+        self.counters.samples += 1
+        if stats is not None:
+            ref = st.reference()
+            for sink in self.sinks:
+                try:
+                    sink.add_stats(ref, st.spec, stats)
+                except Exception as e:
+                    self._log_error(st, "storage", e, now)
+        if not dynamic:
+            return True  # nobody asks whether it changed
+        return (
+            prev is None
+            or prev[0] is not layout
+            or [prev[1][i] for i in layout.signature] != [vals[i] for i in layout.signature]
+        )
+
+    def _pid_of(self, st: ContainerState) -> int | None:
+        if st.name == "/":
+            return 1
+        if st.metadata is not None and st.metadata.has_network is not False:
+            return st.metadata.pid
+        return None
+
+    def _add_fs(self, st: ContainerState, now: int, tokens: list[Token], values: list[int]) -> None:
+        fs: list[FsStats] | None = None
+        if st.name == "/":
+            try:
+                if self._root_fs is None:
+                    self._root_fs = RootFsReader(self.paths)
+                measured = self._root_fs.read_partitions()
+            except Exception as e:
+                self._log_error(st, "disk", e, now)
+                return
+            self._layer_fs.update(measured, now)
+            fs = [s for _, s in measured]
+        elif self.fs_usage is not None and st.metadata is not None and st.metadata.fs_dirs:
+            layer = self._layer_stats(st, now)
+            fs = [layer] if layer is not None else None
+        if fs is not None:
+            self._codec.add_object("filesystem", fs, tokens, values)
+
+    def _layer_stats(self, st: ContainerState, now: int) -> FsStats | None:
+        """A runtime container's ``filesystem`` entry: its writable layer on the device holding it
+        (:mod:`pycadvisor.container.layerfs`); None until the layer has been walked once."""
+        assert self.fs_usage is not None
+        usage = self.fs_usage.fs_usage(st.name)
+        if usage is None:
+            return None
+        if self._layer_fs.stale(now):  # no recent root sample (not yet, or -disable_root_cgroup_stats)
+            try:
+                if self._root_fs is None:
+                    self._root_fs = RootFsReader(self.paths)
+                self._layer_fs.update(self._root_fs.read_partitions(), now)
+            except Exception as e:
+                self._log_error(st, "disk", e, now)
+                return None
+        return self._layer_fs.stats(usage, st.metadata.fs_dirs[0] if st.metadata and st.metadata.fs_dirs else "")
