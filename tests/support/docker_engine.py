@@ -177,9 +177,22 @@ class DockerEngine:
         self._proc = None
 
     def freeze(self) -> None:
-        """SIGSTOP dockerd: it keeps its socket but answers nothing (a hung engine)."""
+        """SIGSTOP dockerd: it keeps its socket but answers nothing (a hung engine).
+
+        Returns once every thread of dockerd is stopped: the signal is only pending when kill() returns,
+        and a thread still running may answer one more request (seen on a loaded host)."""
         assert self._proc is not None
         self._proc.signal(signal.SIGSTOP)
+        pid = self._proc.pid
+
+        def all_stopped() -> bool:
+            states = []
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                    states.append(f.read().rsplit(b")", 1)[1].split()[0])
+            return all(st in (b"T", b"t") for st in states)
+
+        wait_until(all_stopped, timeout=10, what=f"dockerd {pid} stopped")
 
     def thaw(self) -> None:
         assert self._proc is not None
