@@ -1,4 +1,6 @@
-"""The daemon's configuration: one frozen dataclass whose fields are cAdvisor's flags (§3).
+"""The daemon's configuration: one frozen dataclass whose fields are cAdvisor's flags.
+
+(cAdvisor's ``cmd/cadvisor.go`` and the packages it links define them.)
 
 The CLI (:mod:`pycadvisor.cli`) registers one flag per field generically; a field's metadata
 holds its help text, its flag name when that is not the attribute name (``docker-tls``), and
@@ -143,7 +145,7 @@ class Config:
         "no effect when -logtostderr=true) (accepted, no effect)",
         False,
     )
-    # --- beyond cAdvisor: exposition size (user-asks #3)
+    # --- beyond cAdvisor: exposition size (cAdvisor's scrapes are its users' second complaint)
     prometheus_no_empty_labels: bool = flag(
         'pycadvisor: omit label="" padding of labels a container does not have', False
     )

@@ -6,7 +6,7 @@ from the REST API (``api/v1.0/machine``, ``api/v1.0/containers<name>``, ``api/v1
 the UI needs no CDN and no request leaves the host (the pages' Content-Security-Policy forbids it).
 
 Routes (under ``prefix``, and at the root too when the server asks), as cAdvisor's
-``cmd/internal/http/handlers.go`` and §1.1 of the spec:
+``cmd/internal/http/handlers.go`` and ``cmd/internal/pages/pages.go``:
 
 - ``/containers`` → 301 ``/containers/``; ``/containers/<name>``: the page of cgroup ``/<name>``
   (the root page adds the machine overview and the top containers);

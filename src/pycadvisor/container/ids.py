@@ -1,7 +1,8 @@
 """Which runtime a cgroup name belongs to, and the container id in it: pure string rules, no I/O.
 
-Each rule follows the cgroup layouts the runtimes create (cadvisor-interfaces.md §6) and the
-cAdvisor factory that claims them; where a rule is stricter or wider than cAdvisor's it says so.
+Each rule follows the cgroup layouts the runtimes create and the cAdvisor factory that claims them
+(``container/<runtime>/factory.go`` ``CanHandleAndAccept``); where a rule is stricter or wider than
+cAdvisor's it says so.
 They run once per new cgroup, so they use plain string operations rather than regexps.
 
 - Podman (cAdvisor ``container/podman/factory.go``): ``/libpod_parent/libpod-<id>`` (cgroupfs

@@ -1,6 +1,7 @@
 """The events query (``/api/v1.3/events/<name>``, same in v2.x) as cAdvisor's ``getEventRequest`` reads it.
 
-Parameters (cadvisor-interfaces §5.2): booleans ``stream``, ``subcontainers``, ``all_events``,
+Parameters (cAdvisor ``cmd/internal/api/handler.go`` ``getEventRequest``): booleans ``stream``,
+``subcontainers``, ``all_events``,
 ``oom_events``, ``oom_kill_events``, ``creation_events``, ``deletion_events`` in Go ``ParseBool``
 syntax (an invalid boolean is ignored, as in cAdvisor); ``max_events`` (int, default 10);
 ``start_time`` / ``end_time`` (RFC 3339, inclusive). A repeated parameter counts with its first value.

@@ -1,6 +1,6 @@
 """Container events for the manager: creation and deletion from discovery, OOM kills from the kernel.
 
-Producers (cadvisor-interfaces §5.1):
+Producers (cAdvisor ``manager/manager.go`` ``createContainerLocked``, ``destroyContainerLocked``, ``watchForNewOoms``):
 
 - ``containerCreation``: :meth:`EventService.on_container_added`, stamped with the container's
   creation time (cAdvisor uses the spec's creation time), ``event_data`` ``{}``.

@@ -10,7 +10,7 @@ Follows cAdvisor ``events/handler.go`` (``GetEvents``, ``WatchEvents``, ``AddEve
   *detached*: it gets no further events, still yields the ones already queued, then ends (its
   ``overflowed`` flag is set). The API then ends the stream, so the client knows it fell behind
   instead of silently missing events, and one slow client can neither block producers nor grow memory.
-- ``max_events <= 0`` returns everything (cadvisor-interfaces §5.2).
+- ``max_events <= 0`` returns everything (``events/handler.go``: a negative ``MaxEventsReturned`` means no limit).
 
 ``oom_kill_count`` is independent of storage limits: a per-container tally of ``oom`` events (the
 killed task's cgroup, cAdvisor's ``container_oom_events_total`` key). It survives the container's

@@ -3,7 +3,7 @@
 Most families take one sample per device of the cgroup's blkio/io.stat data (value of one op, 0 when
 the device lacks it) and, after those, one per ``filesystem[]`` entry from /proc/diskstats. The fs
 branch of the ``*_seconds_total`` families divides milliseconds by 1e9, a cAdvisor unit bug kept for
-compatibility (cadvisor-interfaces §10.3).
+compatibility (``metrics/prometheus.go``, the ``fsValues`` time families).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class NamePattern:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExpositionOptions:
     """Exposition settings. Defaults are cAdvisor's; the ``no_empty_label_padding``,
-    ``family_allowlist`` and ``label_allowlist`` options go beyond it (user-asks #3)."""
+    ``family_allowlist`` and ``label_allowlist`` options go beyond it."""
 
     metric_sets: MetricSets = field(default_factory=MetricSets.default)
     # --store_container_labels: every container label becomes container_label_<k>; when False only

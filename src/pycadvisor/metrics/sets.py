@@ -2,7 +2,7 @@
 
 The sets gate both collection (which cgroup controllers and /proc files are read) and exposition
 (which Prometheus families are registered). Names, the full list and the default-disabled list follow
-``lib/container/factory.go`` and ``cmd/cadvisor.go`` (cadvisor-interfaces §2.4).
+``lib/container/factory.go`` and ``cmd/cadvisor.go``.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class VersionInfo:
 
 
 # ---------------------------------------------------------------- machine info, structurally
-# The machine model (model/machine.py) mirrors cAdvisor's MachineInfo JSON (cadvisor-interfaces §1.6);
+# The machine model (model/machine.py) mirrors cAdvisor's MachineInfo JSON (``info/v1/machine.go``);
 # the exposition needs only these attributes, named as the JSON keys (None where Go has a nil slice).
 # Read-only properties make the protocols covariant, so the concrete dataclasses satisfy them.
 

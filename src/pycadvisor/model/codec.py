@@ -1,6 +1,7 @@
 """The single JSON encoder for the model, following Go ``encoding/json`` rules.
 
-Rules mimicked (see cadvisor-interfaces §1.7): struct fields in declaration order; ``omitempty``
+Rules mimicked (Go's ``encoding/json`` ``encode.go``, as cAdvisor marshals ``info/v1``): struct fields in
+declaration order; ``omitempty``
 drops 0, false, "", empty lists/maps and ``None``; map keys sorted (int keys as strings);
 ``<``, ``>``, ``&`` escaped as ``\\u003c`` ``\\u003e`` ``\\u0026``; ``time.Time`` as RFC 3339
 with trailing zeros of the nanoseconds trimmed.

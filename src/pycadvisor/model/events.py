@@ -1,6 +1,6 @@
 """cAdvisor's container events (``info/v1`` ``Event``, ``EventData``), Go field order kept.
 
-Wire shape (cadvisor-interfaces §1.6): ``container_name, timestamp, event_type, event_data``;
+Wire shape (cAdvisor ``info/v1/container.go`` ``Event``): ``container_name, timestamp, event_type, event_data``;
 ``event_data`` is always present: ``{}``, ``{"oom": {"pid", "process_name", "constraint"}}`` (on
 ``oomKill``) or ``{"container_deletion": {"exit_code"}}`` (on ``containerDeletion``).
 """

@@ -1,4 +1,6 @@
-"""Per-container stats from cgroup files, for cgroup v1 and v2 (cadvisor-interfaces §7).
+"""Per-container stats from cgroup files, for cgroup v1 and v2.
+
+(As cAdvisor's ``container/libcontainer/handler.go`` with runc's ``libcontainer/cgroups/fs`` and ``fs2``.)
 
 One :class:`CgroupCollector` per container holds its file descriptors (:class:`FileSet`) and
 turns the bytes it re-reads each sample into flat ints and family tokens
@@ -44,7 +46,7 @@ __all__ = ["CgroupCollector", "CollectOptions", "ContainerGone", "cgroup_dirs", 
 
 @dataclass(frozen=True, slots=True)
 class CollectOptions:
-    """What to collect; metric-set names as in cAdvisor's ``--enable_metrics`` (§2.4)."""
+    """What to collect; metric-set names as in cAdvisor's ``--enable_metrics`` (``container/factory.go``)."""
 
     metric_sets: frozenset[str]
     clk_tck: int = 100

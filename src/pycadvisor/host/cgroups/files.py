@@ -1,6 +1,6 @@
 """Held file descriptors re-read with ``pread`` at offset 0.
 
-Measured on these machines (performance.md §1): re-reading a held fd costs 1.06–1.37x the C floor,
+Measured on these machines (bench/README.md): re-reading a held fd costs 1.06–1.37x the C floor,
 against 3–6x for open+read+close on every sample. cgroupfs and procfs seq files return fresh
 content on each pread at offset 0. Once the cgroup is removed, pread fails with ENODEV, and the
 owner must drop the fds (:class:`ContainerGone`).
