@@ -84,37 +84,44 @@ def _json_stream(request: web.Request) -> ChunkWriter:
     return ChunkWriter(request, resp)
 
 
+async def _stream_items(
+    request: web.Request, brackets: bytes, parts: Iterable[Callable[[], bytes]]
+) -> web.StreamResponse:
+    """A JSON object or array (``brackets``: ``b"{}"`` or ``b"[]"``) whose members ``parts`` encode, written
+    one member at a time so that a large answer neither holds the loop nor the whole body in memory."""
+    w = _json_stream(request)
+    sep = brackets[:1]
+    try:
+        for part in parts:
+            await w.add(sep + part())
+            sep = b","
+    except Exception as e:
+        w.abort_if_started(e)
+        raise
+    await w.add(brackets if sep != b"," else brackets[1:])
+    return await w.finish()
+
+
+def _map_member(key: str, make: Callable[[], Any]) -> Callable[[], bytes]:
+    return lambda: codec.dumps(key) + b":" + codec.dumps(make())
+
+
+def _list_member(make: Callable[[], Any]) -> Callable[[], bytes]:
+    return lambda: codec.dumps(make())
+
+
 async def _stream_map(request: web.Request, items: Iterable[tuple[str, Callable[[], Any]]]) -> web.StreamResponse:
     """A JSON object of ``items`` (key, value maker), encoded and written one value at a time.
 
     The bytes are those of ``codec.dumps`` of the whole dict: keys sorted as Go sorts map keys.
     """
-    w = _json_stream(request)
-    sep = b"{"
-    try:
-        for key, make in sorted(items, key=lambda kv: kv[0]):
-            await w.add(sep + codec.dumps(key) + b":" + codec.dumps(make()))
-            sep = b","
-    except Exception as e:
-        w.abort_if_started(e)
-        raise
-    await w.add(b"{}" if sep == b"{" else b"}")
-    return await w.finish()
+    members = [_map_member(key, make) for key, make in sorted(items, key=lambda kv: kv[0])]
+    return await _stream_items(request, b"{}", members)
 
 
 async def _stream_list(request: web.Request, makers: Iterable[Callable[[], Any]]) -> web.StreamResponse:
     """A JSON array of the values ``makers`` make, encoded and written one value at a time."""
-    w = _json_stream(request)
-    sep = b"["
-    try:
-        for make in makers:
-            await w.add(sep + codec.dumps(make()))
-            sep = b","
-    except Exception as e:
-        w.abort_if_started(e)
-        raise
-    await w.add(b"[]" if sep == b"[" else b"]")
-    return await w.finish()
+    return await _stream_items(request, b"[]", [_list_member(make) for make in makers])
 
 
 def clean_name(rest: str) -> str:
