@@ -150,6 +150,7 @@ class Daemon:
             no_empty_label_padding=cfg.prometheus_no_empty_labels,
             family_allowlist=cfg.prometheus_family_allowlist,
             label_allowlist=cfg.prometheus_label_allowlist,
+            kubelet_labels=cfg.kubelet_compatible,
         )
         host = HostInfo(
             manager,
@@ -175,6 +176,7 @@ class Daemon:
             ServerOptions(
                 prefix=cfg.url_base_prefix,
                 prometheus_endpoint=cfg.prometheus_endpoint,
+                kubelet_endpoint=cfg.kubelet_compatible,
                 http_auth_file=cfg.http_auth_file,
                 http_auth_realm=cfg.http_auth_realm,
                 http_digest_file=cfg.http_digest_file,

@@ -153,6 +153,11 @@ class Config:
     prometheus_label_allowlist: str = flag(
         "pycadvisor: comma-separated container labels to expose (empty = all allowed by other flags)", ""
     )
+    kubelet_compatible: bool = flag(
+        "pycadvisor: label container series as the kubelet's /metrics/cadvisor does (id, name, image, pod, "
+        "namespace, container; no container_label_* or container_env_*) and serve them at /metrics/cadvisor too",
+        False,
+    )
 
     def host_paths(self) -> HostPaths:
         """The host's kernel interfaces: ``/`` or, inside a container, ``/rootfs`` when it holds a proc."""
