@@ -601,11 +601,13 @@ def start_prometheus(
     scrape_interval: str = "1s",
     extra_config: Mapping[str, Any] | None = None,
     job: str = "pycadvisor",
+    rule_files: Sequence[str] = (),
 ) -> PrometheusServer:
     """Prometheus scraping ``targets`` ("host:port") with a temp data dir (components.md §4).
 
     ``extra_config`` is merged into the scrape job (e.g. ``{"metrics_path": "/metrics",
     "basic_auth": {...}, "honor_labels": True}``). The config is written as JSON, which is YAML.
+    ``rule_files`` are loaded and evaluated every ``scrape_interval``.
     """
     exe = binary("prometheus")
     workdir, port = _workdir("prometheus"), free_port()
@@ -619,6 +621,8 @@ def start_prometheus(
         },
         "scrape_configs": [scrape_job],
     }
+    if rule_files:
+        config["rule_files"] = list(rule_files)
     conf = os.path.join(workdir, "prometheus.yml")
     with open(conf, "w") as f:
         json.dump(config, f, indent=1)
