@@ -19,7 +19,7 @@ from pycadvisor.api.limits import HeavyGate
 from pycadvisor.api.prometheus import make_metrics_handler
 from pycadvisor.api.rest import ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
-from pycadvisor.config import Config, split_csv
+from pycadvisor.config import DEFAULT_DISABLED_METRICS, Config, split_csv
 from pycadvisor.container import registry
 from pycadvisor.container.base import Factory, RuntimeOptions
 from pycadvisor.container.fsusage import FsUsageTracker
@@ -28,6 +28,7 @@ from pycadvisor.events.service import EventService
 from pycadvisor.events.store import EventStore
 from pycadvisor.manager.hostinfo import CrioStorage, HostInfo, RuntimeVersions, StorageRoots
 from pycadvisor.manager.manager import Manager, ManagerOptions
+from pycadvisor.metrics.kubelet import metric_set_flags
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.sets import MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
@@ -94,7 +95,10 @@ class Daemon:
     async def start(self) -> None:
         cfg = self.config
         paths = cfg.host_paths()
-        sets = MetricSets.from_flags(cfg.enable_metrics, cfg.disable_metrics)
+        enable_metrics = metric_set_flags(
+            cfg.kubelet_compatible, cfg.enable_metrics, cfg.disable_metrics, DEFAULT_DISABLED_METRICS
+        )
+        sets = MetricSets.from_flags(enable_metrics, cfg.disable_metrics)
         env_wl = split_csv(
             cfg.env_metadata_whitelist or cfg.docker_env_metadata_whitelist or cfg.containerd_env_metadata_whitelist
         )
@@ -143,7 +147,7 @@ class Daemon:
             self.closers.append(f.close)
 
         expo = ExpositionOptions.from_flags(
-            enable_metrics=cfg.enable_metrics,
+            enable_metrics=enable_metrics,
             disable_metrics=cfg.disable_metrics,
             store_container_labels=cfg.store_container_labels,
             whitelisted_container_labels=cfg.whitelisted_container_labels,

@@ -18,11 +18,13 @@ from metrics.expo_fixtures import containerd_snapshot, docker_snapshot, parse_se
 from pycadvisor.api.prometheus import make_metrics_handler
 from pycadvisor.api.rest import ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
+from pycadvisor.config import DEFAULT_DISABLED_METRICS
 from pycadvisor.manager.hostinfo import HostInfo
 from pycadvisor.manager.manager import Manager
-from pycadvisor.metrics.kubelet import pod_cgroup_uid
+from pycadvisor.metrics.kubelet import KUBELET_METRIC_SETS, metric_set_flags, pod_cgroup_uid
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.render import ExpositionRenderer
+from pycadvisor.metrics.sets import MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot, MachineInfoLike, VersionInfo
 
 UID = "3e1f6c52-8a4b-4f0e-9d7c-0b2a5c6d7e8f"
@@ -156,6 +158,16 @@ def test_without_the_flag_labels_are_cadvisors(render: Callable[..., str]) -> No
     assert "pod" not in web and "container" not in web
     assert web["container_label_io_kubernetes_pod_name"] == "shop-0"
     assert web["container_env_TEST_VAR"] == "x"
+
+
+def test_the_kubelets_metric_sets_unless_the_metric_flags_are_given() -> None:
+    default = DEFAULT_DISABLED_METRICS
+    kubelet = MetricSets.from_flags(metric_set_flags(True, "", default, default), default)
+    assert kubelet.flag_value() == "cpu,memory,cpuLoad,diskIO,disk,network,app,process,oom_event,pressure"
+    assert metric_set_flags(True, "", default, default) == KUBELET_METRIC_SETS
+    assert metric_set_flags(False, "", default, default) == ""  # cAdvisor's defaults without the flag
+    assert metric_set_flags(True, "cpu,memory", default, default) == "cpu,memory"  # given flags win
+    assert metric_set_flags(True, "", "percpu", default) == ""
 
 
 # ---------------------------------------------------------------- the endpoint

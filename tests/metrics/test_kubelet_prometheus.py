@@ -159,6 +159,10 @@ def test_kube_prometheus_container_rules_return_the_pods_containers(
     assert f'container_memory_rss{{{web_line}namespace="{NAMESPACE}",pod="{POD}"}}' in text
     # The pod cgroup, through the sandbox's labels.
     assert f'container_memory_rss{{container="",id="{k8s_pod.cgroup}",image="",name="",namespace="{NAMESPACE}"' in text
+    # The kubelet's metric sets: total CPU only (no per-CPU series), the process families.
+    total = web_line.replace(",id=", ',cpu="total",id=')
+    assert f"container_cpu_usage_seconds_total{{{total}" in text
+    assert 'cpu="cpu00"' not in text and f"container_threads{{{web_line}" in text
     status, plain = daemon.get("/metrics")  # the flag labels /metrics too
     assert status == 200 and f'{web_line}namespace="{NAMESPACE}",pod="{POD}"' in plain.decode()
 

@@ -25,6 +25,12 @@ POD_NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
 POD_UID_LABEL = "io.kubernetes.pod.uid"
 CONTAINER_NAME_LABEL = "io.kubernetes.container.name"
 
+# The metric sets of the kubelet's /metrics/cadvisor (server.go InstallAuthNotRequiredHandlers includedMetrics:
+# CpuUsage, MemoryUsage, CpuLoad, DiskIO, DiskUsage, NetworkUsage, App, Process, OOM; Pressure with the
+# KubeletPSI gate, on by default since Kubernetes 1.34, where the cgroups have PSI files): no per-CPU usage,
+# so container_cpu_usage_seconds_total{cpu="total"}.
+KUBELET_METRIC_SETS = "cpu,memory,cpuLoad,diskIO,disk,network,app,process,oom_event,pressure"
+
 # The label names of containerPrometheusLabelsFunc.
 KUBELET_LABEL_NAMES = ("id", "name", "image", "pod", "namespace", "container")
 
@@ -34,6 +40,14 @@ _QOS_PARENTS = (("kubepods",), ("kubepods", "burstable"), ("kubepods", "besteffo
 _POD_PREFIX = "pod"  # podCgroupNamePrefix
 
 Pod = tuple[str, str]  # (name, namespace)
+
+
+def metric_set_flags(kubelet_compatible: bool, enable_metrics: str, disable_metrics: str, default_disabled: str) -> str:
+    """The ``-enable_metrics`` value to use: the kubelet's sets with ``-kubelet_compatible`` when neither
+    ``-enable_metrics`` nor ``-disable_metrics`` was changed from its default, else ``enable_metrics``."""
+    if kubelet_compatible and not enable_metrics and disable_metrics == default_disabled:
+        return KUBELET_METRIC_SETS
+    return enable_metrics
 
 
 def _systemd_components(parts: list[str]) -> list[str]:
