@@ -31,8 +31,6 @@ CONTAINER_NAME_LABEL = "io.kubernetes.container.name"
 # so container_cpu_usage_seconds_total{cpu="total"}.
 KUBELET_METRIC_SETS = "cpu,memory,cpuLoad,diskIO,disk,network,app,process,oom_event,pressure"
 
-# The label names of containerPrometheusLabelsFunc.
-KUBELET_LABEL_NAMES = ("id", "name", "image", "pod", "namespace", "container")
 
 # pkg/kubelet/cm/qos_container_manager_linux.go: Guaranteed pods sit right under the root "kubepods",
 # the others under "kubepods/burstable" and "kubepods/besteffort" (cgroupfs driver, default cgroup root).
