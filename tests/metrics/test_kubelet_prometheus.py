@@ -5,7 +5,8 @@ sandbox (a pause-like busybox) and two containers labelled as the plugin labels 
 driver's ``/kubepods/burstable/pod<uid>/<id>``; they are started after the daemon, as on a node. Prometheus
 scrapes ``/metrics/cadvisor`` as kube-prometheus's kubelet ServiceMonitor does (job ``kubelet``, the
 ``metrics_path`` label, its metric relabelings) and evaluates the recording rules copied verbatim from
-kube-prometheus (``tests/fixtures/kube-prometheus/k8s-container-rules.yaml``).
+kube-prometheus (``tests/fixtures/kube-prometheus/k8s-container-rules.yaml``); then one container dies and is
+removed, and leaves the rules.
 
 Every rule joins with kube-state-metrics' ``kube_pod_info`` (for the ``node`` label), which needs an API
 server: a one-line recording rule stands in for that series, and the cAdvisor side of each rule is also
@@ -99,11 +100,16 @@ class Pod:
     def _delete_task(self, cid: str) -> bool:
         return self.srv.ctr("tasks", "delete", cid, namespace="k8s.io", check=False).returncode == 0
 
+    def stop(self, container: str) -> None:
+        """Kill and delete one container (its cgroup goes with its task)."""
+        cid = self.ids.pop(container)
+        self.srv.ctr("tasks", "kill", "-s", "SIGKILL", cid, namespace="k8s.io", check=False)
+        wait_until(functools.partial(self._delete_task, cid), timeout=15, what=f"task {cid[:12]} deleted")
+        self.srv.ctr("containers", "delete", cid, namespace="k8s.io", check=False)
+
     def remove(self) -> None:
-        for cid in self.ids.values():
-            self.srv.ctr("tasks", "kill", "-s", "SIGKILL", cid, namespace="k8s.io", check=False)
-            wait_until(functools.partial(self._delete_task, cid), timeout=15, what=f"task {cid[:12]} deleted")
-            self.srv.ctr("containers", "delete", cid, namespace="k8s.io", check=False)
+        for container in list(self.ids):
+            self.stop(container)
         rmdir_everywhere(self.cgroup, timeout=10)
 
 
@@ -199,3 +205,13 @@ def test_kube_prometheus_container_rules_return_the_pods_containers(
     assert sandbox in {
         r["metric"].get("name") for r in prom.query_once(f'container_last_seen{{pod="{POD}",container=""}}')
     }
+    # A container that dies and is removed leaves the rules (its series go stale with the next scrape).
+    k8s_pod.stop("log")
+    record = f'node_namespace_pod_container:container_memory_working_set_bytes{{namespace="{NAMESPACE}",pod="{POD}"}}'
+    wait_until(
+        functools.partial(_containers_if, prom, record, {"", "web"}),
+        timeout=30,
+        interval=0.5,
+        what="the removed container gone from the working-set rule",
+        proc=prom.process,
+    )
