@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # (family name, text pieces: "# HELP ...\n# TYPE ...\n" then the series, series count)
 Block = tuple[str, list[str], int]
 EscMemo = dict[tuple[str, ...], tuple[str, ...]]
+# Leading extra label names -> per row, the dense ranks of its base values before each of them.
+RanksOf = Callable[[tuple[str, ...]], list[tuple[int, ...]]]
 
 SELF_SERIES_FAMILY = "pycadvisor_exposition_series"
 _SELF_SERIES_HELP = "Number of series in this exposition, this one included."
@@ -210,8 +212,22 @@ class ExpositionRenderer:
             block = _spec_family(spec, rows)
             if block is not None:
                 out.append(block)
+        ranks_memo: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
+
+        def ranks_of(lead: tuple[str, ...]) -> list[tuple[int, ...]]:
+            # The ranks depend only on where the leading extras fall among the base names: once a scrape.
+            if not with_stats:
+                return []
+            layout = with_stats[0].labels.layout
+            assert layout is not None
+            points = layout.split_points(lead)
+            ranks = ranks_memo.get(points)
+            if ranks is None:
+                ranks = ranks_memo[points] = _prefix_ranks(with_stats, points)
+            return ranks
+
         for spec in self._stats_families:
-            block = _stats_family(spec, with_stats, now_ns, self._esc_memo)
+            block = _stats_family(spec, with_stats, now_ns, self._esc_memo, ranks_of)
             if block is not None:
                 out.append(block)
         if self._app:
@@ -250,11 +266,21 @@ def _spec_family(spec: MetricSpec, rows: list[_Row]) -> Block | None:
     return (name, pieces, n) if n else None
 
 
-def _stats_family(spec: MetricSpec, rows: list[_Row], now_ns: int, esc_memo: EscMemo) -> Block | None:
+def _stats_family(
+    spec: MetricSpec, rows: list[_Row], now_ns: int, esc_memo: EscMemo, ranks_of: RanksOf
+) -> Block | None:
     name = spec.name
     cond = spec.condition
     if cond is not None:
-        rows = [r for r in rows if cond(r.snap.spec)]
+        keep = [cond(r.snap.spec) for r in rows]
+        if not all(keep):
+            # A subset of the rows: their ranks are a subsequence of the whole scrape's ranks.
+            whole = ranks_of
+            rows = [r for r, k in zip(rows, keep, strict=True) if k]
+
+            def ranks_of(lead: tuple[str, ...]) -> list[tuple[int, ...]]:
+                return [rk for rk, k in zip(whole(lead), keep, strict=True) if k]
+
     pieces = [_header(spec)]
     fmt = format_value
     n = 0
@@ -266,7 +292,7 @@ def _stats_family(spec: MetricSpec, rows: list[_Row], now_ns: int, esc_memo: Esc
                 pieces += (name, r.base, " ", fmt(v), r.ts)
                 n += 1
     elif spec.values is not None:
-        n = _multi(spec, rows, esc_memo, pieces)
+        n = _multi(spec, rows, esc_memo, ranks_of, pieces)
     elif spec.snapshot_value is not None:
         snap_read = spec.snapshot_value
         for r in rows:
@@ -291,7 +317,7 @@ def _escaper(esc_memo: EscMemo) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
     return esc
 
 
-def _multi(spec: MetricSpec, rows: list[_Row], esc_memo: EscMemo, pieces: list[str]) -> int:
+def _multi(spec: MetricSpec, rows: list[_Row], esc_memo: EscMemo, ranks_of: RanksOf, pieces: list[str]) -> int:
     """Append the series of a family with extra labels to ``pieces``; returns their number."""
     name = spec.name
     extra = spec.extra_labels
@@ -326,31 +352,39 @@ def _multi(spec: MetricSpec, rows: list[_Row], esc_memo: EscMemo, pieces: list[s
     # base values between two extra labels are compared through their dense rank among the rows
     # (rows are sorted by all their base values), which orders exactly like the values themselves.
     # From `id` on, the row index (unique) decides, so only the leading extras need a rank before them.
-    keyed: list[tuple[tuple[Any, ...], tuple[str, ...]]] = []
-    add = keyed.append
+    # A series' sort key is then (leading ranks and values interleaved, row index, other extra values):
+    # the series are grouped by the part before the row index, and only the few distinct groups are
+    # sorted; rows are visited in order and each row's samples sorted, so a group's lines come in order.
+    groups: dict[tuple[Any, ...], list[str]] = {}
     lead = sum(1 for e in extra if e < "id")
-    ranks = _prefix_ranks(rows, extra[:lead])
+    ranks = ranks_of(extra[:lead])
     for i, r in enumerate(rows):
         samples = read(r.stats)  # type: ignore[arg-type]  # rows all have stats
         if not samples:
             continue
         t = r.labels.template(extra)
         rk, ts = ranks[i], r.ts
+        if len(samples) > 1:
+            samples = sorted(samples, key=_first)
+        prev = None
         for ev, v in samples:
+            if ev == prev:  # the same series twice: the first wins, as the sorted dedup kept it
+                continue
+            prev = ev
             if lead == 1:
-                key: tuple[Any, ...] = (rk[0], ev[0], i, *ev[1:])
+                key: tuple[Any, ...] = (rk[0], ev[0])
             else:
-                key = (*[x for pair in zip(rk, ev[:lead], strict=True) for x in pair], i, *ev[lead:])
+                key = tuple([x for pair in zip(rk, ev[:lead], strict=True) for x in pair])
             if esc is not None:
                 ev = esc(ev)
-            add((key, (*_labelled(name, t.segs, ev), " ", fmt(v), ts)))
-    keyed.sort(key=_first)
-    prev_key: Any = None
-    for key, line in keyed:
-        if key != prev_key:
-            pieces += line
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = []
+            group += _labelled(name, t.segs, ev)
+            group += (" ", fmt(v), ts)
             n += 1
-            prev_key = key
+    for key in sorted(groups):
+        pieces += groups[key]
     return n
 
 
@@ -372,13 +406,11 @@ def _labelled(name: str, segs: tuple[str, ...], ev: tuple[str, ...]) -> tuple[st
     return tuple(out)
 
 
-def _prefix_ranks(rows: list[_Row], extra: tuple[str, ...]) -> list[tuple[int, ...]]:
-    """Per row, the dense rank of its base values before each extra label (rows are in rank order)."""
-    if not rows:
-        return []
-    layout = rows[0].labels.layout
-    assert layout is not None
-    points = layout.split_points(extra)
+def _prefix_ranks(rows: list[_Row], points: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Per row, the dense rank of its first ``p`` base values for each split point ``p`` (rows are in rank order).
+
+    Ranks among a subset of the rows order those rows as ranks among all of them do, so a family that
+    keeps only some rows can use the whole scrape's ranks."""
     columns: list[list[int]] = []
     for p in points:
         col: list[int] = []
