@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import json
 import statistics
 import time
 import zlib
@@ -75,9 +76,45 @@ S = 1_000_000_000
 NOW = 1_764_000_000 * S
 
 
-def synthetic(n: int, compose: bool) -> list[ContainerSnapshot]:
+def compose8_labels(i: int) -> dict[str, str]:
+    """Eight compose-style labels: compose's own five, and three of the container's project (ten projects), so
+    the scrape's union holds 35 names and cAdvisor pads each series with the 27 its container lacks."""
+    p = i % 10
+    return {
+        "com.docker.compose.project": f"proj{p}",
+        "com.docker.compose.service": f"svc{i}",
+        "com.docker.compose.container-number": "1",
+        "com.docker.compose.version": "2.24.0",
+        "com.docker.compose.oneoff": "False",
+        f"com.example.proj{p}.owner": "team-a",
+        f"com.example.proj{p}.tier": "backend",
+        f"com.example.proj{p}.release": f"r{i % 3}",
+    }
+
+
+def k8s_labels(i: int) -> dict[str, str]:
+    """The CRI labels of a Kubernetes container (containerd: ``io.kubernetes.*`` plus the pod's labels): ten
+    deployments of ten pods, each deployment with its own ``app`` label and one of two extra pod labels."""
+    d = i % 10
+    out = {
+        "io.kubernetes.pod.name": f"app{d}-7d9f8c6b5-{i:05d}",
+        "io.kubernetes.pod.namespace": f"ns{d % 3}",
+        "io.kubernetes.pod.uid": f"{i:08x}-0000-4000-8000-{i:012x}",
+        "io.kubernetes.container.name": f"app{d}",
+        "io.cri-containerd.kind": "container",
+        "app": f"app{d}",
+        "pod-template-hash": "7d9f8c6b5",
+    }
+    out["app.kubernetes.io/component" if d % 2 else "tier"] = "web"
+    return out
+
+
+def synthetic(
+    n: int, compose: bool, labels_of: Callable[[int], dict[str, str]] | None = None
+) -> list[ContainerSnapshot]:
     """``n`` docker containers; with ``compose`` every other one has five compose labels and an env
-    (a host mixing compose-managed and plain containers: every series gets padded to the union)."""
+    (a host mixing compose-managed and plain containers: every series gets padded to the union);
+    ``labels_of`` gives every container its labels instead."""
     out = []
     for i in range(n):
         cid = f"{i:064x}"
@@ -88,10 +125,12 @@ def synthetic(n: int, compose: bool) -> list[ContainerSnapshot]:
             "com.docker.compose.version": "2.24.0",
             "maintainer": "ops@example.com",
         }
+        if labels_of is not None:
+            labels = labels_of(i)
         spec = ContainerSpec(
             creation_time=NOW - 3600 * S,
             start_time=NOW - 3500 * S,
-            labels=labels if compose and i % 2 == 0 else {},
+            labels=labels if labels_of is not None or (compose and i % 2 == 0) else {},
             envs={"app_env": "prod"} if compose and i % 2 == 0 else {},
             has_cpu=True,
             cpu=CpuSpec(limit=1024, period=100_000, quota=50_000 if i % 2 else 0),
@@ -237,13 +276,66 @@ def run(n: int, compose: bool, repeat: int, library: bool) -> None:
         print(f"{n:>6} {workload:<8} prometheus_client / pycadvisor warm (CPU p50) = {ratio:.1f}x")
 
 
+def run_labels(n: int, workload: str, repeat: int) -> dict[str, object]:
+    """Issue 18, item 2: the same containers unlabelled and with ``workload``'s labels, rendered with cAdvisor's
+    padding, with ``no_empty_label_padding`` and with the kubelet's label set, interleaved in one process
+    (each round renders every variant once, in a rotating order), so that host load hits them alike."""
+    labels_of = compose8_labels if workload == "compose8" else k8s_labels
+    base = ExpositionOptions(metric_sets=MetricSets.default(), runtime_metrics=False, self_metrics=False)
+    bare, labelled = synthetic(n, False, lambda i: {}), synthetic(n, False, labels_of)
+    variants: dict[str, tuple[ExpositionRenderer, list[ContainerSnapshot]]] = {
+        "unlabelled": (ExpositionRenderer(base), bare),
+        "padded (cAdvisor)": (ExpositionRenderer(base), labelled),
+        "no_empty_labels": (ExpositionRenderer(dataclasses.replace(base, no_empty_label_padding=True)), labelled),
+        "kubelet labels": (ExpositionRenderer(dataclasses.replace(base, kubelet_labels=True)), labelled),
+    }
+    bodies = {k: r.render(snaps, machine=None, version=None, now_ns=NOW) for k, (r, snaps) in variants.items()}
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
+    names = list(variants)
+    gc.collect()
+    for i in range(repeat):
+        for k in names[i % len(names) :] + names[: i % len(names)]:
+            r, snaps = variants[k]
+            c0 = time.thread_time()
+            r.render(snaps, machine=None, version=None, now_ns=NOW)
+            cpu[k].append((time.thread_time() - c0) * 1000)
+    ref = statistics.median(cpu["unlabelled"])
+    out: dict[str, object] = {"bench": "exposition-labels", "containers": n, "workload": workload}
+    for k in names:
+        p50 = statistics.median(cpu[k])
+        print(
+            f"{n:>6} {workload:<8} {k:<18} {p50:>8.1f} {p50 / ref:>7.2f}x"
+            f" {len(bodies[k]):>10} {series_count(bodies[k]):>7}"
+        )
+        key = k.split(" ")[0].replace("(", "")
+        out[f"{key}_cpu_p50_ms"] = round(p50, 2)
+        out[f"{key}_cpu_ratio"] = round(p50 / ref, 2)
+        out[f"{key}_bytes"] = len(bodies[k])
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100,1000")
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--workloads", default="plain,compose")
     ap.add_argument("--no-library", action="store_true", help="skip the slow prometheus_client variant")
+    ap.add_argument("--labels", action="store_true", help="the label-cost table: compose8 and k8s workloads")
+    ap.add_argument("--save", help="append the --labels table's JSON lines to this file")
     args = ap.parse_args()
+    if args.labels:
+        print(
+            "{:>6} {:<8} {:<18} {:>8} {:>8} {:>10} {:>7}".format(
+                "n", "workload", "variant", "cpu ms", "ratio", "bytes", "series"
+            )
+        )
+        for workload in ("compose8", "k8s"):
+            for n in (int(x) for x in args.sizes.split(",")):
+                line = run_labels(n, workload, args.repeat)
+                if args.save:
+                    with open(args.save, "a") as f:
+                        f.write(json.dumps(line) + "\n")
+        return
     head = ("n", "workload", "variant", "p50 ms", "p90 ms", "cpu ms", "bytes", "series")
     print("{:>6} {:<8} {:<18} {:>8} {:>8} {:>8} {:>10} {:>7}".format(*head))
     for workload in args.workloads.split(","):
