@@ -512,6 +512,8 @@ def compose(
             netdata_cpu_pct_ticks=r(nd.cpu.pct_ticks),
             netdata_prometheus_p50_ms=nd.figures.get("prometheus_p50_ms"),
             netdata_prometheus_bytes=nd.figures.get("prometheus_bytes"),
+            # issue 18: our /metrics against Netdata's Prometheus export of the same cgroups, same window
+            metrics_ratio_vs_netdata=ratio(off.figures.get("metrics_p50_ms"), nd.figures.get("prometheus_p50_ms")),
             netdata_plugins=",".join(opts.netdata_plugins),
         )
     out["budget"] = budget(out)
@@ -538,9 +540,14 @@ def budget(f: dict[str, Any]) -> dict[str, bool | None]:
             "cost_ratio_vs_paced_floor<=3": le("cost_ratio_vs_paced_floor", 3.0),
             "rss_mib<=64": le("rss_mib", 64.0),
             "metrics_p50_ms<=20": le("metrics_p50_ms", 20.0),
+            "metrics_ratio_vs_netdata<=1": le("metrics_ratio_vs_netdata", 1.0),
         }
     if n >= 1000:
-        return {"rss_mib<=200": le("rss_mib", 200.0), "metrics_p50_ms<=200": le("metrics_p50_ms", 200.0)}
+        return {
+            "rss_mib<=200": le("rss_mib", 200.0),
+            "metrics_p50_ms<=200": le("metrics_p50_ms", 200.0),
+            "metrics_ratio_vs_netdata<=1": le("metrics_ratio_vs_netdata", 1.0),
+        }
     return {}
 
 
@@ -587,7 +594,8 @@ def print_report(f: dict[str, Any], subjects: dict[str, Subject], floor: FloorRe
         (
             "/metrics p50, p90",
             f"{v(f['metrics_p50_ms'], '', 1)}, {v(f['metrics_p90_ms'], ' ms', 1)}",
-            f"{f['metrics_bytes']:,} B; Netdata allmetrics {v(f.get('netdata_prometheus_p50_ms'), ' ms', 1)}, "
+            f"{f['metrics_bytes']:,} B; {fmt_ratio(f['metrics_p50_ms'], f.get('netdata_prometheus_p50_ms'))} "
+            f"Netdata allmetrics {v(f.get('netdata_prometheus_p50_ms'), ' ms', 1)}, "
             f"{f.get('netdata_prometheus_bytes') or 0:,} B"
             if nd
             else f"{f['metrics_bytes']:,} B",
