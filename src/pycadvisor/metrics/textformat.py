@@ -39,6 +39,11 @@ def format_value(v: float | int) -> str:
         v = float(v)
     elif type(v) is bool:
         return "1" if v else "0"
+    elif -1e6 < v < 1e6:
+        # Below 1e6 Python's repr and Go agree (positional, or exponent form below 1e-4), but for the ".0"
+        # Python adds to a whole float ("-0.0" gives Go's "-0"); NaN fails the comparison.
+        r = repr(v)
+        return r[:-2] if r.endswith(".0") else r
     if v != v:
         return "NaN"
     if v == math.inf:
