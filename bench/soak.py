@@ -13,11 +13,15 @@ meanwhile, as a Prometheus and a UI would:
 - every minute ``--replace`` (10 %) of the cgroups are removed (their sleep killed) and as many new ones made
   under new names, so containers, watches, histories and events come and go all hour;
 - ``/metrics`` is scraped every ``--scrape`` (15) seconds;
-- one event stream (``/api/v1.3/events?stream=true&all_events=true``) is held open and read all along.
+- one event stream (``/api/v1.3/events?stream=true&all_events=true&subcontainers=true``) is held open and read.
+
+Unless ``--whole-host``, the daemon watches only the benchmark's cgroups (``-docker_only
+-raw_cgroup_prefix_whitelist=/pycadbench-<id>``): on a shared host other jobs' cgroups would come and go in its
+figures.
 
 Each minute it records the daemon's RSS (``VmRSS``), open fds, threads, kernel inotify watches (``inotify wd:``
 lines of its inotify fds' fdinfo, fs/notify/fdinfo.c), history entries (samples held, from
-``/api/v2.0/stats/?recursive=true&count=-1``), stored events (``/api/v1.3/events?all_events=true&max_events=-1``),
+``/api/v2.0/stats/?recursive=true&count=-1``), stored events (the same events query with ``max_events=-1``),
 tracked containers and events streamed. After the first ``--settle`` (10) minutes, a least-squares slope per
 hour is fitted to each series; "flat" is RSS under 1 MiB/h and the counts under one item per hour per 100
 items held. The script prints the table, the slopes and one JSON line (``--save`` appends it to a file).
@@ -138,7 +142,9 @@ class EventStream:
 
     def start(self) -> None:
         s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-        s.sendall(b"GET /api/v1.3/events?stream=true&all_events=true HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        s.sendall(
+            b"GET /api/v1.3/events?stream=true&all_events=true&subcontainers=true HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        )
         s.settimeout(None)
         self._sock = s
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -172,7 +178,7 @@ def slope_per_hour(xs: list[float], ys: list[float]) -> float:
 
 def sample(d: Daemon, minute: float, stream: EventStream, churn: Churn) -> dict[str, Any]:
     stats = httpprobe.get_json(d.port, "/api/v2.0/stats/?recursive=true&count=-1")
-    events = httpprobe.get_json(d.port, "/api/v1.3/events?all_events=true&max_events=-1")
+    events = httpprobe.get_json(d.port, "/api/v1.3/events?all_events=true&subcontainers=true&max_events=-1")
     return {
         "minute": round(minute, 2),
         "rss_mib": round(status_field(d.pid, "VmRSS") / 1024, 2),
@@ -202,7 +208,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cleanup.push("churn", churn.close)
         for _ in range(args.containers):
             churn.add()
-        d = Daemon("soak", free_port(), args.flags.split(), log_path=args.log)
+        flags = args.flags.split()
+        if not args.whole_host:
+            flags += ["-docker_only=true", f"-raw_cgroup_prefix_whitelist={cg.name}"]
+        d = Daemon("soak", free_port(), flags, log_path=args.log)
         d.start()
         cleanup.push("daemon", d.stop)
         d.wait_ready()
@@ -248,7 +257,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "minutes": args.minutes,
             "containers": args.containers,
             "replace_pct_per_minute": args.replace,
-            "flags": args.flags,
+            "flags": " ".join(flags),
             "settle_minutes": args.settle if len(late) < len(rows) else late[0]["minute"],
             "slope_per_hour": slopes,
             "first": rows[0],
@@ -276,6 +285,7 @@ def main() -> None:
     ap.add_argument("--scrape", type=float, default=15.0, help="seconds between /metrics scrapes")
     ap.add_argument("--settle", type=float, default=10.0, help="minutes left out of the slopes")
     ap.add_argument("--flags", default="", help="extra daemon flags, space-separated")
+    ap.add_argument("--whole-host", action="store_true", help="watch every cgroup of the host, not only ours")
     ap.add_argument("--log", default="/tmp/pycadvisor-soak.log")
     ap.add_argument("--save")
     run(ap.parse_args())
