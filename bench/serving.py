@@ -15,6 +15,9 @@ Three phases against one daemon (default flags, 1 s housekeeping, 2 min of histo
   the gaps between ``/``'s samples inside the window (p50, p99, max, samples held against the
   window's length), RSS (``VmRSS``) idle before, peak during (polled every 0.1 s), and after; the
   answers by status (200, 503) and answers per second.
+- **scrapers** (not in the default ``--phases``): a quiet window, then one as long with two Prometheus-like
+  scrapers of ``/metrics`` every 5 s and the UI's once-a-second polling; the spacing of the samples of ``/``
+  and of the benchmark cgroups in each window (issue 18: p99 within 10 % of the quiet one);
 - **slowloris**: ``--slow`` connections (default 500) that send a partial request head and then one
   more header byte every 5 s, for ``--slow-seconds``; ``/healthz`` latency on fresh connections
   meanwhile (p50, p99, max, failures), the daemon's open descriptors, and how many slow connections
@@ -167,6 +170,96 @@ def load_phase(d: Daemon, args: argparse.Namespace) -> dict[str, Any]:
         "ok_per_s": round(statuses.get("200", 0) / window_s, 1),
         "refused_503": statuses.get("503", 0),
     }
+
+
+# ---------------------------------------------------------------- scrapers (issue 18, item 3)
+
+
+def _poll(
+    port: int, method: str, path: str, every: float, until: float, body: bytes | None, counts: Counter[str]
+) -> None:
+    """One client on a fixed period, on its own keep-alive connection (as a Prometheus or a browser tab)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Accept-Encoding": "gzip"} if body is None else {"Content-Type": "application/json"}
+    next_at = time.monotonic()
+    while next_at < until:
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            r = conn.getresponse()
+            r.read()
+            counts[f"{path.split('?')[0]} {r.status}"] += 1
+        except (OSError, http.client.HTTPException) as e:
+            counts[type(e).__name__] += 1
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        next_at += every
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    conn.close()
+
+
+def sample_gaps(port: int, prefix: str, start_ns: int, end_ns: int) -> list[float]:
+    """Gaps between consecutive samples of ``/`` and of every container under ``prefix``, inside the window."""
+    doc = httpprobe.get_json(port, "/api/v2.0/stats/?recursive=true&count=-1")
+    gaps: list[float] = []
+    for name, samples in doc.items():
+        if name != "/" and not name.startswith(prefix + "/"):
+            continue
+        times = sorted(t for t in (parse_rfc3339_ns(x["timestamp"]) for x in samples) if start_ns <= t <= end_ns)
+        gaps += [(b - a) / S for a, b in itertools.pairwise(times)]
+    return gaps
+
+
+def scrapers_phase(
+    cg: BenchCgroups, args: argparse.Namespace, repo: Path, log_dir: str, cleanup: Cleanup
+) -> dict[str, Any]:
+    """A daemon on a fixed schedule (``-housekeeping_interval=1s -allow_dynamic_housekeeping=false``, cAdvisor's
+    jitter: gaps of 1-2 s), a quiet window, then one as long with two Prometheus-like scrapers of ``/metrics``
+    every ``--scrape-every`` s (gzip, as Prometheus asks) and the UI's polling (``/api/v1.0/containers/``, then
+    2 samples every second, as static/api.js does): the spacing of the samples in each window, read right after
+    it (the history holds 2 minutes)."""
+    flags = ["-housekeeping_interval=1s", "-allow_dynamic_housekeeping=false"]
+    d = Daemon(args.label, free_port(), flags, log_path=os.path.join(log_dir, f"scrapers-{cg.id}.log"), repo=repo)
+    d.start()
+    cleanup.push("stop the scrapers' daemon", d.stop)
+    d.wait_ready()
+    d.wait_for(cg.leaf_names(), timeout=120)
+    time.sleep(args.warmup)
+    out: dict[str, Any] = {
+        "scrapers": 2,
+        "scrape_every_s": args.scrape_every,
+        "scrapers_seconds": args.scrapers_seconds,
+    }
+    windows: list[tuple[str, list[float]]] = []
+    q0 = time.time_ns()
+    time.sleep(args.scrapers_seconds)
+    windows.append(("quiet", sample_gaps(d.port, cg.name, q0 + S, time.time_ns() - S)))
+    counts: Counter[str] = Counter()
+    until = time.monotonic() + args.scrapers_seconds
+    l0 = time.time_ns()
+    threads = [
+        threading.Thread(target=_poll, args=(d.port, "GET", "/metrics", args.scrape_every, until, None, counts)),
+        threading.Thread(target=_poll, args=(d.port, "GET", "/metrics", args.scrape_every, until, None, counts)),
+        threading.Thread(
+            target=_poll, args=(d.port, "POST", "/api/v1.0/containers/", 1.0, until, b'{"num_stats":2}', counts)
+        ),
+    ]
+    httpprobe.get(d.port, "/api/v1.0/containers/")  # the UI's first, larger request
+    threads[1].start()
+    time.sleep(args.scrape_every / 2)  # the two servers are not in phase
+    threads[0].start()
+    threads[2].start()
+    for t in threads:
+        t.join()
+    windows.append(("scraped", sample_gaps(d.port, cg.name, l0 + S, time.time_ns() - S)))
+    d.stop()
+    for label, g in windows:
+        out[f"{label}_gap_p50_s"] = round(httpprobe.percentile(g, 0.5), 3)
+        out[f"{label}_gap_p99_s"] = round(httpprobe.percentile(g, 0.99), 3)
+        out[f"{label}_gap_max_s"] = round(max(g), 3)
+        out[f"{label}_gaps"] = len(g)
+    out["gap_p99_ratio_scraped_vs_quiet"] = round(out["scraped_gap_p99_s"] / out["quiet_gap_p99_s"], 3)
+    out["scraper_answers"] = dict(counts)
+    return out
 
 
 # ---------------------------------------------------------------- slowloris
@@ -385,6 +478,8 @@ def main() -> int:
     ap.add_argument("--auth-seconds", type=float, default=20.0)
     ap.add_argument("--bcrypt-cost", type=int, default=10)
     ap.add_argument("--phases", default="load,slowloris,fdlimit,auth")
+    ap.add_argument("--scrapers-seconds", type=float, default=45.0, help="each window of the scrapers phase")
+    ap.add_argument("--scrape-every", type=float, default=5.0)
     ap.add_argument("--save", help="append the JSON line to this file")
     args = ap.parse_args()
     repo = args.repo.resolve()
@@ -408,11 +503,15 @@ def main() -> int:
     log_dir = "/tmp"
     out: dict[str, Any] = {"label": args.label, "repo": str(repo), "containers": args.containers}
     try:
-        if phases & {"load", "slowloris", "fdlimit"}:  # the phases that watch the bench cgroups
+        if phases & {"load", "slowloris", "fdlimit", "scrapers"}:  # the phases that watch the bench cgroups
             cg = BenchCgroups(args.containers, layout)
             cleanup.push("remove the bench cgroups", cg.close)
             cg.create()
             say(f"made {args.containers} cgroups under {cg.name}")
+        if "scrapers" in phases:
+            say(f"scrapers: {args.scrapers_seconds:g} s quiet, then as long with 2 scrapers and the UI")
+            out.update(scrapers_phase(cg, args, repo, log_dir, cleanup))
+            say(json.dumps(out))
         if phases & {"load", "slowloris"}:
             log = os.path.join(log_dir, f"serving-{cg.id}.log")
             d = Daemon(args.label, free_port(), [], log_path=log, repo=repo)
