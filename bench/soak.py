@@ -208,6 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cleanup.push("churn", churn.close)
         for _ in range(args.containers):
             churn.add()
+        print(f"made {args.containers} cgroups under {cg.name}", flush=True)
         flags = args.flags.split()
         if not args.whole_host:
             flags += ["-docker_only=true", f"-raw_cgroup_prefix_whitelist={cg.name}"]
@@ -222,7 +223,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.monotonic()
         rows: list[dict[str, Any]] = []
         scrapes = scrape_errors = 0
-        next_scrape, next_minute = t0, t0 + 60
+        next_scrape, next_minute = t0, t0 + args.period
         print("minute " + " ".join(f"{s:>16}" for s in (*SERIES, "streamed_events")), flush=True)
         while True:
             now = time.monotonic()
@@ -243,7 +244,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(
                     f"{row['minute']:>6} " + " ".join(f"{row[s]:>16}" for s in (*SERIES, "streamed_events")), flush=True
                 )
-                next_minute += 60
+                next_minute += args.period
                 if minute >= args.minutes - 0.01:
                     break
             if not d.alive():
@@ -283,6 +284,7 @@ def main() -> None:
     ap.add_argument("--containers", type=int, default=100)
     ap.add_argument("--replace", type=int, default=10, help="percent of the cgroups replaced each minute")
     ap.add_argument("--scrape", type=float, default=15.0, help="seconds between /metrics scrapes")
+    ap.add_argument("--period", type=float, default=60.0, help="seconds between two churn-and-sample rounds")
     ap.add_argument("--settle", type=float, default=10.0, help="minutes left out of the slopes")
     ap.add_argument("--flags", default="", help="extra daemon flags, space-separated")
     ap.add_argument("--whole-host", action="store_true", help="watch every cgroup of the host, not only ours")

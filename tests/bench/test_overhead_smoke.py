@@ -119,6 +119,10 @@ def test_netdata_baseline_watches_the_same_cgroups() -> None:
     assert doc["netdata_rss_mib"] > 1
     assert doc["cpu_ratio_vs_netdata"] == pytest.approx(doc["cpu_pct"] / doc["netdata_cpu_pct"], rel=0.01)
     assert doc["netdata_prometheus_bytes"] > 0
+    # issue 18: our /metrics time against Netdata's export of the same cgroups, and its budget line
+    assert doc["metrics_ratio_vs_netdata"] == pytest.approx(
+        doc["metrics_p50_ms"] / doc["netdata_prometheus_p50_ms"], rel=0.01
+    )
     assert "Netdata" in out
     _assert_nothing_left(out)
 

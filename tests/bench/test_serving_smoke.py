@@ -44,3 +44,29 @@ def test_every_phase_reports_its_figures_and_cleans_up() -> None:
     for prefix in prefixes:
         left = [c for c in os.listdir("/sys/fs/cgroup") if os.path.isdir(f"/sys/fs/cgroup/{c}{prefix}")]
         assert not left, f"{prefix} left in {left}"
+
+
+@pytest.mark.root
+def test_scrapers_phase_compares_sample_spacing_quiet_and_scraped() -> None:
+    if not is_root():
+        cannot_run("the serving bench needs root (cgroups)")
+    if not (REPO / ".venv" / "bin" / "python").exists():
+        cannot_run("no .venv: the bench starts the daemon with the project's venv")
+    argv = ["--phases", "scrapers", "--containers", "3", "--warmup", "1", "--scrapers-seconds", "6",
+            "--scrape-every", "2"]  # fmt: skip
+    p = subprocess.run(
+        [sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=300, cwd=REPO, check=False
+    )
+    assert p.returncode == 0, f"serving.py failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    doc = json.loads(p.stdout.strip().splitlines()[-1])
+    # 1 s housekeeping with cAdvisor's jitter: every gap of either window within 1-2 s and a bit.
+    for window in ("quiet", "scraped"):
+        assert doc[f"{window}_gaps"] >= 4
+        assert 0.9 <= doc[f"{window}_gap_p50_s"] <= doc[f"{window}_gap_p99_s"] <= doc[f"{window}_gap_max_s"] < 5
+    assert doc["gap_p99_ratio_scraped_vs_quiet"] > 0
+    assert doc["scraper_answers"]["/metrics 200"] >= 4 and doc["scraper_answers"]["/api/v1.0/containers/ 200"] >= 3
+    prefixes = re.findall(r"cgroups under (/pycadbench-[0-9a-f]{8})", p.stderr)
+    assert prefixes, p.stderr
+    for prefix in prefixes:
+        left = [c for c in os.listdir("/sys/fs/cgroup") if os.path.isdir(f"/sys/fs/cgroup/{c}{prefix}")]
+        assert not left, f"{prefix} left in {left}"
