@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -109,3 +110,24 @@ def driver(opts: StorageOptions) -> StorageDriver:
     """The remote_write driver of ``opts`` with the daemon's series function (default metric sets)."""
     [d] = build_drivers(opts, machine_name="n", series=sample_series(ExpositionOptions(), lambda name: 0))
     return d
+
+
+_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: (-?\d+))?$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+
+def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float, int | None]]:
+    """Series of a text-format 0.0.4 body as written (names untouched, unlike prometheus_client's parser,
+    which renames counters to ``_total``): (name, labels, value, timestamp ms or None)."""
+    out = []
+    for line in text.splitlines():
+        if not line or line[0] == "#":
+            continue
+        m = _LINE.match(line)
+        assert m, line
+        labels = {
+            k: re.sub(r"\\[\\\"n]", lambda e: _UNESCAPE[e.group(0)], v) for k, v in _LABEL.findall(m.group(2) or "")
+        }
+        out.append((m.group(1), labels, float(m.group(3)), None if m.group(4) is None else int(m.group(4))))
+    return out

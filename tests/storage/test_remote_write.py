@@ -13,13 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from metrics.expo_fixtures import SCRAPE_TIME, fixture_snapshots
 from pycadvisor.metrics.options import ExpositionOptions
+from pycadvisor.metrics.render import ExpositionRenderer
 from pycadvisor.metrics.series import SampleSeries
+from pycadvisor.metrics.sets import ALL_METRIC_SETS, APP, MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot
 from pycadvisor.storage.options import StorageOptions
 from pycadvisor.storage.registry import build_drivers
 from storage._helpers import MS, TS0, add_all, burst, full_sample, options, poll
-from storage._remote_write import decode, driver, receiver
+from storage._remote_write import decode, driver, parse_exposition, receiver
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else sys.executable
@@ -36,6 +39,32 @@ def expected_series() -> dict[tuple[tuple[str, str], ...], float]:
         name=ref.name, id=ref.id, aliases=tuple(ref.aliases), namespace=ref.namespace, spec=spec, stats=stats
     )
     return dict(SampleSeries(ExpositionOptions()).series(snap))
+
+
+def test_every_family_of_every_metric_set_is_pushed_as_the_exposition_renders_it() -> None:
+    """The series builder against the renderer, over the exposition's fixture containers (Docker, containerd,
+    a slice, the root: per-CPU, per-device, per-interface, escaped label values) with every metric set on."""
+    opts = ExpositionOptions(
+        metric_sets=MetricSets.of(m for m in ALL_METRIC_SETS if m != APP), runtime_metrics=False, self_metrics=False
+    )
+    snaps = fixture_snapshots()
+    text = ExpositionRenderer(opts).render(snaps, machine=None, version=None, now_ns=SCRAPE_TIME).decode()
+    sampled = {s.name for s in snaps if s.stats is not None}  # a stored sample always has stats
+    assert len(sampled) == 3
+    scraped: dict[frozenset[tuple[str, str]], float] = {}
+    for name, scraped_labels, value, _ in parse_exposition(text):
+        # container_last_seen: the scrape's time in /metrics, the sample's when pushed
+        if scraped_labels.get("id") in sampled and name != "container_last_seen":
+            scraped[frozenset({("__name__", name), *((k, v) for k, v in scraped_labels.items() if v != "")})] = value
+    builder = SampleSeries(opts)
+    pushed: dict[frozenset[tuple[str, str]], float] = {}
+    for snap in snaps:
+        for labels, value in builder.series(snap):
+            assert [k for k, _ in labels] == sorted(k for k, _ in labels)
+            if dict(labels)["__name__"] != "container_last_seen":
+                pushed[frozenset(labels)] = value
+    assert len(scraped) > 500
+    assert pushed == scraped
 
 
 def test_a_sample_arrives_as_a_snappy_write_request_of_its_metrics_series() -> None:

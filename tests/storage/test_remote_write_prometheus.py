@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from storage._helpers import crash, revive
+from storage._remote_write import parse_exposition
 from support.cgroups import TestCgroup
 from support.procs import memory_holder, wait_until
 from support.services import PrometheusServer, free_port, http_get, http_json
@@ -29,27 +30,6 @@ Labels = frozenset[tuple[str, str]]
 def counter(body: str, name: str) -> float:
     m = re.search(rf'^{name}\{{driver="remote_write"\}} (\S+)$', body, re.M)
     return float(m.group(1)) if m else -1.0
-
-
-_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: (-?\d+))?$")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
-
-
-def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float, int | None]]:
-    """Series of a text-format 0.0.4 body as written (names untouched, unlike prometheus_client's parser,
-    which renames counters to ``_total``): (name, labels, value, timestamp ms or None)."""
-    out = []
-    for line in text.splitlines():
-        if not line or line[0] == "#":
-            continue
-        m = _LINE.match(line)
-        assert m, line
-        labels = {
-            k: re.sub(r"\\[\\\"n]", lambda e: _UNESCAPE[e.group(0)], v) for k, v in _LABEL.findall(m.group(2) or "")
-        }
-        out.append((m.group(1), labels, float(m.group(3)), None if m.group(4) is None else int(m.group(4))))
-    return out
 
 
 def scraped(daemon: Any, ids: set[str]) -> tuple[dict[Labels, tuple[float, int | None]], dict[str, int]]:

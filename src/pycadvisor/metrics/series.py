@@ -71,18 +71,21 @@ class SampleSeries:
         if stats is None:
             return []
         c = self._container(snap)
-        out: list[Series] = []
+        cache = c.labels
         spec = snap.spec
+        # label set -> value; the first of duplicate series is kept, as the exposition does (render._multi)
+        out: dict[Labels, float] = {}
         for m in self._specs:
             if m.condition is not None and not m.condition(spec):
                 continue
+            name = m.name
             if m.values is not None:
-                seen: set[tuple[str, ...]] = set()
                 for ev, v in m.values(stats):
-                    if ev in seen:  # the exposition keeps the first of duplicate series (render._multi)
-                        continue
-                    seen.add(ev)
-                    out.append((self._labels(c, m, ev), float(v)))
+                    labels = cache.get((name, ev))
+                    if labels is None:
+                        labels = _labels(c, m, ev)
+                    if labels not in out:
+                        out[labels] = float(v)
                 continue
             value: float | int | None
             if m.value is not None:
@@ -94,8 +97,11 @@ class SampleSeries:
             else:  # scrape_time: container_last_seen, here the sample's time
                 value = stats.timestamp // 1_000_000_000
             if value is not None:
-                out.append((self._labels(c, m, ()), float(value)))
-        return out
+                labels = cache.get((name, ()))
+                if labels is None:
+                    labels = _labels(c, m, ())
+                out[labels] = float(value)
+        return list(out.items())
 
     def _container(self, snap: ContainerSnapshot) -> _Container:
         self._calls += 1
@@ -118,14 +124,12 @@ class SampleSeries:
             del self._containers[n]
         self._high_water = max(1024, 2 * len(self._containers))
 
-    @staticmethod
-    def _labels(c: _Container, m: MetricSpec, ev: tuple[str, ...]) -> Labels:
-        key = (m.name, ev)
-        labels = c.labels.get(key)
-        if labels is None:
-            pairs = dict(c.base)
-            pairs.update(zip(m.extra_labels, ev, strict=True))  # an extra label wins over a base one
-            pairs[NAME_LABEL] = m.name
-            labels = tuple(sorted((k, v) for k, v in pairs.items() if v != ""))
-            c.labels[key] = labels
-        return labels
+
+def _labels(c: _Container, m: MetricSpec, ev: tuple[str, ...]) -> Labels:
+    """The label set of family ``m`` with extra values ``ev`` for container ``c`` (made once, then cached)."""
+    pairs = dict(c.base)
+    pairs.update(zip(m.extra_labels, ev, strict=True))  # an extra label wins over a base one
+    pairs[NAME_LABEL] = m.name
+    labels = tuple(sorted((k, v) for k, v in pairs.items() if v != ""))
+    c.labels[(m.name, ev)] = labels
+    return labels

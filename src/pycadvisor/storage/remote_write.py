@@ -27,7 +27,7 @@ import cramjam
 from pycadvisor.storage.base import Sample, SeriesFn
 from pycadvisor.storage.buffer import BufferedDriver, PartialWrite, encode_batch
 from pycadvisor.storage.options import StorageOptions
-from pycadvisor.storage.prompb import LabelEncoder, encode_series
+from pycadvisor.storage.prompb import SeriesEncoder
 
 TIMEOUT_S = 30.0  # Prometheus' own remote_timeout default
 HEADERS = {
@@ -61,7 +61,7 @@ class RemoteWriteDriver(BufferedDriver):
                 self._ssl = ssl.create_default_context(cafile=ca)
             except (OSError, ssl.SSLError) as exc:
                 raise ValueError(f"-storage_driver_remote_write_ca_file={ca}: cannot load it: {exc}") from exc
-        self._labels = LabelEncoder()
+        self._encoder = SeriesEncoder()
         self._session: aiohttp.ClientSession | None = None
 
     def _read_token(self) -> str:
@@ -83,9 +83,8 @@ class RemoteWriteDriver(BufferedDriver):
     def encode(self, sample: Sample) -> list[bytes]:
         """The ``WriteRequest.timeseries`` entries of one sample (one sample per series)."""
         assert self._series is not None
-        ts = sample.stats.timestamp // 1_000_000  # ms, truncated as /metrics does (render._Row)
-        labels = self._labels
-        return [encode_series(labels(lab), value, ts) for lab, value in self._series(sample)]
+        # ms, truncated as /metrics does (render._Row)
+        return self._encoder.encode(self._series(sample), sample.stats.timestamp // 1_000_000)
 
     def request_body(self, batch: Sequence[Sample]) -> tuple[bytes, int]:
         """The compressed ``WriteRequest`` of ``batch`` and how many samples could not be encoded."""
