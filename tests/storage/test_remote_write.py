@@ -100,6 +100,22 @@ def test_a_sample_arrives_as_a_snappy_write_request_of_its_metrics_series() -> N
     asyncio.run(main())
 
 
+def test_samples_arriving_within_the_buffer_duration_go_in_one_request() -> None:
+    async def main() -> None:
+        async with receiver() as rec:
+            d = driver(rw_options(rec.url, storage_driver_buffer_duration=1500 * MS))
+            await d.start()
+            for sample in burst(full_sample(), 3):  # housekeeping adds samples one container at a time
+                add_all(d, [sample])
+                await asyncio.sleep(0.1)
+            await poll(lambda: d.stats().written == 3, timeout=20, what="3 samples written")
+            await d.close()
+        [(_, _, body)] = rec.requests
+        assert {len(samples) for samples in decode(body).values()} == {3}
+
+    asyncio.run(main())
+
+
 def test_5xx_and_429_are_retried_other_4xx_dropped_and_counted() -> None:
     async def main() -> None:
         async with receiver([503, 429, 204, 400, 204]) as rec:

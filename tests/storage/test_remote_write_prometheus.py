@@ -89,17 +89,21 @@ def test_pushed_series_equal_metrics_and_a_prometheus_restart_loses_nothing(
     daemon = pycadvisor_daemon_factory(
         "-storage_driver=remote_write",
         f"-storage_driver_host=http://127.0.0.1:{port}/api/v1/write",
+        "-storage_driver_buffer_duration=500ms",
         "-storage_driver_retry_max_interval=500ms",
         "-housekeeping_interval=1s",
         "-allow_dynamic_housekeeping=false",
         "-docker_only=true",
         f"-raw_cgroup_prefix_whitelist={top}",
     )
-    # Prometheus is not up yet: writes fail, samples wait in the buffer.
+    # Prometheus is not up yet: writes fail, samples (the test cgroup's among them) wait in the buffer.
     wait_until(
-        lambda: counter(daemon.get("/metrics")[1].decode(), "pycadvisor_storage_errors_total") >= 2,
+        lambda: (
+            history_ms(daemon, first.name)
+            and counter(daemon.get("/metrics")[1].decode(), "pycadvisor_storage_errors_total") >= 2
+        ),
         timeout=60,
-        what="failed writes counted while Prometheus is down",
+        what="samples collected and failed writes counted while Prometheus is down",
         proc=daemon.process,
     )
     prom_started = time.time_ns() // 1_000_000

@@ -3,7 +3,8 @@
 ``-storage_driver_host`` is the whole write URL (``http://127.0.0.1:9090/api/v1/write``). A sample becomes the
 series ``/metrics`` exposes for its container (the series function is given by the composition root, built
 from the exposition's family tables), each with the sample's timestamp in ms; a batch is one ``WriteRequest``,
-snappy block-compressed, POSTed with the spec's headers. As the spec asks of a sender: 5xx and 429 are retried
+snappy block-compressed, POSTed with the spec's headers; batches are sent every
+``-storage_driver_buffer_duration`` (at most 5 s) or when full. As the spec asks of a sender: 5xx and 429 are retried
 with backoff (the shared buffer's), any other 4xx drops the batch (counted in
 ``pycadvisor_storage_dropped_total``) since sending it again would fail the same way; a connection error is
 retried.
@@ -41,6 +42,11 @@ _DEFAULT_CREDENTIAL = "root"  # cAdvisor's default -storage_driver_user and -sto
 
 class RemoteWriteDriver(BufferedDriver):
     name = "remote_write"
+    # Samples are sent in batches: those of -storage_driver_buffer_duration, at most 5 s (Prometheus' own
+    # batch_send_deadline), or a full -storage_driver_batch_size; one request per container sample would cost
+    # an HTTP round trip each.
+    honours_buffer_duration = True
+    max_linger_s = 5.0
 
     def __init__(self, opts: StorageOptions, *, machine_name: str, series: SeriesFn | None = None) -> None:
         super().__init__(opts, machine_name=machine_name)
