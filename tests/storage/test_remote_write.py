@@ -100,6 +100,32 @@ def test_a_sample_arrives_as_a_snappy_write_request_of_its_metrics_series() -> N
     asyncio.run(main())
 
 
+def test_external_labels_tell_hosts_apart_without_replacing_a_series_label() -> None:
+    async def main() -> None:
+        async with receiver() as rec:
+            labels = "instance=host-a:8080,job=cadvisor,id=not-the-cgroup"
+            d = driver(rw_options(rec.url, storage_driver_remote_write_external_labels=labels))
+            await d.start()
+            add_all(d, burst(full_sample(), 1))
+            await poll(lambda: d.stats().written == 1, timeout=20, what="written")
+            await d.close()
+        got = decode(rec.requests[0][2])
+        want = expected_series()
+        assert len(got) == len(want)
+        for sent in got:
+            names = [k for k, _ in sent]
+            assert names == sorted(names)
+            labels_of = dict(sent)
+            assert labels_of["instance"] == "host-a:8080" and labels_of["job"] == "cadvisor"
+            original = tuple((k, v) for k, v in sent if k not in ("instance", "job"))
+            assert original in want  # the cgroup's own id kept
+
+    asyncio.run(main())
+    for bad in ("instance", "__name__=x", "1a=b", "a=1,a=2", "a="):
+        with pytest.raises(ValueError, match="-storage_driver_remote_write_external_labels="):
+            driver(rw_options("http://127.0.0.1:9/api/v1/write", storage_driver_remote_write_external_labels=bad))
+
+
 def test_samples_arriving_within_the_buffer_duration_go_in_one_request() -> None:
     async def main() -> None:
         async with receiver() as rec:

@@ -98,6 +98,11 @@ class StorageOptions:
     storage_driver_remote_write_bearer_token_file: str = _flag(
         "", "File holding the bearer token sent to the remote_write URL (read at each request)"
     )
+    storage_driver_remote_write_external_labels: str = _flag(
+        "",
+        "Labels added to every series pushed by remote_write, name=value[,name=value...] (as Prometheus' "
+        "external_labels; e.g. instance=<host> when several hosts push to one Prometheus)",
+    )
     storage_driver_remote_write_ca_file: str = _flag(
         "", "CA certificates (PEM) that verify an https remote_write URL (empty: the system's)"
     )

@@ -61,9 +61,11 @@ class SeriesEncoder:
     lengths, the ``Sample`` tag), so it is kept per label set, by the identity of its tuple (the series builder
     hands the same tuple out while a container's spec is unchanged); the timestamp's bytes are made once per
     container sample. A series then costs one ``struct.pack`` and a concatenation. Cleared at ``limit`` entries.
+    ``external`` labels are added to every series that lacks them (Prometheus' ``external_labels``).
     """
 
-    def __init__(self, limit: int = 200_000) -> None:
+    def __init__(self, external: Labels = (), limit: int = 200_000) -> None:
+        self._external = dict(external)
         self._limit = limit
         self._cache: dict[int, tuple[Labels, int, bytes]] = {}
 
@@ -83,7 +85,10 @@ class SeriesEncoder:
     def _prefix(self, labels: Labels, sample_len: int) -> tuple[Labels, int, bytes]:
         if len(self._cache) >= self._limit:
             self._cache.clear()
-        encoded = encode_labels(labels)
+        merged = labels
+        if self._external:  # as Prometheus' external_labels: added where the series has no such label
+            merged = tuple(sorted((self._external | dict(labels)).items()))
+        encoded = encode_labels(merged)
         body_len = len(encoded) + 2 + sample_len  # labels, then TimeSeries.samples: tag, length, Sample
         prefix = _WR_TIMESERIES + varint(body_len) + encoded + _TS_SAMPLES + bytes((sample_len,)) + b"\x09"
         hit = (labels, sample_len, prefix)  # the tuple is kept so that its id is not reused while cached

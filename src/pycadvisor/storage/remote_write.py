@@ -12,12 +12,16 @@ retried.
 Authentication: HTTP Basic from the URL's ``user:password@`` or, when either differs from cAdvisor's
 ``root``/``root`` defaults, ``-storage_driver_user``/``-storage_driver_password``; or a bearer token read from
 ``-storage_driver_remote_write_bearer_token_file`` at each request (so a rotated token is picked up), never
-both. ``https://`` URLs are verified against the system's CAs or ``-storage_driver_remote_write_ca_file``.
+both. ``-storage_driver_remote_write_external_labels`` adds labels to every series that lacks them, as Prometheus'
+``external_labels`` (several hosts pushing to one Prometheus need one, e.g. ``instance=<host>``, since ``/metrics``'
+series carry none: a scrape adds ``instance``). ``https://`` URLs are verified against the system's CAs or
+``-storage_driver_remote_write_ca_file``.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import ssl
 from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -38,6 +42,7 @@ HEADERS = {
     "User-Agent": "pycadvisor",
 }
 _DEFAULT_CREDENTIAL = "root"  # cAdvisor's default -storage_driver_user and -storage_driver_password
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 class RemoteWriteDriver(BufferedDriver):
@@ -67,7 +72,7 @@ class RemoteWriteDriver(BufferedDriver):
                 self._ssl = ssl.create_default_context(cafile=ca)
             except (OSError, ssl.SSLError) as exc:
                 raise ValueError(f"-storage_driver_remote_write_ca_file={ca}: cannot load it: {exc}") from exc
-        self._encoder = SeriesEncoder()
+        self._encoder = SeriesEncoder(parse_external_labels(opts.storage_driver_remote_write_external_labels))
         self._session: aiohttp.ClientSession | None = None
 
     def _read_token(self) -> str:
@@ -120,6 +125,23 @@ class RemoteWriteDriver(BufferedDriver):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def parse_external_labels(text: str) -> tuple[tuple[str, str], ...]:
+    """``name=value[,name=value...]``; names as Prometheus allows them, not ``__``-reserved, not repeated."""
+    flag = "-storage_driver_remote_write_external_labels"
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not eq or not _LABEL_NAME.fullmatch(name) or name.startswith("__") or not value:
+            raise ValueError(f"{flag}={text}: {item.strip()!r} is not name=value with a valid label name and a value")
+        if name in out:
+            raise ValueError(f"{flag}={text}: label {name} given twice")
+        out[name] = value
+    return tuple(sorted(out.items()))
 
 
 def _basic(user: str, password: str) -> str:
