@@ -3,11 +3,13 @@
 The order of a real host: the daemon starts while its Prometheus is not up yet, Prometheus starts late on that
 port, a cgroup appears after both, and Prometheus is killed and started again on the same port and data dir
 mid-run. What a user relies on: the series queried back from Prometheus are those ``/metrics`` serves, with the
-same values at the same timestamps, and no sample collected meanwhile is missing.
+same values at the same timestamps, no sample collected meanwhile is missing, and what Prometheus refuses
+(a wrong path, samples too old) is dropped and counted rather than retried for ever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -17,8 +19,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from storage._helpers import crash, revive
-from storage._remote_write import parse_exposition
+from storage._helpers import add_all, crash, full_sample, options, poll, revive
+from storage._remote_write import driver, parse_exposition
 from support.cgroups import TestCgroup
 from support.procs import memory_holder, wait_until
 from support.services import PrometheusServer, free_port, http_get, http_json
@@ -185,3 +187,17 @@ def test_pushed_series_equal_metrics_and_a_prometheus_restart_loses_nothing(
     stamps = wait_until(newest_stored, timeout=60, what="the newest sample stored", proc=prom.process)
     assert min(collected) < prom_started and len([t for t in collected if t > down_from]) >= 2
     assert collected <= set(stamps), sorted(collected - set(stamps))
+
+    # Refusals of a real Prometheus are dropped and counted, never retried: a wrong path (404) and samples
+    # older than its head accepts (400, "out of bounds").
+    async def refused(url: str) -> tuple[int, int, int]:
+        d = driver(options("remote_write", storage_driver_host=url))
+        await d.start()
+        add_all(d, [full_sample()])  # stamped 2025-10-09: far too old for a head started now
+        await poll(lambda: d.stats().dropped == 1, timeout=30, what="the refused sample dropped")
+        st = d.stats()
+        await d.close()
+        return st.written, st.dropped, st.errors
+
+    assert asyncio.run(refused(f"{prom.url}/api/v1/wrong")) == (0, 1, 1)
+    assert asyncio.run(refused(f"{prom.url}/api/v1/write")) == (0, 1, 1)
