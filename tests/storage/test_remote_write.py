@@ -220,7 +220,7 @@ def test_https_is_verified_against_the_ca_file(tmp_path: Path) -> None:
 
     async def main() -> None:
         async with receiver(tls=tls) as rec:
-            untrusted = driver(rw_options(rec.url))
+            untrusted = driver(rw_options(rec.url, storage_driver_close_timeout=100 * MS))  # nothing to flush
             await untrusted.start()
             add_all(untrusted, burst(full_sample(), 1))
             await poll(lambda: untrusted.stats().errors >= 2, timeout=20, what="certificate refused, retried")
