@@ -19,8 +19,10 @@ from pycadvisor.metrics.render import ExpositionRenderer
 from pycadvisor.metrics.series import SampleSeries
 from pycadvisor.metrics.sets import ALL_METRIC_SETS, APP, MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot
+from pycadvisor.storage.base import Sample
 from pycadvisor.storage.options import StorageOptions
 from pycadvisor.storage.registry import build_drivers
+from pycadvisor.storage.remote_write import RemoteWriteDriver
 from storage._helpers import MS, TS0, add_all, burst, full_sample, options, poll
 from storage._remote_write import decode, driver, parse_exposition, receiver
 
@@ -138,6 +140,41 @@ def test_samples_arriving_within_the_buffer_duration_go_in_one_request() -> None
             await d.close()
         [(_, _, body)] = rec.requests
         assert {len(samples) for samples in decode(body).values()} == {3}
+
+    asyncio.run(main())
+
+
+def test_a_backlog_is_encoded_in_pieces_with_the_event_loop_running_between_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def main() -> None:
+        async with receiver() as rec:
+            d = driver(rw_options(rec.url))
+            assert isinstance(d, RemoteWriteDriver)
+            ticks = 0
+            seen: list[int] = []
+
+            async def ticker() -> None:  # stands for housekeeping and the API
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0)
+
+            encode = d.encode
+
+            def watched(sample: Sample) -> list[bytes]:
+                seen.append(ticks)
+                return encode(sample)
+
+            monkeypatch.setattr(d, "encode", watched)
+            task = asyncio.create_task(ticker())
+            add_all(d, burst(full_sample(), 64))  # a backlog, as after an outage
+            await d.start()
+            await poll(lambda: d.stats().written == 64, timeout=20, what="64 samples written")
+            task.cancel()
+            await d.close()
+        assert len(rec.requests) == 1 and len(seen) == 64
+        assert len(set(seen)) == 4  # four pieces of 16 samples, the loop ran between them
 
     asyncio.run(main())
 
