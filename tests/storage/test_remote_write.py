@@ -6,6 +6,7 @@ The end-to-end check against a real Prometheus is ``test_remote_write_prometheus
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pycadvisor.metrics.render import ExpositionRenderer
 from pycadvisor.metrics.series import SampleSeries
 from pycadvisor.metrics.sets import ALL_METRIC_SETS, APP, MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot
+from pycadvisor.storage import remote_write
 from pycadvisor.storage.base import Sample
 from pycadvisor.storage.options import StorageOptions
 from pycadvisor.storage.registry import build_drivers
@@ -200,6 +202,45 @@ def test_5xx_and_429_are_retried_other_4xx_dropped_and_counted() -> None:
         assert (stats.written, stats.dropped, stats.errors, stats.buffered) == (2, 1, 3, 0)
         stamps = sorted(t for samples in rec.accepted().values() for _, t in samples)
         assert set(stamps) == {TS0 // MS, TS0 // MS + 2}  # first and third; the refused one is gone
+
+    asyncio.run(main())
+
+
+def test_a_receiver_that_hangs_then_answers_garbage_is_retried_until_one_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(remote_write, "TIMEOUT_S", 0.5)  # Prometheus' remote_timeout default is 30 s
+    connections: list[str] = []
+    bodies: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+        body = await reader.readexactly(length)
+        connections.append("hang" if not connections else "garbage" if len(connections) == 1 else "ok")
+        if connections[-1] == "hang":
+            await asyncio.Event().wait()  # until the client gives up and the server closes
+        elif connections[-1] == "garbage":
+            writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+        else:
+            bodies.append(body)
+            writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        d = driver(rw_options(f"http://127.0.0.1:{port}/api/v1/write"))
+        await d.start()
+        add_all(d, burst(full_sample(), 1))
+        await poll(lambda: d.stats().written == 1, timeout=20, what="written once a receiver answers")
+        stats = d.stats()
+        await d.close()
+        server.close()
+        assert connections[:3] == ["hang", "garbage", "ok"]
+        assert (stats.errors, stats.dropped) == (2, 0)
+        assert set(decode(bodies[0])) == set(expected_series())
 
     asyncio.run(main())
 
