@@ -30,10 +30,11 @@ from pycadvisor.manager.hostinfo import CrioStorage, HostInfo, RuntimeVersions, 
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.metrics.kubelet import metric_set_flags
 from pycadvisor.metrics.options import ExpositionOptions
+from pycadvisor.metrics.series import SampleSeries, Series
 from pycadvisor.metrics.sets import MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
 from pycadvisor.model.machine import MachineInfo
-from pycadvisor.storage.base import StorageDriver
+from pycadvisor.storage.base import Sample, SeriesFn, StorageDriver
 from pycadvisor.storage.metrics import Family, storage_families
 from pycadvisor.storage.options import StorageOptions
 from pycadvisor.storage.registry import build_drivers
@@ -108,7 +109,21 @@ class Daemon:
             count_limits=parse_limits(cfg.event_storage_event_limit, "count"),
         )
         events = EventService(store, paths)
-        drivers = build_drivers(self.storage_opts, machine_name=platform.node())
+        expo = ExpositionOptions.from_flags(
+            enable_metrics=enable_metrics,
+            disable_metrics=cfg.disable_metrics,
+            store_container_labels=cfg.store_container_labels,
+            whitelisted_container_labels=cfg.whitelisted_container_labels,
+            no_empty_label_padding=cfg.prometheus_no_empty_labels,
+            family_allowlist=cfg.prometheus_family_allowlist,
+            label_allowlist=cfg.prometheus_label_allowlist,
+            kubelet_labels=cfg.kubelet_compatible,
+        )
+        drivers = build_drivers(
+            self.storage_opts,
+            machine_name=platform.node(),
+            series=sample_series(expo, events.store.oom_kill_count),
+        )
         fs_usage = None
         if any(f.name in ("docker", "podman", "crio") for f in factories):  # runtimes with writable layers
             fs_usage = FsUsageTracker(interval_s=60.0, budget_s_per_round=0.05)
@@ -146,16 +161,6 @@ class Daemon:
         for f in factories:
             self.closers.append(f.close)
 
-        expo = ExpositionOptions.from_flags(
-            enable_metrics=enable_metrics,
-            disable_metrics=cfg.disable_metrics,
-            store_container_labels=cfg.store_container_labels,
-            whitelisted_container_labels=cfg.whitelisted_container_labels,
-            no_empty_label_padding=cfg.prometheus_no_empty_labels,
-            family_allowlist=cfg.prometheus_family_allowlist,
-            label_allowlist=cfg.prometheus_label_allowlist,
-            kubelet_labels=cfg.kubelet_compatible,
-        )
         host = HostInfo(
             manager,
             __version__,
@@ -259,6 +264,26 @@ def _storage_roots(factories: list[Factory]) -> StorageRoots:
         return d, c
 
     return roots
+
+
+def sample_series(expo: ExpositionOptions, oom_counts: Callable[[str], int]) -> SeriesFn:
+    """A stored sample's series as ``/metrics`` exposes them (for ``remote_write``), from the exposition's tables."""
+    builder = SampleSeries(expo)
+
+    def series(sample: Sample) -> list[Series]:
+        ref = sample.ref
+        snap = ContainerSnapshot(
+            name=ref.name,
+            id=ref.id,
+            aliases=tuple(ref.aliases),
+            namespace=ref.namespace,
+            spec=sample.spec,
+            stats=sample.stats,
+            oom_kills=oom_counts(ref.name),
+        )
+        return builder.series(snap)
+
+    return series
 
 
 def _storage_families(drivers: list[StorageDriver]) -> Callable[[], list[Family]] | None:
