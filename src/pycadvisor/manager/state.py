@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pycadvisor.clock import Clock, RealClock
 from pycadvisor.container.base import Factory
 from pycadvisor.container.fsusage import FsUsage as LayerUsage
+from pycadvisor.container.hints import ContainerHint
 from pycadvisor.container.layerfs import LayerFilesystems
 from pycadvisor.host.cgroups.collector import CollectOptions, new_codec
 from pycadvisor.host.cgroups.detect import CgroupMounts
@@ -88,6 +89,7 @@ class ManagerOptions:
     boot_id_file: str = "/proc/sys/kernel/random/boot_id"
     runtime_timeout_s: float = 2.0
     fd_limit: int = 0  # descriptors the collectors may hold; 0 = 80 % of RLIMIT_NOFILE
+    container_hints: tuple[ContainerHint, ...] = ()  # -container_hints: raw cgroups' veth and mounts
 
 
 @dataclass(slots=True)
@@ -155,6 +157,8 @@ class ManagerState:
         # root sample; again only when the root's reading is older than two intervals).
         self._layer_fs = LayerFilesystems(max_age_ns=2 * opts.housekeeping_interval_ns)
         self._disk_set = "disk" in opts.metric_sets
+        self._net_set = "network" in opts.metric_sets
+        self._hints = {h.full_path: h for h in reversed(opts.container_hints)}  # the first of a name wins
 
     if TYPE_CHECKING:  # the roles call each other through the composed object (Manager)
 
