@@ -281,6 +281,8 @@ def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:
         containerd_namespace=cfg.containerd_namespace,
         crio=cfg.crio,
         crio_timeout_s=cfg.crio_client_timeout / 1e9,
+        mesos_agent=cfg.mesos_agent,
+        mesos_timeout_s=cfg.mesos_agent_timeout / 1e9,
     )
     return registry.build_factories(opts)
 

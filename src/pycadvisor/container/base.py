@@ -15,7 +15,7 @@ from typing import Protocol
 class ContainerMetadata:
     """What a runtime knows of one container; ``None`` members mean "the runtime did not say"."""
 
-    namespace: str  # "docker", "podman", "containerd", "crio", "systemd"
+    namespace: str  # "docker", "podman", "containerd", "crio", "mesos", "systemd"
     id: str = ""
     aliases: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
@@ -45,6 +45,8 @@ class RuntimeOptions:
     containerd_namespace: str = "k8s.io"
     crio: str = "unix:///var/run/crio/crio.sock"
     crio_timeout_s: float = 0.0  # -crio_client_timeout; 0: timeout_s
+    mesos_agent: str = "127.0.0.1:5051"  # -mesos_agent
+    mesos_timeout_s: float = 10.0  # -mesos_agent_timeout
 
 
 class Factory(Protocol):
