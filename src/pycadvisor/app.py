@@ -283,6 +283,7 @@ def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:
         crio_timeout_s=cfg.crio_client_timeout / 1e9,
         mesos_agent=cfg.mesos_agent,
         mesos_timeout_s=cfg.mesos_agent_timeout / 1e9,
+        thin_ls_interval_s=cfg.devicemapper_thin_ls_interval / 1e9,
     )
     return registry.build_factories(opts)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -20,37 +19,21 @@ from pycadvisor.host.command import CommandError, subprocess_runner
 from pycadvisor.host.devicemapper import ThinPool, parse_dmsetup_status, parse_dmsetup_table, parse_thin_ls
 from pycadvisor.host.zfs import ZfsDataset, parse_zfs_get_used, parse_zfs_list_usage
 from support.ci import require
+from support.storage_tools import (
+    DM,
+    POOL,
+    RELEASE,
+    RESERVE,
+    STATUS,
+    THIN_LS,
+    TMETA,
+    ZFS,
+    FakeTools,
+    thin_pool_tools,
+    zfs_tools,
+)
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-DM = FIXTURES / "devicemapper"
-ZFS = FIXTURES / "zfs"
 CONTAINER_LAYER = "tank/docker/0d6f54d9c2e3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d6c7b8a9"
-
-
-class FakeTools:
-    """A runner answering each command with a fixture file; records the commands in order."""
-
-    def __init__(self, answers: dict[tuple[str, ...], str | bytes | Exception]) -> None:
-        self.answers = answers
-        self.calls: list[tuple[str, ...]] = []
-
-    async def __call__(self, argv: Sequence[str]) -> bytes:
-        key = tuple(argv)
-        self.calls.append(key)
-        answer = self.answers.get(key, b"")
-        if isinstance(answer, Exception):
-            raise answer
-        if isinstance(answer, str):
-            return (DM / answer).read_bytes() if (DM / answer).exists() else (ZFS / answer).read_bytes()
-        return answer
-
-
-POOL = "docker-253:1-1048897-pool"
-TABLE = ("dmsetup", "table", POOL)
-STATUS = ("dmsetup", "status", POOL)
-RESERVE = ("dmsetup", "message", POOL, "0", "reserve_metadata_snap")
-RELEASE = ("dmsetup", "message", POOL, "0", "release_metadata_snap")
-THIN_LS = ("thin_ls", "--no-headers", "-m", "-o", "DEV,EXCLUSIVE_BYTES", f"/dev/mapper/{POOL}_tmeta")
 
 
 def test_dmsetup_table_and_status() -> None:
@@ -86,8 +69,8 @@ def test_thin_ls_itself_on_restored_metadata(tmp_path: Path) -> None:
 
 
 def test_pool_capacity_free_and_device_usage() -> None:
-    tools = FakeTools({TABLE: "dmsetup-table.txt", STATUS: "dmsetup-status.txt", THIN_LS: "thin_ls.txt"})
-    pool = ThinPool(POOL, f"/dev/mapper/{POOL}_tmeta", tools)
+    tools = thin_pool_tools()
+    pool = ThinPool(POOL, TMETA, tools)
     assert pool.device_usage("2") is None  # not read yet: unknown, not zero
     stats = asyncio.run(pool.read_stats())
     block = 128 * 512
@@ -100,7 +83,7 @@ def test_pool_capacity_free_and_device_usage() -> None:
 
 def test_a_held_snapshot_is_released_first_and_a_failed_thin_ls_still_releases() -> None:
     tools = FakeTools({STATUS: "dmsetup-status-held.txt", THIN_LS: "thin_ls.txt"})
-    pool = ThinPool(POOL, f"/dev/mapper/{POOL}_tmeta", tools)
+    pool = ThinPool(POOL, TMETA, tools)
     asyncio.run(pool.refresh_usage())
     assert tools.calls == [STATUS, RELEASE, RESERVE, THIN_LS, RELEASE]
     tools.answers[THIN_LS] = CommandError("`thin_ls` exited with 1: bad checksum in superblock")
@@ -124,14 +107,7 @@ def test_zfs_list_and_get() -> None:
 
 
 def test_zfs_dataset_through_the_runner() -> None:
-    tools = FakeTools(
-        {
-            ("zfs", "list", "-Hp", "-o", "used,available,usedbydataset", "tank/docker"): "zfs-list-usage.txt",
-            ("zfs", "get", "-Hp", "-r", "-t", "filesystem", "-o", "name,value", "used", "tank/docker"): (
-                "zfs-get-used.txt"
-            ),
-        }
-    )
+    tools = zfs_tools()
     ds = ZfsDataset("tank/docker", tools)
     assert ds.child_usage(CONTAINER_LAYER) is None
     asyncio.run(ds.read_stats())

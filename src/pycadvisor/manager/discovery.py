@@ -366,6 +366,6 @@ def _decorate(spec: ContainerSpec, meta: ContainerMetadata | None) -> ContainerS
         out.start_time = meta.start_time
     if meta.pid and meta.has_network is not False:
         out.has_network = True
-    if meta.fs_dirs:
+    if meta.fs_dirs or meta.layer_stats is not None:
         out.has_filesystem = True
     return out

@@ -125,7 +125,11 @@ class Scheduler(ManagerState):
         hint = st.hint if md is None else None
         if hint is not None and hint.veth_host and self._net_set:
             self._add_hinted_net(st, hint, now, tokens, values)
-        if self._disk_set and (st.name == "/" or (md is not None and md.fs_dirs) or (hint is not None and hint.mounts)):
+        if self._disk_set and (
+            st.name == "/"
+            or (md is not None and (md.fs_dirs or md.layer_stats is not None))
+            or (hint is not None and hint.mounts)
+        ):
             self._add_fs(st, now, tokens, values)
         if md is not None and md.health:
             codec.add_object("health", Health(status=md.health), tokens, values)
@@ -183,6 +187,13 @@ class Scheduler(ManagerState):
                 return
             self._layer_fs.update(measured, now)
             fs = [s for _, s in measured]
+        elif st.metadata is not None and st.metadata.layer_stats is not None:
+            try:
+                layer = st.metadata.layer_stats()
+            except Exception as e:
+                self._log_error(st, "disk", e, now)
+                return
+            fs = [layer] if layer is not None else None
         elif self.fs_usage is not None and st.metadata is not None and st.metadata.fs_dirs:
             layer = self._layer_stats(st, now)
             fs = [layer] if layer is not None else None
