@@ -23,6 +23,7 @@ from pycadvisor.container.docker_storage import DockerLayerStorage
 from pycadvisor.host.command import CommandError
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.container import ContainerState
+from pycadvisor.manager.hostinfo import HostInfo
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.model.container import FsStats
 from support.cgroups import TestCgroup
@@ -187,6 +188,17 @@ def test_devicemapper_container_usage_comes_from_the_thin_pool(
                     available=(1638400 - 24576) * 64 * 1024,
                 )
             ]
+            # The pool is a machine filesystem, Docker's image store, and one of the root container's.
+            pool = [f for f in m.machine_info.filesystems or [] if f.device == POOL]
+            assert [(f.type, f.capacity) for f in pool] == [("devicemapper", 100 * GiB)]
+            (images,) = await HostInfo(m, "test").storage("docker-images", None)
+            assert (images.device, images.capacity, images.usage) == (POOL, 100 * GiB, 24576 * 64 * 1024)
+            everything = await HostInfo(m, "test").storage(None, None)
+            assert [s.device for s in everything if "docker-images" in s.labels] == [POOL]
+            root = await eventually(
+                lambda: _async([f for f in _root_filesystem(m) if f.device == POOL]), timeout=10, what="root's pool"
+            )
+            assert root[0].usage == 24576 * 64 * 1024 and root[0].type == "devicemapper"
         finally:
             await m.stop()
             for f in m.factories:
@@ -224,6 +236,11 @@ def test_zfs_container_usage_comes_from_its_layer_dataset(
 
     with FakeEngine(str(tmp_path / "docker.sock"), ZFS_INFO, ZFS_GRAPH, pid):
         asyncio.run(go())
+
+
+def _root_filesystem(m: Manager) -> list[FsStats]:
+    latest = m.containers["/"].history.latest()
+    return list(latest.filesystem or []) if latest is not None else []
 
 
 def _sampled(m: Manager, name: str, n: int) -> bool:

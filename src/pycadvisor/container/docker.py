@@ -63,6 +63,7 @@ from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTranspor
 from pycadvisor.container.watch import cancel_and_wait
 from pycadvisor.errors import RuntimeUnavailable
 from pycadvisor.model.codec import parse_time
+from pycadvisor.model.container import FsStats
 
 _log = logging.getLogger(__name__)
 
@@ -394,6 +395,10 @@ class DockerFactory:
     def available(self) -> bool:
         """Whether the last call reached the engine."""
         return self._http.up
+
+    def storage_filesystems(self) -> list[FsStats]:
+        """Filesystems of the storage driver the mount table does not show: a devicemapper thin pool."""
+        return self._storage.filesystems()
 
     async def exit_code(self, cgroup_name: str) -> int | None:
         """Exit code of a container that stopped: from its ``die`` event, else from inspect; None if unknown.

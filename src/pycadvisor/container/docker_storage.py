@@ -85,6 +85,20 @@ class DockerLayerStorage:
             return lambda: _dataset_stats(ds, dataset)
         return None
 
+    def filesystems(self) -> list[FsStats]:
+        """The thin pool as a machine filesystem once measured (cAdvisor ``addDockerImagesLabel``: the pool is a
+        partition of type devicemapper labelled ``docker-images``); zfs datasets are mounts, found there."""
+        pool = self.pool
+        if pool is None or pool.stats is None:
+            return []
+        s = pool.stats
+        return [
+            FsStats(
+                device=pool.pool, type="devicemapper", capacity=s.capacity, usage=s.capacity - s.free,
+                available=s.free,
+            )
+        ]  # fmt: skip
+
     async def close(self) -> None:
         if self._task is not None:
             await cancel_and_wait(self._task)

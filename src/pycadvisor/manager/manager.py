@@ -29,7 +29,7 @@ from pycadvisor.manager.discovery import Discovery
 from pycadvisor.manager.queries import Queries
 from pycadvisor.manager.scheduler import Scheduler
 from pycadvisor.manager.state import EventSink, FsUsage, ManagerOptions, S, StatsSink
-from pycadvisor.model.machine import MachineInfo
+from pycadvisor.model.machine import FsInfo, MachineInfo
 from pycadvisor.watcher.inotify import CgroupWatcher
 
 __all__ = ["EventSink", "FsUsage", "Manager", "ManagerOptions", "StatsSink"]
@@ -166,6 +166,12 @@ class Manager(Discovery, Scheduler, Queries):
             self._refresh_machine()
         if self._machine is None:
             raise RuntimeError("machine info unavailable")
+        extra = self.runtime_filesystems()
+        if extra:  # a thin pool measured since the machine was read, or its new capacity
+            known = {f.device for f in extra}
+            self._machine.filesystems = [f for f in self._machine.filesystems or () if f.device not in known] + [
+                FsInfo(device=f.device, capacity=f.capacity, type=f.type) for f in extra
+            ]
         return self._machine
 
 

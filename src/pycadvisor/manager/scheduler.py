@@ -186,7 +186,7 @@ class Scheduler(ManagerState):
                 self._log_error(st, "disk", e, now)
                 return
             self._layer_fs.update(measured, now)
-            fs = [s for _, s in measured]
+            fs = [s for _, s in measured] + self.runtime_filesystems()
         elif st.metadata is not None and st.metadata.layer_stats is not None:
             try:
                 layer = st.metadata.layer_stats()

@@ -28,6 +28,7 @@ from pycadvisor.host.fs import RootFsReader
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.container import ContainerState
 from pycadvisor.model.container import ContainerReference, ContainerSpec, ContainerStats
+from pycadvisor.model.container import FsStats as ContainerFsStats
 from pycadvisor.model.machine import MachineInfo
 from pycadvisor.watcher.inotify import CgroupWatcher
 
@@ -188,6 +189,20 @@ class ManagerState:
             self._periodic[key] = loop.call_later(interval_ns / S, tick)
 
         self._periodic[key] = loop.call_later(interval_ns / S, tick)
+
+    def runtime_filesystems(self) -> list[ContainerFsStats]:
+        """Filesystems a runtime knows that the mount table does not show (Docker's devicemapper thin pool), as
+        last measured; a factory without any has no ``storage_filesystems``."""
+        out: list[ContainerFsStats] = []
+        for f in self.factories:
+            get = getattr(f, "storage_filesystems", None)
+            if get is None:
+                continue
+            try:
+                out.extend(get())
+            except Exception:
+                log.exception("storage filesystems of %s failed", f.name)
+        return out
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
