@@ -4,6 +4,9 @@
 - ``zfs list -Hp -o used,available,usedbydataset <dataset>``: tab-separated exact bytes, ``-`` for none;
   capacity = used + available + usedbydataset, free = available = available (cAdvisor's arithmetic,
   ``parseZfsListUsage``);
+- ``zfs list -Hp -o name,used,available,usedbydataset <dataset>...``: the same for every zfs filesystem mounted
+  on the host, in one run (cAdvisor's zfs plugin runs one ``zfs list`` per dataset at each read; here a
+  background task refreshes them and the samples read the cache);
 - ``zfs get -Hp -r -t filesystem -o name,value used <parent>``: ``<dataset>\\t<bytes>`` for the parent and each
   child (the watcher's ``Children(0)`` and ``Used``). Docker's zfs driver keeps a container's layer in the
   child ``<Parent Dataset>/<layer id>``.
@@ -43,6 +46,35 @@ def parse_zfs_list_usage(text: str, source: str = "zfs list") -> DatasetUsage:
         raise ParseError(source, f"want 3 fields (used, available, usedbydataset), got {text.strip()[:200]!r}")
     used, avail, by_dataset = (_uint(f, source) for f in fields)
     return DatasetUsage(used + avail + by_dataset, avail, avail)
+
+
+def parse_zfs_list_named(text: str, source: str = "zfs list") -> dict[str, DatasetUsage]:
+    """Dataset → usage from ``zfs list -Hp -o name,used,available,usedbydataset``."""
+    out: dict[str, DatasetUsage] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, sep, rest = line.partition("\t")
+        if not sep:
+            raise ParseError(source, f"want <dataset>\\t<used>\\t<available>\\t<usedbydataset>, got {line[:200]!r}")
+        out[name] = parse_zfs_list_usage(rest, source)
+    return out
+
+
+class ZfsMountStats:
+    """The zfs filesystems mounted on the host as ``zfs list`` measures them (cAdvisor ``lib/fs/zfs/plugin.go``:
+    capacity, free and available of the dataset, type ``zfs``, no inode counts), refreshed by :meth:`refresh`."""
+
+    def __init__(self, runner: Runner) -> None:
+        self._run = runner
+        self.by_dataset: dict[str, DatasetUsage] = {}
+
+    async def refresh(self, datasets: list[str]) -> None:
+        if not datasets:
+            self.by_dataset = {}
+            return
+        out = await self._run(["zfs", "list", "-Hp", "-o", "name,used,available,usedbydataset", *sorted(set(datasets))])
+        self.by_dataset = parse_zfs_list_named(out.decode(errors="replace"))
 
 
 def parse_zfs_get_used(text: str, source: str = "zfs get") -> dict[str, int]:

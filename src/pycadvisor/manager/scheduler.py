@@ -7,10 +7,12 @@ import heapq
 import logging
 import random
 import time
+from dataclasses import replace
 
 from pycadvisor.container.hints import ContainerHint, read_veth_stats
 from pycadvisor.host.cgroups.files import ContainerGone
 from pycadvisor.host.fs import RootFsReader
+from pycadvisor.host.zfs import DatasetUsage
 from pycadvisor.manager.container import ContainerState
 from pycadvisor.manager.state import ManagerState, S
 from pycadvisor.model.container import FsStats, Health
@@ -24,6 +26,16 @@ def _jitter(d: int, factor: float) -> int:
     if factor <= 0:
         return d
     return d + int(random.random() * factor * d)
+
+
+def _zfs_stats(s: FsStats, u: DatasetUsage | None) -> FsStats:
+    """A zfs mount's entry as cAdvisor's zfs plugin measures it: the dataset's figures, type zfs, no inodes."""
+    if u is None:
+        return s
+    return replace(
+        s, type="zfs", capacity=u.capacity, usage=u.capacity - u.free, available=u.available, has_inodes=False,
+        inodes=0, inodes_free=0,
+    )  # fmt: skip
 
 
 class Scheduler(ManagerState):
@@ -185,6 +197,9 @@ class Scheduler(ManagerState):
             except Exception as e:
                 self._log_error(st, "disk", e, now)
                 return
+            zfs = self._zfs.by_dataset if self._zfs is not None else None
+            if zfs:
+                measured = [(p, _zfs_stats(s, zfs.get(p.device)) if p.fs_type == "zfs" else s) for p, s in measured]
             self._layer_fs.update(measured, now)
             fs = [s for _, s in measured] + self.runtime_filesystems()
         elif st.metadata is not None and st.metadata.layer_stats is not None:

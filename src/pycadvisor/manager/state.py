@@ -24,8 +24,10 @@ from pycadvisor.host.cgroups.detect import CgroupMounts
 from pycadvisor.host.cgroups.fdread import FdReader, default_reader
 from pycadvisor.host.cgroups.files import FdBudget
 from pycadvisor.host.cgroups.load import TaskstatsClient
+from pycadvisor.host.command import Runner, subprocess_runner
 from pycadvisor.host.fs import RootFsReader
 from pycadvisor.host.paths import HostPaths
+from pycadvisor.host.zfs import ZfsMountStats
 from pycadvisor.manager.container import ContainerState
 from pycadvisor.model.container import ContainerReference, ContainerSpec, ContainerStats
 from pycadvisor.model.container import FsStats as ContainerFsStats
@@ -91,6 +93,7 @@ class ManagerOptions:
     runtime_timeout_s: float = 2.0
     fd_limit: int = 0  # descriptors the collectors may hold; 0 = 80 % of RLIMIT_NOFILE
     container_hints: tuple[ContainerHint, ...] = ()  # -container_hints: raw cgroups' veth and mounts
+    zfs_interval_ns: int = 15 * S  # zfs mounts measured with `zfs list` this often (cAdvisor's zfs watcher period)
 
 
 @dataclass(slots=True)
@@ -118,6 +121,7 @@ class ManagerState:
         mounts: CgroupMounts | None = None,
         machine_reader: Callable[[], MachineInfo] | None = None,
         reader: FdReader | None = None,
+        runner: Runner | None = None,
     ) -> None:
         self.opts = opts
         self._reader = reader or default_reader()  # how collectors read their held descriptors
@@ -159,6 +163,8 @@ class ManagerState:
         self._layer_fs = LayerFilesystems(max_age_ns=2 * opts.housekeeping_interval_ns)
         self._disk_set = "disk" in opts.metric_sets
         self._net_set = "network" in opts.metric_sets
+        self._runner = runner or subprocess_runner()  # the storage tools (zfs), a parameter for tests
+        self._zfs: ZfsMountStats | None = None  # zfs mounts as `zfs list` measures them, when /dev/zfs exists
         self._hints = {h.full_path: h for h in reversed(opts.container_hints)}  # the first of a name wins
 
     if TYPE_CHECKING:  # the roles call each other through the composed object (Manager)
