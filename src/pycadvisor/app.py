@@ -23,8 +23,6 @@ from pycadvisor.config import Config, split_csv
 from pycadvisor.container import registry
 from pycadvisor.container.base import Factory, RuntimeOptions
 from pycadvisor.container.fsusage import FsUsageTracker
-from pycadvisor.container.hints import DEFAULT_PATH as HINTS_DEFAULT_PATH
-from pycadvisor.container.hints import load_hints
 from pycadvisor.events.limits import parse_limits
 from pycadvisor.events.service import EventService
 from pycadvisor.events.store import EventStore
@@ -128,9 +126,7 @@ class Daemon:
             runtime_timeout_s=cfg.runtime_timeout / 1e9,
             referenced_reset_interval=cfg.referenced_reset_interval,
             enable_load_reader=cfg.enable_load_reader,
-            container_hints=tuple(
-                load_hints(cfg.container_hints, explicit=cfg.container_hints != HINTS_DEFAULT_PATH).values()
-            ),
+            container_hints=cfg.container_hints,
         )
         manager = Manager(opts, paths, factories=factories, events=events, sinks=drivers, fs_usage=fs_usage)
         self.manager = manager

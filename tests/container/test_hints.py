@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pycadvisor.container.hints import HintsError, load_hints, parse_hints, read_veth_stats
+from pycadvisor.container.hints import HintsError, HintsFile, load_hints, parse_hints, read_veth_stats
 from pycadvisor.host.paths import HostPaths
 from support.cgroups import TestCgroup
 from support.procs import ManagedProcess, run_cli_expecting_exit, wait_until
@@ -68,6 +68,25 @@ def test_daemon_refuses_a_bad_hints_file(tmp_path: Path) -> None:
     assert f'invalid value "{bad}" for flag -container_hints: {bad}: all_hosts[0].mounts: want a list' in r.stderr
     r = run_cli_expecting_exit(f"-container_hints={tmp_path / 'none.json'}")
     assert r.returncode == 2 and "no such file" in r.stderr, r.stderr
+
+
+def test_the_file_is_read_again_when_it_changes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """cAdvisor reads the file for every new raw container: a hint added later applies to cgroups made later."""
+    path = tmp_path / "hints.json"
+    path.write_text('{"all_hosts": [{"full_path": "/a", "mounts": [{"host_dir": "/srv"}]}]}')
+    f = HintsFile(str(path))
+    a = f.get("/a")
+    assert a is not None and f.get("/b") is None
+    path.write_text(
+        '{"all_hosts": [{"full_path": "/a"}, {"full_path": "/b", "network_interface": {"veth_host": "v"}}]}'
+    )
+    b = f.get("/b")
+    assert b is not None and b.veth_host == "v"
+    path.write_text('{"all_hosts": [{"full_path": "/b", "mounts": 3}]}')  # broken while running: logged, last kept
+    assert f.get("/b") == b
+    assert f"{path}: all_hosts[0].mounts: want a list" in caplog.text
+    path.unlink()  # gone: no hints, as cAdvisor
+    assert f.get("/b") is None
 
 
 def test_veth_counters_are_the_containers_view(tmp_path: Path) -> None:

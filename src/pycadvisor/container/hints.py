@@ -17,12 +17,15 @@ The file is cAdvisor's JSON::
   ``network.GetStats`` did: what the host end transmits, the container receives.
 
 A default file that does not exist means no hints, as in cAdvisor; one given with the flag that does not
-exist, and any file that is unreadable or malformed, is an error naming the file and the field (cAdvisor
-fails the creation of every raw container instead).
+exist, and any file that is unreadable or malformed, is an error naming the file and the field at start
+(cAdvisor fails the creation of every raw container instead). cAdvisor reads the file again for every new raw
+container; :class:`HintsFile` reads it again when it changed, so a hint added later applies to cgroups made
+after it, and a file broken while the daemon runs is logged and its last good hints kept.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +36,7 @@ from pycadvisor.host.paths import HostPaths, read_int
 from pycadvisor.model.container import InterfaceStats
 
 DEFAULT_PATH = "/etc/cadvisor/container_hints.json"
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,30 @@ def load_hints(path: str, *, explicit: bool) -> dict[str, ContainerHint]:
     except OSError as e:
         raise HintsError(f"{path}: {e.strerror or e}") from None
     return parse_hints(data, path)
+
+
+class HintsFile:
+    """The hints of file ``path``, read again when its size, inode or mtime changed (one ``stat`` per lookup)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._sig: tuple[int, int, int] | None = None
+        self._hints: dict[str, ContainerHint] = {}
+
+    def get(self, name: str) -> ContainerHint | None:
+        """The hint of container ``name``, from the file as it is now."""
+        try:
+            st = os.stat(self.path)
+            sig: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            sig = None
+        if sig != self._sig:
+            self._sig = sig
+            try:
+                self._hints = load_hints(self.path, explicit=False) if sig is not None else {}
+            except HintsError as e:
+                _log.error("container hints not read again: %s; the hints read before are kept", e)
+        return self._hints.get(name)
 
 
 def read_veth_stats(paths: HostPaths, hint: ContainerHint) -> InterfaceStats | None:

@@ -163,7 +163,7 @@ class Discovery(ManagerState):
         if not collector.exists():
             collector.close()
             return
-        hint = self._hints.get(name)
+        hint = self._hints.get(name) if self._hints is not None else None
         spec = self._read_spec(name, dirs, found_ns=found_ns, hint=None if handled_by else hint)
         state = ContainerState(
             name=name,

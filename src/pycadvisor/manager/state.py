@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pycadvisor.clock import Clock, RealClock
 from pycadvisor.container.base import Factory
 from pycadvisor.container.fsusage import FsUsage as LayerUsage
-from pycadvisor.container.hints import ContainerHint
+from pycadvisor.container.hints import HintsFile
 from pycadvisor.container.layerfs import LayerFilesystems
 from pycadvisor.host.cgroups.collector import CollectOptions, new_codec
 from pycadvisor.host.cgroups.detect import CgroupMounts
@@ -92,7 +92,7 @@ class ManagerOptions:
     boot_id_file: str = "/proc/sys/kernel/random/boot_id"
     runtime_timeout_s: float = 2.0
     fd_limit: int = 0  # descriptors the collectors may hold; 0 = 80 % of RLIMIT_NOFILE
-    container_hints: tuple[ContainerHint, ...] = ()  # -container_hints: raw cgroups' veth and mounts
+    container_hints: str = ""  # -container_hints: the file of raw cgroups' veth and mounts ("": none)
     zfs_interval_ns: int = 15 * S  # zfs mounts measured with `zfs list` this often (cAdvisor's zfs watcher period)
 
 
@@ -165,7 +165,7 @@ class ManagerState:
         self._net_set = "network" in opts.metric_sets
         self._runner = runner or subprocess_runner()  # the storage tools (zfs), a parameter for tests
         self._zfs: ZfsMountStats | None = None  # zfs mounts as `zfs list` measures them, when /dev/zfs exists
-        self._hints = {h.full_path: h for h in reversed(opts.container_hints)}  # the first of a name wins
+        self._hints = HintsFile(opts.container_hints) if opts.container_hints else None
 
     if TYPE_CHECKING:  # the roles call each other through the composed object (Manager)
 
