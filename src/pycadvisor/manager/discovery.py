@@ -320,6 +320,8 @@ class Discovery(ManagerState):
                 self._remove(st.name)
             else:
                 st.handled_by = ""  # not a running container of that runtime: a raw cgroup
+                if st.hint is not None:  # its hints apply now that it is raw
+                    self._refresh_spec(st)
             return
         st.metadata = meta
         st.spec = _decorate(st.spec, meta)
