@@ -53,13 +53,15 @@ class MesosAgent:
         self.calls: list[str] = []
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
+        self._released = asyncio.Event()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         call = (await request.json())["type"]
         self.calls.append(call)
         if self.hang:
-            await asyncio.sleep(3600)
+            await self._released.wait()  # until the server stops
+            return web.Response(status=503)
         if self.garbage:
             return web.Response(text="<html>502 Bad Gateway</html>", content_type="text/html")
         if request.headers.get("Content-Type") != "application/json":
@@ -93,6 +95,7 @@ class MesosAgent:
         return self
 
     def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._released.set)
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
