@@ -68,6 +68,8 @@ def test_daemon_refuses_a_bad_hints_file(tmp_path: Path) -> None:
     assert f'invalid value "{bad}" for flag -container_hints: {bad}: all_hosts[0].mounts: want a list' in r.stderr
     r = run_cli_expecting_exit(f"-container_hints={tmp_path / 'none.json'}")
     assert r.returncode == 2 and "no such file" in r.stderr, r.stderr
+    r = run_cli_expecting_exit(f"-container_hints={tmp_path}")  # unreadable as a file
+    assert r.returncode == 2 and f"-container_hints: {tmp_path}: Is a directory" in r.stderr, r.stderr
 
 
 def test_the_file_is_read_again_when_it_changes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
