@@ -103,6 +103,9 @@ def test_veth_counters_are_the_containers_view(tmp_path: Path) -> None:
     assert s is not None and s.name == "vethA"
     assert (s.rx_bytes, s.rx_packets, s.tx_bytes, s.tx_packets, s.tx_errors) == (50, 60, 10, 20, 30)
     assert read_veth_stats(HostPaths(sys=str(tmp_path / "nosys")), h) is None
+    (stats / "tx_bytes").write_text("garbage\n")  # fails the network family of that sample, not the daemon
+    with pytest.raises(ValueError):
+        read_veth_stats(HostPaths(sys=str(tmp_path / "sys")), h)
 
 
 # ---------------------------------------------------------------- live: a veth into a netns, a tmpfs

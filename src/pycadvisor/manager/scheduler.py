@@ -136,7 +136,9 @@ class Scheduler(ManagerState):
         md = st.metadata
         hint = st.hint if md is None else None
         if hint is not None and hint.veth_host and self._net_set:
-            self._add_hinted_net(st, hint, now, tokens, values)
+            err = self._add_hinted_net(hint, tokens, values)
+            if err is not None:  # counted and logged below with the collector's failed families
+                errors = [*errors, ("network", err)]
         if self._disk_set and (
             st.name == "/"
             or (md is not None and (md.fs_dirs or md.layer_stats is not None))
@@ -234,21 +236,20 @@ class Scheduler(ManagerState):
                 return None
         return self._layer_fs.stats(usage, st.metadata.fs_dirs[0] if st.metadata and st.metadata.fs_dirs else "")
 
-    def _add_hinted_net(
-        self, st: ContainerState, hint: ContainerHint, now: int, tokens: list[Token], vals: list[int]
-    ) -> None:
+    def _add_hinted_net(self, hint: ContainerHint, tokens: list[Token], vals: list[int]) -> Exception | None:
         """A raw cgroup's network family from its hinted veth (:func:`pycadvisor.container.hints.read_veth_stats`),
-        in the token shape of the netns reader (``collector_net.py``): one interface, no tcp/udp tables."""
+        in the token shape of the netns reader (``collector_net.py``): one interface, no tcp/udp tables. Returns
+        the error that failed it (only this family fails)."""
         try:
             i = read_veth_stats(self.paths, hint)
         except (OSError, ValueError) as e:
-            self._log_error(st, "network", e, now)
-            return
+            return e
         if i is None:  # the veth is not there (yet, or any more): not collected
-            return
+            return None
         vals += (i.rx_bytes, i.rx_packets, i.rx_errors, i.rx_dropped,
                  i.tx_bytes, i.tx_packets, i.tx_errors, i.tx_dropped)  # fmt: skip
         tokens.append(("net", (i.name,), None, None, None, None, None))
+        return None
 
     def _hinted_fs(self, st: ContainerState, hint: ContainerHint, now: int) -> list[FsStats] | None:
         """The global filesystems holding a raw cgroup's hinted ``host_dir`` mounts, each once (cAdvisor
