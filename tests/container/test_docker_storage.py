@@ -250,3 +250,19 @@ def _sampled(m: Manager, name: str, n: int) -> bool:
 
 async def _async(value: Any) -> Any:
     return value
+
+
+def test_the_pool_is_forgotten_when_the_engine_comes_back_with_another_driver() -> None:
+    async def go() -> None:
+        storage = DockerLayerStorage(thin_ls_interval_s=0.05, runner=thin_pool_tools())
+        status = [(k, v) for k, v in DM_INFO["DriverStatus"]]
+        storage.configure("devicemapper", status, "/var/lib/docker")
+        fs = await eventually(lambda: _async(storage.filesystems()), timeout=10, what="the pool measured")
+        assert [f.device for f in fs] == [POOL]
+        assert storage.layer_stats({"Id": CID, "GraphDriver": DM_GRAPH}) is not None
+        storage.configure("overlay2", [("Backing Filesystem", "extfs")], "/var/lib/docker")
+        assert storage.filesystems() == []
+        assert storage.layer_stats({"Id": CID, "GraphDriver": DM_GRAPH}) is None
+        await storage.close()
+
+    asyncio.run(go())

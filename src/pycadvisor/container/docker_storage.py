@@ -67,6 +67,9 @@ class DockerLayerStorage:
             self._replace(f"zfs:{parent}")
             self.dataset = ZfsDataset(parent, self._run)
             self._start(self.dataset.run(self._zfs_interval_s or 15.0))
+        elif self._configured:  # the engine came back with another driver
+            self._replace("")
+            self._task = None
 
     def layer_stats(self, doc: dict[str, Any]) -> LayerStats | None:
         """A container's ``filesystem`` entry from its inspect document, or None when its driver has a layer dir."""
