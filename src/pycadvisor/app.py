@@ -145,6 +145,7 @@ class Daemon:
             runtime_timeout_s=cfg.runtime_timeout / 1e9,
             referenced_reset_interval=cfg.referenced_reset_interval,
             enable_load_reader=cfg.enable_load_reader,
+            container_hints=cfg.container_hints,
         )
         manager = Manager(opts, paths, factories=factories, events=events, sinks=drivers, fs_usage=fs_usage)
         self.manager = manager
@@ -307,6 +308,9 @@ def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:
         containerd_namespace=cfg.containerd_namespace,
         crio=cfg.crio,
         crio_timeout_s=cfg.crio_client_timeout / 1e9,
+        mesos_agent=cfg.mesos_agent,
+        mesos_timeout_s=cfg.mesos_agent_timeout / 1e9,
+        thin_ls_interval_s=cfg.devicemapper_thin_ls_interval / 1e9,
     )
     return registry.build_factories(opts)
 

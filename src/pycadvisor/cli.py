@@ -47,7 +47,6 @@ NO_EFFECT = {
     "application_metrics_count_limit": "application metrics are not collected",
     "perf_events_config": "perf events are not collected",
     "resctrl_interval": "resctrl is not collected",
-    "container_hints": "container hints are not read",
 }
 # klog.go: these only matter when logging to files.
 _FILE_ONLY = ("log_dir", "log_file", "alsologtostderr", "stderrthreshold")
@@ -226,6 +225,12 @@ def _validate_files(cfg: Config) -> str | None:
                 check_credentials_file(path, digest_realm=realm)
             except ValueError as e:
                 return f'invalid value "{path}" for flag -{name}: {e}'
+    from pycadvisor.container.hints import DEFAULT_PATH, load_hints
+
+    try:
+        load_hints(cfg.container_hints, explicit=cfg.container_hints != DEFAULT_PATH)
+    except ValueError as e:
+        return f'invalid value "{cfg.container_hints}" for flag -container_hints: {e}'
     if cfg.perf_events_config:
         try:
             with open(cfg.perf_events_config, encoding="utf-8") as f:
