@@ -58,7 +58,7 @@ def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv outside the checkout holding the built wheel and its dependencies (from ``dist`` only)."""
     venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--clear", "--without-pip", str(venv)], check=True, env=_env())
-    _pip(venv, "--find-links", str(dist), f"{next(dist.glob('pycadvisor-*.whl'))}[docker]")
+    _pip(venv, "--find-links", str(dist), "pycadvisor[docker]")  # the README's recipe
     return venv
 
 
