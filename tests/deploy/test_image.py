@@ -1,7 +1,7 @@
 """Issue 17 #2: the container image (deploy/Dockerfile, built offline by deploy/image/build.sh), run with the
 ``docker run`` line of its ``LABEL RUN`` (cAdvisor's mounts: the host's / at /rootfs, /var/run, /sys,
-/var/lib/docker, all read-only), monitors the host from inside its container: a host container started after
-it is named and measured, and machine info is the host's, not the container's."""
+/var/lib/docker, all read-only), monitors the host from inside its container: host containers running before it
+and started after it are named and measured, and machine info is the host's, not the container's."""
 
 from __future__ import annotations
 
@@ -77,6 +77,7 @@ def test_image_run_as_labelled_monitors_the_hosts_containers(engine: DockerEngin
     for opt in line.options():
         # This engine keeps its data and socket in its own directory, not at /var/lib/docker and /var/run.
         opts.append(opt.replace("/var/lib/docker/:", f"{engine.data_root}:", 1))
+    before = engine.run_busybox()  # a host container already running when pycadvisor starts
     started = time.monotonic()
     me = engine.run(*opts, image, f"-docker=unix:///rootfs{engine.socket}", "-housekeeping_interval=1s")
     base = f"http://{engine.ip_of(me)}:8080"
@@ -94,6 +95,8 @@ def test_image_run_as_labelled_monitors_the_hosts_containers(engine: DockerEngin
         return info if ok else None
 
     info = wait_until(measured, timeout=60, what="the host container named and measured")
+    (earlier,) = _json(engine, f"{base}/api/v1.3/docker/{before.id}").values()
+    assert earlier["aliases"] == [before.name, before.id]
     assert info["name"] == f"/docker/{host.id}"
     assert info["aliases"] == [host.name, host.id]
     assert info["spec"]["image"] == "pycad-bb:1"
