@@ -79,10 +79,16 @@ def test_image_run_as_labelled_monitors_the_hosts_containers(engine: DockerEngin
         opts.append(opt.replace("/var/lib/docker/:", f"{engine.data_root}:", 1))
     before = engine.run_busybox()  # a host container already running when pycadvisor starts
     started = time.monotonic()
-    me = engine.run(*opts, image, f"-docker=unix:///rootfs{engine.socket}", "-housekeeping_interval=1s")
+    # --health-interval: the image's HEALTHCHECK command, run every second instead of every 30 s.
+    me = engine.run(*opts, "--health-interval=1s", image, f"-docker=unix:///rootfs{engine.socket}")
     base = f"http://{engine.ip_of(me)}:8080"
     wait_until(lambda: _get(engine, base + "/healthz") == "ok", timeout=60, what="/healthz of the image")
     print(f"image {image}: first /healthz {time.monotonic() - started:.1f} s after docker run")
+
+    def health() -> bool:
+        return engine.docker("inspect", "-f", "{{.State.Health.Status}}", me.id) == "healthy"
+
+    wait_until(health, timeout=30, what="docker to call the image healthy")
 
     # A container started on the host after pycadvisor: named through the engine, measured from the host's cgroups.
     host = engine.run_busybox("sh", "-c", "dd if=/dev/zero of=/dev/null bs=1M count=2000; exec sleep 3600")
