@@ -92,7 +92,7 @@ class Container:
 
 
 class DockerEngine:
-    """A dockerd in its own netns with vfs storage; use as a context manager or call :meth:`cleanup`."""
+    """A dockerd in its own netns (vfs storage unless told); use as a context manager or call :meth:`cleanup`."""
 
     def __init__(self, *, live_restore: bool = False, shutdown_timeout_s: int = 2, storage_driver: str = "vfs") -> None:
         self.tag = secrets.token_hex(3)
