@@ -16,11 +16,10 @@ import pytest
 from pycadvisor.host.cgroups import blkio, cpu, hugetlb, memory, network, pids, pressure
 from pycadvisor.host.cgroups import collector as engine
 from pycadvisor.host.cgroups.collector import CgroupCollector, CollectOptions
-from pycadvisor.host.cgroups.cpu import parse_keyed
 from pycadvisor.host.cgroups.detect import detect_cgroup_mounts
 from pycadvisor.host.cgroups.fdread import FamilyReader, FdReader, family_reader
 from pycadvisor.host.cgroups.files import FdBudget, FileSet
-from pycadvisor.host.cgroups.rows import ABSENT, DERIVED, Row, Table
+from pycadvisor.host.cgroups.rows import ABSENT, DERIVED, Row, Table, parse_keyed
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.model.container import ContainerStats, DiskIoStats, HugetlbStats
 from pycadvisor.model.sample import CPU_HEAD, CPU_SLOTS, IFACE_SLOTS, MEMORY_SIZE, MEMORY_SLOTS, PSI_SLOTS

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 
-from pycadvisor.host.cgroups.cpu import parse_keyed
 from pycadvisor.host.cgroups.files import FileSet
-from pycadvisor.host.cgroups.rows import ABSENT, Row, Table
+from pycadvisor.host.cgroups.rows import ABSENT, Row, Table, parse_keyed
 from pycadvisor.model.container import HugetlbStats
 
 HUGETLB_SLOTS = ("usage", "max_usage", "failcnt")

@@ -92,3 +92,19 @@ class Table:
 
     def __repr__(self) -> str:
         return f"Table({[r.name for r in self.rows]})"
+
+
+def parse_keyed(data: bytes) -> dict[bytes, int]:
+    """The kernel's flat-keyed files (cpu.stat, memory.stat, memory.events, v1 memory.oom_control,
+    hugetlb events): ``key value`` lines as ints. A line that is not a key and one integer is skipped,
+    so a partial or odd line never loses the others (Documentation/admin-guide/cgroup-v2.rst
+    "Interface Files": "Flat keyed")."""
+    out: dict[bytes, int] = {}
+    for line in data.split(b"\n"):
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                out[parts[0]] = int(parts[1])
+            except ValueError:
+                continue
+    return out
