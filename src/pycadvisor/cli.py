@@ -214,7 +214,7 @@ def _validate_prefix(prefix: str) -> str | None:
 
 def _validate_files(cfg: Config) -> str | None:
     """Files named by flags exist and parse, so a typo fails at start rather than being silently ignored."""
-    from pycadvisor.api.auth import check_credentials_file
+    from pycadvisor.api.authfiles import check_credentials_file
 
     # Digest is used only without a Basic file (cAdvisor cmd/internal/http/handlers.go).
     for name, path, realm in (
