@@ -17,6 +17,8 @@ import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import bcrypt
+
 log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------ password hashes
@@ -95,8 +97,6 @@ def check_password(password: bytes, secret: str) -> bool:
         got = base64.b64encode(hashlib.sha1(password).digest())
         return hmac.compare_digest(got, want)
     if scheme == "bcrypt":
-        import bcrypt  # a dependency; imported here so files without bcrypt hashes never load it
-
         hashed = secret.encode()
         if hashed.startswith(b"$2x$"):
             # Go's x/crypto/bcrypt treats every minor version alike; so does checking it as $2a$.
@@ -128,8 +128,6 @@ def dummy_like(secret: str) -> str:
     password = secrets.token_bytes(16)
     scheme = hash_scheme(secret)
     if scheme == "bcrypt":
-        import bcrypt
-
         return str(bcrypt.hashpw(password, bcrypt.gensalt(rounds=hash_weight(secret)[1] or 10)).decode())
     if scheme == "md5":
         return md5_crypt(password, secrets.token_hex(4).encode(), b"$apr1$").decode()
@@ -225,15 +223,8 @@ def check_credentials_file(path: str, *, digest_realm: str | None = None) -> Non
                     f"line {n}: the password of user {user!r} is not a hash this server can verify "
                     "(bcrypt $2a$/$2b$/$2y$, MD5-crypt $apr1$/$1$ or {SHA}; plain text is never accepted)"
                 )
-            if scheme == "bcrypt":
-                if not _BCRYPT.fullmatch(secret):
-                    raise ValueError(f"line {n}: the bcrypt hash of user {user!r} is malformed")
-                try:
-                    import bcrypt  # noqa: F401
-                except ImportError:
-                    raise ValueError(
-                        f"line {n}: user {user!r} has a bcrypt hash and the bcrypt package is not installed"
-                    ) from None
+            if scheme == "bcrypt" and not _BCRYPT.fullmatch(secret):
+                raise ValueError(f"line {n}: the bcrypt hash of user {user!r} is malformed")
             users += 1
     if not users:
         where = f" in realm {digest_realm!r} (-http_digest_realm)" if digest_realm is not None else ""

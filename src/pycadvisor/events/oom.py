@@ -54,6 +54,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from inotify_simple import INotify
+
 from pycadvisor.events.kmsg import OomInstance
 from pycadvisor.events.oomfiles import (
     NotedProcess,
@@ -324,8 +326,6 @@ class OomWatcher:
                 w.reader_on = True
             return
         if self._inotify is None:
-            from inotify_simple import INotify  # imported lazily: only v2 hosts need it
-
             self._inotify = INotify(nonblocking=True)
             loop.add_reader(self._inotify.fileno(), self._on_inotify)
         try:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector
+
 from pycadvisor.metrics.textformat import family_header, format_value, render_labels
 from pycadvisor.model.process import OwnProcessStats
 
@@ -134,12 +136,6 @@ def default_collectors(own_process: OwnProcessSource | None = None) -> list[Coll
     """Our ``process_*`` families (with a source of them), and the Python client's platform and GC
     collectors in a private registry."""
     out: list[Collector] = [] if own_process is None else [ProcessFamilies(own_process)]
-    try:
-        from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector
-    except ImportError:  # pragma: no cover - prometheus_client is a declared dependency
-        log.warning("prometheus_client is not installed: no python_* families")
-        return out
-
     registry = CollectorRegistry(auto_describe=False)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)

@@ -207,7 +207,7 @@ class PyFdReader:
 
 def native_reader() -> FdReader | None:
     """The C reader, or ``None`` when the package was installed without it."""
-    try:
+    try:  # lazy: the native reader is built only where a compiler was there; its absence is not an error
         from pycadvisor.host.cgroups import _cgread
     except ImportError:
         return None
