@@ -194,7 +194,9 @@ class Daemon:
                 auth_protect_api=cfg.auth_protect_api,
                 profiling=cfg.profiling,
             ),
-            metrics_handler=make_metrics_handler(source, expo, extra_families=_storage_families(drivers), gate=gate),
+            metrics_handler=make_metrics_handler(
+                source, expo, extra_families=_storage_families(drivers), own_process=host, gate=gate
+            ),
         )
         self.runner = CappedRunner(
             app,

@@ -8,6 +8,8 @@ slice with a zero per-CPU entry and no network.
 
 from __future__ import annotations
 
+from pycadvisor.host.ownprocess import OwnProcessReader
+from pycadvisor.host.paths import HostPaths
 from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
 from pycadvisor.model.container import (
     ContainerSpec,
@@ -40,6 +42,7 @@ from pycadvisor.model.container import (
     UlimitSpec,
 )
 from pycadvisor.model.machine import Cache, Core, HugePagesInfo, MachineInfo, MemoryInfo, Node, NVMInfo
+from pycadvisor.model.process import OwnProcessStats
 
 S = 1_000_000_000
 SAMPLE_TIME = 1_395_066_363 * S + 123_456_789  # cAdvisor's fake clock, plus sub-ms ns that must be truncated
@@ -403,3 +406,14 @@ def parse_series(text: str) -> dict[str, list[tuple[dict[str, str], float, int |
             ts = None if s.timestamp is None else round(float(s.timestamp) * 1000)
             out.setdefault(s.name, []).append((dict(s.labels), s.value, ts))
     return out
+
+
+class OwnProcess:
+    """The exporter's own figures as the manager's ``HostInfo`` gives them (``metrics.runtime.OwnProcessSource``),
+    read under ``proc``."""
+
+    def __init__(self, proc: str = "/proc") -> None:
+        self._reader = OwnProcessReader(HostPaths(proc=proc))
+
+    def own_process(self) -> OwnProcessStats | None:
+        return self._reader.read()

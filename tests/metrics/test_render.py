@@ -10,6 +10,7 @@ from metrics.expo_fixtures import (
     DOCKER_ID,
     SAMPLE_TIME,
     SCRAPE_TIME,
+    OwnProcess,
     docker_snapshot,
     fixture_snapshots,
     parse_series,
@@ -279,7 +280,7 @@ def test_duplicate_series_are_dropped(render: Callable[..., str]) -> None:
 
 
 def test_runtime_families_of_the_python_client() -> None:
-    r = ExpositionRenderer(ExpositionOptions())
+    r = ExpositionRenderer(ExpositionOptions(), own_process=OwnProcess())
     text = r.render(fixture_snapshots(), machine=None, version=None).decode()
     series = parse_series(text)
     for fam in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "python_info"):

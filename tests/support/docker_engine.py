@@ -1,6 +1,6 @@
 """A private Docker engine for tests: its own dockerd in its own network namespace.
 
-Recipe from components.md §1 (isolated variant): ``ip netns add pycad-d-<rand>``, then
+The recipe (dockerd's own flags, docs.docker.com/reference/cli/dockerd): ``ip netns add pycad-d-<rand>``, then
 ``nsenter --net=/run/netns/<ns> dockerd --data-root <tmp>/root --exec-root <tmp>/exec
 -H unix://<tmp>/docker.sock --pidfile <tmp>/dockerd.pid --storage-driver=vfs --iptables=false``.
 The namespace has no uplink, so container traffic can only reach the test's own namespaces; the

@@ -23,7 +23,7 @@ from pycadvisor.metrics import catalog, sets
 from pycadvisor.metrics.labels import ContainerLabels, LabelCache
 from pycadvisor.metrics.machine import MachineMetricSpec, machine_base_labels, machine_metrics
 from pycadvisor.metrics.options import ExpositionOptions, NamePattern
-from pycadvisor.metrics.runtime import Collector, RuntimeMetrics, render_collected
+from pycadvisor.metrics.runtime import Collector, OwnProcessSource, RuntimeMetrics, default_collectors, render_collected
 from pycadvisor.metrics.source import ContainerSnapshot, MachineInfoLike, VersionInfo
 from pycadvisor.metrics.spec import GAUGE, MetricSpec
 from pycadvisor.metrics.textformat import (
@@ -81,6 +81,7 @@ class ExpositionRenderer:
         options: ExpositionOptions,
         *,
         runtime: RuntimeMetrics | None = None,
+        own_process: OwnProcessSource | None = None,
         extra: Sequence[Collector] = (),
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -100,7 +101,7 @@ class ExpositionRenderer:
         self._labels = LabelCache(options)
         self._esc_memo: EscMemo = {}  # escaped extra label values (device, interface names repeat)
         if runtime is None and options.runtime_metrics:
-            runtime = RuntimeMetrics()
+            runtime = RuntimeMetrics(default_collectors(own_process))
         self._runtime = runtime if options.runtime_metrics else None
         self._extra = list(extra)
 

@@ -64,8 +64,8 @@ def to_array(vals: list[int]) -> array[int]:
         return array("q", [min(max(v, I64_MIN), I64_MAX) for v in vals])
 
 
-# The slots of the flat families, in the order their values are written. host/cgroups/cpu.py and
-# host/cgroups/memory.py name, slot by slot and per cgroup version, the kernel file each is read from.
+# The slots of the flat families, in the order their values are written. host/cgroups/cpu.py,
+# memory.py, pressure.py and network.py name, slot by slot and per cgroup version, the kernel file each is read from.
 CPU_HEAD_SLOTS = ("total", "user", "system")  # CpuUsage; the per-CPU usage follows (v1)
 CPU_CFS_SLOTS = ("periods", "throttled_periods", "throttled_time", "bursts_periods", "burst_time")  # CpuCFS
 CPU_SLOTS = CPU_HEAD_SLOTS + CPU_CFS_SLOTS
@@ -80,8 +80,14 @@ MEMORY_FIELDS = (
 # MemoryEvents' high and max.
 MEMORY_SLOTS = (*MEMORY_FIELDS, "pgfault", "pgmajfault", "events_high", "events_max")
 MEMORY_SIZE = len(MEMORY_SLOTS)
-PSI_SIZE = 8  # some: total, avg10, avg60, avg300; full: the same (floats stored as their IEEE bits)
-IFACE_SIZE = 8  # rx bytes, packets, errors, dropped; tx the same
+# PSIStats: some, then full (the averages stored as the IEEE bits of their doubles); host/cgroups/pressure.py.
+PSI_SLOTS = (
+    "some_total", "some_avg10", "some_avg60", "some_avg300", "full_total", "full_avg10", "full_avg60", "full_avg300",
+)  # fmt: skip
+PSI_SIZE = len(PSI_SLOTS)
+# InterfaceStats' counters, per interface; host/cgroups/network.py.
+IFACE_SLOTS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
+IFACE_SIZE = len(IFACE_SLOTS)
 
 _D4 = struct.Struct("<4d")
 _Q4 = struct.Struct("<4q")
@@ -103,6 +109,11 @@ def _psi(it: Iterator[int]) -> PSIStats:
         a10, a60, a300, _z = _D4.unpack(_Q4.pack(next(it), next(it), next(it), 0))
         out.append(PSIData(total=total, avg10=a10, avg60=a60, avg300=a300))
     return PSIStats(some=out[0], full=out[1])
+
+
+def psi_from_ints(vals: Sequence[int]) -> PSIStats:
+    """The PSI pair of the 8 values :func:`psi_ints` gives."""
+    return _psi(iter(vals))
 
 
 class Layout:

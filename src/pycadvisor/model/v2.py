@@ -14,7 +14,9 @@ from pycadvisor.model.container import (
     CpuStats,
     DiskIoStats,
     FsStats,
+    HugetlbStats,
     InterfaceStats,
+    LoadStats,
     MemorySpec,
     MemoryStats,
     ProcessSpec,
@@ -84,12 +86,12 @@ class ContainerStatsV2:
     cpu_inst: CpuInstStats | None = opt()
     diskio: DiskIoStats | None = opt()
     memory: MemoryStats | None = opt()
-    hugetlb: dict[str, Any] | None = opt()
+    hugetlb: dict[str, HugetlbStats] | None = opt()
     network: NetworkStatsV2 | None = opt()
     processes: ProcessStats | None = opt()
     filesystem: FilesystemStatsV2 | None = opt()
-    load_stats: Any = opt()
-    accelerators: Any = opt()
+    load_stats: LoadStats | None = opt()  # never set, as cAdvisor (info/v2 ContainerStats.Load)
+    accelerators: list[dict[str, object]] | None = opt()
     custom_metrics: Any = opt()
     perf_stats: Any = opt()
     perf_uncore_stats: Any = opt()
@@ -108,7 +110,7 @@ class DeprecatedContainerStats:
     has_memory: bool = False
     memory: MemoryStats = field(default_factory=MemoryStats)
     has_hugetlb: bool = False
-    hugetlb: dict[str, Any] | None = opt()
+    hugetlb: dict[str, HugetlbStats] | None = opt()
     has_network: bool = False
     network: NetworkStatsV2 = field(default_factory=NetworkStatsV2)
     has_processes: bool = False  # always false on the wire: cAdvisor never copies it
@@ -296,7 +298,7 @@ class MachineStats:
     memory: MemoryStats | None = opt()
     network: NetworkStatsV2 | None = opt()
     filesystem: list[MachineFsStats] | None = opt()
-    load_stats: Any = opt()
+    load_stats: LoadStats | None = opt()  # never set, as cAdvisor (info/v2 MachineStats.Load)
 
 
 def machine_stats(prev: ContainerStats | None, st: ContainerStats) -> MachineStats:
