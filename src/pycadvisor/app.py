@@ -26,8 +26,12 @@ from pycadvisor.container.fsusage import FsUsageTracker
 from pycadvisor.events.limits import parse_limits
 from pycadvisor.events.service import EventService
 from pycadvisor.events.store import EventStore
+from pycadvisor.host.paths import HostPaths
+from pycadvisor.host.perf.collector import PerfManager
+from pycadvisor.host.perf.config import load_config
 from pycadvisor.manager.hostinfo import CrioStorage, HostInfo, RuntimeVersions, StorageRoots
 from pycadvisor.manager.manager import Manager, ManagerOptions
+from pycadvisor.manager.state import StatsAddon
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.sets import MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
@@ -127,7 +131,15 @@ class Daemon:
             referenced_reset_interval=cfg.referenced_reset_interval,
             enable_load_reader=cfg.enable_load_reader,
         )
-        manager = Manager(opts, paths, factories=factories, events=events, sinks=drivers, fs_usage=fs_usage)
+        manager = Manager(
+            opts,
+            paths,
+            factories=factories,
+            events=events,
+            sinks=drivers,
+            fs_usage=fs_usage,
+            addons=build_addons(cfg, paths, frozenset(sets.enabled)),
+        )
         self.manager = manager
         await events.start(asyncio.get_running_loop())
         self.closers.append(events.stop)
@@ -259,6 +271,17 @@ def _storage_families(drivers: list[StorageDriver]) -> Callable[[], list[Family]
     if not drivers:
         return None
     return lambda: storage_families(drivers)
+
+
+def build_addons(cfg: Config, paths: HostPaths, metric_sets: frozenset[str]) -> list[StatsAddon]:
+    """Per-container collectors beside the cgroup files: perf counters (``-perf_events_config``, set
+    ``perf_event``); cAdvisor manager.go ``New`` and ``createContainerLocked``."""
+    addons: list[StatsAddon] = []
+    if cfg.perf_events_config and "perf_event" in metric_sets:
+        perf = PerfManager(load_config(cfg.perf_events_config), paths)
+        perf.check()
+        addons.append(perf)
+    return addons
 
 
 def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import re
@@ -15,6 +14,8 @@ from pycadvisor import __version__, klog
 from pycadvisor.config import Config
 from pycadvisor.durations import format_go_duration
 from pycadvisor.flags import FlagError, HelpRequested, flag_defs, parse_args, usage
+from pycadvisor.host.perf.collector import PerfManager
+from pycadvisor.host.perf.config import PerfConfigError, load_config
 from pycadvisor.storage.options import StorageOptions
 
 log = logging.getLogger("pycadvisor")
@@ -45,8 +46,6 @@ NO_EFFECT = {
     "collector_cert": "application metrics are not collected",
     "collector_key": "application metrics are not collected",
     "application_metrics_count_limit": "application metrics are not collected",
-    "perf_events_config": "perf events are not collected",
-    "resctrl_interval": "resctrl is not collected",
     "container_hints": "container hints are not read",
 }
 # klog.go: these only matter when logging to files.
@@ -227,9 +226,12 @@ def _validate_files(cfg: Config) -> str | None:
             except ValueError as e:
                 return f'invalid value "{path}" for flag -{name}: {e}'
     if cfg.perf_events_config:
+        # cAdvisor perf/manager_libpfm.go NewManager: the file is read and checked at start, whatever the sets;
+        # here each event is also opened once, so one this host cannot count is named before we serve.
         try:
-            with open(cfg.perf_events_config, encoding="utf-8") as f:
-                json.load(f)
-        except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            PerfManager(load_config(cfg.perf_events_config), cfg.host_paths()).check()
+        except PerfConfigError as e:
+            return f'invalid value "{cfg.perf_events_config}" for flag -perf_events_config: {e.where}'
+        except OSError as e:  # no perf_event_open here at all
             return f'invalid value "{cfg.perf_events_config}" for flag -perf_events_config: {e}'
     return None

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pycadvisor.cache import SampleHistory
 from pycadvisor.container.base import ContainerMetadata
 from pycadvisor.host.cgroups.collector import CgroupCollector
 from pycadvisor.manager.summary import SummaryTracker
 from pycadvisor.model.container import ContainerReference, ContainerSpec
+
+if TYPE_CHECKING:
+    from pycadvisor.manager.state import ContainerAddon
+
+log = logging.getLogger("pycadvisor.manager.manager")
 
 
 @dataclass(slots=True, eq=False)
@@ -26,6 +33,15 @@ class ContainerState:
     scrape_errors: int = 0  # consecutive samples with a failed family
     last_sample_ns: int = 0
     settling: int = 0  # samples left before which missing controller directories are looked for again
+    addons: list[tuple[str, ContainerAddon]] = field(default_factory=list)  # (family, collector): perf, resctrl
+
+    def close_addons(self) -> None:
+        for family, addon in self.addons:
+            try:
+                addon.close()
+            except Exception as e:  # a monitoring group that cannot be removed must not stop the removal
+                log.warning("container %s: closing its %s collector failed: %s", self.name, family, e)
+        self.addons = []
 
     @property
     def namespace(self) -> str:

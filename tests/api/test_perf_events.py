@@ -1,0 +1,163 @@
+"""Perf events for real (issue 16 item 2): software counters of a burner's cgroup, opened by the daemon with
+``perf_event_open`` per CPU in the cgroup, read through REST v1 and ``/metrics``, and closed with the cgroup.
+This host is a VM without hardware counters; the software events are the ones every kernel has."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pycadvisor.host.paths import HostPaths
+from pycadvisor.host.perf.collector import PerfManager
+from pycadvisor.host.perf.config import load_config
+from support.cgroups import TestCgroup, perf_event_layout
+from support.procs import cpu_burner, run_cli_expecting_exit, wait_until
+from support.services import http_request
+
+pytestmark = pytest.mark.root
+
+FAST = ("-housekeeping_interval=200ms", "-allow_dynamic_housekeeping=false", "-global_housekeeping_interval=2s")
+# Two groups as cAdvisor's files write them: a list counted together, and a raw event alone.
+CONFIG = {
+    "core": {
+        "events": [["task-clock", "context-switches", "page-faults"], "cpu-migrations-raw"],
+        "custom_events": [{"type": 1, "config": ["0x4"], "name": "cpu-migrations-raw"}],
+    }
+}
+EVENTS = 4
+
+
+def _perf_fds(pid: int) -> int:
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[perf_event]"
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def _online_cpus() -> int:
+    n = 0
+    for part in Path("/sys/devices/system/cpu/online").read_text().strip().split(","):
+        lo, _, hi = part.partition("-")
+        n += int(hi or lo) - int(lo) + 1
+    return n
+
+
+def _perf_stats(daemon: Any, name: str) -> list[dict[str, Any]] | None:
+    status, body = http_request("POST", f"{daemon.url}/api/v1.3/containers{name}", {"num_stats": 1})
+    if status != 200:
+        return None
+    stats = json.loads(body).get("stats") or []
+    return list(stats[-1].get("perf_stats") or []) if stats else None
+
+
+def _total(stats: list[dict[str, Any]], event: str) -> int:
+    return sum(int(s["value"]) for s in stats if s["name"] == event)
+
+
+def test_a_burners_software_events_are_counted_through_rest_and_metrics(
+    pycadvisor_daemon_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    config = tmp_path / "perf.json"
+    config.write_text(json.dumps(CONFIG))
+    layout = perf_event_layout()
+    assert layout is not None
+    with TestCgroup("perf", layout=layout) as outer:
+        # Raw cgroups only below `outer` (runtime containers of other tests on this host are still watched).
+        d = pycadvisor_daemon_factory(
+            *FAST, f"-perf_events_config={config}", f"-raw_cgroup_prefix_whitelist={outer.name}/"
+        )
+        cpus = _online_cpus()
+        burner_cg = outer.child("burner")  # made after the daemon started, as a runtime makes containers
+        cpu_burner(burner_cg)
+        name = burner_cg.name
+
+        def counted_beyond(event: str, floor: int) -> Callable[[], list[dict[str, Any]] | None]:
+            def stats() -> list[dict[str, Any]] | None:
+                s = _perf_stats(d, name)
+                return s if s and _total(s, event) > floor else None
+
+            return stats
+
+        first = wait_until(counted_beyond("task-clock", 0), timeout=15, what="task-clock of the burner", proc=d.process)
+        assert sorted({s["name"] for s in first}) == ["context-switches", "cpu-migrations-raw", "page-faults",
+                                                       "task-clock"]  # fmt: skip
+        assert sorted({s["cpu"] for s in first}) == list(range(cpus))
+        assert list(first[0]) == ["scaling_ratio", "value", "name", "cpu"]  # cAdvisor's PerfStat field order
+        assert all(0 < s["scaling_ratio"] <= 1 for s in first)
+        # task-clock counts the burner's CPU time (ns): it moves between samples, and the spinning shell
+        # is switched out by the scheduler now and then.
+        moved = counted_beyond("task-clock", _total(first, "task-clock"))
+        wait_until(moved, timeout=15, what="task-clock to move", proc=d.process)
+        wait_until(counted_beyond("context-switches", 0), timeout=15, what="its context switches", proc=d.process)
+
+        status, body = d.get("/metrics")
+        assert status == 200
+        series = {
+            (s.labels["cpu"], s.labels["event"]): s.value
+            for fam in text_string_to_metric_families(body.decode())
+            if fam.name == "container_perf_events"
+            for s in fam.samples
+            if s.name == "container_perf_events_total" and s.labels["id"] == name
+        }
+        assert {e for _, e in series} == {"task-clock", "context-switches", "page-faults", "cpu-migrations-raw"}
+        assert sum(v for (_, e), v in series.items() if e == "task-clock") > 0
+
+
+def test_a_containers_counters_are_held_open_until_it_goes(tmp_path: Path) -> None:
+    """One descriptor per event and CPU, in the container's cgroup, closed with it (checked in /proc/self/fd:
+    this process opens them, nothing else here does)."""
+    config = tmp_path / "perf.json"
+    config.write_text(json.dumps(CONFIG))
+    perf = PerfManager(load_config(str(config)), HostPaths())
+    layout = perf_event_layout()
+    assert layout is not None
+    before = _perf_fds(os.getpid())
+    with TestCgroup("perffds", layout=layout) as cg:
+        dirs = {c: cg.path(c) for c in layout.roots}
+        counters = perf.attach(cg.name)
+        assert counters is not None
+        cpu_burner(cg)
+        try:
+            assert counters.update(dirs, 0)  # opens them
+            assert _perf_fds(os.getpid()) - before == _online_cpus() * EVENTS == counters.open_fds
+
+            def task_clock() -> int:
+                ((member, stats),) = counters.update(dirs, 0)
+                assert member == "perf_stats" and isinstance(stats, list)
+                return sum(s.value for s in stats if s.name == "task-clock")
+
+            wait_until(lambda: task_clock() > 0, timeout=10, what="the burner's task-clock")
+        finally:
+            counters.close()
+        assert _perf_fds(os.getpid()) == before and counters.open_fds == 0
+
+
+def test_an_unknown_event_stops_the_start_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "perf.json"
+    config.write_text(json.dumps({"core": {"events": ["task-clock", ["cs", "instructions_retired"]]}}))
+    r = run_cli_expecting_exit(f"-perf_events_config={config}")
+    assert r.returncode == 2
+    assert "-perf_events_config" in r.stderr and str(config) in r.stderr
+    assert 'core.events[1][1]: unknown event "instructions_retired"' in r.stderr
+
+
+def test_an_event_this_host_cannot_count_stops_the_start_naming_it(tmp_path: Path) -> None:
+    # A software event id past the kernel's PERF_COUNT_SW_MAX: perf_event_open refuses it on every host.
+    config = tmp_path / "perf.json"
+    config.write_text(
+        json.dumps(
+            {"core": {"events": ["bogus"], "custom_events": [{"type": 1, "config": ["0x7fff"], "name": "bogus"}]}}
+        )
+    )
+    r = run_cli_expecting_exit(f"-perf_events_config={config}")
+    assert r.returncode == 2
+    assert 'core.events[0]: event "bogus"' in r.stderr and "cannot be counted on this host" in r.stderr
