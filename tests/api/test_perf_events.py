@@ -110,6 +110,14 @@ def test_a_burners_software_events_are_counted_through_rest_and_metrics(
         }
         assert {e for _, e in series} == {"task-clock", "context-switches", "page-faults", "cpu-migrations-raw"}
         assert sum(v for (_, e), v in series.items() if e == "task-clock") > 0
+        # Copied into v2 samples whatever the spec (info/v2/conversion.go).
+        for version, path in (("v2.0", (name, -1)), ("v2.1", (name, "stats", -1))):
+            status, body = d.get(f"/api/{version}/stats{name}?count=1")
+            assert status == 200
+            doc = json.loads(body)
+            for key in path:
+                doc = doc[key]
+            assert _total(doc["perf_stats"], "task-clock") > 0
 
 
 def test_a_containers_counters_are_held_open_until_it_goes(tmp_path: Path) -> None:
