@@ -169,3 +169,12 @@ def test_an_event_this_host_cannot_count_stops_the_start_naming_it(tmp_path: Pat
     r = run_cli_expecting_exit(f"-perf_events_config={config}")
     assert r.returncode == 2
     assert 'core.events[0]: event "bogus"' in r.stderr and "cannot be counted on this host" in r.stderr
+
+
+def test_uncore_events_without_a_pmu_here_stop_the_start_naming_them(tmp_path: Path) -> None:
+    # This VM has no uncore PMU (/sys/bus/event_source/devices has no uncore_*).
+    config = tmp_path / "perf.json"
+    config.write_text(json.dumps({"uncore": {"events": ["uncore_imc/cas_count_read"]}}))
+    r = run_cli_expecting_exit(f"-perf_events_config={config}")
+    assert r.returncode == 2
+    assert 'uncore.events[0]: the event "uncore_imc/cas_count_read" has no PMU to count with on this host' in r.stderr

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
 import pytest
 
+from pycadvisor.host.paths import HostPaths
+from pycadvisor.host.perf.collector import PerfManager
 from pycadvisor.host.perf.config import PerfConfigError, load_config, parse_config
 from pycadvisor.host.perf.events import TYPE_HARDWARE, TYPE_HW_CACHE, TYPE_SOFTWARE, lookup
 from pycadvisor.host.perf.syscall import parse_group_read
@@ -79,3 +82,46 @@ def test_group_values_are_scaled_by_enabled_over_running_time() -> None:
     assert parse_group_read(_group(0, 0, 0, 0), ("a", "b")) == [("a", 0, 1.0), ("b", 0, 1.0)]
     with pytest.raises(ValueError, match="expected 3"):
         parse_group_read(_group(1, 1, 5, 6), ("a", "b", "c"))
+
+
+def _uncore_manager(tmp_path: Path, uncore: object) -> PerfManager:
+    config = tmp_path / "perf.json"
+    config.write_text(json.dumps({"uncore": uncore}))
+    return PerfManager(load_config(str(config)), HostPaths.under(str(FIXTURES)), cpus=[0, 28])
+
+
+def test_uncore_events_count_on_every_pmu_their_prefix_names_encoded_from_sysfs(tmp_path: Path) -> None:
+    m = _uncore_manager(
+        tmp_path,
+        {
+            "events": [["uncore_imc/cas_count_read", "uncore_imc/cas_count_write"], "cas_raw"],
+            "custom_events": [{"type": 24, "config": ["0x1234"], "name": "cas_raw"}],
+        },
+    )
+    groups = m.uncore_groups()
+    # One counting group per PMU the prefix matches, events encoded from events/ through format/.
+    assert [[(u.pmu.name, u.name, u.config[0]) for u in g] for g in groups] == [
+        [("uncore_imc_0", "uncore_imc/cas_count_read", 0x0304), ("uncore_imc_0", "uncore_imc/cas_count_write", 0x0C04)],
+        [("uncore_imc_1", "uncore_imc/cas_count_read", 0x0304), ("uncore_imc_1", "uncore_imc/cas_count_write", 0x0C04)],
+        [("uncore_cha_0", "cas_raw", 0x1234)],  # a raw event with a type: that PMU's
+    ]  # fmt: skip
+    assert groups[0][0].pmu.cpus == (0, 28) and m.sockets == {0: 0, 28: 1}
+
+
+@pytest.mark.parametrize(
+    ("uncore", "field", "words"),
+    [
+        ({"events": ["uncore_upi/txl_flits"]}, "uncore.events[0]", "has no PMU to count with"),
+        ({"events": ["uncore_imc_0/UNC_M_CAS_COUNT:RD"]}, "uncore.events[0]", 'has no event "UNC_M_CAS_COUNT:RD"'),
+        ({"events": ["x"], "custom_events": [{"type": 99, "config": ["1"], "name": "x"}]}, "uncore.events[0]",
+         "no PMU with event type 0x63"),
+        ({"events": [["uncore_imc_0/clockticks", "uncore_cha/clockticks"]]}, "uncore.events[0][0]", "same PMUs"),
+    ],
+)  # fmt: skip
+def test_an_uncore_event_without_a_pmu_or_an_encoding_is_named(
+    tmp_path: Path, uncore: object, field: str, words: str
+) -> None:
+    m = _uncore_manager(tmp_path, uncore)
+    with pytest.raises(PerfConfigError) as e:
+        m.uncore_groups()
+    assert e.value.field == field and words in str(e.value)

@@ -4,7 +4,9 @@ start, and gives each container a :class:`ContainerPerf` that holds its counters
 
 For each configured group and each online CPU, the leader is opened in the container's cgroup
 (``PERF_FLAG_PID_CGROUP``) and the other events join it; a sample reads each leader once (``PERF_FORMAT_GROUP``)
-and gives ``perf_stats`` entries (info/v1 ``PerfStat``), ordered by group, then CPU, then event.
+and gives ``perf_stats`` entries (info/v1 ``PerfStat``), ordered by group, then CPU, then event. The root
+container also holds the ``uncore`` groups, machine-wide on each PMU's CPUs (:mod:`.uncore`), read into
+``perf_uncore_stats`` (``PerfUncoreStat``, with the CPU's socket).
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import errno
 import os
 from collections.abc import Callable, Mapping
 
-from pycadvisor.host.paths import HostPaths
-from pycadvisor.host.perf.config import EventGroup, PerfConfig, PerfConfigError
+from pycadvisor.host.paths import HostPaths, read_text
+from pycadvisor.host.perf.config import PerfConfig, PerfConfigError
 from pycadvisor.host.perf.events import TYPE_HARDWARE, TYPE_HW_CACHE
 from pycadvisor.host.perf.syscall import FLAG_PID_CGROUP, PerfOpener, enable, make_attr, parse_group_read, read_size
+from pycadvisor.host.perf.uncore import UncoreError, UncoreEvent, read_pmus, resolve_group
 from pycadvisor.host.topology import read_online_cpus
-from pycadvisor.model.container import PerfStat
+from pycadvisor.model.container import PerfStat, PerfUncoreStat
 
 Member = tuple[str, object]  # (ContainerStats member, value)
 
@@ -36,13 +39,19 @@ def _online_cpus(paths: HostPaths) -> list[int]:
     return sorted(online) if online is not None else list(range(os.cpu_count() or 1))
 
 
+# One event of a group to open: (name, perf_event_attr type, (config, config1, config2)).
+_Event = tuple[str, int, tuple[int, int, int]]
+
+
 class _Group:
-    """One configured group on every CPU: the leaders' descriptors (read) and all descriptors (closed)."""
+    """One configured group on every CPU: the leaders' descriptors (read) and all descriptors (closed);
+    ``pmu``: the uncore PMU it counts on ("" for a core group)."""
 
-    __slots__ = ("fds", "leaders", "names", "size")
+    __slots__ = ("fds", "leaders", "names", "pmu", "size")
 
-    def __init__(self, names: tuple[str, ...]) -> None:
+    def __init__(self, names: tuple[str, ...], pmu: str = "") -> None:
         self.names = names
+        self.pmu = pmu
         self.size = read_size(len(names))
         self.leaders: list[tuple[int, int]] = []  # (cpu, leader fd)
         self.fds: list[int] = []
@@ -55,40 +64,59 @@ class ContainerPerf:
         self._m = manager
         self.name = name
         self._groups: list[_Group] | None = None
+        # Uncore events count machine-wide, for the root container only (perf/uncore_libpfm.go).
+        self._uncore: list[_Group] | None = None if name == "/" and manager.uncore_groups() else []
 
     @property
     def open_fds(self) -> int:
-        return sum(len(g.fds) for g in self._groups or ())
+        return sum(len(g.fds) for g in (*(self._groups or ()), *(self._uncore or ())))
 
     def update(self, dirs: Mapping[str, str], now_ns: int) -> list[Member]:
+        out: list[Member] = []
+        if self._uncore is None:
+            self._uncore = self._m.open_uncore()
+        if self._uncore:
+            sockets = self._m.sockets
+            out.append(("perf_uncore_stats", [
+                PerfUncoreStat(scaling_ratio=ratio, value=value, name=name, socket=sockets.get(cpu, -1), pmu=g.pmu)
+                for g, cpu, values in _read_all(self._uncore) for name, value, ratio in values
+            ]))  # fmt: skip
+        if not self._m.config.core:
+            return out
         if self._groups is None:
             path = perf_cgroup_dir(dirs)
             if path is None or not os.path.isdir(path):
-                return []  # no perf_event directory (yet): nothing counted, nothing reported
+                return out  # no perf_event directory (yet): nothing counted, nothing reported
             self._groups = self._m.open_groups(path)
-        stats: list[PerfStat] = []
-        errors = []
-        for g in self._groups:
-            for cpu, fd in g.leaders:
-                try:
-                    values = parse_group_read(os.read(fd, g.size), g.names)
-                except (OSError, ValueError) as e:  # cAdvisor logs and skips that CPU's group
-                    errors.append(f"{g.names[0]} on CPU {cpu}: {e}")
-                    continue
-                for name, value, ratio in values:
-                    stats.append(PerfStat(scaling_ratio=ratio, value=value, name=name, cpu=cpu))
-        if errors and not stats:
-            raise OSError("; ".join(errors))
-        return [("perf_stats", stats)]
+        stats = [
+            PerfStat(scaling_ratio=ratio, value=value, name=name, cpu=cpu)
+            for _, cpu, values in _read_all(self._groups)
+            for name, value, ratio in values
+        ]
+        out.append(("perf_stats", stats))
+        return out
 
     def close(self) -> None:
-        for g in self._groups or ():
-            for fd in g.fds:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        for g in (*(self._groups or ()), *(self._uncore or ())):
+            _close_all(g.fds)
         self._groups = None
+        self._uncore = []
+
+
+def _read_all(groups: list[_Group]) -> list[tuple[_Group, int, list[tuple[str, int, float]]]]:
+    """Each group's leader on each CPU, read once; a CPU whose read fails is left out, as cAdvisor logs and
+    skips it, unless every read failed."""
+    out = []
+    errors = []
+    for g in groups:
+        for cpu, fd in g.leaders:
+            try:
+                out.append((g, cpu, parse_group_read(os.read(fd, g.size), g.names)))
+            except (OSError, ValueError) as e:
+                errors.append(f"{g.names[0]} on CPU {cpu}: {e}")
+    if errors and not out:
+        raise OSError("; ".join(errors))
+    return out
 
 
 class PerfManager:
@@ -105,8 +133,25 @@ class PerfManager:
         cpus: list[int] | None = None,
     ) -> None:
         self.config = config
+        self.paths = paths
         self._opener = opener or PerfOpener()
         self.cpus = cpus if cpus is not None else _online_cpus(paths)
+        self._uncore: list[list[UncoreEvent]] | None = None
+        self.sockets: dict[int, int] = {}  # cpu -> physical package, for the uncore stats' socket
+
+    def uncore_groups(self) -> list[list[UncoreEvent]]:
+        """Each configured uncore group on each PMU it counts on, resolved against this host's PMUs."""
+        if self._uncore is None:
+            pmus = read_pmus(self.paths) if self.config.uncore else {}
+            groups = []
+            for spec in self.config.uncore:
+                try:
+                    groups.extend(resolve_group(spec, pmus))
+                except UncoreError as e:
+                    raise PerfConfigError(self.config.path, spec.events[0].field, str(e)) from None
+            self._uncore = groups
+            self.sockets = _sockets(self.paths, {c for g in groups for u in g for c in u.pmu.cpus})
+        return self._uncore
 
     def check(self) -> None:
         """Open every core event once on this process, so an event this host cannot count stops the start
@@ -127,9 +172,26 @@ class PerfManager:
                         f"this host: {e.strerror or e}{hint}",
                     ) from None
                 os.close(fd)
+        # Uncore: every event has a PMU here and an encoding; opening them machine-wide is done once, at the
+        # root container's first sample, and fails only that family if refused.
+        self.uncore_groups()
 
     def attach(self, name: str) -> ContainerPerf | None:
-        return ContainerPerf(self, name) if self.config.core else None
+        return ContainerPerf(self, name) if self.config.core or (name == "/" and self.config.uncore) else None
+
+    def open_uncore(self) -> list[_Group]:
+        """Every uncore group on every CPU of its PMU, machine-wide (``pid`` -1); all or none."""
+        groups: list[_Group] = []
+        try:
+            for events in self.uncore_groups():
+                pmu = events[0].pmu
+                evs = [(u.name, pmu.type, u.config) for u in events]
+                groups.append(self._open(evs, list(pmu.cpus), -1, 0, pmu.name))
+        except BaseException:
+            for g in groups:
+                _close_all(g.fds)
+            raise
+        return groups
 
     def open_groups(self, cgroup_dir: str) -> list[_Group]:
         """Every configured group on every CPU in the cgroup at ``cgroup_dir``; all or none."""
@@ -137,7 +199,8 @@ class PerfManager:
         groups: list[_Group] = []
         try:
             for spec in self.config.core:
-                groups.append(self._open_group(spec, cg))
+                evs = [(ev.name, ev.type, ev.config) for ev in spec.events if ev.type is not None]
+                groups.append(self._open(evs, self.cpus, cg, FLAG_PID_CGROUP))
         except BaseException:
             for g in groups:
                 _close_all(g.fds)
@@ -146,21 +209,21 @@ class PerfManager:
             os.close(cg)
         return groups
 
-    def _open_group(self, spec: EventGroup, cgroup_fd: int) -> _Group:
-        g = _Group(tuple(ev.name for ev in spec.events))
+    def _open(self, events: list[_Event], cpus: list[int], pid: int, flags: int, pmu: str = "") -> _Group:
+        """One group on each of ``cpus``: the leader with ``pid``/``flags`` (a cgroup's descriptor and
+        ``PERF_FLAG_PID_CGROUP``, or -1 and 0 machine-wide), the others joining it."""
+        g = _Group(tuple(name for name, _, _ in events), pmu)
         opened: Callable[[int], None] = g.fds.append
         try:
-            for cpu in self.cpus:
+            for cpu in cpus:
                 leader = -1
-                for ev in spec.events:
-                    assert ev.type is not None
+                for name, type_, config in events:
                     is_leader = leader == -1
-                    attr = make_attr(ev.type, ev.config, leader=is_leader)
-                    pid, flags = (cgroup_fd, FLAG_PID_CGROUP) if is_leader else (-1, 0)
+                    attr = make_attr(type_, config, leader=is_leader)
                     try:
-                        fd = self._opener.open(attr, pid, cpu, leader, flags)
+                        fd = self._opener.open(attr, pid if is_leader else -1, cpu, leader, flags if is_leader else 0)
                     except OSError as e:
-                        raise OSError(e.errno, f'perf event "{ev.name}" on CPU {cpu}: {e.strerror}') from None
+                        raise OSError(e.errno, f'perf event "{name}" on CPU {cpu}: {e.strerror}') from None
                     opened(fd)
                     if is_leader:
                         leader = fd
@@ -170,6 +233,17 @@ class PerfManager:
             _close_all(g.fds)
             raise
         return g
+
+
+def _sockets(paths: HostPaths, cpus: set[int]) -> dict[int, int]:
+    """cpu -> its physical package (``topology/physical_package_id``); unknown CPUs are left out (-1)."""
+    out = {}
+    for cpu in sorted(cpus):
+        try:
+            out[cpu] = int(read_text(f"{paths.sys}/devices/system/cpu/cpu{cpu}/topology/physical_package_id"))
+        except (OSError, ValueError):
+            continue
+    return out
 
 
 def _close_all(fds: list[int]) -> None:
