@@ -122,31 +122,79 @@ def test_a_burners_software_events_are_counted_through_rest_and_metrics(
 
 def test_a_containers_counters_are_held_open_until_it_goes(tmp_path: Path) -> None:
     """One descriptor per event and CPU, in the container's cgroup, closed with it (checked in /proc/self/fd:
-    this process opens them, nothing else here does)."""
+    this process opens them, nothing else here does); a cgroup made again under the same name (a restarted
+    systemd unit) is counted in, not the dead one."""
     config = tmp_path / "perf.json"
     config.write_text(json.dumps(CONFIG))
     perf = PerfManager(load_config(str(config)), HostPaths())
     layout = perf_event_layout()
     assert layout is not None
     before = _perf_fds(os.getpid())
-    with TestCgroup("perffds", layout=layout) as cg:
+    per_container = _online_cpus() * EVENTS
+    with TestCgroup("perffds", layout=layout) as outer:
+        cg = outer.child("unit")
         dirs = {c: cg.path(c) for c in layout.roots}
         counters = perf.attach(cg.name)
         assert counters is not None
-        cpu_burner(cg)
+
+        def task_clock() -> int:
+            ((member, stats),) = counters.update(dirs, 0)
+            assert member == "perf_stats" and isinstance(stats, list)
+            return sum(s.value for s in stats if s.name == "task-clock")
+
         try:
+            cpu_burner(cg)
             assert counters.update(dirs, 0)  # opens them
-            assert _perf_fds(os.getpid()) - before == _online_cpus() * EVENTS == counters.open_fds
-
-            def task_clock() -> int:
-                ((member, stats),) = counters.update(dirs, 0)
-                assert member == "perf_stats" and isinstance(stats, list)
-                return sum(s.value for s in stats if s.name == "task-clock")
-
+            assert _perf_fds(os.getpid()) - before == per_container == counters.open_fds
             wait_until(lambda: task_clock() > 0, timeout=10, what="the burner's task-clock")
+
+            cg.close()  # the unit stops: its cgroup's counters are given back at the next sample
+            assert counters.update(dirs, 0) == [] and _perf_fds(os.getpid()) == before
+            cg = outer.child("unit")  # and starts again: the same name, a new cgroup
+            assert {c: cg.path(c) for c in layout.roots} == dirs
+            cpu_burner(cg)
+            first = task_clock()
+            wait_until(lambda: task_clock() > first, timeout=10, what="task-clock moving in the new cgroup")
+            assert _perf_fds(os.getpid()) - before == per_container == counters.open_fds
         finally:
             counters.close()
         assert _perf_fds(os.getpid()) == before and counters.open_fds == 0
+
+
+def test_uncore_groups_are_opened_machine_wide_on_their_pmus_cpus(tmp_path: Path) -> None:
+    """The uncore path for real on a host without uncore PMUs: a sysfs tree whose one "uncore" PMU is the
+    kernel's software PMU (type 1), its alias encoding context-switches, counted on CPU 0 for the root."""
+    pmu = tmp_path / "sys/bus/event_source/devices/uncore_sw"
+    (pmu / "events").mkdir(parents=True)
+    (pmu / "format").mkdir()
+    (pmu / "type").write_text("1\n")
+    (pmu / "cpumask").write_text("0\n")
+    (pmu / "format" / "event").write_text("config:0-63\n")
+    (pmu / "events" / "switches").write_text("event=0x3\n")
+    topo = tmp_path / "sys/devices/system/cpu/cpu0/topology"
+    topo.mkdir(parents=True)
+    (topo / "physical_package_id").write_text("0\n")
+    config = tmp_path / "perf.json"
+    config.write_text(json.dumps({"uncore": {"events": ["uncore_sw/switches"]}}))
+    perf = PerfManager(load_config(str(config)), HostPaths(sys=str(tmp_path / "sys")))
+    perf.check()
+    assert perf.attach("/docker/abc") is None  # uncore only for the root
+    root = perf.attach("/")
+    assert root is not None
+    before = _perf_fds(os.getpid())
+    try:
+
+        def switches() -> list[Any]:
+            ((member, stats),) = root.update({}, 0)
+            assert member == "perf_uncore_stats" and isinstance(stats, list)
+            return stats if stats and stats[0].value > 0 else []
+
+        (stat,) = wait_until(switches, timeout=10, what="context switches on CPU 0")
+        assert (stat.name, stat.pmu, stat.socket, stat.scaling_ratio) == ("uncore_sw/switches", "uncore_sw", 0, 1.0)
+        assert _perf_fds(os.getpid()) - before == 1
+    finally:
+        root.close()
+    assert _perf_fds(os.getpid()) == before
 
 
 def test_an_unknown_event_stops_the_start_naming_it(tmp_path: Path) -> None:
