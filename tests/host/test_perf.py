@@ -80,7 +80,7 @@ def test_group_values_are_scaled_by_enabled_over_running_time() -> None:
     assert parse_group_read(_group(300, 100, 10, 33), ("a", "b")) == [("a", 30, 1 / 3), ("b", 99, 1 / 3)]
     # Never scheduled on that CPU (both times 0): ratio 1, counts as read.
     assert parse_group_read(_group(0, 0, 0, 0), ("a", "b")) == [("a", 0, 1.0), ("b", 0, 1.0)]
-    with pytest.raises(ValueError, match="expected 3"):
+    with pytest.raises(ValueError, match="expected 72 for 3 events"):
         parse_group_read(_group(1, 1, 5, 6), ("a", "b", "c"))
 
 

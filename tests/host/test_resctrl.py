@@ -19,7 +19,7 @@ from pycadvisor.host.resctrl.tree import find_root, mon_group_name, read_mon_dat
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.model.container import CacheStats, MemoryBandwidthStats, ResctrlStats
 from support.cgroups import TestCgroup
-from support.procs import eventually, sleeper
+from support.procs import ManagedProcess, eventually, sleeper
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "resctrl"
 FEATURES = frozenset({"llc_occupancy", "mbm_total_bytes", "mbm_local_bytes"})
@@ -147,3 +147,39 @@ async def _holds(group: Path, tids: set[int]) -> bool:
     except FileNotFoundError:
         return False
     return tids <= written
+
+
+def test_without_an_interval_a_group_is_checked_again_only_when_its_cgroup_is_made_again(
+    tree: Path, tmp_path: Path
+) -> None:
+    """``-resctrl_interval=0`` (the default): as cAdvisor, the group is made once; a cgroup made again under
+    the same name (the manager calls ``reopen``) gets its new tasks written all the same."""
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    dirs = {"cpu": str(cgroup)}
+    group = tree / "mon_groups" / "cadvisor-unit"
+    first, second = (ManagedProcess(["sleep", "60"], what=f"sleeper {i}") for i in (1, 2))
+    try:
+        for p in (first, second):
+            _pid_into(tree / "tasks", p.pid)
+        (cgroup / "cgroup.procs").write_text(f"{first.pid}\n")
+        c = ResctrlManager(str(tree), HostPaths(), features=FEATURES).attach("/unit")
+        with pytest.raises(ParseError, match="no mon_data domains"):  # made; the kernel has not filled it yet
+            c.update(dirs, 1)
+        shutil.copytree(tree / "mon_data", group / "mon_data")
+        assert c.update(dirs, 2) == [("resctrl", NODES)]
+        (cgroup / "cgroup.procs").write_text(f"{second.pid}\n")  # the unit restarted in a new cgroup
+        c.update(dirs, 3)
+        assert second.pid not in _written(group)
+        c.reopen()
+        c.update(dirs, 4)
+        assert _written(group) == {first.pid, second.pid}
+        c.close()
+        assert not group.exists()
+    finally:
+        first.stop()
+        second.stop()
+
+
+def _written(group: Path) -> set[int]:
+    return {int(x) for x in (group / "tasks").read_text().split()}

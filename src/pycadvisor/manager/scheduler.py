@@ -110,6 +110,8 @@ class Scheduler(ManagerState):
                 if not st.collector.exists():
                     raise
                 self._sync_controllers(st, reopen=True)
+                for _, addon in st.addons:
+                    addon.reopen()
                 tokens, values, errors = st.collector.sample(now_ns=now, pid=pid)
         except ContainerGone:
             if not st.collector.exists():

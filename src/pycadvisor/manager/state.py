@@ -77,6 +77,10 @@ class ContainerAddon(Protocol):
         directories; raising fails only this family's part of the sample."""
         ...
 
+    def reopen(self) -> None:
+        """The container's cgroup was removed and made again under the same name while it was followed."""
+        ...
+
     def close(self) -> None:
         """Give back what it holds (descriptors, a monitoring group); the container is gone."""
         ...

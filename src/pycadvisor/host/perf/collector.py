@@ -64,7 +64,6 @@ class ContainerPerf:
         self._m = manager
         self.name = name
         self._groups: list[_Group] | None = None
-        self._cgroup: tuple[str, int] = ("", 0)  # the directory counted in, and its inode
         # Uncore events count machine-wide, for the root container only (perf/uncore_libpfm.go).
         self._uncore: list[_Group] | None = None if name == "/" and manager.uncore_groups() else []
 
@@ -84,22 +83,11 @@ class ContainerPerf:
             ]))  # fmt: skip
         if not self._m.config.core:
             return out
-        path = perf_cgroup_dir(dirs)
-        try:
-            ino = os.stat(path).st_ino if path is not None else 0
-        except FileNotFoundError:
-            ino = 0
-        if self._groups is not None and (path, ino) != self._cgroup:
-            # The cgroup was removed and made again under the same name (a restarted systemd unit): the
-            # counters follow the old, dead cgroup and would stay still; count in the new one.
-            for g in self._groups:
-                _close_all(g.fds)
-            self._groups = None
         if self._groups is None:
-            if path is None or not ino:
+            path = perf_cgroup_dir(dirs)
+            if path is None or not os.path.isdir(path):
                 return out  # no perf_event directory (yet): nothing counted, nothing reported
             self._groups = self._m.open_groups(path)
-            self._cgroup = (path, ino)
         stats = [
             PerfStat(scaling_ratio=ratio, value=value, name=name, cpu=cpu)
             for _, cpu, values in _read_all(self._groups)
@@ -107,6 +95,13 @@ class ContainerPerf:
         ]
         out.append(("perf_stats", stats))
         return out
+
+    def reopen(self) -> None:
+        """The cgroup was removed and made again under the same name (a restarted systemd unit): the
+        counters follow the old, dead cgroup and would stay still; the next sample counts in the new one."""
+        for g in self._groups or ():
+            _close_all(g.fds)
+        self._groups = None
 
     def close(self) -> None:
         for g in (*(self._groups or ()), *(self._uncore or ())):

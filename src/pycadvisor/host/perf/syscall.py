@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
 import os
 import platform
 import struct
@@ -101,14 +102,17 @@ def parse_group_read(buf: bytes, names: tuple[str, ...]) -> list[tuple[str, int,
     0, e.g. the cgroup never ran on that CPU), value = raw / ratio (the multiplexed count extrapolated to
     the whole enabled time, truncated to an integer).
     """
-    if len(buf) < 24:
-        raise ValueError(f"short perf group read: {len(buf)} bytes")
-    nr, enabled, running = struct.unpack_from("<3Q", buf)
-    if nr != len(names) or len(buf) < read_size(nr):
-        raise ValueError(f"perf group read holds {nr} events in {len(buf)} bytes, expected {len(names)}")
+    n = len(names)
+    if len(buf) != read_size(n):
+        raise ValueError(f"perf group read of {len(buf)} bytes, expected {read_size(n)} for {n} events")
+    words = _layout(n).unpack(buf)  # nr, enabled, running, then value and id per event
+    if words[0] != n:
+        raise ValueError(f"perf group read holds {words[0]} events, expected {n}")
+    enabled, running = words[1], words[2]
     ratio = running / enabled if running and enabled else 1.0
-    out = []
-    for i, name in enumerate(names):
-        raw = struct.unpack_from("<Q", buf, 24 + 16 * i)[0]
-        out.append((name, int(raw / ratio) if ratio else raw, ratio))
-    return out
+    return [(name, int(raw / ratio), ratio) for name, raw in zip(names, words[3::2], strict=True)]
+
+
+@functools.cache
+def _layout(n: int) -> struct.Struct:
+    return struct.Struct(f"<{3 + 2 * n}Q")

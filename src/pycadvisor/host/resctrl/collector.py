@@ -52,6 +52,7 @@ class ContainerResctrl:
         self._made = False  # whether we made it (and so remove it)
         self._next_check_ns = 0
         self._gave_up = False
+        self._force = False  # check the group at the next sample even without an interval
 
     def update(self, dirs: Mapping[str, str], now_ns: int) -> list[Member]:
         m = self._m
@@ -71,13 +72,22 @@ class ContainerResctrl:
                 self._next_check_ns = now_ns + m.interval_ns
                 raise
             self._next_check_ns = now_ns + m.interval_ns
-        elif m.interval_ns and now_ns >= self._next_check_ns:
+        elif (m.interval_ns or self._force) and now_ns >= self._next_check_ns:
+            self._force = False
             self._next_check_ns = now_ns + m.interval_ns
             pids = container_pids(dirs)
             if pids:
                 self._prepare(pids)
         assert self.group is not None
         return [("resctrl", read_mon_data(self.group, m.features))]
+
+    def reopen(self) -> None:
+        """The cgroup was made again under the same name: its new tasks go into the group at the next sample
+        (also without ``-resctrl_interval``, and after a set-up that had failed)."""
+        self._gave_up = False
+        self._next_check_ns = 0
+        if self.group is not None and self._m.interval_ns == 0:
+            self._force = True
 
     def _prepare(self, pids: list[int]) -> None:
         """Find or make the group holding ``pids`` (resctrl/intel/utils.go prepareMonitoringGroup)."""
