@@ -14,6 +14,9 @@ from pycadvisor.host.perf.collector import PerfManager
 from pycadvisor.host.perf.config import PerfConfigError, load_config, parse_config
 from pycadvisor.host.perf.events import TYPE_HARDWARE, TYPE_HW_CACHE, TYPE_SOFTWARE, lookup
 from pycadvisor.host.perf.syscall import parse_group_read
+from pycadvisor.model.codec import dumps
+from pycadvisor.model.container import PerfStat
+from pycadvisor.model.sample import SampleCodec, Token, to_array
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "perf"
 
@@ -125,3 +128,21 @@ def test_an_uncore_event_without_a_pmu_or_an_encoding_is_named(
     with pytest.raises(PerfConfigError) as e:
         m.uncore_groups()
     assert e.value.field == field and words in str(e.value)
+
+
+def test_perf_stats_go_through_a_sample_unchanged_in_cadvisors_json_order() -> None:
+    codec = SampleCodec()
+    stats = [
+        PerfStat(scaling_ratio=1.0, value=123, name="instructions", cpu=0),
+        PerfStat(scaling_ratio=0.66666666666, value=321, name="instructions_retired", cpu=1),
+    ]
+    tokens: list[Token] = []
+    vals = [1]
+    codec.add_member("perf_stats", stats, tokens, vals)
+    built = codec.build(codec.layout(tokens), to_array(vals))
+    assert built.perf_stats == stats
+    assert json.loads(dumps(built))["perf_stats"] == [
+        {"scaling_ratio": 1, "value": 123, "name": "instructions", "cpu": 0},
+        {"scaling_ratio": 0.66666666666, "value": 321, "name": "instructions_retired", "cpu": 1},
+    ]
+    assert list(json.loads(dumps(built))["perf_stats"][0]) == ["scaling_ratio", "value", "name", "cpu"]

@@ -130,7 +130,7 @@ class Scheduler(ManagerState):
         for family, addon in st.addons:
             try:
                 for member, value in addon.update(st.collector.dirs, now):
-                    codec.add_object(member, value, tokens, values)
+                    codec.add_member(member, value, tokens, values)
             except Exception as e:  # fails this family only: the cgroup files' sample stands
                 errors = [*errors, (family, e)]
         if errors:
