@@ -12,12 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from pycadvisor.app import build_addons
+from pycadvisor.config import Config
 from pycadvisor.errors import ParseError
+from pycadvisor.flags import parse_args
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.host.resctrl.collector import ResctrlManager
 from pycadvisor.host.resctrl.tree import find_root, mon_group_name, read_mon_data, read_mon_features
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.model.container import CacheStats, MemoryBandwidthStats, ResctrlStats
+from pycadvisor.storage.options import StorageOptions
 from support.cgroups import TestCgroup
 from support.procs import ManagedProcess, eventually, sleeper
 
@@ -183,3 +187,21 @@ def test_without_an_interval_a_group_is_checked_again_only_when_its_cgroup_is_ma
 
 def _written(group: Path) -> set[int]:
     return {int(x) for x in (group / "tasks").read_text().split()}
+
+
+def test_the_daemon_uses_the_mounted_tree_with_the_flags_interval(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = tmp_path / "host"
+    shutil.copytree(FIXTURE, host / "sys/fs/resctrl")
+    (host / "proc/1").mkdir(parents=True)
+    (host / "proc/1/mountinfo").write_text("97 24 0:45 / /sys/fs/resctrl rw,relatime - resctrl resctrl rw\n")
+    out, _ = parse_args(["-enable_metrics=cpu,resctrl", "-resctrl_interval=2s", "-docker_only"], Config, StorageOptions)
+    cfg = out[Config]
+    assert isinstance(cfg, Config)
+    (addon,) = build_addons(cfg, HostPaths.under(str(host)), frozenset({"cpu", "resctrl"}))
+    assert isinstance(addon, ResctrlManager)
+    assert (addon.root, addon.features, addon.interval_ns) == (str(host / "sys/fs/resctrl"), FEATURES, 2_000_000_000)
+    # This host has no resctrl: the set is asked for, the log says why nothing comes, the daemon runs on.
+    assert build_addons(cfg, HostPaths(), frozenset({"cpu", "resctrl"})) == []
+    assert "resctrl metrics will not be collected: resctrl is not mounted" in caplog.text
