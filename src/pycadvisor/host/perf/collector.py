@@ -12,6 +12,7 @@ container also holds the ``uncore`` groups, machine-wide on each PMU's CPUs (:mo
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from collections.abc import Callable, Mapping
 
@@ -22,6 +23,8 @@ from pycadvisor.host.perf.syscall import FLAG_PID_CGROUP, PerfOpener, enable, ma
 from pycadvisor.host.perf.uncore import UncoreError, UncoreEvent, read_pmus, resolve_group
 from pycadvisor.host.topology import read_online_cpus
 from pycadvisor.model.container import PerfStat, PerfUncoreStat
+
+log = logging.getLogger("pycadvisor.host.perf")
 
 Member = tuple[str, object]  # (ContainerStats member, value)
 
@@ -66,6 +69,7 @@ class ContainerPerf:
         self._groups: list[_Group] | None = None
         # Uncore events count machine-wide, for the root container only (perf/uncore_libpfm.go).
         self._uncore: list[_Group] | None = None if name == "/" and manager.uncore_groups() else []
+        self._uncore_logged_ns = -(60 * 10**9)
 
     @property
     def open_fds(self) -> int:
@@ -74,13 +78,22 @@ class ContainerPerf:
     def update(self, dirs: Mapping[str, str], now_ns: int) -> list[Member]:
         out: list[Member] = []
         if self._uncore is None:
-            self._uncore = self._m.open_uncore()
+            try:
+                self._uncore = self._m.open_uncore()
+            except OSError as e:  # perf/uncore_libpfm.go NewUncoreCollector: logged once, core events go on
+                log.warning("perf uncore events will not be counted: %s", e)
+                self._uncore = []
         if self._uncore:
             sockets = self._m.sockets
-            out.append(("perf_uncore_stats", [
-                PerfUncoreStat(scaling_ratio=ratio, value=value, name=name, socket=sockets.get(cpu, -1), pmu=g.pmu)
-                for g, cpu, values in _read_all(self._uncore) for name, value, ratio in values
-            ]))  # fmt: skip
+            try:
+                out.append(("perf_uncore_stats", [
+                    PerfUncoreStat(scaling_ratio=ratio, value=value, name=name, socket=sockets.get(cpu, -1), pmu=g.pmu)
+                    for g, cpu, values in _read_all(self._uncore) for name, value, ratio in values
+                ]))  # fmt: skip
+            except OSError as e:  # cAdvisor logs a failed uncore read and goes on with the core events
+                if now_ns - self._uncore_logged_ns >= 60 * 10**9:
+                    self._uncore_logged_ns = now_ns
+                    log.warning("perf uncore events unreadable: %s", e)
         if not self._m.config.core:
             return out
         if self._groups is None:
