@@ -135,8 +135,19 @@ async def _scenario(tree: Path) -> None:
 
             await eventually(removed, timeout=10, what="the group removed with its container")
             assert (tree / "restricted" / "mon_groups" / "kubelet-pod1").is_dir()  # others' groups stay
+
+            # A container still running when pycadvisor stops: its group goes too (its RMID is given back).
+            last = outer.child("last")
+            last_group = tree / "mon_groups" / mon_group_name(last.name)
+            _pid_into(tree / "tasks", sleeper(last).pid)
+            await eventually(lambda: _exists(last_group), timeout=10, what="the last container's group")
         finally:
             await manager.stop()
+        assert not last_group.exists()
+
+
+async def _exists(path: Path) -> bool:
+    return path.is_dir()
 
 
 async def _latest_resctrl(manager: Manager, name: str) -> ResctrlStats | None:
