@@ -135,7 +135,7 @@ def remove_group(group: str) -> None:
 
 def parse_counter(text: str, path: str) -> int:
     """One ``mon_data`` value. ``Unavailable``: the kernel could not read the RMID's counter (on AMD, also
-    a known kernel bug: bugzilla.kernel.org 213311, as resctrl/intel/utils.go readStatFrom says)."""
+    a kernel bug that resctrl/intel/utils.go readStatFrom names in its error)."""
     s = text.strip()
     if s == "Unavailable":
         raise ParseError(path, '"Unavailable"')
