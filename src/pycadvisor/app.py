@@ -19,7 +19,7 @@ from pycadvisor.api.limits import HeavyGate
 from pycadvisor.api.prometheus import make_metrics_handler
 from pycadvisor.api.rest import ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
-from pycadvisor.config import Config, split_csv
+from pycadvisor.config import DEFAULT_DISABLED_METRICS, Config, split_csv
 from pycadvisor.container import registry
 from pycadvisor.container.base import Factory, RuntimeOptions
 from pycadvisor.container.fsusage import FsUsageTracker
@@ -35,11 +35,13 @@ from pycadvisor.host.resctrl.tree import find_root as find_resctrl_root
 from pycadvisor.manager.hostinfo import CrioStorage, HostInfo, RuntimeVersions, StorageRoots
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.manager.state import StatsAddon
+from pycadvisor.metrics.kubelet import metric_set_flags
 from pycadvisor.metrics.options import ExpositionOptions
+from pycadvisor.metrics.series import SampleSeries, Series
 from pycadvisor.metrics.sets import MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
 from pycadvisor.model.machine import MachineInfo
-from pycadvisor.storage.base import StorageDriver
+from pycadvisor.storage.base import Sample, SeriesFn, StorageDriver
 from pycadvisor.storage.metrics import Family, storage_families
 from pycadvisor.storage.options import StorageOptions
 from pycadvisor.storage.registry import build_drivers
@@ -101,7 +103,10 @@ class Daemon:
     async def start(self) -> None:
         cfg = self.config
         paths = cfg.host_paths()
-        sets = MetricSets.from_flags(cfg.enable_metrics, cfg.disable_metrics)
+        enable_metrics = metric_set_flags(
+            cfg.kubelet_compatible, cfg.enable_metrics, cfg.disable_metrics, DEFAULT_DISABLED_METRICS
+        )
+        sets = MetricSets.from_flags(enable_metrics, cfg.disable_metrics)
         env_wl = split_csv(
             cfg.env_metadata_whitelist or cfg.docker_env_metadata_whitelist or cfg.containerd_env_metadata_whitelist
         )
@@ -111,7 +116,21 @@ class Daemon:
             count_limits=parse_limits(cfg.event_storage_event_limit, "count"),
         )
         events = EventService(store, paths)
-        drivers = build_drivers(self.storage_opts, machine_name=platform.node())
+        expo = ExpositionOptions.from_flags(
+            enable_metrics=enable_metrics,
+            disable_metrics=cfg.disable_metrics,
+            store_container_labels=cfg.store_container_labels,
+            whitelisted_container_labels=cfg.whitelisted_container_labels,
+            no_empty_label_padding=cfg.prometheus_no_empty_labels,
+            family_allowlist=cfg.prometheus_family_allowlist,
+            label_allowlist=cfg.prometheus_label_allowlist,
+            kubelet_labels=cfg.kubelet_compatible,
+        )
+        drivers = build_drivers(
+            self.storage_opts,
+            machine_name=platform.node(),
+            series=sample_series(expo, events.store.oom_kill_count),
+        )
         fs_usage = None
         if any(f.name in ("docker", "podman", "crio") for f in factories):  # runtimes with writable layers
             fs_usage = FsUsageTracker(interval_s=60.0, budget_s_per_round=0.05)
@@ -133,6 +152,7 @@ class Daemon:
             runtime_timeout_s=cfg.runtime_timeout / 1e9,
             referenced_reset_interval=cfg.referenced_reset_interval,
             enable_load_reader=cfg.enable_load_reader,
+            container_hints=cfg.container_hints,
         )
         manager = Manager(
             opts,
@@ -157,15 +177,6 @@ class Daemon:
         for f in factories:
             self.closers.append(f.close)
 
-        expo = ExpositionOptions.from_flags(
-            enable_metrics=cfg.enable_metrics,
-            disable_metrics=cfg.disable_metrics,
-            store_container_labels=cfg.store_container_labels,
-            whitelisted_container_labels=cfg.whitelisted_container_labels,
-            no_empty_label_padding=cfg.prometheus_no_empty_labels,
-            family_allowlist=cfg.prometheus_family_allowlist,
-            label_allowlist=cfg.prometheus_label_allowlist,
-        )
         host = HostInfo(
             manager,
             __version__,
@@ -190,6 +201,7 @@ class Daemon:
             ServerOptions(
                 prefix=cfg.url_base_prefix,
                 prometheus_endpoint=cfg.prometheus_endpoint,
+                kubelet_endpoint=cfg.kubelet_compatible,
                 http_auth_file=cfg.http_auth_file,
                 http_auth_realm=cfg.http_auth_realm,
                 http_digest_file=cfg.http_digest_file,
@@ -270,6 +282,26 @@ def _storage_roots(factories: list[Factory]) -> StorageRoots:
     return roots
 
 
+def sample_series(expo: ExpositionOptions, oom_counts: Callable[[str], int]) -> SeriesFn:
+    """A stored sample's series as ``/metrics`` exposes them (for ``remote_write``), from the exposition's tables."""
+    builder = SampleSeries(expo)
+
+    def series(sample: Sample) -> list[Series]:
+        ref = sample.ref
+        snap = ContainerSnapshot(
+            name=ref.name,
+            id=ref.id,
+            aliases=tuple(ref.aliases),
+            namespace=ref.namespace,
+            spec=sample.spec,
+            stats=sample.stats,
+            oom_kills=oom_counts(ref.name),
+        )
+        return builder.series(snap)
+
+    return series
+
+
 def _storage_families(drivers: list[StorageDriver]) -> Callable[[], list[Family]] | None:
     if not drivers:
         return None
@@ -318,6 +350,9 @@ def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:
         containerd_namespace=cfg.containerd_namespace,
         crio=cfg.crio,
         crio_timeout_s=cfg.crio_client_timeout / 1e9,
+        mesos_agent=cfg.mesos_agent,
+        mesos_timeout_s=cfg.mesos_agent_timeout / 1e9,
+        thin_ls_interval_s=cfg.devicemapper_thin_ls_interval / 1e9,
     )
     return registry.build_factories(opts)
 

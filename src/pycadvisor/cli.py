@@ -46,7 +46,6 @@ NO_EFFECT = {
     "collector_cert": "application metrics are not collected",
     "collector_key": "application metrics are not collected",
     "application_metrics_count_limit": "application metrics are not collected",
-    "container_hints": "container hints are not read",
 }
 # klog.go: these only matter when logging to files.
 _FILE_ONLY = ("log_dir", "log_file", "alsologtostderr", "stderrthreshold")
@@ -225,6 +224,12 @@ def _validate_files(cfg: Config) -> str | None:
                 check_credentials_file(path, digest_realm=realm)
             except ValueError as e:
                 return f'invalid value "{path}" for flag -{name}: {e}'
+    from pycadvisor.container.hints import DEFAULT_PATH, load_hints
+
+    try:
+        load_hints(cfg.container_hints, explicit=cfg.container_hints != DEFAULT_PATH)
+    except ValueError as e:
+        return f'invalid value "{cfg.container_hints}" for flag -container_hints: {e}'
     if cfg.perf_events_config:
         # cAdvisor perf/manager_libpfm.go NewManager: the file is read and checked at start, whatever the sets;
         # here each event is also opened once, so one this host cannot count is named before we serve.

@@ -109,6 +109,11 @@ class Config:
     containerd_namespace: str = flag("containerd namespace", "k8s.io", name="containerd-namespace")
     crio: str = flag("pycadvisor: CRI-O endpoint (cAdvisor hard-codes it)", "unix:///var/run/crio/crio.sock")
     crio_client_timeout: int = duration("CRI-O client timeout (0 = none)", 0)
+    devicemapper_thin_ls_interval: int = duration(
+        "pycadvisor: how often thin_ls measures Docker's devicemapper containers (0 = never, as cAdvisor)", 15 * S
+    )
+    mesos_agent: str = flag("Mesos agent address", "127.0.0.1:5051")
+    mesos_agent_timeout: int = duration("Mesos agent timeout", 10 * S)
     runtime_timeout: int = duration(
         "pycadvisor: how long to wait for a runtime API before naming a container raw", 2 * S
     )
@@ -152,6 +157,11 @@ class Config:
     prometheus_family_allowlist: str = flag("pycadvisor: comma-separated metric families to expose (empty = all)", "")
     prometheus_label_allowlist: str = flag(
         "pycadvisor: comma-separated container labels to expose (empty = all allowed by other flags)", ""
+    )
+    kubelet_compatible: bool = flag(
+        "pycadvisor: label container series as the kubelet's /metrics/cadvisor does (id, name, image, pod, "
+        "namespace, container; no container_label_* or container_env_*) and serve them at /metrics/cadvisor too",
+        False,
     )
 
     def host_paths(self) -> HostPaths:

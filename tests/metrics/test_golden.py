@@ -34,6 +34,8 @@ CASES: dict[str, ExpositionOptions] = {
         family_allowlist=("container_cpu_*", "container_memory_*", "container_spec_*", "machine_*"),
         runtime_metrics=False,
     ),
+    # -kubelet_compatible: the kubelet's six labels on container series (metrics/kubelet.py).
+    "metrics_kubelet.txt": ExpositionOptions(kubelet_labels=True, runtime_metrics=False),
 }
 
 

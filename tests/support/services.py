@@ -601,24 +601,34 @@ def start_prometheus(
     scrape_interval: str = "1s",
     extra_config: Mapping[str, Any] | None = None,
     job: str = "pycadvisor",
+    rule_files: Sequence[str] = (),
+    *,
+    remote_write_receiver: bool = False,
+    port: int | None = None,
 ) -> PrometheusServer:
     """Prometheus scraping ``targets`` ("host:port") with a temp data dir (components.md §4).
 
     ``extra_config`` is merged into the scrape job (e.g. ``{"metrics_path": "/metrics",
     "basic_auth": {...}, "honor_labels": True}``). The config is written as JSON, which is YAML.
+    ``rule_files`` are loaded and evaluated every ``scrape_interval``.
+    No targets: no scrape job. ``remote_write_receiver`` serves ``/api/v1/write``
+    (``--web.enable-remote-write-receiver``, Prometheus 2.33 and later); ``port`` a port chosen beforehand.
     """
     exe = binary("prometheus")
-    workdir, port = _workdir("prometheus"), free_port()
+    workdir, port = _workdir("prometheus"), port or free_port()
     scrape_job: dict[str, Any] = {"job_name": job, "static_configs": [{"targets": list(targets)}]}
     scrape_job.update(extra_config or {})
-    config = {
+    config: dict[str, Any] = {
         "global": {
             "scrape_interval": scrape_interval,
             "evaluation_interval": scrape_interval,
             "scrape_timeout": scrape_interval,
         },
-        "scrape_configs": [scrape_job],
     }
+    if rule_files:
+        config["rule_files"] = list(rule_files)
+    if targets:
+        config["scrape_configs"] = [scrape_job]
     conf = os.path.join(workdir, "prometheus.yml")
     with open(conf, "w") as f:
         json.dump(config, f, indent=1)
@@ -629,6 +639,8 @@ def start_prometheus(
         f"--web.listen-address={HOST}:{port}",
         "--log.level=warn",
     ]
+    if remote_write_receiver:
+        argv.append("--web.enable-remote-write-receiver")
     srv = PrometheusServer("prometheus", port, _launch("prometheus", argv, workdir=workdir), workdir)
     _ready(srv, lambda: http_get(f"{srv.url}/-/ready", timeout=2)[0] == 200, "prometheus /-/ready")
     return srv

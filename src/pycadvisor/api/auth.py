@@ -621,10 +621,12 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith(p + "/") for p in prefixes)
 
 
-def protected_prefixes(*, prefix: str, protect_api: bool, metrics_path: str = "/metrics") -> tuple[str, ...]:
+def protected_prefixes(
+    *, prefix: str, protect_api: bool, metrics_path: str = "/metrics", more_paths: tuple[str, ...] = ()
+) -> tuple[str, ...]:
     """The path prefixes that the middleware puts behind auth: with ``prefix`` and, as the server answers
-    at the root as well (api/server.py), without it."""
-    paths = UI_PATHS + ((*API_PATHS, metrics_path) if protect_api else ())
+    at the root as well (api/server.py), without it. ``more_paths``: further metrics endpoints."""
+    paths = UI_PATHS + ((*API_PATHS, metrics_path, *more_paths) if protect_api else ())
     mounts = {prefix.rstrip("/"), ""}
     return tuple(m + p for m in sorted(mounts) for p in paths if p and p != "/healthz")
 
@@ -652,6 +654,7 @@ def make_auth_middleware(
     protect_api: bool,
     prefix: str,
     metrics_path: str = "/metrics",
+    more_paths: tuple[str, ...] = (),
     nonce_ttl: float = 300.0,
     clock: Callable[[], float] = time.monotonic,
     limiter: FailureLimiter | None = None,
@@ -662,7 +665,9 @@ def make_auth_middleware(
     The files are read now, so a missing or unreadable file fails at startup (``OSError``).
     Failed attempts are limited per client address by ``limiter`` (by default a :class:`FailureLimiter`).
     """
-    prefixes = protected_prefixes(prefix=prefix, protect_api=protect_api, metrics_path=metrics_path)
+    prefixes = protected_prefixes(
+        prefix=prefix, protect_api=protect_api, metrics_path=metrics_path, more_paths=more_paths
+    )
     healthz = prefix.rstrip("/") + "/healthz"
     basic = BasicAuthenticator(basic_file, basic_realm) if basic_file else None
     digest = (

@@ -27,11 +27,16 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+KUBELET_METRICS_PATH = "/metrics/cadvisor"
+
 
 @dataclass(frozen=True, slots=True)
 class ServerOptions:
     prefix: str = ""
     prometheus_endpoint: str = "/metrics"
+    # -kubelet_compatible: the exposition also at the kubelet's path (pkg/kubelet/server/server.go
+    # cadvisorMetricsPath), where kube-prometheus's kubelet job scrapes it.
+    kubelet_endpoint: bool = False
     http_auth_file: str = ""
     http_auth_realm: str = "localhost"
     http_digest_file: str = ""
@@ -51,6 +56,9 @@ def normalize_prefix(prefix: str) -> str:
 def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler | None = None) -> web.Application:
     """Assemble the aiohttp application for one manager."""
     prefix = normalize_prefix(opts.prefix)
+    metrics_paths: tuple[str, ...] = (opts.prometheus_endpoint,)
+    if opts.kubelet_endpoint and opts.prometheus_endpoint != KUBELET_METRICS_PATH:
+        metrics_paths += (KUBELET_METRICS_PATH,)
     middlewares: list[Middleware] = []
     if opts.http_auth_file or opts.http_digest_file:
         middlewares.append(
@@ -62,6 +70,7 @@ def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler 
                 protect_api=opts.auth_protect_api,
                 prefix=prefix,
                 metrics_path=opts.prometheus_endpoint,
+                more_paths=metrics_paths[1:],
             )
         )
     app = web.Application(middlewares=middlewares, client_max_size=1 << 20)
@@ -99,7 +108,8 @@ def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler 
         r.add_get(mount + "/validate/", validate)
         r.add_get(mount + "/validate", validate)
         if metrics_handler is not None:
-            r.add_get(mount + opts.prometheus_endpoint, metrics_handler)
+            for path in metrics_paths:
+                r.add_get(mount + path, metrics_handler)
     if opts.ui:
         try:
             from pycadvisor.api.ui import add_ui_routes

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from pycadvisor.cache import SampleHistory
 from pycadvisor.container.base import ContainerMetadata
+from pycadvisor.container.hints import ContainerHint
 from pycadvisor.host.cgroups.collector import CgroupCollector
 from pycadvisor.manager.summary import SummaryTracker
 from pycadvisor.model.container import ContainerReference, ContainerSpec
@@ -33,6 +34,7 @@ class ContainerState:
     scrape_errors: int = 0  # consecutive samples with a failed family
     last_sample_ns: int = 0
     settling: int = 0  # samples left before which missing controller directories are looked for again
+    hint: ContainerHint | None = None  # -container_hints entry of its name: used while it is raw (no metadata)
     addons: list[tuple[str, ContainerAddon]] = field(default_factory=list)  # (family, collector): perf, resctrl
 
     def close_addons(self) -> None:

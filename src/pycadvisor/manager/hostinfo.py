@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pycadvisor.host.fs import CrioStorage, UnknownFilesystem, read_storage
+from pycadvisor.host.fs import LABEL_DOCKER_IMAGES, CrioStorage, UnknownFilesystem, read_storage
 from pycadvisor.host.machine import read_attributes, read_kernel_version, read_os_version
 from pycadvisor.host.paths import read_text
 from pycadvisor.host.ps import list_processes
@@ -81,7 +81,21 @@ class HostInfo:
                 docker_root, crio = await self._storage_roots()
             except Exception as e:  # a runtime that does not answer only loses its label
                 log.debug("storage roots failed: %s", e)
-        return read_storage(self.m.paths, self.m.clock.now_ns(), label, uuid, docker_root=docker_root, crio=crio)
+        now = self.m.clock.now_ns()
+        # A devicemapper thin pool is Docker's image store and no mount (cAdvisor addDockerImagesLabel).
+        pools = [
+            StorageFsInfo(timestamp=now, device=f.device, capacity=f.capacity, available=f.available, usage=f.usage,
+                          labels=[LABEL_DOCKER_IMAGES])
+            for f in self.m.runtime_filesystems() if f.type == "devicemapper"
+        ]  # fmt: skip
+        if pools and label == LABEL_DOCKER_IMAGES and not uuid:
+            return pools[:1]
+        out = read_storage(self.m.paths, now, label, uuid, docker_root=docker_root, crio=crio)
+        if pools and not label and not uuid:
+            for s in out:
+                s.labels = [lb for lb in s.labels if lb != LABEL_DOCKER_IMAGES]
+            out += pools
+        return out
 
     def processes(self, container: str) -> list[ProcessInfo]:
         """``/api/v2.0/ps`` of a container (``/``: every process on the host)."""

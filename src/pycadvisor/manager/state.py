@@ -17,16 +17,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pycadvisor.clock import Clock, RealClock
 from pycadvisor.container.base import Factory
 from pycadvisor.container.fsusage import FsUsage as LayerUsage
+from pycadvisor.container.hints import HintsFile
 from pycadvisor.container.layerfs import LayerFilesystems
 from pycadvisor.host.cgroups.collector import CollectOptions, new_codec
 from pycadvisor.host.cgroups.detect import CgroupMounts
 from pycadvisor.host.cgroups.fdread import FdReader, default_reader
 from pycadvisor.host.cgroups.files import FdBudget
 from pycadvisor.host.cgroups.load import TaskstatsClient
+from pycadvisor.host.command import Runner, subprocess_runner
 from pycadvisor.host.fs import RootFsReader
 from pycadvisor.host.paths import HostPaths
+from pycadvisor.host.zfs import ZfsMountStats
 from pycadvisor.manager.container import ContainerState
 from pycadvisor.model.container import ContainerReference, ContainerSpec, ContainerStats
+from pycadvisor.model.container import FsStats as ContainerFsStats
 from pycadvisor.model.machine import MachineInfo
 from pycadvisor.watcher.inotify import CgroupWatcher
 
@@ -114,6 +118,8 @@ class ManagerOptions:
     boot_id_file: str = "/proc/sys/kernel/random/boot_id"
     runtime_timeout_s: float = 2.0
     fd_limit: int = 0  # descriptors the collectors may hold; 0 = 80 % of RLIMIT_NOFILE
+    container_hints: str = ""  # -container_hints: the file of raw cgroups' veth and mounts ("": none)
+    zfs_interval_ns: int = 15 * S  # zfs mounts measured with `zfs list` this often (cAdvisor's zfs watcher period)
 
 
 @dataclass(slots=True)
@@ -141,6 +147,7 @@ class ManagerState:
         mounts: CgroupMounts | None = None,
         machine_reader: Callable[[], MachineInfo] | None = None,
         reader: FdReader | None = None,
+        runner: Runner | None = None,
         addons: Sequence[StatsAddon] = (),
     ) -> None:
         self.opts = opts
@@ -183,6 +190,10 @@ class ManagerState:
         # root sample; again only when the root's reading is older than two intervals).
         self._layer_fs = LayerFilesystems(max_age_ns=2 * opts.housekeeping_interval_ns)
         self._disk_set = "disk" in opts.metric_sets
+        self._net_set = "network" in opts.metric_sets
+        self._runner = runner or subprocess_runner()  # the storage tools (zfs), a parameter for tests
+        self._zfs: ZfsMountStats | None = None  # zfs mounts as `zfs list` measures them, when /dev/zfs exists
+        self._hints = HintsFile(opts.container_hints) if opts.container_hints else None
 
     if TYPE_CHECKING:  # the roles call each other through the composed object (Manager)
 
@@ -212,6 +223,20 @@ class ManagerState:
             self._periodic[key] = loop.call_later(interval_ns / S, tick)
 
         self._periodic[key] = loop.call_later(interval_ns / S, tick)
+
+    def runtime_filesystems(self) -> list[ContainerFsStats]:
+        """Filesystems a runtime knows that the mount table does not show (Docker's devicemapper thin pool), as
+        last measured; a factory without any has no ``storage_filesystems``."""
+        out: list[ContainerFsStats] = []
+        for f in self.factories:
+            get = getattr(f, "storage_filesystems", None)
+            if get is None:
+                continue
+            try:
+                out.extend(get())
+            except Exception:
+                log.exception("storage filesystems of %s failed", f.name)
+        return out
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

@@ -8,6 +8,10 @@ sanitizing collision the first raw name wins (Go map order there, sorted raw nam
 Rendering label strings is the bulk of the exposition's cost, so each container's rendered labels are
 cached while its spec object, aliases and the scrape's label layout stay the same; per family the
 extra labels (``cpu``, ``device``, ...) are slotted between the cached pieces of a template in name order.
+
+With ``kubelet_labels`` (``-kubelet_compatible``) the base labels are the kubelet's six instead
+(:mod:`pycadvisor.metrics.kubelet`); a pod-level cgroup's pod comes from the other containers of the scrape,
+so its cached labels are also keyed by that pod.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pycadvisor.metrics.kubelet import Pod, kubelet_labels, pod_of, pods_by_uid
 from pycadvisor.metrics.options import ExpositionOptions, NamePattern
 from pycadvisor.metrics.source import ContainerSnapshot
 from pycadvisor.metrics.textformat import escape_label_value, render_labels, sanitize_label_name
@@ -32,13 +37,16 @@ class LabelPolicy:
     ``--env_metadata_whitelist``)."""
 
     def __init__(self, options: ExpositionOptions) -> None:
+        self.kubelet = options.kubelet_labels
         self._store_all = options.store_container_labels
         self._whitelist = frozenset(options.whitelisted_container_labels)
         env = options.env_metadata_whitelist
         self._env_prefixes: tuple[str, ...] | None = None if env is None else tuple(p.lower() for p in env if p)
 
-    def raw_labels(self, snap: ContainerSnapshot) -> dict[str, str]:
-        """Raw (unsanitized) label name -> value for one container."""
+    def raw_labels(self, snap: ContainerSnapshot, pod: Pod | None = None) -> dict[str, str]:
+        """Raw (unsanitized) label name -> value for one container (``pod``: a pod-level cgroup's pod)."""
+        if self.kubelet:
+            return kubelet_labels(snap, pod)
         spec = snap.spec
         out = {LABEL_ID: snap.name}
         if snap.aliases:
@@ -100,11 +108,14 @@ class Template:
 class ContainerLabels:
     """One container's labels, rendered for a layout and cached."""
 
-    __slots__ = ("_templates", "aliases", "base", "last_used", "layout", "pad", "pairs", "raw", "spec", "values")
+    __slots__ = (
+        "_templates", "aliases", "base", "last_used", "layout", "pad", "pairs", "pod", "raw", "spec", "values",
+    )  # fmt: skip
 
-    def __init__(self, snap: ContainerSnapshot, raw: dict[str, str]) -> None:
+    def __init__(self, snap: ContainerSnapshot, raw: dict[str, str], pod: Pod | None = None) -> None:
         self.spec = snap.spec
         self.aliases = snap.aliases
+        self.pod = pod
         self.raw = raw
         self.layout: Layout | None = None
         self.pad = True
@@ -114,8 +125,8 @@ class ContainerLabels:
         self.last_used = 0
         self._templates: dict[tuple[str, ...], Template] = {}
 
-    def is_for(self, snap: ContainerSnapshot) -> bool:
-        return self.spec is snap.spec and self.aliases == snap.aliases
+    def is_for(self, snap: ContainerSnapshot, pod: Pod | None = None) -> bool:
+        return self.spec is snap.spec and self.aliases == snap.aliases and self.pod == pod
 
     def bind(self, layout: Layout, pad: bool) -> None:
         """Render for ``layout``; a no-op when already rendered for it."""
@@ -181,10 +192,13 @@ class LabelCache:
         entries = self._entries
         found: list[ContainerLabels] = []
         raw_names: set[str] = set()
+        policy = self._policy
+        pods = pods_by_uid(snapshots) if policy.kubelet else None
         for snap in snapshots:
             e = entries.get(snap.name)
-            if e is None or not e.is_for(snap):
-                e = ContainerLabels(snap, self._policy.raw_labels(snap))
+            pod = None if pods is None else pod_of(snap, pods)
+            if e is None or not e.is_for(snap, pod):
+                e = ContainerLabels(snap, policy.raw_labels(snap, pod), pod)
                 entries[snap.name] = e
             e.last_used = now
             raw_names.update(e.raw)

@@ -51,6 +51,9 @@ class ExpositionOptions:
     # Beyond cAdvisor: keep only these container base labels (exact Prometheus label names or
     # "prefix*", e.g. "container_label_com_docker_compose_*"); None = all. `id` is always kept.
     label_allowlist: tuple[str, ...] | None = None
+    # Beyond cAdvisor: the kubelet's label set on container series (id, name, image, pod, namespace,
+    # container; metrics/kubelet.py) instead of cAdvisor's, as the kubelet's /metrics/cadvisor serves them.
+    kubelet_labels: bool = False
     # The Python client's process_* and python_* families (the Go client's process_*/go_* in cAdvisor).
     runtime_metrics: bool = True
     # pycadvisor_exposition_series: the number of series in the response.
@@ -68,6 +71,7 @@ class ExpositionOptions:
         no_empty_label_padding: bool = False,
         family_allowlist: str = "",
         label_allowlist: str = "",
+        kubelet_labels: bool = False,
     ) -> ExpositionOptions:
         """Build options from the flag strings (CSV as cAdvisor takes them; "" allow-lists = all).
 
@@ -81,4 +85,5 @@ class ExpositionOptions:
             no_empty_label_padding=no_empty_label_padding,
             family_allowlist=_csv(family_allowlist) or None,
             label_allowlist=_csv(label_allowlist) or None,
+            kubelet_labels=kubelet_labels,
         )
