@@ -283,9 +283,9 @@ def test_file_flags_of_klog_are_noted_when_logging_to_stderr() -> None:
     """As in klog, -log_file and -log_dir change nothing while -logtostderr=true: the log says so."""
     from pycadvisor.cli import no_effect_notes
 
-    notes = no_effect_notes(parse("-log_file=/var/log/c.log", "-resctrl_interval=10s"), StorageOptions())
+    notes = no_effect_notes(parse("-log_file=/var/log/c.log", "-max_procs=4"), StorageOptions())
     assert notes == [
-        "-resctrl_interval=10s has no effect here: resctrl is not collected",
+        "-max_procs=4 has no effect here: pycadvisor collects on one event-loop thread; GOMAXPROCS has no counterpart",
         "-log_file=/var/log/c.log has no effect with -logtostderr=true (as in klog); add -logtostderr=false",
     ]
     assert no_effect_notes(parse("-logtostderr=false", "-log_file=/var/log/c.log"), StorageOptions()) == []

@@ -26,8 +26,15 @@ from pycadvisor.container.fsusage import FsUsageTracker
 from pycadvisor.events.limits import parse_limits
 from pycadvisor.events.service import EventService
 from pycadvisor.events.store import EventStore
+from pycadvisor.host.paths import HostPaths
+from pycadvisor.host.perf.collector import PerfManager
+from pycadvisor.host.perf.config import load_config
+from pycadvisor.host.resctrl.collector import ResctrlManager
+from pycadvisor.host.resctrl.tree import LLC_OCCUPANCY, MBM_LOCAL, MBM_TOTAL, read_mon_features
+from pycadvisor.host.resctrl.tree import find_root as find_resctrl_root
 from pycadvisor.manager.hostinfo import CrioStorage, HostInfo, RuntimeVersions, StorageRoots
 from pycadvisor.manager.manager import Manager, ManagerOptions
+from pycadvisor.manager.state import StatsAddon
 from pycadvisor.metrics.kubelet import metric_set_flags
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.series import SampleSeries, Series
@@ -147,7 +154,15 @@ class Daemon:
             enable_load_reader=cfg.enable_load_reader,
             container_hints=cfg.container_hints,
         )
-        manager = Manager(opts, paths, factories=factories, events=events, sinks=drivers, fs_usage=fs_usage)
+        manager = Manager(
+            opts,
+            paths,
+            factories=factories,
+            events=events,
+            sinks=drivers,
+            fs_usage=fs_usage,
+            addons=build_addons(cfg, paths, frozenset(sets.enabled)),
+        )
         self.manager = manager
         await events.start(asyncio.get_running_loop())
         self.closers.append(events.stop)
@@ -293,6 +308,33 @@ def _storage_families(drivers: list[StorageDriver]) -> Callable[[], list[Family]
     if not drivers:
         return None
     return lambda: storage_families(drivers)
+
+
+def build_addons(cfg: Config, paths: HostPaths, metric_sets: frozenset[str]) -> list[StatsAddon]:
+    """Per-container collectors beside the cgroup files: perf counters (``-perf_events_config``, set
+    ``perf_event``) and resctrl monitoring groups (set ``resctrl``, ``-resctrl_interval``); cAdvisor
+    manager.go ``New`` and ``createContainerLocked``."""
+    addons: list[StatsAddon] = []
+    if cfg.perf_events_config and "perf_event" in metric_sets:
+        perf = PerfManager(load_config(cfg.perf_events_config), paths)
+        perf.check()
+        addons.append(perf)
+    if "resctrl" in metric_sets:
+        root = find_resctrl_root(paths)
+        features = read_mon_features(root) if root is not None else frozenset()
+        if root is None or not features & {LLC_OCCUPANCY, MBM_TOTAL, MBM_LOCAL}:
+            # resctrl/intel/manager.go NewManager: "there are no monitoring features available".
+            log.warning(
+                "resctrl metrics will not be collected: %s",
+                "resctrl is not mounted (mount -t resctrl resctrl /sys/fs/resctrl)"
+                if root is None
+                else f"{root}/info/L3_MON/mon_features lists no monitoring feature",
+            )
+        else:
+            if not cfg.docker_only:  # as cAdvisor: every raw cgroup would take one of the few RMIDs
+                log.warning("--docker_only should be set when collecting Resctrl metrics! See the runtime docs.")
+            addons.append(ResctrlManager(root, paths, features=features, interval_ns=cfg.resctrl_interval))
+    return addons
 
 
 def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -18,6 +17,8 @@ from pycadvisor.config import Config
 from pycadvisor.durations import format_go_duration
 from pycadvisor.events.limits import parse_limits
 from pycadvisor.flags import FlagError, HelpRequested, flag_defs, parse_args, usage
+from pycadvisor.host.perf.collector import PerfManager
+from pycadvisor.host.perf.config import PerfConfigError, load_config
 from pycadvisor.metrics.sets import MetricSets
 from pycadvisor.storage.options import StorageOptions
 from pycadvisor.storage.registry import build_drivers
@@ -50,8 +51,6 @@ NO_EFFECT = {
     "collector_cert": "application metrics are not collected",
     "collector_key": "application metrics are not collected",
     "application_metrics_count_limit": "application metrics are not collected",
-    "perf_events_config": "perf events are not collected",
-    "resctrl_interval": "resctrl is not collected",
 }
 # klog.go: these only matter when logging to files.
 _FILE_ONLY = ("log_dir", "log_file", "alsologtostderr", "stderrthreshold")
@@ -226,9 +225,12 @@ def _validate_files(cfg: Config) -> str | None:
     except ValueError as e:
         return f'invalid value "{cfg.container_hints}" for flag -container_hints: {e}'
     if cfg.perf_events_config:
+        # cAdvisor perf/manager_libpfm.go NewManager: the file is read and checked at start, whatever the sets;
+        # here each event is also opened once, so one this host cannot count is named before we serve.
         try:
-            with open(cfg.perf_events_config, encoding="utf-8") as f:
-                json.load(f)
-        except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            PerfManager(load_config(cfg.perf_events_config), cfg.host_paths()).check()
+        except PerfConfigError as e:
+            return f'invalid value "{cfg.perf_events_config}" for flag -perf_events_config: {e.where}'
+        except OSError as e:  # no perf_event_open here at all
             return f'invalid value "{cfg.perf_events_config}" for flag -perf_events_config: {e}'
     return None

@@ -12,6 +12,7 @@ from pycadvisor.host.ownprocess import OwnProcessReader
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
 from pycadvisor.model.container import (
+    CacheStats,
     ContainerSpec,
     ContainerStats,
     CpuCFS,
@@ -26,6 +27,7 @@ from pycadvisor.model.container import (
     HugetlbStats,
     InterfaceStats,
     LoadStats,
+    MemoryBandwidthStats,
     MemoryEvents,
     MemoryNumaStats,
     MemorySpec,
@@ -34,6 +36,8 @@ from pycadvisor.model.container import (
     MetricVal,
     NetworkStats,
     PerDiskStats,
+    PerfStat,
+    PerfUncoreStat,
     ProcessSpec,
     ProcessStats,
     PSIData,
@@ -179,32 +183,24 @@ def root_snapshot() -> ContainerSnapshot:
             threads_max=100,
             ulimits=[UlimitSpec(name="max_open_files", soft_limit=16384, hard_limit=16384)],
         ),
+        # cAdvisor's lib/metrics/prometheus_fake.go values (its golden testdata/prometheus_metrics).
         perf_stats=[
-            {"scaling_ratio": 1.0, "value": 123, "name": "instructions", "cpu": 0},
-            {"scaling_ratio": 0.66666666666, "value": 321, "name": "instructions_retired", "cpu": 0},
-            {"scaling_ratio": 0.5, "value": 456, "name": "instructions", "cpu": 1},
-            {"scaling_ratio": 0.33333333333, "value": 789, "name": "instructions_retired", "cpu": 1},
+            PerfStat(scaling_ratio=1.0, value=123, name="instructions", cpu=0),
+            PerfStat(scaling_ratio=0.66666666666, value=321, name="instructions_retired", cpu=0),
+            PerfStat(scaling_ratio=0.5, value=456, name="instructions", cpu=1),
+            PerfStat(scaling_ratio=0.33333333333, value=789, name="instructions_retired", cpu=1),
         ],
         perf_uncore_stats=[
-            {
-                "scaling_ratio": 1.0,
-                "value": 1_231_231_512,
-                "name": "cas_count_read",
-                "socket": 0,
-                "pmu": "uncore_imc_0",
-            },
-            {
-                "scaling_ratio": 1.0,
-                "value": 1_111_231_331,
-                "name": "cas_count_read",
-                "socket": 1,
-                "pmu": "uncore_imc_0",
-            },
+            PerfUncoreStat(scaling_ratio=1.0, value=1_231_231_512, name="cas_count_read", socket=0, pmu="uncore_imc_0"),
+            PerfUncoreStat(scaling_ratio=1.0, value=1_111_231_331, name="cas_count_read", socket=1, pmu="uncore_imc_0"),
         ],
         referenced_memory=1234,
         resctrl=ResctrlStats(
-            memory_bandwidth=[{"mbm_total_bytes": 4_512_312, "mbm_local_bytes": 2_390_393}],
-            cache=[{"llc_occupancy": 162_626}],
+            memory_bandwidth=[
+                MemoryBandwidthStats(mbm_total_bytes=4_512_312, mbm_local_bytes=2_390_393),
+                MemoryBandwidthStats(mbm_total_bytes=2_173_713, mbm_local_bytes=1_231_233),
+            ],
+            cache=[CacheStats(llc_occupancy=162_626), CacheStats(llc_occupancy=213_777)],
         ),
         cpuset=CpuSetStats(memory_migrate=1),
     )

@@ -179,6 +179,7 @@ class Discovery(ManagerState):
             interval_ns=self.opts.housekeeping_interval_ns,
             settling=0 if collector.complete else _SETTLING_SAMPLES,
         )
+        self._attach_addons(state)
         self.containers[name] = state
         if name != "/":
             self._kids.setdefault(os.path.dirname(name), set()).add(name)
@@ -201,6 +202,7 @@ class Discovery(ManagerState):
             kids.discard(name)
         st.due_ns = 0  # its heap entry, if any, is now stale
         st.collector.close()
+        st.close_addons()
         if self.fs_usage is not None:
             self.fs_usage.untrack(name)
         self.counters.removed += 1
@@ -215,6 +217,18 @@ class Discovery(ManagerState):
                 return
         code = st.metadata.exit_code if st.metadata and st.metadata.exit_code is not None else -1
         self._emit_deletion(name, code)
+
+    def _attach_addons(self, st: ContainerState) -> None:
+        """The container's perf counters and resctrl group (cAdvisor manager.go ``createContainerLocked``:
+        a collector that cannot be set up is logged and the container is monitored without it)."""
+        for addon in self.addons:
+            try:
+                got = addon.attach(st.name)
+            except Exception as e:
+                log.warning("%s metrics will not be available for container %s: %s", addon.family, st.name, e)
+                continue
+            if got is not None:
+                st.addons.append((addon.family, got))
 
     def _emit_deletion(self, name: str, code: int) -> None:
         assert self.events is not None

@@ -109,6 +109,7 @@ class Manager(Discovery, Scheduler, Queries):
         self._due.clear()
         for st in self.containers.values():
             st.collector.close()
+            st.close_addons()  # perf descriptors, and resctrl groups that would hold their RMIDs after us
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

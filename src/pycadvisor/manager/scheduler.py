@@ -123,6 +123,8 @@ class Scheduler(ManagerState):
                 if not st.collector.exists():
                     raise
                 self._sync_controllers(st, reopen=True)
+                for _, addon in st.addons:
+                    addon.reopen()
                 tokens, values, errors = st.collector.sample(now_ns=now, pid=pid)
         except ContainerGone:
             if not st.collector.exists():
@@ -147,6 +149,12 @@ class Scheduler(ManagerState):
             self._add_fs(st, now, tokens, values)
         if md is not None and md.health:
             codec.add_object("health", Health(status=md.health), tokens, values)
+        for family, addon in st.addons:
+            try:
+                for member, value in addon.update(st.collector.dirs, now):
+                    codec.add_member(member, value, tokens, values)
+            except Exception as e:  # fails this family only: the cgroup files' sample stands
+                errors = [*errors, (family, e)]
         if errors:
             st.scrape_errors += 1
             self.counters.scrape_errors += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -72,6 +72,32 @@ class FsUsage(Protocol):
         ...
 
 
+class ContainerAddon(Protocol):
+    """Stats of one container gathered beside its cgroup files (perf counters, a resctrl monitoring group):
+    cAdvisor's ``stats.Collector`` (lib/stats/types.go), held from the container's addition to its removal."""
+
+    def update(self, dirs: Mapping[str, str], now_ns: int) -> list[tuple[str, object]]:
+        """``(ContainerStats member, value)`` pairs of this sample, from the container's controller
+        directories; raising fails only this family's part of the sample."""
+        ...
+
+    def reopen(self) -> None:
+        """The container's cgroup was removed and made again under the same name while it was followed."""
+        ...
+
+    def close(self) -> None:
+        """Give back what it holds (descriptors, a monitoring group); the container is gone."""
+        ...
+
+
+class StatsAddon(Protocol):
+    """Makes each container's :class:`ContainerAddon` (cAdvisor's ``stats.Manager``, ``GetCollector``)."""
+
+    family: str  # the metric set it fills, named in the logged errors
+
+    def attach(self, name: str) -> ContainerAddon | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ManagerOptions:
     housekeeping_interval_ns: int = 1 * S
@@ -122,6 +148,7 @@ class ManagerState:
         machine_reader: Callable[[], MachineInfo] | None = None,
         reader: FdReader | None = None,
         runner: Runner | None = None,
+        addons: Sequence[StatsAddon] = (),
     ) -> None:
         self.opts = opts
         self._reader = reader or default_reader()  # how collectors read their held descriptors
@@ -131,6 +158,7 @@ class ManagerState:
         self.events = events
         self.sinks = list(sinks)
         self.fs_usage = fs_usage
+        self.addons = list(addons)
         self.mounts = mounts
         self._machine_reader = machine_reader
         self._machine: MachineInfo | None = None

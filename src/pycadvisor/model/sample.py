@@ -14,7 +14,8 @@ Token kinds: ``("cpu", ncpu, psi)``, ``("sched",)``, ``("ref",)`` (referenced by
 ``("load",)`` (task states and load averages), ``("mem", psi)``,
 ``("io", ((member, ((device, major, minor, op keys), ...)), ...), psi)``, ``("net", interface names,
 tcp keys, tcp6 keys, udp keys, udp6 keys, advanced tcp keys)`` (``None`` keys: not collected, the
-shared zero table) and ``("obj", member, shape, n)``. Families that are off by default or rare (processes, hugetlb,
+shared zero table), ``("perf", ((event, cpu), ...))`` (perf counters: value and scaling ratio's bits each)
+and ``("obj", member, shape, n)``. Families that are off by default or rare (processes, hugetlb,
 filesystems, health) are stored by the generic :class:`~pycadvisor.model.compact.Compactor` under an
 ``"obj"`` token.
 """
@@ -46,6 +47,7 @@ from pycadvisor.model.container import (
     MemoryStatsMemoryData,
     NetworkStats,
     PerDiskStats,
+    PerfStat,
     PSIData,
     PSIStats,
     ResctrlStats,
@@ -91,6 +93,8 @@ IFACE_SIZE = len(IFACE_SLOTS)
 
 _D4 = struct.Struct("<4d")
 _Q4 = struct.Struct("<4q")
+_D1 = struct.Struct("<d")
+_Q1 = struct.Struct("<q")
 
 
 def psi_ints(p: PSIStats) -> tuple[int, ...]:
@@ -167,6 +171,8 @@ def token_size(t: Token) -> int:
         return IFACE_SIZE * len(t[1]) + sum(len(keys) for keys in t[2:] if keys is not None)
     if kind == "numa":
         return sum(len(nodes) for _scope, _kind, nodes in t[1])
+    if kind == "perf":
+        return 2 * len(t[1])
     if kind == "obj":
         return int(t[3])
     raise ValueError(f"unknown sample family {kind!r}")
@@ -210,6 +216,18 @@ class SampleCodec:
         shape, arr = self.compactor.encode(obj)
         tokens.append(("obj", member, shape, len(arr)))
         vals.extend(arr)
+
+    def add_member(self, member: str, obj: object, tokens: list[Token], vals: list[int]) -> None:
+        """Append one member of a sample: ``perf_stats`` flat (a ``("perf", ((name, cpu), ...))`` token, value
+        and ratio per entry: a tenth of the generic encoding's cost), anything else generically."""
+        if member == "perf_stats" and type(obj) is list and all(type(p) is PerfStat for p in obj):
+            stats: list[PerfStat] = obj
+            tokens.append(("perf", tuple((p.name, p.cpu) for p in stats)))
+            for p in stats:
+                vals.append(p.value)
+                vals.append(_Q1.unpack(_D1.pack(p.scaling_ratio))[0])
+            return
+        self.add_object(member, obj, tokens, vals)
 
     def encode(self, st: ContainerStats) -> tuple[Layout, array[int]]:
         """Any ContainerStats, every member stored generically (tests, embedders, the fallback)."""
@@ -258,6 +276,11 @@ class SampleCodec:
                 st.network = self._net(t, it)
             elif kind == "numa":  # follows "mem"
                 self._numa(st, t, it)
+            elif kind == "perf":
+                st.perf_stats = [
+                    PerfStat(value=next(it), scaling_ratio=_D1.unpack(_Q1.pack(next(it)))[0], name=name, cpu=cpu)
+                    for name, cpu in t[1]
+                ]
             elif kind == "obj":
                 setattr(st, t[1], self.compactor.decode_from(t[2], it))
             else:

@@ -19,6 +19,8 @@ from pycadvisor.model.container import (
     LoadStats,
     MemorySpec,
     MemoryStats,
+    PerfStat,
+    PerfUncoreStat,
     ProcessSpec,
     ProcessStats,
     ResctrlStats,
@@ -93,8 +95,8 @@ class ContainerStatsV2:
     load_stats: LoadStats | None = opt()  # never set, as cAdvisor (info/v2 ContainerStats.Load)
     accelerators: list[dict[str, object]] | None = opt()
     custom_metrics: Any = opt()
-    perf_stats: Any = opt()
-    perf_uncore_stats: Any = opt()
+    perf_stats: list[PerfStat] | None = opt()
+    perf_uncore_stats: list[PerfUncoreStat] | None = opt()
     referenced_memory: int = jfield(omitempty=True, default=0)
     resctrl: ResctrlStats = field(default_factory=ResctrlStats)
 
@@ -126,8 +128,8 @@ class DeprecatedContainerStats:
     )  # fmt: skip
     has_custom_metrics: bool = False
     custom_metrics: Any = opt()
-    perf_stats: Any = opt()
-    perf_uncore_stats: Any = opt()
+    perf_stats: list[PerfStat] | None = opt()
+    perf_uncore_stats: list[PerfUncoreStat] | None = opt()
     referenced_memory: int = jfield(omitempty=True, default=0)
     resctrl: ResctrlStats = field(default_factory=ResctrlStats)
 
@@ -251,7 +253,16 @@ def stats_v2(spec: ContainerSpec, prev: ContainerStats | None, st: ContainerStat
         )
     if spec.has_custom_metrics:
         out.custom_metrics = st.custom_metrics
+    _copy_perf(st, out)
     return out
+
+
+def _copy_perf(st: ContainerStats, out: ContainerStatsV2 | DeprecatedContainerStats) -> None:
+    """Whatever the spec says (info/v2/conversion.go ContainerStatsFromV1, DeprecatedStatsFromV1)."""
+    if st.perf_stats:
+        out.perf_stats = st.perf_stats
+    if st.perf_uncore_stats:
+        out.perf_uncore_stats = st.perf_uncore_stats
 
 
 def deprecated_stats(spec: ContainerSpec, prev: ContainerStats | None, st: ContainerStats) -> DeprecatedContainerStats:
@@ -285,6 +296,7 @@ def deprecated_stats(spec: ContainerSpec, prev: ContainerStats | None, st: Conta
         out.filesystem = st.filesystem
     if spec.has_custom_metrics:
         out.custom_metrics = st.custom_metrics
+    _copy_perf(st, out)
     return out
 
 
