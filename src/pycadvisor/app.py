@@ -19,6 +19,8 @@ from pycadvisor.api.limits import HeavyGate
 from pycadvisor.api.prometheus import make_metrics_handler
 from pycadvisor.api.rest import ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
+from pycadvisor.appmetrics.fetch import Fetcher, client_tls_context
+from pycadvisor.appmetrics.poller import AppMetricsPoller
 from pycadvisor.config import Config, split_csv
 from pycadvisor.container import registry
 from pycadvisor.container.base import Factory, RuntimeOptions
@@ -29,15 +31,20 @@ from pycadvisor.events.store import EventStore
 from pycadvisor.manager.hostinfo import CrioStorage, HostInfo, RuntimeVersions, StorageRoots
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.metrics.options import ExpositionOptions
-from pycadvisor.metrics.sets import MetricSets
+from pycadvisor.metrics.sets import APP, MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
 from pycadvisor.model.machine import MachineInfo
 from pycadvisor.storage.base import StorageDriver
-from pycadvisor.storage.metrics import Family, storage_families
+from pycadvisor.storage.metrics import storage_families
 from pycadvisor.storage.options import StorageOptions
 from pycadvisor.storage.registry import build_drivers
 
 log = logging.getLogger("pycadvisor")
+
+# An endpoint's answer must arrive within this and fit this size (cAdvisor's collector client has neither bound:
+# a hung endpoint held its container's housekeeping).
+_APPMETRICS_TIMEOUT_S = 10.0
+_APPMETRICS_MAX_BYTES = 16 << 20
 
 
 class ManagerMetricsSource:
@@ -127,7 +134,12 @@ class Daemon:
             referenced_reset_interval=cfg.referenced_reset_interval,
             enable_load_reader=cfg.enable_load_reader,
         )
-        manager = Manager(opts, paths, factories=factories, events=events, sinks=drivers, fs_usage=fs_usage)
+        appmetrics = _appmetrics_poller(cfg, sets)
+        if appmetrics is not None:
+            self.closers.append(appmetrics.close)
+        manager = Manager(
+            opts, paths, factories=factories, events=events, sinks=drivers, fs_usage=fs_usage, appmetrics=appmetrics
+        )
         self.manager = manager
         await events.start(asyncio.get_running_loop())
         self.closers.append(events.stop)
@@ -182,7 +194,9 @@ class Daemon:
                 auth_protect_api=cfg.auth_protect_api,
                 profiling=cfg.profiling,
             ),
-            metrics_handler=make_metrics_handler(source, expo, extra_families=_storage_families(drivers), gate=gate),
+            metrics_handler=make_metrics_handler(
+                source, expo, extra_families=_extra_families(drivers, appmetrics), gate=gate
+            ),
         )
         self.runner = CappedRunner(
             app,
@@ -255,10 +269,33 @@ def _storage_roots(factories: list[Factory]) -> StorageRoots:
     return roots
 
 
-def _storage_families(drivers: list[StorageDriver]) -> Callable[[], list[Family]] | None:
-    if not drivers:
+def _extra_families(
+    drivers: list[StorageDriver], appmetrics: AppMetricsPoller | None
+) -> Callable[[], list[Any]] | None:
+    """The storage drivers' counters and the application-metrics error counter, when there are any."""
+    if not drivers and appmetrics is None:
         return None
-    return lambda: storage_families(drivers)
+
+    def families() -> list[Any]:
+        out: list[Any] = list(storage_families(drivers)) if drivers else []
+        if appmetrics is not None:
+            out.extend(appmetrics.families())
+        return out
+
+    return families
+
+
+def _appmetrics_poller(cfg: Config, sets: MetricSets) -> AppMetricsPoller | None:
+    """Polls the endpoints containers declare (``io.cadvisor.metric.*``) unless ``-disable_metrics`` has ``app``."""
+    if not sets.has(APP):
+        return None
+    fetcher = Fetcher(
+        proc_root=cfg.host_paths().proc,
+        tls=client_tls_context(cfg.collector_cert, cfg.collector_key),
+        timeout_s=_APPMETRICS_TIMEOUT_S,
+        max_bytes=_APPMETRICS_MAX_BYTES,
+    )
+    return AppMetricsPoller(fetcher=fetcher, count_limit=cfg.application_metrics_count_limit)
 
 
 def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:

@@ -42,9 +42,6 @@ NO_EFFECT = {
     "add_dir_header": _KLOG_DETAIL,
     "log_backtrace_at": _KLOG_DETAIL,
     "one_output": _KLOG_DETAIL,
-    "collector_cert": "application metrics are not collected",
-    "collector_key": "application metrics are not collected",
-    "application_metrics_count_limit": "application metrics are not collected",
     "perf_events_config": "perf events are not collected",
     "resctrl_interval": "resctrl is not collected",
     "container_hints": "container hints are not read",
@@ -226,6 +223,14 @@ def _validate_files(cfg: Config) -> str | None:
                 check_credentials_file(path, digest_realm=realm)
             except ValueError as e:
                 return f'invalid value "{path}" for flag -{name}: {e}'
+    if cfg.collector_cert or cfg.collector_key:
+        from pycadvisor.appmetrics.fetch import client_tls_context
+
+        try:
+            client_tls_context(cfg.collector_cert, cfg.collector_key)
+        except ValueError as e:
+            flag_name = "collector_key" if cfg.collector_cert and not cfg.collector_key else "collector_cert"
+            return f"invalid value for flag -{flag_name}: {e}"
     if cfg.perf_events_config:
         try:
             with open(cfg.perf_events_config, encoding="utf-8") as f:

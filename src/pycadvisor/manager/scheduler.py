@@ -125,6 +125,8 @@ class Scheduler(ManagerState):
             self._add_fs(st, now, tokens, values)
         if md is not None and md.health:
             codec.add_object("health", Health(status=md.health), tokens, values)
+        if md is not None and self.appmetrics is not None:
+            self._add_app_metrics(st, tokens, values)
         if errors:
             st.scrape_errors += 1
             self.counters.scrape_errors += 1
@@ -159,6 +161,20 @@ class Scheduler(ManagerState):
             or prev[0] is not layout
             or [prev[1][i] for i in layout.signature] != [vals[i] for i in layout.signature]
         )
+
+    def _add_app_metrics(self, st: ContainerState, tokens: list[Token], values: list[int]) -> None:
+        """The latest answers of the container's endpoints (cAdvisor ``manager/container.go``: ``updateStats``
+        sets ``CustomMetrics``; ``updateSpec`` the spec's ``custom_metrics``), polled elsewhere."""
+        assert self.appmetrics is not None
+        got = self.appmetrics.latest(st.name)
+        if got is None:
+            return
+        specs, metrics = got
+        if st.spec.custom_metrics is not specs:
+            st.spec.custom_metrics = specs
+            st.spec.has_custom_metrics = bool(specs)
+        if metrics:
+            self._codec.add_object("custom_metrics", metrics, tokens, values)
 
     def _pid_of(self, st: ContainerState) -> int | None:
         if st.name == "/":

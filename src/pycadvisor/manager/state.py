@@ -26,7 +26,7 @@ from pycadvisor.host.cgroups.load import TaskstatsClient
 from pycadvisor.host.fs import RootFsReader
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.container import ContainerState
-from pycadvisor.model.container import ContainerReference, ContainerSpec, ContainerStats
+from pycadvisor.model.container import ContainerReference, ContainerSpec, ContainerStats, MetricSpec, MetricVal
 from pycadvisor.model.machine import MachineInfo
 from pycadvisor.watcher.inotify import CgroupWatcher
 
@@ -65,6 +65,19 @@ class FsUsage(Protocol):
     def fs_usage(self, name: str) -> LayerUsage | None:
         """``(bytes, inodes, base_bytes, device)`` where ``base_bytes`` leaves out logs and ``device`` is the
         layer's ``st_dev`` (:class:`pycadvisor.container.fsusage.FsUsage`); ``None`` until measured."""
+        ...
+
+
+class AppMetricsSource(Protocol):
+    """Application metrics of containers that declare them (``io.cadvisor.metric.*`` labels), polled off the
+    housekeeping path (:class:`pycadvisor.appmetrics.poller.AppMetricsPoller`)."""
+
+    def watch(self, name: str, labels: dict[str, str], pid: int | None) -> None: ...
+
+    def unwatch(self, name: str) -> None: ...
+
+    def latest(self, name: str) -> tuple[list[MetricSpec], dict[str, list[MetricVal]]] | None:
+        """The specs and latest values of ``name``'s endpoints; None when it declares none."""
         ...
 
 
@@ -115,6 +128,7 @@ class ManagerState:
         mounts: CgroupMounts | None = None,
         machine_reader: Callable[[], MachineInfo] | None = None,
         reader: FdReader | None = None,
+        appmetrics: AppMetricsSource | None = None,
     ) -> None:
         self.opts = opts
         self._reader = reader or default_reader()  # how collectors read their held descriptors
@@ -124,6 +138,7 @@ class ManagerState:
         self.events = events
         self.sinks = list(sinks)
         self.fs_usage = fs_usage
+        self.appmetrics = appmetrics
         self.mounts = mounts
         self._machine_reader = machine_reader
         self._machine: MachineInfo | None = None

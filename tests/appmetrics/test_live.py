@@ -1,0 +1,213 @@
+"""Application metrics end to end: a real Docker container declares endpoints by label, the real daemon polls them.
+
+The container (offline busybox image, support/docker_engine.py) serves a Prometheus text file and an nginx-style
+status page with busybox ``httpd``, which only its network namespace can reach (the engine has its own); its
+configs live in its own root. A third endpoint is dead and a fourth accepts and never answers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from support.docker_engine import Container, DockerEngine
+from support.procs import wait_until
+
+pytestmark = [pytest.mark.root, pytest.mark.service]
+
+FAST = ("-housekeeping_interval=200ms", "-allow_dynamic_housekeeping=false", "-global_housekeeping_interval=2s")
+
+PROM_TEXT = """\
+# HELP app_requests_total Requests served.
+# TYPE app_requests_total counter
+app_requests_total{code="200",method="get"} 1027
+app_requests_total{code="500",method="get"} 3
+# HELP app_queue_depth Jobs waiting.
+# TYPE app_queue_depth gauge
+app_queue_depth 4.5
+# HELP app_ignored Not in metrics_config.
+# TYPE app_ignored gauge
+app_ignored 1
+"""
+PROM_CONFIG = {
+    "endpoint": "http://localhost:8000/metrics",
+    "polling_frequency": "1s",
+    "metrics_config": ["app_requests_total", "app_queue_depth"],
+}
+STATUS_TEXT = "Active connections: 7 \nserver accepts handled requests\nReading: 1 Writing: 2 Waiting: 4\n"
+STATUS_CONFIG = {
+    "endpoint": {"protocol": "http", "port": 8000, "path": "/status"},
+    "metrics_config": [
+        {
+            "name": "activeConnections",
+            "metric_type": "gauge",
+            "units": "number of active connections",
+            "data_type": "int",
+            "polling_frequency": 10,
+            "regex": "Active connections: ([0-9]+)",
+        },
+        {
+            "name": "waiting",
+            "metric_type": "gauge",
+            "units": "number of waiting connections",
+            "data_type": "float",
+            "polling_frequency": 10,
+            "regex": "Waiting: ([0-9]+)",
+        },
+    ],
+}
+DEAD_CONFIG = {"endpoint": "http://localhost:8999/metrics", "polling_frequency": "1s"}
+HUNG_CONFIG = {"endpoint": "http://127.0.0.1:8998/metrics", "polling_frequency": "1s"}
+
+
+def _script() -> str:
+    files = {
+        "/www/metrics": PROM_TEXT,
+        "/www/status": STATUS_TEXT,
+        "/etc/prom.json": json.dumps(PROM_CONFIG),
+        "/etc/status.json": json.dumps(STATUS_CONFIG),
+        "/etc/dead.json": json.dumps(DEAD_CONFIG),
+        "/etc/hung.json": json.dumps(HUNG_CONFIG),
+        "/etc/broken.json": '{"endpoint": "http://localhost:8000/", "metrics_config": [{"name": "x"}]}',
+    }
+    parts = ["mkdir -p /www"]
+    for path, text in files.items():
+        parts.append(f"printf '%s' '{text}' > {path}")
+    # httpd on the container's addresses (a config with protocol/port/path is sent to its eth0 address, as in
+    # cAdvisor); nothing on the host's side can reach it. A listener that accepts and never answers on 8998.
+    parts.append("httpd -p 8000 -h /www")
+    parts.append("(nc -ll -p 8998 -e sleep 3600 &)")
+    parts.append("exec sleep 3600")
+    return " && ".join(parts)
+
+
+def _run_app_container(engine: DockerEngine) -> Container:
+    labels = {
+        "prometheus": "/etc/prom.json",
+        "status": "/etc/status.json",
+        "prometheus_dead": "/etc/dead.json",
+        "prometheus_hung": "/etc/hung.json",
+        "broken": "/etc/broken.json",
+        "missing": "/etc/nothing-here.json",
+    }
+    opts: list[str] = []
+    for name, path in labels.items():
+        opts += ["--label", f"io.cadvisor.metric.{name}={path}"]
+    return engine.run_busybox("sh", "-c", _script(), opts=tuple(opts))
+
+
+def _get_json(daemon: Any, path: str) -> Any:
+    status, body = daemon.get(path)
+    assert status == 200, f"{path} -> {status}: {body[:300]!r}"
+    return json.loads(body)
+
+
+def test_container_endpoints_reach_the_api_metrics_and_stats(
+    docker_engine: DockerEngine, pycadvisor_daemon_factory: Any
+) -> None:
+    # The daemon first, the container after it (a container started while pycadvisor runs).
+    daemon = pycadvisor_daemon_factory(*FAST, f"-docker={docker_engine.endpoint}")
+    c = _run_app_container(docker_engine)
+    try:
+        name = c.cgroup
+
+        def appmetrics() -> dict[str, Any] | None:
+            doc = _get_json(daemon, f"/api/v2.0/appmetrics/{name}")[name]
+            want = {"app_requests_total", "app_queue_depth", "activeConnections", "waiting"}
+            return doc if want <= set(doc) else None
+
+        doc = wait_until(appmetrics, timeout=30, what="application metrics of the container", proc=daemon.process)
+        assert set(doc) == {"app_requests_total", "app_queue_depth", "activeConnections", "waiting"}
+        ok = doc["app_requests_total"]["__name__=app_requests_total\xffcode=200\xffmethod=get"]
+        assert ok[0]["float_value"] == 1027
+        assert doc["app_queue_depth"]["__name__=app_queue_depth"][0]["float_value"] == 4.5
+        assert doc["activeConnections"][""][0]["int_value"] == 7
+        assert doc["waiting"][""][0]["float_value"] == 4
+
+        # v2 stats: custom_metrics in the samples, the spec lists the metrics.
+        stats = _get_json(daemon, f"/api/v2.1/stats/{name}?count=1")[name]
+        assert stats["spec"]["has_custom_metrics"] is True
+        specs = {m["name"]: m for m in stats["spec"]["custom_metrics"]}
+        assert specs["app_requests_total"] == {
+            "name": "app_requests_total",
+            "type": "cumulative",
+            "format": "float",
+            "units": "",
+        }
+        assert specs["activeConnections"] == {
+            "name": "activeConnections",
+            "type": "gauge",
+            "format": "int",
+            "units": "number of active connections",
+        }
+        sample = stats["stats"][-1]["custom_metrics"]
+        assert "labels" not in sample["app_queue_depth"][0]  # omitempty, as Go
+        assert sample["app_queue_depth"][0]["label"] == "__name__=app_queue_depth"
+        assert {v["labels"]["code"] for v in sample["app_requests_total"]} == {"200", "500"}
+
+        # /metrics: each metric under its own name, gauge, cAdvisor's HELP, the container's labels + app_<label>.
+        status, body = daemon.get("/metrics")
+        assert status == 200
+        fams = {f.name: f for f in text_string_to_metric_families(body.decode())}
+        req = fams["app_requests_total"]
+        assert req.type == "gauge" and req.documentation == "Custom application metric."
+        by_code = {s.labels["app_code"]: s for s in req.samples}
+        assert by_code["200"].value == 1027 and by_code["500"].value == 3
+        assert by_code["200"].labels["id"] == name and by_code["200"].labels["name"] == c.name
+        assert by_code["200"].labels["app_method"] == "get"
+        assert [s.value for s in fams["activeConnections"].samples] == [7]
+        assert "app_ignored" not in fams
+
+        # The dead, hung and badly configured endpoints are errors counted, and fail only themselves.
+        def errors() -> dict[str, float] | None:
+            _, text = daemon.get("/metrics")
+            got = {
+                s.labels["collector"]: s.value
+                for f in text_string_to_metric_families(text.decode())
+                if f.name == "pycadvisor_appmetrics_errors"
+                for s in f.samples
+                if s.labels["id"] == name and s.name.endswith("_total")
+            }
+            hung = any("'prometheus_hung'" in line and "timed out" in line for line in daemon.log().splitlines())
+            return got if got.get("prometheus_dead", 0) >= 2 and hung else None
+
+        counted = wait_until(errors, timeout=40, what="errors of the dead and hung endpoints", proc=daemon.process)
+        assert counted[""] == 2  # broken.json and the missing file
+        assert counted.get("prometheus", 0) == 0 and counted.get("status", 0) == 0
+        log = daemon.log()
+        assert "/etc/broken.json: field 'metrics_config[0].metric_type': missing" in log
+        assert "/etc/nothing-here.json" in log
+
+        # Neither sampling nor the healthy endpoints wait for them: both go on while the hung endpoint holds a poll.
+        t0 = time.time()
+        wait_until(
+            lambda: (
+                len(_get_json(daemon, f"/api/v2.0/stats/{name}?count=10")[name]) == 10
+                and _newest(daemon, name) > t0 + 1.0
+                and _newest_app_value(daemon, name) > t0 + 1.0  # the healthy endpoint is polled again meanwhile
+            ),
+            timeout=20,
+            what="samples taken while an endpoint hangs",
+            proc=daemon.process,
+        )
+    finally:
+        docker_engine.rm(c)
+
+
+def _ts(text: str) -> float:
+    from pycadvisor.model.codec import parse_time
+
+    return parse_time(text) / 1e9
+
+
+def _newest(daemon: Any, name: str) -> float:
+    return _ts(_get_json(daemon, f"/api/v2.0/stats/{name}?count=1")[name][-1]["timestamp"])
+
+
+def _newest_app_value(daemon: Any, name: str) -> float:
+    doc = _get_json(daemon, f"/api/v2.0/appmetrics/{name}")[name]
+    return max(_ts(v["timestamp"]) for v in doc["app_queue_depth"]["__name__=app_queue_depth"])
