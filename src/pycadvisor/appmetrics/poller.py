@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _LOG_EVERY_S = 60.0  # as cAdvisor's housekeeping errors (manager/container.go: allowErrorLogging)
 _MAX_CONFIG_BYTES = 1 << 20
+_RETRY_FIRST_S, _RETRY_MAX_S = 1.0, 60.0  # a config file not there (or not usable) yet
 
 
 @dataclass(slots=True)
@@ -85,7 +86,8 @@ class AppMetricsPoller:
             return
         c = _Container(name=name, pid=pid, labels=dict(labels))
         self._containers[name] = c
-        self._spawn(c, self._start(c, configs))
+        for cname, path in sorted(configs.items()):
+            self._spawn(c, self._configure(c, cname, path))
 
     def unwatch(self, name: str) -> None:
         c = self._containers.pop(name, None)
@@ -142,23 +144,32 @@ class AppMetricsPoller:
         c.tasks.append(task)
         task.add_done_callback(lambda t: c.tasks.remove(t) if t in c.tasks else None)
 
-    async def _start(self, c: _Container, configs: dict[str, str]) -> None:
+    async def _configure(self, c: _Container, cname: str, path: str) -> None:
+        """Load one config, then poll its endpoint. A file that is missing or unusable is tried again, after 1 s
+        and then with backoff up to a minute: a container may write its config at start, after the runtime
+        reported it (cAdvisor reads it once, when the container is added, and gives up). Each distinct failure
+        is counted and logged once."""
         loop = asyncio.get_running_loop()
-        for cname, path in sorted(configs.items()):
+        delay, last = _RETRY_FIRST_S, ""
+        while True:
             try:
                 cfg = await loop.run_in_executor(self._executor(), self._load, c.pid, cname, path)
+                break
             except ConfigError as e:
-                c.config_errors += 1
-                log.warning("container %s: application metrics %r: %s", c.name, cname, e)
-                continue
-            if self._containers.get(c.name) is not c:
-                return
-            ep = _Endpoint(cfg=cfg, pid=c.pid)
-            if not isinstance(cfg, PrometheusConfig):
-                ep.specs = generic_specs(cfg)
-            c.endpoints.append(ep)
-            c.merged = None
-            self._spawn(c, self._poll(c, ep))
+                if str(e) != last:
+                    last = str(e)
+                    c.config_errors += 1
+                    log.warning("container %s: application metrics %r: %s (tried again)", c.name, cname, e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_S)
+        if last:
+            log.info("container %s: application metrics %r: %s is usable now", c.name, cname, path)
+        ep = _Endpoint(cfg=cfg, pid=c.pid)
+        if not isinstance(cfg, PrometheusConfig):
+            ep.specs = generic_specs(cfg)
+        c.endpoints.append(ep)
+        c.merged = None
+        await self._poll(c, ep)
 
     def _load(self, pid: int, name: str, path: str) -> CollectorConfig:
         """Read and parse a config file through the container's root (cAdvisor ``containerData.ReadFile``)."""
