@@ -230,7 +230,8 @@ def _validate_files(cfg: Config) -> str | None:
             client_tls_context(cfg.collector_cert, cfg.collector_key)
         except ValueError as e:
             flag_name = "collector_key" if cfg.collector_cert and not cfg.collector_key else "collector_cert"
-            return f"invalid value for flag -{flag_name}: {e}"
+            value = cfg.collector_key if flag_name == "collector_key" else cfg.collector_cert
+            return f'invalid value "{value}" for flag -{flag_name}: {e}'
     if cfg.perf_events_config:
         try:
             with open(cfg.perf_events_config, encoding="utf-8") as f:
