@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
+from typing import Any
 
 from pycadvisor.cache import SampleHistory
 from pycadvisor.container.base import ContainerMetadata
@@ -26,6 +28,8 @@ class ContainerState:
     scrape_errors: int = 0  # consecutive samples with a failed family
     last_sample_ns: int = 0
     settling: int = 0  # samples left before which missing controller directories are looked for again
+    # The application metrics last added to a sample, and their encoding (reused while they are the same object).
+    app_encoded: tuple[object, tuple[Any, ...], array[int]] | None = None
 
     @property
     def namespace(self) -> str:

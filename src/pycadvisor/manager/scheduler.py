@@ -174,7 +174,12 @@ class Scheduler(ManagerState):
             st.spec.custom_metrics = specs
             st.spec.has_custom_metrics = bool(specs)
         if metrics:
-            self._codec.add_object("custom_metrics", metrics, tokens, values)
+            # The poller hands out the same dict until an endpoint answers again: encode it once, not per sample
+            # (80 µs for 5 series, 12 ms for 1,000 on this host).
+            enc = st.app_encoded
+            if enc is None or enc[0] is not metrics:
+                enc = st.app_encoded = (metrics, *self._codec.compactor.encode(metrics))
+            self._codec.add_encoded("custom_metrics", (enc[1], enc[2]), tokens, values)
 
     def _pid_of(self, st: ContainerState) -> int | None:
         if st.name == "/":
