@@ -21,9 +21,11 @@ PAGE = b"# TYPE up gauge\nup 1\n"
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     release: threading.Event
+    hanging: threading.Event
 
     def do_GET(self) -> None:
         if self.path == "/hang":
+            self.hanging.set()
             self.release.wait(30)  # accepts, reads the request, answers nothing until the test ends
             return
         body = b"x" * 5000 if self.path == "/big" else PAGE
@@ -37,9 +39,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+HANGING = threading.Event()  # set by the server once a request to /hang arrived
+
+
 def _serve(ctx: ssl.SSLContext | None) -> Iterator[str]:
     release = threading.Event()
-    handler = type("H", (_Handler,), {"release": release})
+    HANGING.clear()
+    handler = type("H", (_Handler,), {"release": release, "hanging": HANGING})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     if ctx is not None:
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
@@ -75,8 +81,8 @@ def mtls(certs: Path) -> Iterator[str]:
     yield from _serve(ctx)
 
 
-def fetcher(tls: ssl.SSLContext | None = None, max_bytes: int = 4096) -> Fetcher:
-    return Fetcher(proc_root="/proc", tls=tls or client_tls_context(), timeout_s=2.0, max_bytes=max_bytes)
+def fetcher(tls: ssl.SSLContext | None = None, max_bytes: int = 4096, timeout_s: float = 2.0) -> Fetcher:
+    return Fetcher(proc_root="/proc", tls=tls or client_tls_context(), timeout_s=timeout_s, max_bytes=max_bytes)
 
 
 def test_client_certificate_is_presented_and_required(mtls: str, certs: Path) -> None:
@@ -104,3 +110,23 @@ def test_large_hung_and_failing_endpoints_are_errors(plain: str) -> None:
     assert f.get(Target(plain + "/missing"))[0] == 404
     with pytest.raises(FetchError, match="cannot connect"):
         f.get(Target("http://127.0.0.1:1/metrics"))
+
+
+def test_abort_ends_a_request_blocked_on_a_hung_endpoint(plain: str) -> None:
+    """At stop, a worker blocked on an endpoint that never answers is released at once, not after its timeout."""
+    f = fetcher(timeout_s=60)
+    failures: list[BaseException] = []
+
+    def request() -> None:
+        try:
+            f.get(Target(plain + "/hang"), timeout_s=60)
+        except BaseException as e:
+            failures.append(e)
+
+    t = threading.Thread(target=request)
+    t.start()
+    assert HANGING.wait(10)
+    f.abort()
+    t.join(10)
+    assert not t.is_alive()
+    assert len(failures) == 1 and isinstance(failures[0], FetchError)

@@ -81,6 +81,8 @@ class Fetcher:
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self._libc: Any = None
+        self._open: set[socket.socket] = set()  # sockets of the requests in flight, for abort()
+        self._lock = threading.Lock()
 
     def container_address(self, pid: int) -> str:
         """The address the container reaches its default route from (its ``eth0``), else ``127.0.0.1``."""
@@ -112,7 +114,9 @@ class Fetcher:
         sock = self._connect(host, port, target.pid, timeout)
         try:
             if parts.scheme == "https":
-                sock = self.tls.wrap_socket(sock, server_hostname=host)
+                sock = self.tls.wrap_socket(sock, server_hostname=host)  # the plain socket is detached: track this one
+            with self._lock:
+                self._open.add(sock)
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
             conn.sock = sock  # http.client sends on a socket already set rather than connecting
             path = parts.path or "/"
@@ -136,7 +140,20 @@ class Fetcher:
         except (OSError, http.client.HTTPException) as e:
             raise FetchError(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__) from None
         finally:
+            with self._lock:
+                self._open.discard(sock)
             sock.close()
+
+    def abort(self) -> None:
+        """End the requests in flight (their reads return at once and fail): at stop, a worker thread blocked on a
+        hung endpoint would otherwise hold the exit for up to the timeout."""
+        with self._lock:
+            socks = list(self._open)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _connect(self, host: str, port: int, pid: int | None, timeout: float) -> socket.socket:
         try:

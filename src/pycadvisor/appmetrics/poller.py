@@ -114,6 +114,7 @@ class AppMetricsPoller:
     async def close(self) -> None:
         tasks = [t for c in self._containers.values() for t in c.tasks]
         self._containers.clear()
+        self.fetcher.abort()
         for t in tasks:
             t.cancel()
         if tasks:
