@@ -122,6 +122,14 @@ def test_container_endpoints_reach_the_api_metrics_and_stats(
             what="samples taken while an endpoint hangs",
             proc=daemon.process,
         )
+
+        # The application's server dies: its metrics leave /metrics (no stale values), and come back with it.
+        docker_engine.exec(c, "killall", "httpd")
+        wait_until(lambda: "app_queue_depth" not in _families(daemon), timeout=20, what="metrics of a dead server gone")
+        assert "pycadvisor_appmetrics_errors" in _families(daemon)
+        docker_engine.exec(c, "httpd", "-p", "8000", "-h", "/www")
+        wait_until(lambda: "app_queue_depth" in _families(daemon), timeout=20, what="metrics of the restarted server")
+        assert "answer again" in _log(daemon)
     finally:
         docker_engine.rm(c)
 
@@ -145,3 +153,9 @@ def _log(daemon: Any) -> str:
     """The daemon's whole log (``Daemon.log`` is its tail)."""
     with open(daemon.process.log_path, encoding="utf-8", errors="replace") as f:
         return f.read()
+
+
+def _families(daemon: Any) -> set[str]:
+    status, body = daemon.get("/metrics")
+    assert status == 200
+    return {f.name for f in text_string_to_metric_families(body.decode())}
