@@ -107,8 +107,9 @@ def test_container_endpoints_reach_the_api_metrics_and_stats(
         )
         wait_until(lambda: all(w in _log(daemon) for w in wanted), timeout=20, what="config errors logged")
         counted = errors() or counted
-        assert counted[""] >= 2  # (a file read while being written is one more failure)
-        assert counted.get("prometheus", 0) == 0 and counted.get("status", 0) == 0
+        assert counted["broken"] >= 1 and counted["missing"] == 1  # each distinct failure once
+        # Missing at first, maybe read while being written: the healthy endpoints' configs, never a poll of theirs.
+        assert counted["prometheus"] <= 2 and counted["status"] <= 2
 
         # Neither sampling nor the healthy endpoints wait for them: both go on while the hung endpoint holds a poll.
         t0 = time.time()

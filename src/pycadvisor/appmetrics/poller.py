@@ -51,7 +51,7 @@ class _Container:
     pid: int
     labels: dict[str, str]
     endpoints: list[_Endpoint] = field(default_factory=list)
-    config_errors: int = 0
+    config_errors: dict[str, int] = field(default_factory=dict)  # per config name: distinct failures to load it
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     merged: tuple[list[MetricSpec], dict[str, list[MetricVal]]] | None = None  # cached latest()
 
@@ -132,10 +132,11 @@ class AppMetricsPoller:
             labels=["id", "collector"],
         )
         for c in sorted(self._containers.values(), key=lambda c: c.name):
-            if c.config_errors:
-                fam.add_metric([c.name, ""], c.config_errors)
+            counts = dict(c.config_errors)
             for ep in c.endpoints:
-                fam.add_metric([c.name, ep.cfg.name], ep.errors)
+                counts[ep.cfg.name] = counts.get(ep.cfg.name, 0) + ep.errors
+            for cname in sorted(counts):
+                fam.add_metric([c.name, cname], counts[cname])
         return [fam]
 
     # ------------------------------------------------------------------ the tasks
@@ -159,7 +160,7 @@ class AppMetricsPoller:
             except ConfigError as e:
                 if str(e) != last:
                     last = str(e)
-                    c.config_errors += 1
+                    c.config_errors[cname] = c.config_errors.get(cname, 0) + 1
                     log.warning("container %s: application metrics %r: %s (tried again)", c.name, cname, e)
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX_S)
