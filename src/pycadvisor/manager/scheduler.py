@@ -175,7 +175,7 @@ class Scheduler(ManagerState):
             st.spec.has_custom_metrics = bool(specs)
         if metrics:
             # The poller hands out the same dict until an endpoint answers again: encode it once, not per sample
-            # (80 µs for 5 series, 12 ms for 1,000 on this host).
+            # (bench/appmetrics_sample.py: 28 µs for 5 series, 3.3 ms for 1,000; appending the encoding 0.7 µs, 32 µs).
             enc = st.app_encoded
             if enc is None or enc[0] is not metrics:
                 enc = st.app_encoded = (metrics, *self._codec.compactor.encode(metrics))
