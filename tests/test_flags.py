@@ -289,3 +289,13 @@ def test_file_flags_of_klog_are_noted_when_logging_to_stderr() -> None:
         "-log_file=/var/log/c.log has no effect with -logtostderr=true (as in klog); add -logtostderr=false",
     ]
     assert no_effect_notes(parse("-logtostderr=false", "-log_file=/var/log/c.log"), StorageOptions()) == []
+
+
+def test_collector_certificate_flags_exit_2_naming_the_flag(tmp_path: Path) -> None:
+    """-collector_cert needs -collector_key (cAdvisor exits: klog.Fatal), and both must load as a key pair."""
+    cert = tmp_path / "c.pem"
+    cert.write_text("not a certificate")
+    r = run_cli_expecting_exit(f"-collector_cert={cert}")
+    assert r.returncode == 2 and "for flag -collector_key:" in r.stderr
+    r = run_cli_expecting_exit(f"-collector_cert={cert}", f"-collector_key={tmp_path}/none.key")
+    assert r.returncode == 2 and f'invalid value "{cert}" for flag -collector_cert:' in r.stderr

@@ -14,7 +14,7 @@ FLOORS: dict[str, int] = {
     "errors": 0, "durations": 0, "clock": 0, "model": 0, "klog": 0,
     "host": 1,
     "host/cgroups": 2,
-    "container": 3, "watcher": 3, "events": 3, "storage": 3, "cache": 3, "metrics": 3,
+    "container": 3, "watcher": 3, "appmetrics": 3, "events": 3, "storage": 3, "cache": 3, "metrics": 3,
     "flags": 3, "config": 3,
     "manager": 4,
     "api": 5,

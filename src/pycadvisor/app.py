@@ -19,6 +19,8 @@ from pycadvisor.api.limits import HeavyGate
 from pycadvisor.api.prometheus import make_metrics_handler
 from pycadvisor.api.rest import ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
+from pycadvisor.appmetrics.fetch import Fetcher, client_tls_context
+from pycadvisor.appmetrics.poller import AppMetricsPoller
 from pycadvisor.config import DEFAULT_DISABLED_METRICS, Config, split_csv
 from pycadvisor.container import registry
 from pycadvisor.container.base import Factory, RuntimeOptions
@@ -38,15 +40,20 @@ from pycadvisor.manager.state import StatsAddon
 from pycadvisor.metrics.kubelet import metric_set_flags
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.series import SampleSeries, Series
-from pycadvisor.metrics.sets import MetricSets
+from pycadvisor.metrics.sets import APP, MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
 from pycadvisor.model.machine import MachineInfo
 from pycadvisor.storage.base import Sample, SeriesFn, StorageDriver
-from pycadvisor.storage.metrics import Family, storage_families
+from pycadvisor.storage.metrics import storage_families
 from pycadvisor.storage.options import StorageOptions
 from pycadvisor.storage.registry import build_drivers
 
 log = logging.getLogger("pycadvisor")
+
+# An endpoint's answer must arrive within this and fit this size (cAdvisor's collector client has neither bound:
+# a hung endpoint held its container's housekeeping).
+_APPMETRICS_TIMEOUT_S = 10.0
+_APPMETRICS_MAX_BYTES = 16 << 20
 
 
 class ManagerMetricsSource:
@@ -154,6 +161,9 @@ class Daemon:
             enable_load_reader=cfg.enable_load_reader,
             container_hints=cfg.container_hints,
         )
+        appmetrics = _appmetrics_poller(cfg, sets)
+        if appmetrics is not None:
+            self.closers.append(appmetrics.close)
         manager = Manager(
             opts,
             paths,
@@ -162,6 +172,7 @@ class Daemon:
             sinks=drivers,
             fs_usage=fs_usage,
             addons=build_addons(cfg, paths, frozenset(sets.enabled)),
+            appmetrics=appmetrics,
         )
         self.manager = manager
         await events.start(asyncio.get_running_loop())
@@ -210,7 +221,11 @@ class Daemon:
                 profiling=cfg.profiling,
             ),
             metrics_handler=make_metrics_handler(
-                source, expo, extra_families=_storage_families(drivers), own_process=host, gate=gate
+                source,
+                expo,
+                extra_families=_extra_families(drivers, appmetrics),
+                own_process=host,
+                gate=gate,
             ),
         )
         self.runner = CappedRunner(
@@ -304,10 +319,33 @@ def sample_series(expo: ExpositionOptions, oom_counts: Callable[[str], int]) -> 
     return series
 
 
-def _storage_families(drivers: list[StorageDriver]) -> Callable[[], list[Family]] | None:
-    if not drivers:
+def _extra_families(
+    drivers: list[StorageDriver], appmetrics: AppMetricsPoller | None
+) -> Callable[[], list[Any]] | None:
+    """The storage drivers' counters and the application-metrics error counter, when there are any."""
+    if not drivers and appmetrics is None:
         return None
-    return lambda: storage_families(drivers)
+
+    def families() -> list[Any]:
+        out: list[Any] = list(storage_families(drivers)) if drivers else []
+        if appmetrics is not None:
+            out.extend(appmetrics.families())
+        return out
+
+    return families
+
+
+def _appmetrics_poller(cfg: Config, sets: MetricSets) -> AppMetricsPoller | None:
+    """Polls the endpoints containers declare (``io.cadvisor.metric.*``) unless ``-disable_metrics`` has ``app``."""
+    if not sets.has(APP):
+        return None
+    fetcher = Fetcher(
+        proc_root=cfg.host_paths().proc,
+        tls=client_tls_context(cfg.collector_cert, cfg.collector_key),
+        timeout_s=_APPMETRICS_TIMEOUT_S,
+        max_bytes=_APPMETRICS_MAX_BYTES,
+    )
+    return AppMetricsPoller(fetcher=fetcher, count_limit=cfg.application_metrics_count_limit)
 
 
 def build_addons(cfg: Config, paths: HostPaths, metric_sets: frozenset[str]) -> list[StatsAddon]:

@@ -13,7 +13,9 @@ import uvloop
 
 from pycadvisor import __version__, klog
 from pycadvisor.api.authfiles import check_credentials_file
+from pycadvisor.appmetrics.fetch import client_tls_context
 from pycadvisor.config import Config
+from pycadvisor.container.hints import DEFAULT_PATH, load_hints
 from pycadvisor.durations import format_go_duration
 from pycadvisor.events.limits import parse_limits
 from pycadvisor.flags import FlagError, HelpRequested, flag_defs, parse_args, usage
@@ -48,9 +50,6 @@ NO_EFFECT = {
     "add_dir_header": _KLOG_DETAIL,
     "log_backtrace_at": _KLOG_DETAIL,
     "one_output": _KLOG_DETAIL,
-    "collector_cert": "application metrics are not collected",
-    "collector_key": "application metrics are not collected",
-    "application_metrics_count_limit": "application metrics are not collected",
 }
 # klog.go: these only matter when logging to files.
 _FILE_ONLY = ("log_dir", "log_file", "alsologtostderr", "stderrthreshold")
@@ -218,12 +217,17 @@ def _validate_files(cfg: Config) -> str | None:
                 check_credentials_file(path, digest_realm=realm)
             except ValueError as e:
                 return f'invalid value "{path}" for flag -{name}: {e}'
-    from pycadvisor.container.hints import DEFAULT_PATH, load_hints
-
     try:
         load_hints(cfg.container_hints, explicit=cfg.container_hints != DEFAULT_PATH)
     except ValueError as e:
         return f'invalid value "{cfg.container_hints}" for flag -container_hints: {e}'
+    if cfg.collector_cert or cfg.collector_key:
+        try:
+            client_tls_context(cfg.collector_cert, cfg.collector_key)
+        except ValueError as e:
+            flag_name = "collector_key" if cfg.collector_cert and not cfg.collector_key else "collector_cert"
+            value = cfg.collector_key if flag_name == "collector_key" else cfg.collector_cert
+            return f'invalid value "{value}" for flag -{flag_name}: {e}'
     if cfg.perf_events_config:
         # cAdvisor perf/manager_libpfm.go NewManager: the file is read and checked at start, whatever the sets;
         # here each event is also opened once, so one this host cannot count is named before we serve.

@@ -271,6 +271,29 @@ def docker_snapshot() -> ContainerSnapshot:
                 MetricVal(labels={"path": "/", "code": "200"}, timestamp=SAMPLE_TIME, float_value=1.5),
                 MetricVal(labels={"path": "/login", "code": "500"}, timestamp=SAMPLE_TIME, float_value=2),
             ],
+            # cAdvisor's own (metrics/prometheus_fake.go, golden lines in metrics/testdata/prometheus_metrics).
+            "container_custom_app_metric_1": [
+                MetricVal(
+                    label="testlabel_1_1_1",
+                    labels={"test_label": "1_1", "test_label_2": "2_1"},
+                    timestamp=SAMPLE_TIME,
+                    float_value=1.1,
+                ),
+                MetricVal(
+                    label="testlabel_1_1_2",
+                    labels={"test_label": "1_2", "test_label_2": "2_2"},
+                    timestamp=SAMPLE_TIME,
+                    float_value=1.2,
+                ),
+            ],
+            "container_custom_app_metric_2": [
+                MetricVal(label="testlabel2", labels={"test_label": "test_value"}, timestamp=SAMPLE_TIME, float_value=2)
+            ],
+            "container_custom_app_metric_3": [
+                MetricVal(label="testlabel3", labels={"test_label": "test_value"}, timestamp=SAMPLE_TIME, float_value=3)
+            ],
+            # A generic collector's "int" metric: its int_value is exported (cAdvisor exports its float_value, 0).
+            "nginx_active_connections": [MetricVal(timestamp=SAMPLE_TIME, int_value=7)],
         },
         health=Health(status="healthy"),
     )

@@ -31,7 +31,7 @@ from aiohttp import web
 from pycadvisor import __version__
 from pycadvisor.api.rest import SUPPORTED, V1_TYPES, V2_TYPES
 from pycadvisor.model.base import PTR, STRUCT, TIME
-from pycadvisor.model.container import ContainerInfo
+from pycadvisor.model.container import ContainerInfo, MetricValBasic
 from pycadvisor.model.events import Event
 from pycadvisor.model.machine import Attributes, MachineInfo, StorageFsInfo
 from pycadvisor.model.process import ProcessInfo
@@ -287,8 +287,13 @@ def build_document() -> Schema:
         "spec": ("v2 ContainerSpec per container.", by_name(s.ref(ContainerSpecV2))),
         "ps": ("Processes of one container (the root: every process).", {
             "type": "array", "items": s.ref(ProcessInfo)}),
-        "appmetrics": ("Application metrics: always empty (not collected).", by_name(
-            {"type": "object", "maxProperties": 0})),
+        "appmetrics": (
+            "Application metrics (`io.cadvisor.metric.*` labels): metric name -> label string -> values, oldest "
+            "first; keyed by the requested name.", {
+                "type": "object", "additionalProperties": {"type": "object", "additionalProperties": {
+                    "type": "object", "additionalProperties": {"type": "array", "items": s.ref(MetricValBasic)}}},
+                "description": "Keyed by the requested container name (or alias with a runtime `type`).",
+            }),
     }  # fmt: skip
     stats_v21 = by_name(
         {

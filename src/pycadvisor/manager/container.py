@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from array import array
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pycadvisor.cache import SampleHistory
 from pycadvisor.container.base import ContainerMetadata
@@ -36,6 +37,9 @@ class ContainerState:
     settling: int = 0  # samples left before which missing controller directories are looked for again
     hint: ContainerHint | None = None  # -container_hints entry of its name: used while it is raw (no metadata)
     addons: list[tuple[str, ContainerAddon]] = field(default_factory=list)  # (family, collector): perf, resctrl
+
+    # The application metrics last added to a sample, and their encoding (reused while they are the same object).
+    app_encoded: tuple[object, tuple[Any, ...], array[int]] | None = None
 
     def close_addons(self) -> None:
         for family, addon in self.addons:

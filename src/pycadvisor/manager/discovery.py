@@ -205,6 +205,8 @@ class Discovery(ManagerState):
         st.close_addons()
         if self.fs_usage is not None:
             self.fs_usage.untrack(name)
+        if self.appmetrics is not None:
+            self.appmetrics.unwatch(name)
         self.counters.removed += 1
         if self.events is None:
             return
@@ -339,6 +341,8 @@ class Discovery(ManagerState):
             return
         st.metadata = meta
         st.spec = _decorate(st.spec, meta)
+        if self.appmetrics is not None:
+            self.appmetrics.watch(st.name, meta.labels, meta.pid)
         if self.fs_usage is not None and meta.fs_dirs:
             self.fs_usage.track(st.name, meta.fs_dirs)
 

@@ -155,6 +155,8 @@ class Scheduler(ManagerState):
                     codec.add_member(member, value, tokens, values)
             except Exception as e:  # fails this family only: the cgroup files' sample stands
                 errors = [*errors, (family, e)]
+        if md is not None and self.appmetrics is not None:
+            self._add_app_metrics(st, tokens, values)
         if errors:
             st.scrape_errors += 1
             self.counters.scrape_errors += 1
@@ -189,6 +191,25 @@ class Scheduler(ManagerState):
             or prev[0] is not layout
             or [prev[1][i] for i in layout.signature] != [vals[i] for i in layout.signature]
         )
+
+    def _add_app_metrics(self, st: ContainerState, tokens: list[Token], values: list[int]) -> None:
+        """The latest answers of the container's endpoints (cAdvisor ``manager/container.go``: ``updateStats``
+        sets ``CustomMetrics``; ``updateSpec`` the spec's ``custom_metrics``), polled elsewhere."""
+        assert self.appmetrics is not None
+        got = self.appmetrics.latest(st.name)
+        if got is None:
+            return
+        specs, metrics = got
+        if st.spec.custom_metrics is not specs:
+            st.spec.custom_metrics = specs
+            st.spec.has_custom_metrics = bool(specs)
+        if metrics:
+            # The poller hands out the same dict until an endpoint answers again: encode it once, not per sample
+            # (bench/appmetrics_sample.py: 28 µs for 5 series, 3.3 ms for 1,000; appending the encoding 0.7 µs, 32 µs).
+            enc = st.app_encoded
+            if enc is None or enc[0] is not metrics:
+                enc = st.app_encoded = (metrics, *self._codec.compactor.encode(metrics))
+            self._codec.add_encoded("custom_metrics", (enc[1], enc[2]), tokens, values)
 
     def _pid_of(self, st: ContainerState) -> int | None:
         if st.name == "/":

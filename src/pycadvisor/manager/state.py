@@ -29,7 +29,7 @@ from pycadvisor.host.fs import RootFsReader
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.host.zfs import ZfsMountStats
 from pycadvisor.manager.container import ContainerState
-from pycadvisor.model.container import ContainerReference, ContainerSpec, ContainerStats
+from pycadvisor.model.container import ContainerReference, ContainerSpec, ContainerStats, MetricSpec, MetricVal
 from pycadvisor.model.container import FsStats as ContainerFsStats
 from pycadvisor.model.machine import MachineInfo
 from pycadvisor.watcher.inotify import CgroupWatcher
@@ -98,6 +98,19 @@ class StatsAddon(Protocol):
     def attach(self, name: str) -> ContainerAddon | None: ...
 
 
+class AppMetricsSource(Protocol):
+    """Application metrics of containers that declare them (``io.cadvisor.metric.*`` labels), polled off the
+    housekeeping path (:class:`pycadvisor.appmetrics.poller.AppMetricsPoller`)."""
+
+    def watch(self, name: str, labels: dict[str, str], pid: int | None) -> None: ...
+
+    def unwatch(self, name: str) -> None: ...
+
+    def latest(self, name: str) -> tuple[list[MetricSpec], dict[str, list[MetricVal]]] | None:
+        """The specs and latest values of ``name``'s endpoints; None when it declares none."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ManagerOptions:
     housekeeping_interval_ns: int = 1 * S
@@ -149,6 +162,7 @@ class ManagerState:
         reader: FdReader | None = None,
         runner: Runner | None = None,
         addons: Sequence[StatsAddon] = (),
+        appmetrics: AppMetricsSource | None = None,
     ) -> None:
         self.opts = opts
         self._reader = reader or default_reader()  # how collectors read their held descriptors
@@ -159,6 +173,7 @@ class ManagerState:
         self.sinks = list(sinks)
         self.fs_usage = fs_usage
         self.addons = list(addons)
+        self.appmetrics = appmetrics
         self.mounts = mounts
         self._machine_reader = machine_reader
         self._machine: MachineInfo | None = None

@@ -423,7 +423,10 @@ def _app_families(rows: list[_Row]) -> list[Block]:
                 extra = [(k, v) for k, v in extra if is_valid_label_name(k)]
                 pairs = sorted([*base, *extra], key=_first)
                 key = tuple(v for _, v in pairs)
-                lines.append((key, f"{metric_name}{render_labels(pairs)} {format_value(mv.float_value)}\n"))
+                # cAdvisor exports float64(metric.FloatValue), a 0 for a generic collector's "int" metric; its
+                # int_value is exported instead (an int metric has no float value).
+                value = mv.float_value if mv.float_value or not mv.int_value else mv.int_value
+                lines.append((key, f"{metric_name}{render_labels(pairs)} {format_value(value)}\n"))
     out: list[Block] = []
     for metric_name, keyed in families.items():
         if not keyed:

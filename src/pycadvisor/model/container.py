@@ -313,6 +313,15 @@ class MetricVal:
 
 
 @dataclass(slots=True, kw_only=True)
+class MetricValBasic:
+    """One value of ``/api/v2.0/appmetrics`` (info/v1/metric.go ``MetricValBasic``)."""
+
+    timestamp: int = time_field()
+    int_value: int = jfield(omitempty=True, default=0)
+    float_value: float = jfield(omitempty=True, default=0.0)
+
+
+@dataclass(slots=True, kw_only=True)
 class CpuSetStats:
     memory_migrate: int = 0
 

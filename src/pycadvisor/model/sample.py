@@ -229,6 +229,15 @@ class SampleCodec:
             return
         self.add_object(member, obj, tokens, vals)
 
+    def add_encoded(
+        self, member: str, encoded: tuple[tuple[Any, ...], array[int]], tokens: list[Token], vals: list[int]
+    ) -> None:
+        """Append a member encoded once (``compactor.encode``) and shared by several samples: a value that changes
+        less often than samples are taken (application metrics) is not walked again for each."""
+        shape, arr = encoded
+        tokens.append(("obj", member, shape, len(arr)))
+        vals.extend(arr)
+
     def encode(self, st: ContainerStats) -> tuple[Layout, array[int]]:
         """Any ContainerStats, every member stored generically (tests, embedders, the fallback)."""
         tokens: list[Token] = []
