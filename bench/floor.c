@@ -1,6 +1,6 @@
 /*
  * The floor of collection: the same kernel files as the daemon, held open and re-read with
- * pread(fd, buf, 64 KiB, 0), nothing parsed (performance.md §1, variant "C-pread").
+ * pread(fd, buf, 64 KiB, 0), nothing parsed (bench/README.md, "floor").
  *
  * usage: floor <paths-file> <seconds-per-round> <rounds> [<pause-ms> [<ticks>]]
  *

@@ -1,7 +1,7 @@
 """The floor of collection: the daemon's kernel files held open and re-read with pread, nothing parsed.
 
 ``floor.c`` is compiled at bench time with the system compiler (``cc -O2``); without a compiler the
-same loop runs in Python with ``os.pread`` (performance.md §1: 1.06-1.37x C, syscall-bound). Both
+same loop runs in Python with ``os.pread`` (1.06-1.37x C, syscall-bound: bench/fdread.py). Both
 print one JSON object; :func:`run_floor` returns it as a :class:`FloorResult`.
 
 With ``pause_ms`` > 0 the reads follow the daemon's schedule instead of running back to back: each

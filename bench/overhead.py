@@ -10,7 +10,7 @@ Cgroups mode: N real cgroups ``/pycadbench-<id>/c<i>`` (cpu, cpuacct, cpuset, me
 the cgroup2 tree), one ``sleep`` each. Three subjects watch them in the same window (``--sequential``:
 one after the other): pycadvisor with ``-housekeeping_interval=1s -allow_dynamic_housekeeping=false``
 (the worst case), pycadvisor with dynamic housekeeping on, and Netdata (cgroups plugin only, 1 s,
-performance.md §2). Each runs in its own cpuacct meter cgroup; after a warm-up the script takes, over
+overhead_kit/netdata.py). Each runs in its own cpuacct meter cgroup; after a warm-up the script takes, over
 ``--seconds``: CPU % of one core (meter cgroup, cross-checked with utime+stime of the process tree in
 /proc), RSS and PSS (VmRSS, smaps_rollup Pss), the container-samples the daemon took (timestamps in
 its history) and so the CPU µs per container-sample. Then ``/metrics`` and

@@ -1,5 +1,6 @@
 """Cost of the ``process_*`` families per ``/metrics`` scrape: ``prometheus_client``'s ``ProcessCollector``
-against pycadvisor's :class:`~pycadvisor.metrics.runtime.ProcessFamilies`, with many fds open.
+against pycadvisor's :class:`~pycadvisor.metrics.runtime.ProcessFamilies` over ``host/ownprocess.py``,
+with many fds open.
 
 pycadvisor holds about ten fds per container, so 1000 containers mean ~12,000 open fds. The client
 counts them with ``len(os.listdir('/proc/self/fd'))``; ours reads ``st_size`` of that directory (Linux
@@ -22,7 +23,20 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from overhead_kit.timing import per_call
+from pycadvisor.host.ownprocess import OwnProcessReader
+from pycadvisor.host.paths import HostPaths
 from pycadvisor.metrics.runtime import FamilyLike, ProcessFamilies, render_collected
+from pycadvisor.model.process import OwnProcessStats
+
+
+class OwnProcess:
+    """What the manager's HostInfo gives ``/metrics`` of this process (``metrics.runtime.OwnProcessSource``)."""
+
+    def __init__(self) -> None:
+        self._reader = OwnProcessReader(HostPaths())
+
+    def own_process(self) -> OwnProcessStats | None:
+        return self._reader.read()
 
 
 def _open_extra(n: int) -> list[int]:
@@ -48,7 +62,7 @@ def main() -> None:
     args = ap.parse_args()
 
     lib = ProcessCollector(registry=CollectorRegistry(auto_describe=False))
-    ours = ProcessFamilies()
+    ours = ProcessFamilies(OwnProcess())
     print(f"kernel {os.uname().release}; st_size of /proc/self/fd = {os.stat('/proc/self/fd').st_size}")
     print(f"{'extra fds':>9} {'open_fds':>8} {'variant':<18} {'wall µs':>9} {'cpu µs':>9} {'calls':>6}")
     for n in (int(x) for x in args.fds.split(",")):

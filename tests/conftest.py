@@ -237,7 +237,8 @@ def statsd_server() -> Iterator[svc.StatsdServer]:
 
 @pytest.fixture
 def prometheus_factory() -> Iterator[Callable[..., svc.PrometheusServer]]:
-    """``make(targets, scrape_interval="1s", extra_config=None, job="pycadvisor", rule_files=())
+    """``make(targets, scrape_interval="1s", extra_config=None, job="pycadvisor", rule_files=(), *,
+    remote_write_receiver=False, port=None)
     -> PrometheusServer``; all stopped after."""
     started: list[svc.PrometheusServer] = []
 
@@ -247,8 +248,21 @@ def prometheus_factory() -> Iterator[Callable[..., svc.PrometheusServer]]:
         extra_config: Mapping[str, Any] | None = None,
         job: str = "pycadvisor",
         rule_files: Sequence[str] = (),
+        *,
+        remote_write_receiver: bool = False,
+        port: int | None = None,
     ) -> svc.PrometheusServer:
-        srv = _start(lambda: svc.start_prometheus(targets, scrape_interval, extra_config, job, rule_files))
+        srv = _start(
+            lambda: svc.start_prometheus(
+                targets,
+                scrape_interval,
+                extra_config,
+                job,
+                rule_files,
+                remote_write_receiver=remote_write_receiver,
+                port=port,
+            )
+        )
         started.append(srv)
         return srv
 

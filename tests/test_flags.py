@@ -283,9 +283,19 @@ def test_file_flags_of_klog_are_noted_when_logging_to_stderr() -> None:
     """As in klog, -log_file and -log_dir change nothing while -logtostderr=true: the log says so."""
     from pycadvisor.cli import no_effect_notes
 
-    notes = no_effect_notes(parse("-log_file=/var/log/c.log", "-resctrl_interval=10s"), StorageOptions())
+    notes = no_effect_notes(parse("-log_file=/var/log/c.log", "-max_procs=4"), StorageOptions())
     assert notes == [
-        "-resctrl_interval=10s has no effect here: resctrl is not collected",
+        "-max_procs=4 has no effect here: pycadvisor collects on one event-loop thread; GOMAXPROCS has no counterpart",
         "-log_file=/var/log/c.log has no effect with -logtostderr=true (as in klog); add -logtostderr=false",
     ]
     assert no_effect_notes(parse("-logtostderr=false", "-log_file=/var/log/c.log"), StorageOptions()) == []
+
+
+def test_collector_certificate_flags_exit_2_naming_the_flag(tmp_path: Path) -> None:
+    """-collector_cert needs -collector_key (cAdvisor exits: klog.Fatal), and both must load as a key pair."""
+    cert = tmp_path / "c.pem"
+    cert.write_text("not a certificate")
+    r = run_cli_expecting_exit(f"-collector_cert={cert}")
+    assert r.returncode == 2 and "for flag -collector_key:" in r.stderr
+    r = run_cli_expecting_exit(f"-collector_cert={cert}", f"-collector_key={tmp_path}/none.key")
+    assert r.returncode == 2 and f'invalid value "{cert}" for flag -collector_cert:' in r.stderr

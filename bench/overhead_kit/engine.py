@@ -1,13 +1,13 @@
 """A private Docker engine for the Docker mode: its own dockerd in its own network namespace.
 
-Recipe of components.md §1 (isolated variant): ``ip netns add``, then ``nsenter --net=… dockerd
---data-root --exec-root -H unix://… --pidfile --storage-driver=vfs --iptables=false --bridge=none``,
-beside any other engine on the machine (own sockets, own managed containerd). The image is the
+The recipe (dockerd's own flags, docs.docker.com/reference/cli/dockerd): ``ip netns add``, then
+``nsenter --net=… dockerd --data-root --exec-root -H unix://… --pidfile --storage-driver=vfs --iptables=false
+--bridge=none``, beside any other engine on the machine (own sockets, own managed containerd). The image is the
 static busybox with one symlink per applet, ``docker import``-ed offline; every run passes
 ``--pull=never``. Container cgroups land in ``/docker/<id>`` (cgroupfs driver).
 
 "The engine" is dockerd + its containerd + every containerd-shim of this engine, without their
-workloads (performance.md §2). dockerd starts in a meter cgroup: containerd and the shims inherit
+workloads (counted per PID, overhead_kit/procfs.py). dockerd starts in a meter cgroup: containerd and the shims inherit
 it, runc moves each workload out into ``/docker/<id>``, so the meter counts the engine alone.
 Cleanup removes what this engine made and nothing else.
 """

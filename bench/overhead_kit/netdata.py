@@ -1,6 +1,6 @@
 """Netdata (Debian's ``netdata`` 1.37) as the baseline peer: 127.0.0.1 only, 1 s, cgroups plugin only.
 
-The profile follows performance.md §2: a private config, cache, lib and log directory; health,
+The profile (the netdata.conf written below): a private config, cache, lib and log directory; health,
 registry, ML, statsd, telemetry and cloud off; every plugin off but ``cgroups`` (``proc`` too
 when asked); ``update every = 1``; dbengine as stock. On a v1/hybrid host ``use unified cgroups =
 no`` is required: ``auto`` picks the cgroup2 tree, which holds only docker here, and then sees

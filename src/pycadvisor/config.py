@@ -109,6 +109,11 @@ class Config:
     containerd_namespace: str = flag("containerd namespace", "k8s.io", name="containerd-namespace")
     crio: str = flag("pycadvisor: CRI-O endpoint (cAdvisor hard-codes it)", "unix:///var/run/crio/crio.sock")
     crio_client_timeout: int = duration("CRI-O client timeout (0 = none)", 0)
+    devicemapper_thin_ls_interval: int = duration(
+        "pycadvisor: how often thin_ls measures Docker's devicemapper containers (0 = never, as cAdvisor)", 15 * S
+    )
+    mesos_agent: str = flag("Mesos agent address", "127.0.0.1:5051")
+    mesos_agent_timeout: int = duration("Mesos agent timeout", 10 * S)
     runtime_timeout: int = duration(
         "pycadvisor: how long to wait for a runtime API before naming a container raw", 2 * S
     )

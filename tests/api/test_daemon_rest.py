@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from support.cgroups import TestCgroup
-from support.procs import cpu_burner, disk_writer, memory_holder, sleeper, wait_until
+from support.procs import cpu_burner, disk_writer, memory_holder, pid_start_time, sleeper, wait_until
 from support.services import get_json, http_request
 
 pytestmark = pytest.mark.root
@@ -54,6 +54,19 @@ def test_machine_and_root(pycadvisor_daemon_factory: Callable[..., Any]) -> None
     storage = get_json(d, "/api/v2.0/storage")
     assert any("root" in fs["labels"] for fs in storage)
     assert get_json(d, "/api/v2.0/storage?label=root")[0]["mountpoint"] == "/"
+    # /metrics' process_* families are the daemon's own process (read through the manager's host façade).
+    status, body = d.get("/metrics")
+    assert status == 200
+    own = {k: float(v) for k, v in (ln.split() for ln in body.decode().splitlines() if ln.startswith("process_"))}
+    start = pid_start_time(d.pid)
+    assert start is not None
+    with open("/proc/stat") as f:
+        btime = next(int(ln.split()[1]) for ln in f if ln.startswith("btime "))
+    assert own["process_start_time_seconds"] == pytest.approx(start / os.sysconf("SC_CLK_TCK") + btime)
+    with open(f"/proc/{d.pid}/limits") as f:
+        soft = next(ln.split()[3] for ln in f if ln.startswith("Max open files"))
+    assert own["process_max_fds"] == float(soft)
+    assert own["process_open_fds"] > 3 and own["process_resident_memory_bytes"] > 1 << 20
 
 
 def test_burner_holder_and_writer_are_measured(

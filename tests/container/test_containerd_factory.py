@@ -1,4 +1,4 @@
-"""The containerd factory against a real standalone containerd driven with ``ctr`` (components.md §3).
+"""The containerd factory against a real standalone containerd driven with ``ctr`` (support/services.py).
 
 containerd runs with its own socket, root and state (CRI plugin off), fed the offline busybox
 image; containers get Kubernetes-style cgroup paths with ``ctr run --cgroup``.

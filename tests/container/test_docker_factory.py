@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import ssl
-import subprocess
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from pycadvisor.model.codec import parse_time
 from support.ci import require
 from support.docker_engine import Container, DockerEngine, require_engine
 from support.procs import eventually
+from support.tls import make_certs
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
 
@@ -204,23 +204,6 @@ def test_tcp_endpoint(engine: DockerEngine) -> None:
     assert asyncio.run(go()).aliases == [c.name, c.id]
 
 
-def _make_certs(d: str) -> None:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate (``--docker-tls-*`` files)."""
-
-    def ossl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=pycad-ca",
-         "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
-    with open(os.path.join(d, "san.cnf"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1\n")
-    for who, ext in (("server", ["-extfile", "san.cnf"]), ("client", [])):
-        ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={who}", "-keyout", f"{who}.key",
-             "-out", f"{who}.csr")  # fmt: skip
-        ossl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-days", "2", "-out", f"{who}.pem", *ext)  # fmt: skip
-
-
 def test_tls_endpoint_with_client_certificate(engine: DockerEngine, tmp_path: Path) -> None:
     """``--docker=tcp://… --docker-tls``: server verified against the CA, client certificate presented.
 
@@ -229,7 +212,7 @@ def test_tls_endpoint_with_client_certificate(engine: DockerEngine, tmp_path: Pa
     """
     require(shutil.which("openssl") is not None, "openssl not installed")
     d = str(tmp_path)
-    _make_certs(d)
+    make_certs(d)
     c = engine.run_busybox()
 
     async def go() -> tuple[ContainerMetadata, BaseException | None]:

@@ -1,4 +1,4 @@
-"""The Podman factory against a real rootful Podman API service (support/services.py, components.md §2).
+"""The Podman factory against a real rootful Podman API service (support/services.py).
 
 Podman runs with runc, the cgroupfs manager and vfs storage, with its API on a private socket,
 fed the offline busybox image; containers use ``--network none`` (no CNI rules on the host).

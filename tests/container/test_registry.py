@@ -29,7 +29,11 @@ def _close(factories: list[Factory]) -> None:
 def test_every_runtime_in_the_order_the_manager_asks_them() -> None:
     fs = build_factories(RuntimeOptions())
     try:
-        assert [f.name for f in fs] == list(RUNTIME_FACTORIES) == ["systemd", "podman", "crio", "containerd", "docker"]
+        assert (
+            [f.name for f in fs]
+            == list(RUNTIME_FACTORIES)
+            == ["systemd", "podman", "crio", "mesos", "containerd", "docker"]
+        )
     finally:
         _close(fs)
 
@@ -42,6 +46,7 @@ def test_flags_reach_the_factories() -> None:
             "-crio=unix:///run/t/crio.sock",
             "-containerd=/run/t/containerd.sock",
             "-containerd-namespace=moby",
+            "-mesos_agent=10.0.0.7:5051",
         ],
         Config,
         StorageOptions,
@@ -51,12 +56,15 @@ def test_flags_reach_the_factories() -> None:
     fs = factories_from_flags(cfg, ["HOME"])
     try:
         by_name = {f.name: f for f in fs}
-        endpoints = {n: getattr(by_name[n], "endpoint", None) for n in ("docker", "podman", "crio", "containerd")}
+        endpoints = {
+            n: getattr(by_name[n], "endpoint", None) for n in ("docker", "podman", "crio", "containerd", "mesos")
+        }
         assert endpoints == {
             "docker": "unix:///run/t/docker.sock",
             "podman": "unix:///run/t/podman.sock",
             "crio": "unix:///run/t/crio.sock",
             "containerd": "/run/t/containerd.sock",
+            "mesos": "10.0.0.7:5051",
         }
         assert getattr(by_name["containerd"], "namespace", None) == "moby"
     finally:

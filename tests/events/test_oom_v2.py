@@ -17,7 +17,7 @@ import pytest
 
 from pycadvisor.events.kmsg import OomInstance
 from pycadvisor.events.oom import OomWatcher
-from pycadvisor.events.oomfiles import parse_flat_keyed, parse_vmstat_oom_kill
+from pycadvisor.events.oomfiles import parse_vmstat_oom_kill
 from pycadvisor.host.paths import HostPaths
 
 EVENT_KEYS = ("low", "high", "max", "oom", "oom_kill", "oom_group_kill")
@@ -98,16 +98,6 @@ def run(coro_fn: Callable[[OomWatcher, list[OomInstance]], Awaitable[None]]) -> 
 
 
 def test_parsers() -> None:
-    assert parse_flat_keyed(b"low 0\nhigh 2\nmax 17\noom 1\noom_kill 1\noom_group_kill 0\n") == {
-        "low": 0,
-        "high": 2,
-        "max": 17,
-        "oom": 1,
-        "oom_kill": 1,
-        "oom_group_kill": 0,
-    }
-    assert parse_flat_keyed(b"oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")["oom_kill"] == 3
-    assert parse_flat_keyed(b"") == {}
     assert parse_vmstat_oom_kill(b"nr_free_pages 1\noom_kill 5\nnr_x 2\n") == 5
     assert parse_vmstat_oom_kill(b"oom_kill 2\n") == 2
     assert parse_vmstat_oom_kill(b"nr_free_pages 1\n") is None

@@ -8,12 +8,12 @@ from pycadvisor.host.cgroups.blkio import parse_blkio_v1, parse_io_stat
 from pycadvisor.host.cgroups.cpu import (
     MAX_U64,
     parse_cpu_max,
-    parse_keyed,
     parse_limit,
     weight_to_shares,
 )
 from pycadvisor.host.cgroups.detect import parse_cgroup_mounts
 from pycadvisor.host.cgroups.pressure import parse_pressure
+from pycadvisor.host.cgroups.rows import parse_keyed
 
 HYBRID_MOUNTINFO = """\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -56,6 +56,13 @@ def test_keyed_and_percpu() -> None:
         b"user_usec": 100,
         b"system_usec": 23,
     }
+    # The OOM watchers' files: v2 memory.events, v1 memory.oom_control.
+    events = parse_keyed(b"low 0\nhigh 2\nmax 17\noom 1\noom_kill 1\noom_group_kill 0\n")
+    assert events == {b"low": 0, b"high": 2, b"max": 17, b"oom": 1, b"oom_kill": 1, b"oom_group_kill": 0}
+    assert parse_keyed(b"oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")[b"oom_kill"] == 3
+    assert parse_keyed(b"") == {}
+    # A line cut short or not "key integer" is skipped; the others still count.
+    assert parse_keyed(b"junk\nmax x\noom 1\noom_kill 4\noom_gro") == {b"oom": 1, b"oom_kill": 4}
 
 
 def test_cpu_max_weight_and_limits() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from pycadvisor.errors import ParseError
+from pycadvisor.host.cgroups.network import parse_net_dev
 from pycadvisor.host.net import (
     TCP_ADVANCED_NAMES,
-    parse_net_dev,
     parse_tcp_advanced,
     parse_tcp_states,
     parse_udp_stats,

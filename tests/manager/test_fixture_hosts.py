@@ -6,7 +6,8 @@ Each value asserted here is listed in that README; they are what cAdvisor report
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator, Iterator
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from pycadvisor.container.systemd import SystemdFactory
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.model.container import ContainerStats
+from support.procs import eventually
 
 HOSTS = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
 SETS = frozenset({"cpu", "memory", "diskIO", "disk", "network", "percpu", "pressure", "process", "hugetlb"})
@@ -169,37 +171,36 @@ def test_samples_are_flat_values_under_one_shared_layout(scenario: str) -> None:
 
 
 def test_vanished_cgroup_is_dropped_not_fatal(tmp_path: Path) -> None:
-    import shutil
-
+    """A corrupt file fails its family only; a cgroup directory removed while tracked is dropped when the
+    watcher reports it (inotify on the host tree), and the others keep being sampled."""
     shutil.copytree(HOSTS / "cgroup2-systemd", tmp_path / "host", symlinks=True)
-    gen = run_manager_at(tmp_path / "host")
-    m = next(gen)
     name = f"/system.slice/docker-{V2_ID}.scope"
-    st = m.get(name)
     d = tmp_path / "host" / "sys" / "fs" / "cgroup" / "system.slice" / f"docker-{V2_ID}.scope"
-    (d / "memory.stat").write_text("anon notanumber\n")  # a corrupt file fails its family only
-    assert m.collect(st) is not None
-    latest = st.history.latest()
-    assert latest is not None and latest.memory is None and latest.cpu is not None
-    shutil.rmtree(d)
-    m._on_cgroup_removed(name)
-    assert name not in m.containers
-    gen.close()
 
+    async def main() -> None:
+        m = Manager(
+            ManagerOptions(metric_sets=SETS, global_housekeeping_interval_ns=0, update_machine_info_interval_ns=0),
+            HostPaths.under(str(tmp_path / "host")),
+            clock=FakeClock(),
+        )
+        await m.start()
+        try:
+            st = m.get(name)
+            (d / "memory.stat").write_text("anon notanumber\n")
+            assert m.collect(st) is not None
+            latest = st.history.latest()
+            assert latest is not None and latest.memory is None and latest.cpu is not None
+            shutil.rmtree(d)
 
-def run_manager_at(root: Path) -> Generator[Manager, None, None]:
-    loop = asyncio.new_event_loop()
-    m = Manager(
-        ManagerOptions(metric_sets=SETS, global_housekeeping_interval_ns=0, update_machine_info_interval_ns=0),
-        HostPaths.under(str(root)),
-        clock=FakeClock(),
-    )
-    loop.run_until_complete(m.start())
-    try:
-        yield m
-    finally:
-        loop.run_until_complete(m.stop())
-        loop.close()
+            async def dropped() -> bool:
+                return name not in m.containers
+
+            await eventually(dropped, timeout=10, what=f"{name} dropped")
+            assert m.collect(m.get("/system.slice")) is not None
+        finally:
+            await m.stop()
+
+    asyncio.run(main())
 
 
 def test_scheduler_samples_each_container_at_its_interval() -> None:

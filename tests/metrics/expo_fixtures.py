@@ -8,8 +8,11 @@ slice with a zero per-CPU entry and no network.
 
 from __future__ import annotations
 
+from pycadvisor.host.ownprocess import OwnProcessReader
+from pycadvisor.host.paths import HostPaths
 from pycadvisor.metrics.source import ContainerSnapshot, VersionInfo
 from pycadvisor.model.container import (
+    CacheStats,
     ContainerSpec,
     ContainerStats,
     CpuCFS,
@@ -24,6 +27,7 @@ from pycadvisor.model.container import (
     HugetlbStats,
     InterfaceStats,
     LoadStats,
+    MemoryBandwidthStats,
     MemoryEvents,
     MemoryNumaStats,
     MemorySpec,
@@ -32,6 +36,8 @@ from pycadvisor.model.container import (
     MetricVal,
     NetworkStats,
     PerDiskStats,
+    PerfStat,
+    PerfUncoreStat,
     ProcessSpec,
     ProcessStats,
     PSIData,
@@ -40,6 +46,7 @@ from pycadvisor.model.container import (
     UlimitSpec,
 )
 from pycadvisor.model.machine import Cache, Core, HugePagesInfo, MachineInfo, MemoryInfo, Node, NVMInfo
+from pycadvisor.model.process import OwnProcessStats
 
 S = 1_000_000_000
 SAMPLE_TIME = 1_395_066_363 * S + 123_456_789  # cAdvisor's fake clock, plus sub-ms ns that must be truncated
@@ -176,32 +183,24 @@ def root_snapshot() -> ContainerSnapshot:
             threads_max=100,
             ulimits=[UlimitSpec(name="max_open_files", soft_limit=16384, hard_limit=16384)],
         ),
+        # cAdvisor's lib/metrics/prometheus_fake.go values (its golden testdata/prometheus_metrics).
         perf_stats=[
-            {"scaling_ratio": 1.0, "value": 123, "name": "instructions", "cpu": 0},
-            {"scaling_ratio": 0.66666666666, "value": 321, "name": "instructions_retired", "cpu": 0},
-            {"scaling_ratio": 0.5, "value": 456, "name": "instructions", "cpu": 1},
-            {"scaling_ratio": 0.33333333333, "value": 789, "name": "instructions_retired", "cpu": 1},
+            PerfStat(scaling_ratio=1.0, value=123, name="instructions", cpu=0),
+            PerfStat(scaling_ratio=0.66666666666, value=321, name="instructions_retired", cpu=0),
+            PerfStat(scaling_ratio=0.5, value=456, name="instructions", cpu=1),
+            PerfStat(scaling_ratio=0.33333333333, value=789, name="instructions_retired", cpu=1),
         ],
         perf_uncore_stats=[
-            {
-                "scaling_ratio": 1.0,
-                "value": 1_231_231_512,
-                "name": "cas_count_read",
-                "socket": 0,
-                "pmu": "uncore_imc_0",
-            },
-            {
-                "scaling_ratio": 1.0,
-                "value": 1_111_231_331,
-                "name": "cas_count_read",
-                "socket": 1,
-                "pmu": "uncore_imc_0",
-            },
+            PerfUncoreStat(scaling_ratio=1.0, value=1_231_231_512, name="cas_count_read", socket=0, pmu="uncore_imc_0"),
+            PerfUncoreStat(scaling_ratio=1.0, value=1_111_231_331, name="cas_count_read", socket=1, pmu="uncore_imc_0"),
         ],
         referenced_memory=1234,
         resctrl=ResctrlStats(
-            memory_bandwidth=[{"mbm_total_bytes": 4_512_312, "mbm_local_bytes": 2_390_393}],
-            cache=[{"llc_occupancy": 162_626}],
+            memory_bandwidth=[
+                MemoryBandwidthStats(mbm_total_bytes=4_512_312, mbm_local_bytes=2_390_393),
+                MemoryBandwidthStats(mbm_total_bytes=2_173_713, mbm_local_bytes=1_231_233),
+            ],
+            cache=[CacheStats(llc_occupancy=162_626), CacheStats(llc_occupancy=213_777)],
         ),
         cpuset=CpuSetStats(memory_migrate=1),
     )
@@ -272,6 +271,29 @@ def docker_snapshot() -> ContainerSnapshot:
                 MetricVal(labels={"path": "/", "code": "200"}, timestamp=SAMPLE_TIME, float_value=1.5),
                 MetricVal(labels={"path": "/login", "code": "500"}, timestamp=SAMPLE_TIME, float_value=2),
             ],
+            # cAdvisor's own (metrics/prometheus_fake.go, golden lines in metrics/testdata/prometheus_metrics).
+            "container_custom_app_metric_1": [
+                MetricVal(
+                    label="testlabel_1_1_1",
+                    labels={"test_label": "1_1", "test_label_2": "2_1"},
+                    timestamp=SAMPLE_TIME,
+                    float_value=1.1,
+                ),
+                MetricVal(
+                    label="testlabel_1_1_2",
+                    labels={"test_label": "1_2", "test_label_2": "2_2"},
+                    timestamp=SAMPLE_TIME,
+                    float_value=1.2,
+                ),
+            ],
+            "container_custom_app_metric_2": [
+                MetricVal(label="testlabel2", labels={"test_label": "test_value"}, timestamp=SAMPLE_TIME, float_value=2)
+            ],
+            "container_custom_app_metric_3": [
+                MetricVal(label="testlabel3", labels={"test_label": "test_value"}, timestamp=SAMPLE_TIME, float_value=3)
+            ],
+            # A generic collector's "int" metric: its int_value is exported (cAdvisor exports its float_value, 0).
+            "nginx_active_connections": [MetricVal(timestamp=SAMPLE_TIME, int_value=7)],
         },
         health=Health(status="healthy"),
     )
@@ -403,3 +425,14 @@ def parse_series(text: str) -> dict[str, list[tuple[dict[str, str], float, int |
             ts = None if s.timestamp is None else round(float(s.timestamp) * 1000)
             out.setdefault(s.name, []).append((dict(s.labels), s.value, ts))
     return out
+
+
+class OwnProcess:
+    """The exporter's own figures as the manager's ``HostInfo`` gives them (``metrics.runtime.OwnProcessSource``),
+    read under ``proc``."""
+
+    def __init__(self, proc: str = "/proc") -> None:
+        self._reader = OwnProcessReader(HostPaths(proc=proc))
+
+    def own_process(self) -> OwnProcessStats | None:
+        return self._reader.read()

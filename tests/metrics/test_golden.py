@@ -22,6 +22,9 @@ CASES: dict[str, ExpositionOptions] = {
     "metrics_default.txt": ExpositionOptions(runtime_metrics=False),
     # Every metric set, as cAdvisor's own golden file is made.
     "metrics_all_sets.txt": ExpositionOptions(metric_sets=MetricSets.of(ALL_METRIC_SETS), runtime_metrics=False),
+    # Only perf_event, so without percpu: per-event sums and minimum ratios with cpu="" (cAdvisor's own
+    # lib/metrics/testdata/prometheus_metrics_perf_aggregated).
+    "metrics_perf_aggregated.txt": ExpositionOptions(metric_sets=MetricSets.of(["perf_event"]), runtime_metrics=False),
     # The cAdvisor label flags and pycadvisor's size options together.
     "metrics_trimmed.txt": ExpositionOptions(
         store_container_labels=False,

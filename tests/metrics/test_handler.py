@@ -12,7 +12,14 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from metrics.expo_fixtures import DOCKER_ID, fixture_machine, fixture_snapshots, fixture_version, parse_series
+from metrics.expo_fixtures import (
+    DOCKER_ID,
+    OwnProcess,
+    fixture_machine,
+    fixture_snapshots,
+    fixture_version,
+    parse_series,
+)
 from pycadvisor.api.prometheus import accepts_gzip, make_metrics_handler
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.source import ContainerSnapshot, MachineInfoLike, VersionInfo
@@ -41,7 +48,9 @@ class StaticSource:
 def serve(source: StaticSource, check: Callable[[aiohttp.ClientSession, str], Awaitable[None]], **opts: Any) -> None:
     async def main() -> None:
         app = web.Application()
-        app.router.add_get("/metrics", make_metrics_handler(source, ExpositionOptions(**opts)))
+        app.router.add_get(
+            "/metrics", make_metrics_handler(source, ExpositionOptions(**opts), own_process=OwnProcess())
+        )
         async with (
             TestServer(app, host="127.0.0.1") as server,
             aiohttp.ClientSession(auto_decompress=False, headers={"Accept-Encoding": "identity"}) as s,

@@ -10,6 +10,7 @@ from metrics.expo_fixtures import (
     DOCKER_ID,
     SAMPLE_TIME,
     SCRAPE_TIME,
+    OwnProcess,
     docker_snapshot,
     fixture_snapshots,
     parse_series,
@@ -224,6 +225,22 @@ def test_custom_metrics_become_gauges_with_app_labels_and_float_values(render: C
     assert all(r[0]["name"] == "web-1" for r in rows)
 
 
+def test_cadvisor_custom_metrics_lines_and_an_int_metric(render: Callable[..., str]) -> None:
+    """cAdvisor's own fake custom metrics render as in its golden file; a generic collector's "int" metric shows its
+    int value (cAdvisor exports its float value, always 0)."""
+    text = render()
+    assert "# HELP container_custom_app_metric_1 Custom application metric.\n" in text
+    assert "# TYPE container_custom_app_metric_1 gauge\n" in text
+    series = parse_series(text)
+    rows = series["container_custom_app_metric_1"]
+    assert {(r[0]["app_test_label"], r[0]["app_test_label_2"], r[1]) for r in rows} == {
+        ("1_1", "2_1", 1.1),
+        ("1_2", "2_2", 1.2),
+    }
+    assert [(r[0]["app_test_label"], r[1]) for r in series["container_custom_app_metric_3"]] == [("test_value", 3.0)]
+    assert [r[1] for r in series["nginx_active_connections"]] == [7.0]
+
+
 def test_scrape_errors_are_reported_and_the_rest_still_served(render: Callable[..., str]) -> None:
     r = ExpositionRenderer(ExpositionOptions(runtime_metrics=False))
     text = r.render(None, machine=None, version=None, now_ns=SCRAPE_TIME).decode()
@@ -279,7 +296,7 @@ def test_duplicate_series_are_dropped(render: Callable[..., str]) -> None:
 
 
 def test_runtime_families_of_the_python_client() -> None:
-    r = ExpositionRenderer(ExpositionOptions())
+    r = ExpositionRenderer(ExpositionOptions(), own_process=OwnProcess())
     text = r.render(fixture_snapshots(), machine=None, version=None).decode()
     series = parse_series(text)
     for fam in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "python_info"):

@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
+from metrics.expo_fixtures import OwnProcess
 from pycadvisor.metrics.runtime import ProcessFamilies, RuntimeMetrics, default_collectors, render_collected
 
 PROCESS_FAMILIES = {
@@ -52,7 +53,7 @@ def extra_fds(n: int) -> Iterator[list[int]]:
 
 
 def test_same_families_as_prometheus_client_for_this_process() -> None:
-    ours, lib = ProcessFamilies(), library()
+    ours, lib = ProcessFamilies(OwnProcess()), library()
     got = ours.collect()
     want = list(lib.collect())
     assert {f.name for f in got} == PROCESS_FAMILIES
@@ -70,7 +71,7 @@ def test_same_families_as_prometheus_client_for_this_process() -> None:
 
 
 def test_rendered_text_matches_the_client_collector_apart_from_moving_values() -> None:
-    ours = {name: text for name, text, _ in render_collected(ProcessFamilies().collect())}
+    ours = {name: text for name, text, _ in render_collected(ProcessFamilies(OwnProcess()).collect())}
     lib = {name: text for name, text, _ in render_collected(library().collect())}
     assert ours.keys() == lib.keys()
     assert ours["process_open_fds"] == lib["process_open_fds"]
@@ -85,7 +86,7 @@ def test_rendered_text_matches_the_client_collector_apart_from_moving_values() -
 
 
 def test_open_fds_follows_fds_the_process_opens_and_closes() -> None:
-    ours = ProcessFamilies()
+    ours = ProcessFamilies(OwnProcess())
     before = values(ours.collect())["process_open_fds"]
     with extra_fds(500):
         during = values(ours.collect())["process_open_fds"]
@@ -116,7 +117,7 @@ def test_open_fds_counts_the_listing_on_a_tree_that_is_not_procfs(tmp_path: Path
             b"Max open files            4096                 524288               files     \n",
         )
     )
-    got = ProcessFamilies(str(proc)).collect()
+    got = ProcessFamilies(OwnProcess(str(proc))).collect()
     want = list(library(str(proc)).collect())
     assert shape(got) == shape(want)
     assert values(got) == values(want)
@@ -134,11 +135,11 @@ def test_nothing_without_a_boot_time_as_the_client(tmp_path: Path) -> None:
     proc = tmp_path / "proc"
     proc.mkdir()
     (proc / "stat").write_text("cpu  10 0 10 1000 0 0 0 0 0 0\n")
-    assert ProcessFamilies(str(proc)).collect() == []
+    assert ProcessFamilies(OwnProcess(str(proc))).collect() == []
     assert list(library(str(proc)).collect()) == []
 
 
 def test_default_collectors_serve_each_family_once_with_the_python_ones() -> None:
-    names = [name for name, _, _ in RuntimeMetrics(default_collectors()).blocks()]
+    names = [name for name, _, _ in RuntimeMetrics(default_collectors(OwnProcess())).blocks()]
     assert len(names) == len(set(names))
     assert {"process_cpu_seconds_total", "process_open_fds", "python_info", "python_gc_collections_total"} <= set(names)

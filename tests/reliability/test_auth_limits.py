@@ -22,7 +22,7 @@ import bcrypt
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from pycadvisor.api import auth
+from pycadvisor.api import auth, authfiles, authlimit
 
 PASSWORD = b"s3cret-pass"
 
@@ -50,7 +50,7 @@ def mixed_htpasswd(tmp_path: Path) -> str:
 def checks_made(monkeypatch: pytest.MonkeyPatch, htpasswd: str, user: str, password: bytes) -> list[str]:
     """The hashes a Basic check of ``user:password`` verified a password against, in order."""
     seen: list[str] = []
-    real = auth.check_password
+    real = authfiles.check_password
 
     def spy(pw: bytes, secret: str) -> bool:
         seen.append(secret)
@@ -83,7 +83,7 @@ def test_every_failed_check_costs_the_costliest_hash_of_the_file(
 
 def test_failures_limiter_refills_refunds_successes_and_forgets_the_oldest_address() -> None:
     now = [0.0]
-    lim = auth.FailureLimiter(burst=3, refill_s=2.0, max_clients=2, clock=lambda: now[0])
+    lim = authlimit.FailureLimiter(burst=3, refill_s=2.0, max_clients=2, clock=lambda: now[0])
     for _ in range(3):
         assert lim.take("10.0.0.1") == 0
     assert lim.take("10.0.0.1") == 2  # no token left: wait one refill
@@ -93,7 +93,7 @@ def test_failures_limiter_refills_refunds_successes_and_forgets_the_oldest_addre
     lim.refund("10.0.0.1")  # ... and that attempt succeeded: it costs nothing
     assert lim.take("10.0.0.1") == 0
 
-    small = auth.FailureLimiter(burst=1, refill_s=100.0, max_clients=1, clock=lambda: now[0])
+    small = authlimit.FailureLimiter(burst=1, refill_s=100.0, max_clients=1, clock=lambda: now[0])
     assert small.take("a") == 0 and small.take("a") > 0
     assert small.take("b") == 0  # a table of one address: "a" is forgotten ...
     assert small.take("a") == 0  # ... and starts again with a full bucket (the table stays bounded)

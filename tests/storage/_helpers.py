@@ -16,6 +16,7 @@ from pycadvisor.host.cgroups.detect import detect_cgroup_mounts
 from pycadvisor.host.cgroups.files import FdBudget, FileSet
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.model.container import (
+    CacheStats,
     ContainerReference,
     ContainerSpec,
     ContainerStats,
@@ -24,9 +25,11 @@ from pycadvisor.model.container import (
     FsStats,
     HugetlbStats,
     InterfaceStats,
+    MemoryBandwidthStats,
     MemoryStats,
     MemoryStatsMemoryData,
     NetworkStats,
+    PerfStat,
     ResctrlStats,
 )
 from pycadvisor.storage.base import StorageDriver
@@ -126,11 +129,11 @@ def full_sample() -> tuple[ContainerReference, ContainerSpec, ContainerStats]:
             FsStats(device="/dev/vdb", type="vfs", capacity=5_000, usage=1_000),
         ],
         hugetlb={"2MB": HugetlbStats(usage=4, max_usage=8, failcnt=1)},
-        perf_stats=[{"scaling_ratio": 1.5, "value": 4589, "name": "cycles", "cpu": 1}],
+        perf_stats=[PerfStat(scaling_ratio=1.5, value=4589, name="cycles", cpu=1)],
         referenced_memory=12345,
         resctrl=ResctrlStats(
-            memory_bandwidth=[{"mbm_total_bytes": 11, "mbm_local_bytes": 7}],
-            cache=[{"llc_occupancy": 3}],
+            memory_bandwidth=[MemoryBandwidthStats(mbm_total_bytes=11, mbm_local_bytes=7)],
+            cache=[CacheStats(llc_occupancy=3)],
         ),
     )
     return ref, spec, stats

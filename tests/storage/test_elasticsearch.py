@@ -1,8 +1,8 @@
 """Elasticsearch driver against Elasticsearch-API emulators on 127.0.0.1.
 
-No real Elasticsearch or OpenSearch can be installed here (components.md §8). The tests use the two
-emulators that ship in PyPI wheels: noida-db (reports Elasticsearch 8.15.3) and osmem-server
-(reports OpenSearch 3.8). They implement ``/``, ``_bulk``, ``_refresh``, ``_search`` and ``/_nodes/http``
+No real Elasticsearch or OpenSearch can be installed here (scripts/lib/install.sh installs what can be).
+The tests use the two emulators that ship in PyPI wheels: noida-db (reports Elasticsearch 8.15.3) and
+osmem-server (reports OpenSearch 3.8). They implement ``/``, ``_bulk``, ``_refresh``, ``_search`` and ``/_nodes/http``
 as the real servers do, which is all the driver uses.
 """
 

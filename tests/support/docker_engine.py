@@ -1,6 +1,6 @@
 """A private Docker engine for tests: its own dockerd in its own network namespace.
 
-Recipe from components.md §1 (isolated variant): ``ip netns add pycad-d-<rand>``, then
+The recipe (dockerd's own flags, docs.docker.com/reference/cli/dockerd): ``ip netns add pycad-d-<rand>``, then
 ``nsenter --net=/run/netns/<ns> dockerd --data-root <tmp>/root --exec-root <tmp>/exec
 -H unix://<tmp>/docker.sock --pidfile <tmp>/dockerd.pid --storage-driver=vfs --iptables=false``.
 The namespace has no uplink, so container traffic can only reach the test's own namespaces; the
@@ -92,9 +92,9 @@ class Container:
 
 
 class DockerEngine:
-    """A dockerd in its own netns with vfs storage; use as a context manager or call :meth:`cleanup`."""
+    """A dockerd in its own netns (vfs storage unless told); use as a context manager or call :meth:`cleanup`."""
 
-    def __init__(self, *, live_restore: bool = False, shutdown_timeout_s: int = 2) -> None:
+    def __init__(self, *, live_restore: bool = False, shutdown_timeout_s: int = 2, storage_driver: str = "vfs") -> None:
         self.tag = secrets.token_hex(3)
         self.netns = f"pycad-d-{self.tag}"
         self.dir = f"/tmp/pycad-d-{self.tag}"  # short: containerd's socket path must fit in sun_path
@@ -105,6 +105,9 @@ class DockerEngine:
         self.log_path = f"{self.dir}/dockerd.log"
         self.live_restore = live_restore
         self.shutdown_timeout_s = shutdown_timeout_s
+        # vfs copies a whole root per layer and per container: overlay2 for images of more than busybox
+        # (the legacy builder makes a container for every Dockerfile instruction).
+        self.storage_driver = storage_driver
         self._proc: ManagedProcess | None = None
         self._netns_made = False
         self._ids: set[str] = set()
@@ -129,6 +132,11 @@ class DockerEngine:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.alive()
+
+    @property
+    def cli(self) -> str:
+        """The docker CLI this engine is driven with."""
+        return self._cli
 
     @property
     def pid(self) -> int | None:
@@ -156,7 +164,7 @@ class DockerEngine:
             self.endpoint,
             "--pidfile",
             f"{self.dir}/dockerd.pid",
-            "--storage-driver=vfs",
+            f"--storage-driver={self.storage_driver}",
             "--iptables=false",
             "--ip-masq=false",
             f"--shutdown-timeout={self.shutdown_timeout_s}",

@@ -5,3 +5,5 @@ from __future__ import annotations
 from pathlib import Path
 
 FIXTURE_HOSTS = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
+#: procfs files in real formats, and a procfs host tree (``host/``) of processes (tests/host/conftest.py).
+PROCFS_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "procfs"

@@ -314,7 +314,8 @@ def disk_writer(cg: TestCgroup, mib: int, path: str, *, hold: bool = True, timeo
     """Write ``mib`` MiB with O_DIRECT to ``path`` (then deleted) from inside ``cg``; returns when done.
 
     On cgroup v1, blkio.throttle.io_service_bytes stays 0 unless the cgroup has a throttle rule
-    (components.md §1 PITFALL), so a rule far too high to matter (1 TiB/s) is set on the disk first.
+    (block/blk-throttle.h ``blk_should_throtl`` charges them only once the queue has a throttle rule),
+    so a rule far too high to matter (1 TiB/s) is set on the disk first.
     On v2, io.stat counts without one. With ``hold`` the process stays alive afterwards.
     """
     major, minor = block_device_of(os.path.dirname(os.path.abspath(path)))

@@ -3,7 +3,7 @@
 Every ``start_*`` returns a :class:`Service` (``host``, ``port``, ``pid``, ``stop()``) once the
 service answers its readiness probe (polled with a cap), and raises with the tail of the
 service's log otherwise. ``stop()`` sends SIGTERM, waits, SIGKILLs after a timeout and removes the
-service's temporary directory. Recipes and pitfalls: shared/reference/components.md.
+service's temporary directory. What each needs installed: scripts/lib/install.sh.
 
 Binaries come from env vars set by ``scripts/test`` (``PYCAD_TANSU``, ``PYCAD_OSMEM``,
 ``PYCAD_NOIDA``, ``PYCAD_STATSD_DIR``, ``PYCAD_BUSYBOX``), with the same fallbacks it uses.
@@ -296,7 +296,7 @@ class RedisServer(Service):
 
 
 def start_redis() -> RedisServer:
-    """redis-server on a free port, no persistence (components.md §6)."""
+    """redis-server on a free port, no persistence (redis.conf: ``save ""``, ``appendonly no``)."""
     exe = binary("redis-server")
     workdir, port = _workdir("redis"), free_port()
     argv = [
@@ -338,7 +338,7 @@ class InfluxDBServer(Service):
 
 
 def start_influxdb() -> InfluxDBServer:
-    """influxd with its own HTTP and RPC ports and reporting disabled (components.md §5)."""
+    """influxd with its own HTTP and RPC ports and reporting disabled (influxdb.conf ``reporting-disabled``)."""
     exe = binary("influxd")
     workdir = _workdir("influxdb")
     port, rpc_port = free_ports(2)
@@ -398,7 +398,7 @@ class KafkaBroker(Service):
 
 
 def start_kafka() -> KafkaBroker:
-    """A Kafka-protocol broker (Tansu, memory storage) on a free port (components.md §7).
+    """A Kafka-protocol broker (Tansu, memory storage; github.com/tansu-io/tansu) on a free port.
 
     Not Apache Kafka: consumer-group joins are slow with client defaults, so prefer
     ``group_id=None``; SIGTERM to exit takes about a second.
@@ -441,7 +441,7 @@ class ESServer(Service):
 
 
 def start_es(flavor: str = "osmem") -> ESServer:
-    """An Elasticsearch-API emulator on a free port (components.md §8); no real ES exists here.
+    """An Elasticsearch-API emulator on a free port; no real ES can be installed here.
 
     ``flavor``: "osmem" (osmem-server, reports an OpenSearch distribution) or "noida"
     (noida-db, reports Elasticsearch 8.15.3).
@@ -546,7 +546,7 @@ class StatsdServer(Service):
 
 
 def start_statsd(flush_interval_ms: int = 1000) -> StatsdServer:
-    """Etsy statsd (npm statsd@0.9.0): UDP ``port``, TCP admin ``admin_port`` (components.md §8)."""
+    """Etsy statsd (npm statsd@0.9.0): UDP ``port``, TCP admin ``admin_port`` (statsd docs/admin_interface.md)."""
     node, sdir = binary("node"), statsd_dir()
     workdir = _workdir("statsd")
     port = free_port("udp")
@@ -580,7 +580,7 @@ class PrometheusServer(Service):
         """Result of ``promql`` once it is non-empty, polling for up to ``timeout`` s.
 
         Prometheus applies new targets only every 5 s, so the first sample takes 5–6 s even at
-        a 1 s scrape interval (components.md §4).
+        a 1 s scrape interval (prometheus discovery/manager.go: updates are sent at most every 5 s).
         """
         return wait_until(
             lambda: self.query_once(promql),
@@ -602,27 +602,33 @@ def start_prometheus(
     extra_config: Mapping[str, Any] | None = None,
     job: str = "pycadvisor",
     rule_files: Sequence[str] = (),
+    *,
+    remote_write_receiver: bool = False,
+    port: int | None = None,
 ) -> PrometheusServer:
-    """Prometheus scraping ``targets`` ("host:port") with a temp data dir (components.md §4).
+    """Prometheus scraping ``targets`` ("host:port") with a temp data dir.
 
     ``extra_config`` is merged into the scrape job (e.g. ``{"metrics_path": "/metrics",
     "basic_auth": {...}, "honor_labels": True}``). The config is written as JSON, which is YAML.
     ``rule_files`` are loaded and evaluated every ``scrape_interval``.
+    No targets: no scrape job. ``remote_write_receiver`` serves ``/api/v1/write``
+    (``--web.enable-remote-write-receiver``, Prometheus 2.33 and later); ``port`` a port chosen beforehand.
     """
     exe = binary("prometheus")
-    workdir, port = _workdir("prometheus"), free_port()
+    workdir, port = _workdir("prometheus"), port or free_port()
     scrape_job: dict[str, Any] = {"job_name": job, "static_configs": [{"targets": list(targets)}]}
     scrape_job.update(extra_config or {})
-    config = {
+    config: dict[str, Any] = {
         "global": {
             "scrape_interval": scrape_interval,
             "evaluation_interval": scrape_interval,
             "scrape_timeout": scrape_interval,
         },
-        "scrape_configs": [scrape_job],
     }
     if rule_files:
         config["rule_files"] = list(rule_files)
+    if targets:
+        config["scrape_configs"] = [scrape_job]
     conf = os.path.join(workdir, "prometheus.yml")
     with open(conf, "w") as f:
         json.dump(config, f, indent=1)
@@ -633,6 +639,8 @@ def start_prometheus(
         f"--web.listen-address={HOST}:{port}",
         "--log.level=warn",
     ]
+    if remote_write_receiver:
+        argv.append("--web.enable-remote-write-receiver")
     srv = PrometheusServer("prometheus", port, _launch("prometheus", argv, workdir=workdir), workdir)
     _ready(srv, lambda: http_get(f"{srv.url}/-/ready", timeout=2)[0] == 200, "prometheus /-/ready")
     return srv
@@ -735,7 +743,7 @@ class ContainerdServer(Service):
 
 
 def start_containerd() -> ContainerdServer:
-    """A private containerd (own socket/root/state in a temp dir, CRI plugin off; components.md §3)."""
+    """A private containerd (own socket/root/state in a temp dir, CRI plugin off: ``disabled_plugins``)."""
     exe = binary("containerd")
     workdir = _workdir("ctd")
     sock = os.path.join(workdir, "containerd.sock")
@@ -800,7 +808,7 @@ class PodmanService(Service):
 
 
 def start_podman_service() -> PodmanService:
-    """Rootful ``podman system service`` on a private socket, runc + cgroupfs, vfs storage (components.md §2).
+    """Rootful ``podman system service`` on a private socket, runc + cgroupfs, vfs storage.
 
     The ulimits in containers.conf are needed here: the host's hard nofile limit is 20000 and
     podman asks for 1048576 by default, so every container start would fail.
@@ -875,7 +883,7 @@ def _busybox_rootfs(busybox: str) -> bytes:
 def build_busybox_image_tar(dest_dir: str, tag: str = "pycadtest-busybox:1") -> BusyboxImage:
     """Offline busybox image from the host's static busybox, as a rootfs tar and a docker-archive tar.
 
-    The docker-archive is the ``docker save`` layout (components.md §3): ``manifest.json``, a
+    The docker-archive is the ``docker save`` layout (moby image/tarexport/save.go): ``manifest.json``, a
     config ``<sha256>.json`` whose ``rootfs.diff_ids`` is the layer's digest, and ``layer.tar``.
     Deterministic (mtime 0), so repeated builds give the same image id; reused if present.
     """

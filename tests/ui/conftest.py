@@ -22,7 +22,8 @@ from support.services import free_port
 from ui.uitools import REPO_ROOT, PageLog, Tab, UiDaemon, http
 
 CHROMIUM = os.environ.get("PYCAD_CHROMIUM") or "/usr/bin/chromium"
-# components.md §9: never let the browser talk to anything but the page's server.
+# Never let the browser talk to anything but the page's server: Chromium's background fetches, updates,
+# sync and pings off (chrome/common/chrome_switches.cc and the components' *_switches.cc name these flags).
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

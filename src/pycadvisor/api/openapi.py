@@ -28,7 +28,15 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from pycadvisor import __version__
+from pycadvisor.api.rest import SUPPORTED, V1_TYPES, V2_TYPES
 from pycadvisor.model.base import PTR, STRUCT, TIME
+from pycadvisor.model.container import ContainerInfo, MetricValBasic
+from pycadvisor.model.events import Event
+from pycadvisor.model.machine import Attributes, MachineInfo, StorageFsInfo
+from pycadvisor.model.process import ProcessInfo
+from pycadvisor.model.v2 import ContainerSpecV2, ContainerStatsV2, DeprecatedContainerStats, DerivedStats
+from pycadvisor.model.v2 import MachineStats as MachineStatsV2
 
 OPENAPI_VERSION: Final = "3.1.0"
 DOCUMENT_FILE: Final = "openapi.json"
@@ -249,14 +257,6 @@ def _named(paths: dict[str, Schema], base: str, item: Callable[[list[Schema]], S
 
 def build_document() -> Schema:
     """The whole OpenAPI document, as kept in ``api/openapi.json``."""
-    from pycadvisor.api.rest import SUPPORTED, V1_TYPES, V2_TYPES
-    from pycadvisor.model.container import ContainerInfo
-    from pycadvisor.model.events import Event
-    from pycadvisor.model.machine import Attributes, MachineInfo, StorageFsInfo
-    from pycadvisor.model.process import ProcessInfo
-    from pycadvisor.model.v2 import ContainerSpecV2, ContainerStatsV2, DeprecatedContainerStats, DerivedStats
-    from pycadvisor.model.v2 import MachineStats as MachineStatsV2
-
     s = _Schemas()
 
     def by_name(schema: Schema) -> Schema:
@@ -287,8 +287,13 @@ def build_document() -> Schema:
         "spec": ("v2 ContainerSpec per container.", by_name(s.ref(ContainerSpecV2))),
         "ps": ("Processes of one container (the root: every process).", {
             "type": "array", "items": s.ref(ProcessInfo)}),
-        "appmetrics": ("Application metrics: always empty (not collected).", by_name(
-            {"type": "object", "maxProperties": 0})),
+        "appmetrics": (
+            "Application metrics (`io.cadvisor.metric.*` labels): metric name -> label string -> values, oldest "
+            "first; keyed by the requested name.", {
+                "type": "object", "additionalProperties": {"type": "object", "additionalProperties": {
+                    "type": "object", "additionalProperties": {"type": "array", "items": s.ref(MetricValBasic)}}},
+                "description": "Keyed by the requested container name (or alias with a runtime `type`).",
+            }),
     }  # fmt: skip
     stats_v21 = by_name(
         {
@@ -387,8 +392,6 @@ def build_document() -> Schema:
                 )
             else:  # pragma: no cover - a new request type must be documented here
                 raise ValueError(f"undocumented request type {version}/{rtype}")
-
-    from pycadvisor import __version__
 
     return {
         "openapi": OPENAPI_VERSION,

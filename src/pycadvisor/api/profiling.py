@@ -78,6 +78,7 @@ def add_profiling_routes(app: web.Application, mounts: tuple[str, ...], *, enabl
         return web.Response(text="\x00".join(sys.argv))
 
     async def profile(request: web.Request) -> web.StreamResponse:
+        # Lazy: only with -profiling; pyinstrument's import costs the daemons that never profile.
         from pyinstrument import Profiler
         from pyinstrument.renderers import SpeedscopeRenderer
 

@@ -20,7 +20,7 @@ from pycadvisor.errors import BadRequest
 from pycadvisor.metrics.exposition import scrape
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.render import ExpositionRenderer
-from pycadvisor.metrics.runtime import FamilyLike
+from pycadvisor.metrics.runtime import FamilyLike, OwnProcessSource
 from pycadvisor.metrics.source import MetricsSource
 from pycadvisor.metrics.textformat import CONTENT_TYPE
 
@@ -75,6 +75,7 @@ def make_metrics_handler(
     options: ExpositionOptions,
     *,
     extra_families: Callable[[], Iterable[FamilyLike]] | None = None,
+    own_process: OwnProcessSource | None = None,
     renderer: ExpositionRenderer | None = None,
     gate: HeavyGate | None = None,
 ) -> Handler:
@@ -83,12 +84,13 @@ def make_metrics_handler(
     ``extra_families`` returns further families of other components on each scrape (e.g. storage
     driver counters): ``prometheus_client`` metric families (``CounterMetricFamily``, ...) or objects
     of the same shape (:class:`~pycadvisor.metrics.runtime.FamilyLike`); they are rendered with the
-    rest, sorted in and subject to the family allow-list. ``gate`` bounds the scrapes rendered at once
-    with the REST API's heavy responses (api/limits.py).
+    rest, sorted in and subject to the family allow-list. ``own_process`` gives the exporter's own
+    ``process_*`` families (the manager's ``HostInfo``; without it they are left out). ``gate`` bounds
+    the scrapes rendered at once with the REST API's heavy responses (api/limits.py).
     """
     if renderer is None:
         extra = [] if extra_families is None else [_FamiliesCollector(extra_families)]
-        renderer = ExpositionRenderer(options, extra=extra)
+        renderer = ExpositionRenderer(options, own_process=own_process, extra=extra)
     rend = renderer
 
     async def handle_metrics(request: web.Request) -> web.StreamResponse:

@@ -26,7 +26,7 @@ from pycadvisor.manager.container import ContainerState
 from pycadvisor.manager.hostinfo import HostInfo, UnknownFilesystem
 from pycadvisor.manager.manager import Manager
 from pycadvisor.model import codec
-from pycadvisor.model.container import ContainerStats
+from pycadvisor.model.container import ContainerStats, MetricValBasic
 from pycadvisor.model.machine import Attributes, StorageFsInfo
 from pycadvisor.model.process import ProcessInfo
 from pycadvisor.model.v2 import MachineStats, deprecated_stats, machine_stats, spec_v2, stats_v2
@@ -404,8 +404,26 @@ class RestApi:
         return _json(self._ps(states[0]))
 
     async def _v2_appmetrics(self, call: _V2Call, states: list[ContainerState]) -> web.StreamResponse:
-        # Application metrics (collector labels on containers) are not collected by pycadvisor.
-        return _json({st.name: {} for st in states})
+        # cAdvisor cmd/internal/api/versions.go (customMetricsAPI): {requested name: {metric: {label: [values]}}}
+        # over the stats' custom_metrics. Every sample here carries the latest answer of each endpoint, so a
+        # value is listed once per answer (its timestamp), not once per sample. cAdvisor keys every container of
+        # a recursive request under the requested name, keeping one at random; here their values are merged.
+        metrics: dict[str, dict[str, list[MetricValBasic]]] = {}
+        seen: set[tuple[str, str, int]] = set()
+        for st in states:
+            for _, stats in _with_previous(st, call.opts.count):
+                for name, vals in (stats.custom_metrics or {}).items():
+                    for mv in vals:
+                        key = (name, mv.label, mv.timestamp)
+                        if mv.timestamp == 0 or key in seen:
+                            continue
+                        seen.add(key)
+                        basic = MetricValBasic(
+                            timestamp=mv.timestamp, int_value=mv.int_value, float_value=mv.float_value
+                        )
+                        metrics.setdefault(name, {}).setdefault(mv.label, []).append(basic)
+        requested = clean_name(call.rest) if call.opts.id_type == "name" else "/" + call.rest.strip("/")
+        return _json({requested: metrics})
 
     def _spec_of(self, st: ContainerState) -> Any:
         return spec_v2(self.m.info(st, count=0))

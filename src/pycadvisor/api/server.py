@@ -21,6 +21,7 @@ from pycadvisor.api.auth import make_auth_middleware
 from pycadvisor.api.openapi import make_openapi_handler
 from pycadvisor.api.profiling import add_profiling_routes
 from pycadvisor.api.rest import ApiContext, RestApi
+from pycadvisor.api.ui import add_ui_routes
 from pycadvisor.api.validate import validate_text
 
 log = logging.getLogger(__name__)
@@ -111,12 +112,7 @@ def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler 
             for path in metrics_paths:
                 r.add_get(mount + path, metrics_handler)
     if opts.ui:
-        try:
-            from pycadvisor.api.ui import add_ui_routes
-        except ImportError:  # the UI package is optional for embedders
-            log.debug("web UI not available")
-        else:
-            add_ui_routes(app, prefix=prefix, mounts=mounts)
+        add_ui_routes(app, prefix=prefix, mounts=mounts)
     add_profiling_routes(app, mounts, enabled=opts.profiling)
     # Go's mux "/" is a catch-all: any other path leads to the containers page.
     for mount in mounts:

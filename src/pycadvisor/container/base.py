@@ -7,15 +7,18 @@ runtime that fails or is slow degrades the container to its raw cgroup name, nev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from pycadvisor.model.container import FsStats
 
 
 @dataclass(slots=True, kw_only=True)
 class ContainerMetadata:
     """What a runtime knows of one container; ``None`` members mean "the runtime did not say"."""
 
-    namespace: str  # "docker", "podman", "containerd", "crio", "systemd"
+    namespace: str  # "docker", "podman", "containerd", "crio", "mesos", "systemd"
     id: str = ""
     aliases: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
@@ -28,6 +31,9 @@ class ContainerMetadata:
     health: str = ""  # "", "starting", "healthy", "unhealthy"
     fs_dirs: list[str] = field(default_factory=list)  # writable layer, log dir: measured for filesystem usage
     exit_code: int | None = None  # known once the container is gone
+    # Its filesystem entry where no layer dir can be walked (a devicemapper thin device, a zfs dataset):
+    # read from what a background task last measured; None until known.
+    layer_stats: Callable[[], FsStats | None] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +51,9 @@ class RuntimeOptions:
     containerd_namespace: str = "k8s.io"
     crio: str = "unix:///var/run/crio/crio.sock"
     crio_timeout_s: float = 0.0  # -crio_client_timeout; 0: timeout_s
+    mesos_agent: str = "127.0.0.1:5051"  # -mesos_agent
+    mesos_timeout_s: float = 10.0  # -mesos_agent_timeout
+    thin_ls_interval_s: float = 15.0  # -devicemapper_thin_ls_interval; 0: pool stats only, no thin_ls
 
 
 class Factory(Protocol):

@@ -19,7 +19,8 @@ Follows cAdvisor ``container/containerd/{factory,handler,client}.go``:
 Transport: gRPC over the unix socket with grpclib (pure-Python, asyncio-native; about 2 MB of
 RSS against about 10 MB and extra threads for grpcio) and the hand-written messages of
 :mod:`pycadvisor.container.containerd_proto`; every call carries the ``containerd-namespace``
-header. grpclib is imported on first use, so a host without containerd never loads it.
+header. grpclib is a dependency, imported with this module (which the runtime registry imports when
+it builds the factories).
 
 Live metadata: the objects ``describe`` returns are cached per id and kept current from
 ``Events/Subscribe`` (filtered to the namespace): ``/containers/update`` replaces labels and
@@ -39,11 +40,14 @@ import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
+from grpclib.client import Channel, UnaryStreamMethod, UnaryUnaryMethod
+from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 from pycadvisor.container.base import ContainerMetadata, RuntimeOptions
+from pycadvisor.container.containerd_proto.codec import MessageCodec
 from pycadvisor.container.containerd_proto.messages import (
     TASK_STOPPED,
     Container,
@@ -62,9 +66,6 @@ from pycadvisor.container.containerd_proto.wire import WireError
 from pycadvisor.container.ids import containerd_id
 from pycadvisor.container.watch import cancel_and_wait
 from pycadvisor.errors import RuntimeUnavailable
-
-if TYPE_CHECKING:
-    from grpclib.client import Channel
 
 _log = logging.getLogger(__name__)
 
@@ -314,8 +315,6 @@ class ContainerdFactory:
             await asyncio.sleep(0.05)
 
     async def _task_exit_code(self, cid: str) -> int | None:
-        from grpclib.exceptions import GRPCError
-
         try:
             async with asyncio.timeout(self._timeout_s):
                 await self._ready()
@@ -330,9 +329,6 @@ class ContainerdFactory:
 
         Yields ``connected`` once the subscription is open and ``disconnected`` when it breaks.
         """
-        from grpclib.client import UnaryStreamMethod
-        from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
-
         while not self._closed:
             connected = False
             try:
@@ -388,9 +384,6 @@ class ContainerdFactory:
     # ------------------------------------------------------------ internals
 
     async def _unary(self, method_name: str, request: Any, reply_type: Any) -> Any:
-        from grpclib.client import UnaryUnaryMethod
-        from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
-
         assert self._channel is not None
         method: UnaryUnaryMethod[Any, Any] = UnaryUnaryMethod(self._channel, method_name, type(request), reply_type)
         try:
@@ -403,8 +396,6 @@ class ContainerdFactory:
             raise _Transport(f"{method_name}: {e or type(e).__name__}") from e
 
     async def _get_container(self, cid: str) -> Container | None:
-        from grpclib.exceptions import GRPCError
-
         try:
             reply: GetContainerResponse = await self._unary(
                 GetContainerRequest.METHOD, GetContainerRequest(cid), GetContainerResponse
@@ -417,8 +408,6 @@ class ContainerdFactory:
 
     async def _get_task(self, cid: str) -> Any:
         """The task's init process; None if it does not exist after the retries (never started)."""
-        from grpclib.exceptions import GRPCError
-
         backoff = self._task_backoff_s
         for attempt in range(self._task_retries):
             try:
@@ -449,10 +438,6 @@ class ContainerdFactory:
                 raise RuntimeUnavailable(f"containerd at {self.endpoint} unavailable: no socket")
             try:
                 if self._channel is None:
-                    from grpclib.client import Channel
-
-                    from pycadvisor.container.containerd_proto.codec import MessageCodec
-
                     self._channel = Channel(path=self._socket, codec=MessageCodec())
                 reply: VersionResponse = await self._unary(Empty.METHOD_VERSION, Empty(), VersionResponse)
             except _Transport as e:

@@ -57,11 +57,13 @@ import orjson
 
 from pycadvisor.container.base import ContainerMetadata, RuntimeOptions
 from pycadvisor.container.docker_layer import writable_layer_dir
+from pycadvisor.container.docker_storage import DockerLayerStorage
 from pycadvisor.container.ids import find_id, is_full_id
 from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTransportError, split_endpoint
 from pycadvisor.container.watch import cancel_and_wait
 from pycadvisor.errors import RuntimeUnavailable
 from pycadvisor.model.codec import parse_time
+from pycadvisor.model.container import FsStats
 
 _log = logging.getLogger(__name__)
 
@@ -289,7 +291,8 @@ class DockerFactory:
     def from_options(cls, opts: RuntimeOptions) -> DockerFactory:
         tls = tls_context(*opts.docker_tls) if opts.docker_tls else None
         return cls(opts.docker, env_whitelist=opts.env_whitelist, docker_root=opts.docker_root,
-                   timeout_s=opts.timeout_s, host_rootfs=opts.host_rootfs, tls=tls)  # fmt: skip
+                   timeout_s=opts.timeout_s, host_rootfs=opts.host_rootfs, tls=tls,
+                   storage=DockerLayerStorage(thin_ls_interval_s=opts.thin_ls_interval_s))  # fmt: skip
 
     def __init__(
         self,
@@ -303,6 +306,7 @@ class DockerFactory:
         max_concurrency: int = 8,
         tls: ssl.SSLContext | None = None,
         watch_events: bool = True,
+        storage: DockerLayerStorage | None = None,
     ) -> None:
         self.endpoint = endpoint
         split_endpoint(endpoint, kind="docker")  # validate now, the error naming the flag
@@ -331,6 +335,7 @@ class DockerFactory:
         self._watcher: asyncio.Task[None] | None = None
         self._live: dict[str, ContainerMetadata] = {}
         self._exit_codes: dict[str, int] = {}  # id -> code of recent "die" events
+        self._storage = storage or DockerLayerStorage()  # devicemapper's thin pool, zfs's parent dataset
 
     # ------------------------------------------------------------ Factory protocol
 
@@ -371,6 +376,7 @@ class DockerFactory:
             self._live.pop(cid, None)
             return None
         md.fs_dirs = self._fs_dirs(doc, cid)
+        md.layer_stats = self._storage.layer_stats(doc)
         self._live[cid] = md
         self._start_watcher()
         return md
@@ -380,6 +386,7 @@ class DockerFactory:
         self._http.closed = True  # what closing breaks is not an outage to log
         await cancel_and_wait(self._watcher)
         self._watcher = None
+        await self._storage.close()
         await self._http.close()
 
     # ------------------------------------------------------------ more of the engine
@@ -388,6 +395,10 @@ class DockerFactory:
     def available(self) -> bool:
         """Whether the last call reached the engine."""
         return self._http.up
+
+    def storage_filesystems(self) -> list[FsStats]:
+        """Filesystems of the storage driver the mount table does not show: a devicemapper thin pool."""
+        return self._storage.filesystems()
 
     async def exit_code(self, cgroup_name: str) -> int | None:
         """Exit code of a container that stopped: from its ``die`` event, else from inspect; None if unknown.
@@ -566,6 +577,8 @@ class DockerFactory:
         status, body = await self._http.get(f"/v{api}/info")
         info_doc = orjson.loads(body) if status == 200 else {}
         self._info = info = parse_info(version_doc, info_doc, api)
+        root = _in_rootfs(self._host_rootfs, info.root_dir or self._docker_root)
+        self._storage.configure(info.driver, info.driver_status, root)
         self._api = api
         return (
             f"version {info.server_version}, API {api} (engine {info.api_version}), "

@@ -77,6 +77,16 @@ class LayerFilesystems:
             weighted_io_time=fs.weighted_io_time,
         )
 
+    def holding(self, path: str) -> FsStats | None:
+        """The whole filesystem holding ``path`` as last measured (a hinted mount of a raw cgroup); None when
+        ``path`` does not exist or lies on no tracked filesystem."""
+        try:
+            dev = os.stat(path).st_dev
+        except OSError:
+            return None
+        found = self._by_dev.get(dev) or self._btrfs_holding(path)
+        return found[1] if found is not None else None
+
     def _btrfs_holding(self, path: str) -> tuple[Partition, FsStats] | None:
         """The btrfs filesystem mounted deepest above ``path``: a btrfs subvolume's ``st_dev`` is an anonymous
         0:N, never the partition's numbers (those of its block device), so cAdvisor's ``GetDirFsDevice``

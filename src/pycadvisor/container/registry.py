@@ -20,6 +20,7 @@ RUNTIME_FACTORIES: Final[dict[str, str]] = {
     "systemd": "pycadvisor.container.systemd:SystemdFactory",
     "podman": "pycadvisor.container.podman:PodmanFactory",
     "crio": "pycadvisor.container.crio:CrioFactory",
+    "mesos": "pycadvisor.container.mesos:MesosFactory",
     "containerd": "pycadvisor.container.containerd:ContainerdFactory",
     "docker": "pycadvisor.container.docker:DockerFactory",
 }

@@ -116,6 +116,21 @@ class RuntimeHttpClient:
                 raise _transport_error(e) from e
         raise AssertionError("unreachable")
 
+    async def post_json(self, path: str, body: Any) -> tuple[int, bytes]:
+        """POST ``body`` as JSON to ``path`` asking for JSON back; one retry as :meth:`get`."""
+        data = orjson.dumps(body)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        for attempt in (0, 1):
+            try:
+                async with self.session().post(self.base_url + path, data=data, headers=headers) as resp:
+                    return resp.status, await resp.read()
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
+                if attempt:
+                    raise _transport_error(e) from e
+            except aiohttp.ClientError as e:
+                raise _transport_error(e) from e
+        raise AssertionError("unreachable")
+
     async def get_json(self, path: str) -> Any:
         """GET ``path`` and decode its JSON body; any status but 200 is a transport error (a probe failed)."""
         status, body = await self.get(path)

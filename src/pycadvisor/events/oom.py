@@ -54,14 +54,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from inotify_simple import INotify
+
 from pycadvisor.events.kmsg import OomInstance
 from pycadvisor.events.oomfiles import (
     NotedProcess,
     note_processes,
-    parse_flat_keyed,
     pread_vmstat_oom_kill,
     read_cgroup_pids,
 )
+from pycadvisor.host.cgroups.rows import parse_keyed
 from pycadvisor.host.paths import HostPaths, read_bytes
 
 log = logging.getLogger(__name__)
@@ -270,15 +272,15 @@ class OomWatcher:
                 log.warning("cannot watch OOM kills of %s: %s: %s", name, path, e)
                 return None
             try:
-                c = parse_flat_keyed(os.pread(fd, 4096, 0))
+                c = parse_keyed(os.pread(fd, 4096, 0))
             except OSError as e:
                 os.close(fd)
                 log.debug("cannot read %s: %s", path, e)
                 return None
-            if "oom_kill" not in c:
+            if b"oom_kill" not in c:
                 os.close(fd)
                 return None
-            return _Watch(name, cgroup_dir, 2, fname, fd, c["oom_kill"], c.get("oom", 0), c.get("max", 0))
+            return _Watch(name, cgroup_dir, 2, fname, fd, c[b"oom_kill"], c.get(b"oom", 0), c.get(b"max", 0))
         path = os.path.join(cgroup_dir, "memory.oom_control")
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -287,8 +289,8 @@ class OomWatcher:
                 log.warning("cannot watch OOM kills of %s: %s: %s", name, path, e)
             return None
         try:
-            c = parse_flat_keyed(os.pread(fd, 4096, 0))
-            if "oom_kill" not in c:  # Linux < 4.13: no counter; kmsg is the only source
+            c = parse_keyed(os.pread(fd, 4096, 0))
+            if b"oom_kill" not in c:  # Linux < 4.13: no counter; kmsg is the only source
                 os.close(fd)
                 return None
             efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -312,7 +314,7 @@ class OomWatcher:
             # The registration holds the cgroup, not this file: keep one fd (the eventfd) per
             # container and re-open memory.oom_control on the rare reads (a wake, a vmstat change).
             os.close(fd)
-        return _Watch(name, cgroup_dir, 1, "memory.oom_control", -1, c["oom_kill"], efd=efd)
+        return _Watch(name, cgroup_dir, 1, "memory.oom_control", -1, c[b"oom_kill"], efd=efd)
 
     def _arm(self, w: _Watch) -> None:
         loop = self._loop
@@ -324,8 +326,6 @@ class OomWatcher:
                 w.reader_on = True
             return
         if self._inotify is None:
-            from inotify_simple import INotify  # imported lazily: only v2 hosts need it
-
             self._inotify = INotify(nonblocking=True)
             loop.add_reader(self._inotify.fileno(), self._on_inotify)
         try:
@@ -364,14 +364,14 @@ class OomWatcher:
 
     def _read_v1(self, w: _Watch, now: int) -> bool:
         try:
-            c = parse_flat_keyed(read_bytes(os.path.join(w.dir, w.file)))
+            c = parse_keyed(read_bytes(os.path.join(w.dir, w.file)))
         except OSError as e:
             if e.errno in (errno.ENODEV, errno.ENOENT):  # cgroup removed (the kernel also signals the eventfd)
                 self.unwatch(w.name)
             else:
                 log.debug("reading %s/memory.oom_control: %s", w.dir, e)
             return False
-        self._count(w, c.get("oom_kill", w.kills), now)
+        self._count(w, c.get(b"oom_kill", w.kills), now)
         return True
 
     def _has_v1(self) -> bool:
@@ -491,14 +491,14 @@ class OomWatcher:
 
     def _read_v2(self, w: _Watch, now: int) -> None:
         try:
-            c = parse_flat_keyed(os.pread(w.fd, 4096, 0))
+            c = parse_keyed(os.pread(w.fd, 4096, 0))
         except OSError as e:
             if e.errno in (errno.ENODEV, errno.ENOENT):
                 self.unwatch(w.name)
             return
-        if "oom_kill" not in c:  # a partial read (a fixture being rewritten)
+        if b"oom_kill" not in c:  # a partial read (a fixture being rewritten)
             return
-        ooms, maxes = c.get("oom", w.ooms), c.get("max", w.maxes)
+        ooms, maxes = c.get(b"oom", w.ooms), c.get(b"max", w.maxes)
         oom_rose, max_rose = ooms > w.ooms, maxes > w.maxes
         w.ooms, w.maxes = ooms, maxes
         if oom_rose:
@@ -506,7 +506,7 @@ class OomWatcher:
         if oom_rose or max_rose:
             # Notes merge, so a victim noted at an earlier "max" survives a note taken after its death.
             self._note_subtree(w, now, force=oom_rose)
-        self._count(w, c["oom_kill"], now)
+        self._count(w, c[b"oom_kill"], now)
 
     # ------------------------------------------------------------ shared
 

@@ -1,5 +1,6 @@
 """The files an OOM watch reads besides its counters' wake-ups (:mod:`pycadvisor.events.oom`): pure parsers of
-``memory.events``, ``/proc/vmstat`` and ``cgroup.procs``, and the notes of a cgroup's processes taken when it
+``/proc/vmstat`` and ``cgroup.procs`` (``memory.events`` and ``memory.oom_control`` are the kernel's flat-keyed
+files: :func:`pycadvisor.host.cgroups.rows.parse_keyed`), and the notes of a cgroup's processes taken when it
 reports a coming OOM (``/proc/<pid>/comm``, ``oom_score``: ``fs/proc/base.c``)."""
 
 from __future__ import annotations
@@ -15,20 +16,6 @@ VMSTAT_READ_SIZE: Final = 4096  # a seq file returns at most one page per read
 
 
 # ---------------------------------------------------------------- pure parsers
-
-
-def parse_flat_keyed(data: bytes) -> dict[str, int]:
-    """``key value`` lines (v2 ``memory.events``, v1 ``memory.oom_control``) as a dict; junk lines skipped."""
-    out: dict[str, int] = {}
-    for line in data.split(b"\n"):
-        key, sep, value = line.partition(b" ")
-        if not sep:
-            continue
-        try:
-            out[key.decode()] = int(value)
-        except ValueError:
-            continue
-    return out
 
 
 def parse_vmstat_oom_kill(data: bytes) -> int | None:

@@ -5,9 +5,10 @@ Which mounts count (``processMounts``): types ``ext*``, ``nfs*``, ``btrfs``, ``o
 tmpfs, whose "device" is its mount point; every overlay mount is its own device
 ``overlay_<major>-<minor>``. The mount holding ``/`` is always included and labelled ``root``; the
 deepest mount holding the docker root (or its graph-driver directory) is labelled
-``docker-images``. Every filesystem is measured with ``statvfs`` and reported as type ``vfs``
-(cAdvisor's zfs branch is unreachable: it tests ``os.IsExist`` on a nil error). Devicemapper thin
-pools (``dmsetup``) are not measured. Mount points that do not exist under the root are skipped
+``docker-images``. Every filesystem is measured here with ``statvfs`` and reported as type ``vfs``; the
+manager replaces a zfs mount's figures with ``zfs list``'s when ``/dev/zfs`` exists (cAdvisor
+``lib/fs/zfs/plugin.go``, :mod:`pycadvisor.host.zfs`) and adds Docker's devicemapper thin pool
+(:mod:`pycadvisor.host.devicemapper`), which is no mount. Mount points that do not exist under the root are skipped
 (cAdvisor would report them with zero capacity and an empty type).
 """
 

@@ -1,9 +1,10 @@
 """Pure parsers of a network namespace's procfs files, read through ``/proc/<pid>/net/``.
 
 The collector holds the file descriptors and passes the bytes; nothing here does I/O. Each parser
-follows cAdvisor's ``lib/container/libcontainer/handler.go`` (``scanInterfaceStats``, ``scanTCPStats``,
-``scanUDPStats``, ``scanAdvancedTCPStats``) and raises :class:`~pycadvisor.errors.ParseError` where
-cAdvisor returns an error (the caller then leaves that member at its zero value, as cAdvisor does).
+follows cAdvisor's ``lib/container/libcontainer/handler.go`` (``scanTCPStats``, ``scanUDPStats``,
+``scanAdvancedTCPStats``; ``net/dev``, the interfaces, is :mod:`pycadvisor.host.cgroups.network`'s)
+and raises :class:`~pycadvisor.errors.ParseError` where cAdvisor returns an error (the caller then leaves
+that member at its zero value, as cAdvisor does).
 """
 
 from __future__ import annotations
@@ -11,11 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pycadvisor.errors import ParseError
-from pycadvisor.model.container import TCP_STATE_NAMES, UDP_STAT_NAMES, InterfaceStats
-
-# Interfaces cAdvisor never reports (``ignoredDevicePrefixes``), matched on the lower-cased name.
-IGNORED_INTERFACE_PREFIXES = ("lo", "veth", "docker", "nerdctl")
-_IGNORED_PREFIXES_B = tuple(p.encode() for p in IGNORED_INTERFACE_PREFIXES)
+from pycadvisor.model.container import TCP_STATE_NAMES, UDP_STAT_NAMES
 
 # ``st`` column of /proc/net/tcp{,6}: the kernel prints ``sk_state`` as "%02X" (include/net/tcp_states.h:
 # TCP_ESTABLISHED=1 … TCP_CLOSING=11); request sockets print TCP_SYN_RECV (net/ipv4/tcp_ipv4.c).
@@ -64,46 +61,6 @@ _UINT64_MAX = (1 << 64) - 1
 def tcp_advanced_zero() -> dict[str, int]:
     """Return ``TcpAdvancedStat`` with every member 0, in Go order (its value when not collected)."""
     return dict.fromkeys(TCP_ADVANCED_NAMES, 0)
-
-
-def parse_net_dev(data: bytes, *, source: str = "net/dev") -> list[InterfaceStats]:
-    """Return the counters of /proc/<pid>/net/dev in file order, without cAdvisor's ignored interfaces.
-
-    Layout (net/core/net-procfs.c ``dev_seq_printf_stats``): two header lines, then
-    ``%6s: %7llu …`` = name, 8 receive and 8 transmit counters. cAdvisor keeps receive bytes, packets,
-    errs, drop (fields 1-4) and transmit bytes, packets, errs, drop (fields 9-12), and rejects the whole
-    file when a line does not hold 17 fields. It deletes every ``:`` before splitting, which glues name
-    and value where no space follows the colon (older kernels printed ``%6s:%8lu``); this parser
-    splits at the last ``:`` instead, so such lines and names like ``ibr10:30`` (node_exporter#902) parse.
-    """
-    out: list[InterfaceStats] = []
-    for line in data.split(b"\n")[2:]:
-        if not line:
-            continue
-        colon = line.rfind(b":")
-        f = line[colon + 1 :].split()
-        if colon < 0 or len(f) != 16:
-            raise ParseError(source, f"invalid interface stats line: {line!r}")
-        name = line[:colon].strip()
-        if name.lower().startswith(_IGNORED_PREFIXES_B):
-            continue
-        try:
-            out.append(
-                InterfaceStats(
-                    name=name.decode("utf-8", "replace"),
-                    rx_bytes=int(f[0]),
-                    rx_packets=int(f[1]),
-                    rx_errors=int(f[2]),
-                    rx_dropped=int(f[3]),
-                    tx_bytes=int(f[8]),
-                    tx_packets=int(f[9]),
-                    tx_errors=int(f[10]),
-                    tx_dropped=int(f[11]),
-                )
-            )
-        except ValueError:
-            raise ParseError(source, f"cannot parse interface stats: {line!r}") from None
-    return out
 
 
 def parse_tcp_states(data: bytes, *, source: str = "net/tcp") -> dict[str, int]:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+from array import array
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from pycadvisor.cache import SampleHistory
 from pycadvisor.container.base import ContainerMetadata
+from pycadvisor.container.hints import ContainerHint
 from pycadvisor.host.cgroups.collector import CgroupCollector
 from pycadvisor.manager.summary import SummaryTracker
 from pycadvisor.model.container import ContainerReference, ContainerSpec
+
+if TYPE_CHECKING:
+    from pycadvisor.manager.state import ContainerAddon
+
+log = logging.getLogger("pycadvisor.manager.manager")
 
 
 @dataclass(slots=True, eq=False)
@@ -26,6 +35,19 @@ class ContainerState:
     scrape_errors: int = 0  # consecutive samples with a failed family
     last_sample_ns: int = 0
     settling: int = 0  # samples left before which missing controller directories are looked for again
+    hint: ContainerHint | None = None  # -container_hints entry of its name: used while it is raw (no metadata)
+    addons: list[tuple[str, ContainerAddon]] = field(default_factory=list)  # (family, collector): perf, resctrl
+
+    # The application metrics last added to a sample, and their encoding (reused while they are the same object).
+    app_encoded: tuple[object, tuple[Any, ...], array[int]] | None = None
+
+    def close_addons(self) -> None:
+        for family, addon in self.addons:
+            try:
+                addon.close()
+            except Exception as e:  # a monitoring group that cannot be removed must not stop the removal
+                log.warning("container %s: closing its %s collector failed: %s", self.name, family, e)
+        self.addons = []
 
     @property
     def namespace(self) -> str:

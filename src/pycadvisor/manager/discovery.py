@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from pycadvisor.cache import SampleHistory
 from pycadvisor.container.base import ContainerMetadata
+from pycadvisor.container.hints import ContainerHint
 from pycadvisor.container.spec import read_spec
 from pycadvisor.errors import RuntimeUnavailable
 from pycadvisor.host.cgroups.collector import CgroupCollector, cgroup_dirs
@@ -162,7 +163,8 @@ class Discovery(ManagerState):
         if not collector.exists():
             collector.close()
             return
-        spec = self._read_spec(name, dirs, found_ns=found_ns)
+        hint = self._hints.get(name) if self._hints is not None else None
+        spec = self._read_spec(name, dirs, found_ns=found_ns, hint=None if handled_by else hint)
         state = ContainerState(
             name=name,
             collector=collector,
@@ -173,9 +175,11 @@ class Discovery(ManagerState):
                 codec=self._codec,
             ),
             handled_by=handled_by,
+            hint=hint,
             interval_ns=self.opts.housekeeping_interval_ns,
             settling=0 if collector.complete else _SETTLING_SAMPLES,
         )
+        self._attach_addons(state)
         self.containers[name] = state
         if name != "/":
             self._kids.setdefault(os.path.dirname(name), set()).add(name)
@@ -198,8 +202,11 @@ class Discovery(ManagerState):
             kids.discard(name)
         st.due_ns = 0  # its heap entry, if any, is now stale
         st.collector.close()
+        st.close_addons()
         if self.fs_usage is not None:
             self.fs_usage.untrack(name)
+        if self.appmetrics is not None:
+            self.appmetrics.unwatch(name)
         self.counters.removed += 1
         if self.events is None:
             return
@@ -212,6 +219,18 @@ class Discovery(ManagerState):
                 return
         code = st.metadata.exit_code if st.metadata and st.metadata.exit_code is not None else -1
         self._emit_deletion(name, code)
+
+    def _attach_addons(self, st: ContainerState) -> None:
+        """The container's perf counters and resctrl group (cAdvisor manager.go ``createContainerLocked``:
+        a collector that cannot be set up is logged and the container is monitored without it)."""
+        for addon in self.addons:
+            try:
+                got = addon.attach(st.name)
+            except Exception as e:
+                log.warning("%s metrics will not be available for container %s: %s", addon.family, st.name, e)
+                continue
+            if got is not None:
+                st.addons.append((addon.family, got))
 
     def _emit_deletion(self, name: str, code: int) -> None:
         assert self.events is not None
@@ -229,7 +248,12 @@ class Discovery(ManagerState):
         self._emit_deletion(name, -1 if code is None else code)
 
     def _read_spec(
-        self, name: str, dirs: dict[str, str], creation_time: int | None = None, found_ns: int | None = None
+        self,
+        name: str,
+        dirs: dict[str, str],
+        creation_time: int | None = None,
+        found_ns: int | None = None,
+        hint: ContainerHint | None = None,
     ) -> ContainerSpec:
         assert self.mounts is not None
         m = self._machine
@@ -247,6 +271,9 @@ class Discovery(ManagerState):
         if name == "/":
             spec.has_network = bool(m and m.network_devices) and "network" in self.opts.metric_sets
             spec.has_filesystem = "disk" in self.opts.metric_sets
+        elif hint is not None:  # a raw cgroup's hinted veth and mounts (container/raw/handler.go GetSpec)
+            spec.has_network = bool(hint.veth_host) and "network" in self.opts.metric_sets
+            spec.has_filesystem = bool(hint.mounts) and "disk" in self.opts.metric_sets
         if spec.has_memory and spec.memory.limit == 0 and m is not None:
             # cAdvisor serves a memory limit it could not read as the machine's capacity (API and /metrics).
             spec.memory.limit = m.memory_capacity
@@ -256,7 +283,9 @@ class Discovery(ManagerState):
         if not st.collector.exists():
             return
         # A runtime's creation time replaces the cgroup's in _decorate, and would again: keeping either is the same.
-        fresh = self._read_spec(st.name, st.collector.dirs, st.spec.creation_time)
+        fresh = self._read_spec(
+            st.name, st.collector.dirs, st.spec.creation_time, hint=st.hint if st.metadata is None else None
+        )
         st.spec = _decorate(fresh, st.metadata) if st.metadata else fresh
 
     async def _describe(self, st: ContainerState) -> None:
@@ -307,9 +336,13 @@ class Discovery(ManagerState):
                 self._remove(st.name)
             else:
                 st.handled_by = ""  # not a running container of that runtime: a raw cgroup
+                if st.hint is not None:  # its hints apply now that it is raw
+                    self._refresh_spec(st)
             return
         st.metadata = meta
         st.spec = _decorate(st.spec, meta)
+        if self.appmetrics is not None:
+            self.appmetrics.watch(st.name, meta.labels, meta.pid)
         if self.fs_usage is not None and meta.fs_dirs:
             self.fs_usage.track(st.name, meta.fs_dirs)
 
@@ -353,6 +386,6 @@ def _decorate(spec: ContainerSpec, meta: ContainerMetadata | None) -> ContainerS
         out.start_time = meta.start_time
     if meta.pid and meta.has_network is not False:
         out.has_network = True
-    if meta.fs_dirs:
+    if meta.fs_dirs or meta.layer_stats is not None:
         out.has_filesystem = True
     return out

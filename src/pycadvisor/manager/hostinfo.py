@@ -1,6 +1,6 @@
 """The host as the API and ``/metrics`` ask about it, besides its containers: attributes, storage, processes,
-version info and the ``/validate/`` facts (cAdvisor ``manager/manager.go``: ``GetVersionInfo``,
-``GetFsInfo``, ``GetProcessList``; ``validate/validate.go``).
+version info, the exporter's own process (``process_*``) and the ``/validate/`` facts (cAdvisor
+``manager/manager.go``: ``GetVersionInfo``, ``GetFsInfo``, ``GetProcessList``; ``validate/validate.go``).
 
 One :class:`HostInfo` is built by the composition root (``app.py``) and handed to the API; ``api/`` and
 ``metrics/`` import no ``host/`` module, so every read of the kernel's files goes through the manager's floor.
@@ -15,13 +15,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pycadvisor.host.fs import CrioStorage, UnknownFilesystem, read_storage
+from pycadvisor.host.fs import LABEL_DOCKER_IMAGES, CrioStorage, UnknownFilesystem, read_storage
 from pycadvisor.host.machine import read_attributes, read_kernel_version, read_os_version
+from pycadvisor.host.ownprocess import OwnProcessReader
 from pycadvisor.host.paths import read_text
 from pycadvisor.host.ps import list_processes
 from pycadvisor.manager.manager import Manager
 from pycadvisor.model.machine import Attributes, StorageFsInfo
-from pycadvisor.model.process import ProcessInfo
+from pycadvisor.model.process import OwnProcessStats, ProcessInfo
 
 __all__ = ["CrioStorage", "HostInfo", "RuntimeVersions", "StorageRoots", "UnknownFilesystem", "ValidateFacts"]
 
@@ -59,6 +60,7 @@ class HostInfo:
         self.cadvisor_version = cadvisor_version
         self._runtime_versions = runtime_versions
         self._storage_roots = storage_roots
+        self._own = OwnProcessReader(manager.paths)
 
     async def attributes(self) -> Attributes:
         """``/api/v2.0/attributes``: the machine's, with the runtimes' versions when they answer."""
@@ -81,7 +83,21 @@ class HostInfo:
                 docker_root, crio = await self._storage_roots()
             except Exception as e:  # a runtime that does not answer only loses its label
                 log.debug("storage roots failed: %s", e)
-        return read_storage(self.m.paths, self.m.clock.now_ns(), label, uuid, docker_root=docker_root, crio=crio)
+        now = self.m.clock.now_ns()
+        # A devicemapper thin pool is Docker's image store and no mount (cAdvisor addDockerImagesLabel).
+        pools = [
+            StorageFsInfo(timestamp=now, device=f.device, capacity=f.capacity, available=f.available, usage=f.usage,
+                          labels=[LABEL_DOCKER_IMAGES])
+            for f in self.m.runtime_filesystems() if f.type == "devicemapper"
+        ]  # fmt: skip
+        if pools and label == LABEL_DOCKER_IMAGES and not uuid:
+            return pools[:1]
+        out = read_storage(self.m.paths, now, label, uuid, docker_root=docker_root, crio=crio)
+        if pools and not label and not uuid:
+            for s in out:
+                s.labels = [lb for lb in s.labels if lb != LABEL_DOCKER_IMAGES]
+            out += pools
+        return out
 
     def processes(self, container: str) -> list[ProcessInfo]:
         """``/api/v2.0/ps`` of a container (``/``: every process on the host)."""
@@ -91,6 +107,10 @@ class HostInfo:
             mem_total_bytes=self.m.machine_info.memory_capacity,
             now_s=time.time(),
         )
+
+    def own_process(self) -> OwnProcessStats | None:
+        """This process's figures for ``/metrics``' ``process_*`` families (``metrics.runtime.OwnProcessSource``)."""
+        return self._own.read()
 
     def versions(self) -> tuple[str, str]:
         """(kernel, OS) for ``cadvisor_version_info``: the ones ``/attributes`` serves (cAdvisor reads both

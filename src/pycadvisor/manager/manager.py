@@ -20,16 +20,20 @@ import math
 import os
 import resource
 
+from pycadvisor.errors import ParseError
 from pycadvisor.host.cgroups.collector import CollectOptions
 from pycadvisor.host.cgroups.detect import detect_cgroup_mounts
 from pycadvisor.host.cgroups.load import TaskstatsClient
+from pycadvisor.host.command import CommandError
+from pycadvisor.host.fs import read_mounts
 from pycadvisor.host.machine import read_machine_info
 from pycadvisor.host.paths import HostPaths, read_text
+from pycadvisor.host.zfs import ZfsMountStats
 from pycadvisor.manager.discovery import Discovery
 from pycadvisor.manager.queries import Queries
 from pycadvisor.manager.scheduler import Scheduler
 from pycadvisor.manager.state import EventSink, FsUsage, ManagerOptions, S, StatsSink
-from pycadvisor.model.machine import MachineInfo
+from pycadvisor.model.machine import FsInfo, MachineInfo
 from pycadvisor.watcher.inotify import CgroupWatcher
 
 __all__ = ["EventSink", "FsUsage", "Manager", "ManagerOptions", "StatsSink"]
@@ -89,6 +93,10 @@ class Manager(Discovery, Scheduler, Queries):
             self._watcher = None
         self._every(self.opts.global_housekeeping_interval_ns, self._global_housekeeping)
         self._every(self.opts.update_machine_info_interval_ns, self._refresh_machine)
+        if self._disk_set and os.path.exists(os.path.join(self.paths.dev, "zfs")):
+            # cAdvisor's zfs plugin (lib/fs/zfs/plugin.go) measures zfs mounts with `zfs list` when /dev/zfs exists.
+            self._zfs = ZfsMountStats(self._runner)
+            self._spawn(self._zfs_loop(self._zfs))
 
     async def stop(self) -> None:
         self._running = False
@@ -101,6 +109,7 @@ class Manager(Discovery, Scheduler, Queries):
         self._due.clear()
         for st in self.containers.values():
             st.collector.close()
+            st.close_addons()  # perf descriptors, and resctrl groups that would hold their RMIDs after us
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -160,12 +169,40 @@ class Manager(Discovery, Scheduler, Queries):
         """False while ``runtime`` has not answered since it last failed to (its containers keep raw names)."""
         return not self._runtime_down.get(runtime)
 
+    async def _zfs_loop(self, zfs: ZfsMountStats) -> None:
+        """Measure the mounted zfs datasets every ``zfs_interval_ns``; while ``zfs`` fails they are measured with
+        statvfs, as cAdvisor falls back to VFS (``ErrFallbackToVFS``)."""
+        failing = False
+        while self._running:
+            try:
+                await zfs.refresh([m.source for m in read_mounts(self.paths) if m.fs_type == "zfs"])
+                if failing:
+                    log.warning("zfs filesystems are measured with zfs list again")
+                failing = False
+            except (OSError, CommandError, ParseError) as e:
+                zfs.by_dataset = {}
+                if not failing:
+                    log.warning("zfs filesystems measured with statvfs: %s", e)
+                failing = True
+            await asyncio.sleep(self.opts.zfs_interval_ns / S)
+
     @property
     def machine_info(self) -> MachineInfo:
         if self._machine is None:
             self._refresh_machine()
         if self._machine is None:
             raise RuntimeError("machine info unavailable")
+        if self._zfs is not None and self._zfs.by_dataset:
+            for fs in self._machine.filesystems or ():
+                u = self._zfs.by_dataset.get(fs.device)
+                if u is not None:
+                    fs.type, fs.capacity, fs.inodes, fs.has_inodes = "zfs", u.capacity, 0, False
+        extra = self.runtime_filesystems()
+        if extra:  # a thin pool measured since the machine was read, or its new capacity
+            known = {f.device for f in extra}
+            self._machine.filesystems = [f for f in self._machine.filesystems or () if f.device not in known] + [
+                FsInfo(device=f.device, capacity=f.capacity, type=f.type) for f in extra
+            ]
         return self._machine
 
 

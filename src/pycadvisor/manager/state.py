@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pycadvisor.clock import Clock, RealClock
 from pycadvisor.container.base import Factory
 from pycadvisor.container.fsusage import FsUsage as LayerUsage
+from pycadvisor.container.hints import HintsFile
 from pycadvisor.container.layerfs import LayerFilesystems
 from pycadvisor.host.cgroups.collector import CollectOptions, new_codec
 from pycadvisor.host.cgroups.detect import CgroupMounts
 from pycadvisor.host.cgroups.fdread import FdReader, default_reader
 from pycadvisor.host.cgroups.files import FdBudget
 from pycadvisor.host.cgroups.load import TaskstatsClient
+from pycadvisor.host.command import Runner, subprocess_runner
 from pycadvisor.host.fs import RootFsReader
 from pycadvisor.host.paths import HostPaths
+from pycadvisor.host.zfs import ZfsMountStats
 from pycadvisor.manager.container import ContainerState
-from pycadvisor.model.container import ContainerReference, ContainerSpec, ContainerStats
+from pycadvisor.model.container import ContainerReference, ContainerSpec, ContainerStats, MetricSpec, MetricVal
+from pycadvisor.model.container import FsStats as ContainerFsStats
 from pycadvisor.model.machine import MachineInfo
 from pycadvisor.watcher.inotify import CgroupWatcher
 
@@ -68,6 +72,45 @@ class FsUsage(Protocol):
         ...
 
 
+class ContainerAddon(Protocol):
+    """Stats of one container gathered beside its cgroup files (perf counters, a resctrl monitoring group):
+    cAdvisor's ``stats.Collector`` (lib/stats/types.go), held from the container's addition to its removal."""
+
+    def update(self, dirs: Mapping[str, str], now_ns: int) -> list[tuple[str, object]]:
+        """``(ContainerStats member, value)`` pairs of this sample, from the container's controller
+        directories; raising fails only this family's part of the sample."""
+        ...
+
+    def reopen(self) -> None:
+        """The container's cgroup was removed and made again under the same name while it was followed."""
+        ...
+
+    def close(self) -> None:
+        """Give back what it holds (descriptors, a monitoring group); the container is gone."""
+        ...
+
+
+class StatsAddon(Protocol):
+    """Makes each container's :class:`ContainerAddon` (cAdvisor's ``stats.Manager``, ``GetCollector``)."""
+
+    family: str  # the metric set it fills, named in the logged errors
+
+    def attach(self, name: str) -> ContainerAddon | None: ...
+
+
+class AppMetricsSource(Protocol):
+    """Application metrics of containers that declare them (``io.cadvisor.metric.*`` labels), polled off the
+    housekeeping path (:class:`pycadvisor.appmetrics.poller.AppMetricsPoller`)."""
+
+    def watch(self, name: str, labels: dict[str, str], pid: int | None) -> None: ...
+
+    def unwatch(self, name: str) -> None: ...
+
+    def latest(self, name: str) -> tuple[list[MetricSpec], dict[str, list[MetricVal]]] | None:
+        """The specs and latest values of ``name``'s endpoints; None when it declares none."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ManagerOptions:
     housekeeping_interval_ns: int = 1 * S
@@ -88,6 +131,8 @@ class ManagerOptions:
     boot_id_file: str = "/proc/sys/kernel/random/boot_id"
     runtime_timeout_s: float = 2.0
     fd_limit: int = 0  # descriptors the collectors may hold; 0 = 80 % of RLIMIT_NOFILE
+    container_hints: str = ""  # -container_hints: the file of raw cgroups' veth and mounts ("": none)
+    zfs_interval_ns: int = 15 * S  # zfs mounts measured with `zfs list` this often (cAdvisor's zfs watcher period)
 
 
 @dataclass(slots=True)
@@ -115,6 +160,9 @@ class ManagerState:
         mounts: CgroupMounts | None = None,
         machine_reader: Callable[[], MachineInfo] | None = None,
         reader: FdReader | None = None,
+        runner: Runner | None = None,
+        addons: Sequence[StatsAddon] = (),
+        appmetrics: AppMetricsSource | None = None,
     ) -> None:
         self.opts = opts
         self._reader = reader or default_reader()  # how collectors read their held descriptors
@@ -124,6 +172,8 @@ class ManagerState:
         self.events = events
         self.sinks = list(sinks)
         self.fs_usage = fs_usage
+        self.addons = list(addons)
+        self.appmetrics = appmetrics
         self.mounts = mounts
         self._machine_reader = machine_reader
         self._machine: MachineInfo | None = None
@@ -155,6 +205,10 @@ class ManagerState:
         # root sample; again only when the root's reading is older than two intervals).
         self._layer_fs = LayerFilesystems(max_age_ns=2 * opts.housekeeping_interval_ns)
         self._disk_set = "disk" in opts.metric_sets
+        self._net_set = "network" in opts.metric_sets
+        self._runner = runner or subprocess_runner()  # the storage tools (zfs), a parameter for tests
+        self._zfs: ZfsMountStats | None = None  # zfs mounts as `zfs list` measures them, when /dev/zfs exists
+        self._hints = HintsFile(opts.container_hints) if opts.container_hints else None
 
     if TYPE_CHECKING:  # the roles call each other through the composed object (Manager)
 
@@ -184,6 +238,20 @@ class ManagerState:
             self._periodic[key] = loop.call_later(interval_ns / S, tick)
 
         self._periodic[key] = loop.call_later(interval_ns / S, tick)
+
+    def runtime_filesystems(self) -> list[ContainerFsStats]:
+        """Filesystems a runtime knows that the mount table does not show (Docker's devicemapper thin pool), as
+        last measured; a factory without any has no ``storage_filesystems``."""
+        out: list[ContainerFsStats] = []
+        for f in self.factories:
+            get = getattr(f, "storage_filesystems", None)
+            if get is None:
+                continue
+            try:
+                out.extend(get())
+            except Exception:
+                log.exception("storage filesystems of %s failed", f.name)
+        return out
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

@@ -14,21 +14,11 @@ from pycadvisor.metrics.spec import COUNTER, GAUGE, MetricSpec, Number, Sample
 from pycadvisor.model.container import ContainerStats
 
 
-def _num(d: dict[str, object], key: str) -> Number:
-    v = d.get(key, 0)
-    return v if isinstance(v, int | float) else 0
-
-
-def _str(d: dict[str, object], key: str) -> str:
-    v = d.get(key, "")
-    return str(v)
-
-
 def _per_cpu(field: str) -> Callable[[ContainerStats], Sequence[Sample]]:
     def values(s: ContainerStats) -> Sequence[Sample]:
         if not s.perf_stats:
             return ()
-        return [((_str(p, "cpu"), _str(p, "name")), _num(p, field)) for p in s.perf_stats]
+        return [((str(p.cpu), p.name), getattr(p, field)) for p in s.perf_stats]
 
     return values
 
@@ -38,8 +28,7 @@ def _aggregated_events(s: ContainerStats) -> Sequence[Sample]:
         return ()
     sums: dict[str, Number] = {}
     for p in s.perf_stats:
-        name = _str(p, "name")
-        sums[name] = sums.get(name, 0) + _num(p, "value")
+        sums[p.name] = sums.get(p.name, 0) + p.value
     return [(("", name), v) for name, v in sums.items()]
 
 
@@ -48,10 +37,8 @@ def _min_scaling_ratio(s: ContainerStats) -> Sequence[Sample]:
         return ()
     mins: dict[str, Number] = {}
     for p in s.perf_stats:
-        name = _str(p, "name")
-        r = _num(p, "scaling_ratio")
-        if name not in mins or r < mins[name]:
-            mins[name] = r
+        if p.name not in mins or p.scaling_ratio < mins[p.name]:
+            mins[p.name] = p.scaling_ratio
     return [(("", name), v) for name, v in mins.items()]
 
 
@@ -59,7 +46,7 @@ def _uncore(field: str) -> Callable[[ContainerStats], Sequence[Sample]]:
     def values(s: ContainerStats) -> Sequence[Sample]:
         if not s.perf_uncore_stats:
             return ()
-        return [((_str(p, "name"), _str(p, "pmu"), _str(p, "socket")), _num(p, field)) for p in s.perf_uncore_stats]
+        return [((p.name, p.pmu, str(p.socket)), getattr(p, field)) for p in s.perf_uncore_stats]
 
     return values
 

@@ -23,7 +23,7 @@ from pycadvisor.metrics import catalog, sets
 from pycadvisor.metrics.labels import ContainerLabels, LabelCache
 from pycadvisor.metrics.machine import MachineMetricSpec, machine_base_labels, machine_metrics
 from pycadvisor.metrics.options import ExpositionOptions, NamePattern
-from pycadvisor.metrics.runtime import Collector, RuntimeMetrics, render_collected
+from pycadvisor.metrics.runtime import Collector, OwnProcessSource, RuntimeMetrics, default_collectors, render_collected
 from pycadvisor.metrics.source import ContainerSnapshot, MachineInfoLike, VersionInfo
 from pycadvisor.metrics.spec import GAUGE, MetricSpec
 from pycadvisor.metrics.textformat import (
@@ -83,6 +83,7 @@ class ExpositionRenderer:
         options: ExpositionOptions,
         *,
         runtime: RuntimeMetrics | None = None,
+        own_process: OwnProcessSource | None = None,
         extra: Sequence[Collector] = (),
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -102,7 +103,7 @@ class ExpositionRenderer:
         self._labels = LabelCache(options)
         self._esc_memo: EscMemo = {}  # escaped extra label values (device, interface names repeat)
         if runtime is None and options.runtime_metrics:
-            runtime = RuntimeMetrics()
+            runtime = RuntimeMetrics(default_collectors(own_process))
         self._runtime = runtime if options.runtime_metrics else None
         self._extra = list(extra)
 
@@ -454,7 +455,10 @@ def _app_families(rows: list[_Row]) -> list[Block]:
                 extra = [(k, v) for k, v in extra if is_valid_label_name(k)]
                 pairs = sorted([*base, *extra], key=_first)
                 key = tuple(v for _, v in pairs)
-                lines.append((key, f"{metric_name}{render_labels(pairs)} {format_value(mv.float_value)}\n"))
+                # cAdvisor exports float64(metric.FloatValue), a 0 for a generic collector's "int" metric; its
+                # int_value is exported instead (an int metric has no float value).
+                value = mv.float_value if mv.float_value or not mv.int_value else mv.int_value
+                lines.append((key, f"{metric_name}{render_labels(pairs)} {format_value(value)}\n"))
     out: list[Block] = []
     for metric_name, keyed in families.items():
         if not keyed:

@@ -14,10 +14,9 @@ from pycadvisor.model.container import ContainerStats
 
 def _per_node(member: str, key: str) -> Callable[[ContainerStats], Sequence[Sample]]:
     def values(s: ContainerStats) -> Sequence[Sample]:
-        nodes: list[dict[str, int]] = getattr(s.resctrl, member)
         out: list[Sample] = []
-        for i, d in enumerate(nodes):
-            v: Number = d.get(key, 0)
+        for i, d in enumerate(getattr(s.resctrl, member)):
+            v: Number = getattr(d, key)
             out.append(((str(i),), v))
         return out
 

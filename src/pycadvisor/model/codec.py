@@ -10,6 +10,7 @@ with trailing zeros of the nanoseconds trimmed.
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import functools
 import time
 from typing import Any
@@ -34,8 +35,6 @@ def format_time(ns: int) -> str:
 
 def parse_time(text: str) -> int:
     """Parse an RFC 3339 timestamp (as Go's ``time.Parse(time.RFC3339, …)`` accepts) into ns."""
-    import datetime as _dt
-
     s = text.strip()
     if not s:
         raise ValueError("empty time")

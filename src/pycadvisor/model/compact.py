@@ -23,7 +23,7 @@ _PACK_D = struct.Struct("<d")
 _PACK_Q = struct.Struct("<q")
 
 
-def _getter(names: tuple[str, ...]) -> Any:
+def _getter(names: tuple[str, ...]) -> Any:  # attrgetter: int fields give ints, the others anything
     if not names:
         return lambda _o: ()
     if len(names) == 1:
@@ -51,7 +51,7 @@ class _Plan:
 class Compactor:
     """Encodes model objects to ``(shape, array)`` and back; shapes are interned per instance."""
 
-    def __init__(self, constants: tuple[Any, ...] = ()) -> None:
+    def __init__(self, constants: tuple[object, ...] = ()) -> None:
         self._plans: dict[type, _Plan] = {}
         self._shapes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         # Objects shared (never mutated) by every sample, e.g. the zero-filled tcp/udp tables of a
@@ -65,7 +65,7 @@ class Compactor:
             p = self._plans[cls] = _Plan(cls)
         return p
 
-    def encode(self, obj: Any) -> tuple[tuple[Any, ...], array[int]]:
+    def encode(self, obj: object) -> tuple[tuple[Any, ...], array[int]]:
         shape: list[Any] = []
         vals = array("q")
         self._enc(obj, shape, vals)
@@ -129,15 +129,15 @@ class Compactor:
             for x in plan.other_getter(v):
                 self._enc(x, shape, vals)
 
-    def decode(self, shape: tuple[Any, ...], vals: array[int]) -> Any:
+    def decode(self, shape: tuple[Any, ...], vals: array[int]) -> object:
         return _decode(iter(shape), iter(vals), self._consts)
 
-    def decode_from(self, shape: tuple[Any, ...], vals: Iterator[int]) -> Any:
+    def decode_from(self, shape: tuple[Any, ...], vals: Iterator[int]) -> object:
         """Decode one object whose values come next from ``vals`` (a sample holds several)."""
         return _decode(iter(shape), vals, self._consts)
 
     @property
-    def constants(self) -> tuple[Any, ...]:
+    def constants(self) -> tuple[object, ...]:
         return self._consts
 
     @property

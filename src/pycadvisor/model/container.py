@@ -313,6 +313,15 @@ class MetricVal:
 
 
 @dataclass(slots=True, kw_only=True)
+class MetricValBasic:
+    """One value of ``/api/v2.0/appmetrics`` (info/v1/metric.go ``MetricValBasic``)."""
+
+    timestamp: int = time_field()
+    int_value: int = jfield(omitempty=True, default=0)
+    float_value: float = jfield(omitempty=True, default=0.0)
+
+
+@dataclass(slots=True, kw_only=True)
 class CpuSetStats:
     memory_migrate: int = 0
 
@@ -323,9 +332,45 @@ class Health:
 
 
 @dataclass(slots=True, kw_only=True)
+class MemoryBandwidthStats:
+    """One NUMA node's (L3 domain's) ``mon_data/mon_L3_XX/mbm_{total,local}_bytes``."""
+
+    mbm_total_bytes: int = jfield(omitempty=True, default=0)
+    mbm_local_bytes: int = jfield(omitempty=True, default=0)
+
+
+@dataclass(slots=True, kw_only=True)
+class CacheStats:
+    """One NUMA node's (L3 domain's) ``mon_data/mon_L3_XX/llc_occupancy``."""
+
+    llc_occupancy: int = jfield(omitempty=True, default=0)
+
+
+@dataclass(slots=True, kw_only=True)
 class ResctrlStats:
-    memory_bandwidth: list[dict[str, int]] = jfield(omitempty=True, default_factory=list)
-    cache: list[dict[str, int]] = jfield(omitempty=True, default_factory=list)
+    memory_bandwidth: list[MemoryBandwidthStats] = jfield(omitempty=True, default_factory=list)
+    cache: list[CacheStats] = jfield(omitempty=True, default_factory=list)
+
+
+@dataclass(slots=True, kw_only=True)
+class PerfStat:
+    """A core perf event on one CPU (cAdvisor ``PerfStat``: the embedded ``PerfValue``'s fields, then ``cpu``)."""
+
+    scaling_ratio: float = 0.0  # time_running / time_enabled; 1.0: never multiplexed
+    value: int = 0  # the count scaled by 1 / scaling_ratio
+    name: str = ""
+    cpu: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class PerfUncoreStat:
+    """An uncore perf event on one PMU of one socket (cAdvisor ``PerfUncoreStat``)."""
+
+    scaling_ratio: float = 0.0
+    value: int = 0
+    name: str = ""
+    socket: int = 0
+    pmu: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -342,8 +387,8 @@ class ContainerStats:
     accelerators: list[dict[str, object]] | None = opt()
     processes: ProcessStats | None = opt()
     custom_metrics: dict[str, list[MetricVal]] | None = opt()
-    perf_stats: list[dict[str, object]] | None = opt()
-    perf_uncore_stats: list[dict[str, object]] | None = opt()
+    perf_stats: list[PerfStat] | None = opt()
+    perf_uncore_stats: list[PerfUncoreStat] | None = opt()
     referenced_memory: int = jfield(omitempty=True, default=0)
     resctrl: ResctrlStats = field(default_factory=ResctrlStats)
     cpuset: CpuSetStats = field(default_factory=CpuSetStats)

@@ -26,3 +26,16 @@ class ProcessInfo:
     cmd: str  # ps COMMAND column (comm, at most 15 characters)
     fd_count: int  # entries of /proc/<pid>/fd
     psr: int  # CPU the process last ran on
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnProcessStats:
+    """The exporter's own process, what ``prometheus_client``'s ``ProcessCollector`` reports of it
+    (``process_*``); ``None``: not read (``stat``, or ``limits`` and ``fd``, could not be)."""
+
+    virtual_memory_bytes: float | None = None  # bytes (stat vsize)
+    resident_memory_bytes: float | None = None  # bytes (stat rss pages x page size)
+    start_time_seconds: float | None = None  # seconds since the epoch (stat starttime + btime)
+    cpu_seconds: float | None = None  # seconds (stat utime + stime)
+    open_fds: int | None = None  # entries of <proc>/self/fd, the listing's own included
+    max_fds: float | None = None  # the soft "Max open files" of <proc>/self/limits

@@ -14,7 +14,8 @@ Token kinds: ``("cpu", ncpu, psi)``, ``("sched",)``, ``("ref",)`` (referenced by
 ``("load",)`` (task states and load averages), ``("mem", psi)``,
 ``("io", ((member, ((device, major, minor, op keys), ...)), ...), psi)``, ``("net", interface names,
 tcp keys, tcp6 keys, udp keys, udp6 keys, advanced tcp keys)`` (``None`` keys: not collected, the
-shared zero table) and ``("obj", member, shape, n)``. Families that are off by default or rare (processes, hugetlb,
+shared zero table), ``("perf", ((event, cpu), ...))`` (perf counters: value and scaling ratio's bits each)
+and ``("obj", member, shape, n)``. Families that are off by default or rare (processes, hugetlb,
 filesystems, health) are stored by the generic :class:`~pycadvisor.model.compact.Compactor` under an
 ``"obj"`` token.
 """
@@ -46,6 +47,7 @@ from pycadvisor.model.container import (
     MemoryStatsMemoryData,
     NetworkStats,
     PerDiskStats,
+    PerfStat,
     PSIData,
     PSIStats,
     ResctrlStats,
@@ -64,8 +66,8 @@ def to_array(vals: list[int]) -> array[int]:
         return array("q", [min(max(v, I64_MIN), I64_MAX) for v in vals])
 
 
-# The slots of the flat families, in the order their values are written. host/cgroups/cpu.py and
-# host/cgroups/memory.py name, slot by slot and per cgroup version, the kernel file each is read from.
+# The slots of the flat families, in the order their values are written. host/cgroups/cpu.py,
+# memory.py, pressure.py and network.py name, slot by slot and per cgroup version, the kernel file each is read from.
 CPU_HEAD_SLOTS = ("total", "user", "system")  # CpuUsage; the per-CPU usage follows (v1)
 CPU_CFS_SLOTS = ("periods", "throttled_periods", "throttled_time", "bursts_periods", "burst_time")  # CpuCFS
 CPU_SLOTS = CPU_HEAD_SLOTS + CPU_CFS_SLOTS
@@ -80,11 +82,19 @@ MEMORY_FIELDS = (
 # MemoryEvents' high and max.
 MEMORY_SLOTS = (*MEMORY_FIELDS, "pgfault", "pgmajfault", "events_high", "events_max")
 MEMORY_SIZE = len(MEMORY_SLOTS)
-PSI_SIZE = 8  # some: total, avg10, avg60, avg300; full: the same (floats stored as their IEEE bits)
-IFACE_SIZE = 8  # rx bytes, packets, errors, dropped; tx the same
+# PSIStats: some, then full (the averages stored as the IEEE bits of their doubles); host/cgroups/pressure.py.
+PSI_SLOTS = (
+    "some_total", "some_avg10", "some_avg60", "some_avg300", "full_total", "full_avg10", "full_avg60", "full_avg300",
+)  # fmt: skip
+PSI_SIZE = len(PSI_SLOTS)
+# InterfaceStats' counters, per interface; host/cgroups/network.py.
+IFACE_SLOTS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
+IFACE_SIZE = len(IFACE_SLOTS)
 
 _D4 = struct.Struct("<4d")
 _Q4 = struct.Struct("<4q")
+_D1 = struct.Struct("<d")
+_Q1 = struct.Struct("<q")
 
 
 def psi_ints(p: PSIStats) -> tuple[int, ...]:
@@ -103,6 +113,11 @@ def _psi(it: Iterator[int]) -> PSIStats:
         a10, a60, a300, _z = _D4.unpack(_Q4.pack(next(it), next(it), next(it), 0))
         out.append(PSIData(total=total, avg10=a10, avg60=a60, avg300=a300))
     return PSIStats(some=out[0], full=out[1])
+
+
+def psi_from_ints(vals: Sequence[int]) -> PSIStats:
+    """The PSI pair of the 8 values :func:`psi_ints` gives."""
+    return _psi(iter(vals))
 
 
 class Layout:
@@ -156,6 +171,8 @@ def token_size(t: Token) -> int:
         return IFACE_SIZE * len(t[1]) + sum(len(keys) for keys in t[2:] if keys is not None)
     if kind == "numa":
         return sum(len(nodes) for _scope, _kind, nodes in t[1])
+    if kind == "perf":
+        return 2 * len(t[1])
     if kind == "obj":
         return int(t[3])
     raise ValueError(f"unknown sample family {kind!r}")
@@ -197,6 +214,27 @@ class SampleCodec:
     def add_object(self, member: str, obj: object, tokens: list[Token], vals: list[int]) -> None:
         """Append one member stored generically (``ContainerStats.<member> = obj``)."""
         shape, arr = self.compactor.encode(obj)
+        tokens.append(("obj", member, shape, len(arr)))
+        vals.extend(arr)
+
+    def add_member(self, member: str, obj: object, tokens: list[Token], vals: list[int]) -> None:
+        """Append one member of a sample: ``perf_stats`` flat (a ``("perf", ((name, cpu), ...))`` token, value
+        and ratio per entry: a tenth of the generic encoding's cost), anything else generically."""
+        if member == "perf_stats" and type(obj) is list and all(type(p) is PerfStat for p in obj):
+            stats: list[PerfStat] = obj
+            tokens.append(("perf", tuple((p.name, p.cpu) for p in stats)))
+            for p in stats:
+                vals.append(p.value)
+                vals.append(_Q1.unpack(_D1.pack(p.scaling_ratio))[0])
+            return
+        self.add_object(member, obj, tokens, vals)
+
+    def add_encoded(
+        self, member: str, encoded: tuple[tuple[Any, ...], array[int]], tokens: list[Token], vals: list[int]
+    ) -> None:
+        """Append a member encoded once (``compactor.encode``) and shared by several samples: a value that changes
+        less often than samples are taken (application metrics) is not walked again for each."""
+        shape, arr = encoded
         tokens.append(("obj", member, shape, len(arr)))
         vals.extend(arr)
 
@@ -247,6 +285,11 @@ class SampleCodec:
                 st.network = self._net(t, it)
             elif kind == "numa":  # follows "mem"
                 self._numa(st, t, it)
+            elif kind == "perf":
+                st.perf_stats = [
+                    PerfStat(value=next(it), scaling_ratio=_D1.unpack(_Q1.pack(next(it)))[0], name=name, cpu=cpu)
+                    for name, cpu in t[1]
+                ]
             elif kind == "obj":
                 setattr(st, t[1], self.compactor.decode_from(t[2], it))
             else:

@@ -14,9 +14,13 @@ from pycadvisor.model.container import (
     CpuStats,
     DiskIoStats,
     FsStats,
+    HugetlbStats,
     InterfaceStats,
+    LoadStats,
     MemorySpec,
     MemoryStats,
+    PerfStat,
+    PerfUncoreStat,
     ProcessSpec,
     ProcessStats,
     ResctrlStats,
@@ -84,15 +88,15 @@ class ContainerStatsV2:
     cpu_inst: CpuInstStats | None = opt()
     diskio: DiskIoStats | None = opt()
     memory: MemoryStats | None = opt()
-    hugetlb: dict[str, Any] | None = opt()
+    hugetlb: dict[str, HugetlbStats] | None = opt()
     network: NetworkStatsV2 | None = opt()
     processes: ProcessStats | None = opt()
     filesystem: FilesystemStatsV2 | None = opt()
-    load_stats: Any = opt()
-    accelerators: Any = opt()
+    load_stats: LoadStats | None = opt()  # never set, as cAdvisor (info/v2 ContainerStats.Load)
+    accelerators: list[dict[str, object]] | None = opt()
     custom_metrics: Any = opt()
-    perf_stats: Any = opt()
-    perf_uncore_stats: Any = opt()
+    perf_stats: list[PerfStat] | None = opt()
+    perf_uncore_stats: list[PerfUncoreStat] | None = opt()
     referenced_memory: int = jfield(omitempty=True, default=0)
     resctrl: ResctrlStats = field(default_factory=ResctrlStats)
 
@@ -108,7 +112,7 @@ class DeprecatedContainerStats:
     has_memory: bool = False
     memory: MemoryStats = field(default_factory=MemoryStats)
     has_hugetlb: bool = False
-    hugetlb: dict[str, Any] | None = opt()
+    hugetlb: dict[str, HugetlbStats] | None = opt()
     has_network: bool = False
     network: NetworkStatsV2 = field(default_factory=NetworkStatsV2)
     has_processes: bool = False  # always false on the wire: cAdvisor never copies it
@@ -124,8 +128,8 @@ class DeprecatedContainerStats:
     )  # fmt: skip
     has_custom_metrics: bool = False
     custom_metrics: Any = opt()
-    perf_stats: Any = opt()
-    perf_uncore_stats: Any = opt()
+    perf_stats: list[PerfStat] | None = opt()
+    perf_uncore_stats: list[PerfUncoreStat] | None = opt()
     referenced_memory: int = jfield(omitempty=True, default=0)
     resctrl: ResctrlStats = field(default_factory=ResctrlStats)
 
@@ -249,7 +253,16 @@ def stats_v2(spec: ContainerSpec, prev: ContainerStats | None, st: ContainerStat
         )
     if spec.has_custom_metrics:
         out.custom_metrics = st.custom_metrics
+    _copy_perf(st, out)
     return out
+
+
+def _copy_perf(st: ContainerStats, out: ContainerStatsV2 | DeprecatedContainerStats) -> None:
+    """Whatever the spec says (info/v2/conversion.go ContainerStatsFromV1, DeprecatedStatsFromV1)."""
+    if st.perf_stats:
+        out.perf_stats = st.perf_stats
+    if st.perf_uncore_stats:
+        out.perf_uncore_stats = st.perf_uncore_stats
 
 
 def deprecated_stats(spec: ContainerSpec, prev: ContainerStats | None, st: ContainerStats) -> DeprecatedContainerStats:
@@ -283,6 +296,7 @@ def deprecated_stats(spec: ContainerSpec, prev: ContainerStats | None, st: Conta
         out.filesystem = st.filesystem
     if spec.has_custom_metrics:
         out.custom_metrics = st.custom_metrics
+    _copy_perf(st, out)
     return out
 
 
@@ -296,7 +310,7 @@ class MachineStats:
     memory: MemoryStats | None = opt()
     network: NetworkStatsV2 | None = opt()
     filesystem: list[MachineFsStats] | None = opt()
-    load_stats: Any = opt()
+    load_stats: LoadStats | None = opt()  # never set, as cAdvisor (info/v2 MachineStats.Load)
 
 
 def machine_stats(prev: ContainerStats | None, st: ContainerStats) -> MachineStats:

@@ -7,6 +7,7 @@ driver owns a bounded buffer (:mod:`pycadvisor.storage.buffer`) drained by its o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -56,6 +57,11 @@ class Sample(NamedTuple):
     spec: ContainerSpec
     stats: ContainerStats
     added_ns: int  # cAdvisor's drivers stamp some records with time.Now() at AddStats (stdout, kafka)
+
+
+# A sample's Prometheus series, (labels sorted by name with __name__, value): what /metrics exposes for it.
+# Built by the composition root from metrics/ (storage/ does not import it) for the drivers that push series.
+SeriesFn = Callable[[Sample], Sequence[tuple[tuple[tuple[str, str], ...], float]]]
 
 
 def container_name(ref: ContainerReference) -> str:

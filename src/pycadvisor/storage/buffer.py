@@ -319,6 +319,8 @@ class BufferedDriver(ABC):
     # cAdvisor's influxdb and redis drivers hold samples for storage_driver_buffer_duration; the others
     # write every sample at once (linger 0).
     honours_buffer_duration: ClassVar[bool] = False
+    # The longest such a driver holds samples, whatever storage_driver_buffer_duration says (None: no cap).
+    max_linger_s: ClassVar[float | None] = None
 
     def __init__(self, opts: StorageOptions, *, machine_name: str) -> None:
         self.opts = opts
@@ -326,6 +328,8 @@ class BufferedDriver(ABC):
         self.include_labels = opts.storage_driver_include_labels
         self.log = RateLimitedLog(logging.getLogger(f"pycadvisor.storage.{self.name}"))
         linger = opts.storage_driver_buffer_duration * _NS if self.honours_buffer_duration else 0.0
+        if self.max_linger_s is not None:
+            linger = min(linger, self.max_linger_s)
         self._buffer = SampleBuffer(
             self.name,
             capacity=opts.storage_driver_buffer_size,

@@ -145,19 +145,13 @@ def sample_lines(sample: Sample, machine_name: str, *, include_labels: bool) -> 
             point("hugetlb_max_usage", h.max_usage, {"page_size": page_size})
             point("hugetlb_failcnt", h.failcnt, {"page_size": page_size})
     for p in stats.perf_stats or ():
-        ratio = p.get("scaling_ratio", 0.0)
-        tags = {
-            "cpu": str(p.get("cpu", 0)),
-            "name": str(p.get("name", "")),
-            "scaling_ratio": go_float(float(ratio)) if isinstance(ratio, int | float) else "0",
-        }
-        value = p.get("value", 0)
-        point("perf_stat", int(value) if isinstance(value, int | float) else 0, tags)
+        tags = {"cpu": str(p.cpu), "name": p.name, "scaling_ratio": go_float(float(p.scaling_ratio))}
+        point("perf_stat", p.value, tags)
     for node, bw in enumerate(stats.resctrl.memory_bandwidth):
-        point("resctrl_memory_bandwidth_total", bw.get("mbm_total_bytes", 0), {"node_id": str(node)})
-        point("resctrl_memory_bandwidth_local", bw.get("mbm_local_bytes", 0), {"node_id": str(node)})
+        point("resctrl_memory_bandwidth_total", bw.mbm_total_bytes, {"node_id": str(node)})
+        point("resctrl_memory_bandwidth_local", bw.mbm_local_bytes, {"node_id": str(node)})
     for node, cache in enumerate(stats.resctrl.cache):
-        point("resctrl_llc_occupancy", cache.get("llc_occupancy", 0), {"node_id": str(node)})
+        point("resctrl_llc_occupancy", cache.llc_occupancy, {"node_id": str(node)})
     for fs in stats.filesystem or ():
         point("fs_usage", fs.usage, {"device": fs.device, "type": "usage"})
         point("fs_limit", fs.capacity, {"device": fs.device, "type": "limit"})

@@ -32,7 +32,7 @@ class StorageOptions:
         "",
         "Storage `driver` to use. Data is always cached shortly in memory, this controls where data is "
         "pushed besides the local cache. Empty means none, multiple separated by commas. Options are: "
-        "<empty>, bigquery, elasticsearch, influxdb, kafka, redis, statsd, stdout",
+        "<empty>, bigquery, elasticsearch, influxdb, kafka, redis, remote_write, statsd, stdout",
     )
     # --- lib/storage/common_flags.go (shared by several backends)
     storage_driver_user: str = _flag("root", "database username")
@@ -94,6 +94,17 @@ class StorageOptions:
         5 * _SECOND,
         "On shutdown, how long storage drivers may keep flushing buffered samples",
         kind="duration",
+    )
+    storage_driver_remote_write_bearer_token_file: str = _flag(
+        "", "File holding the bearer token sent to the remote_write URL (read at each request)"
+    )
+    storage_driver_remote_write_external_labels: str = _flag(
+        "",
+        "Labels added to every series pushed by remote_write, name=value[,name=value...] (as Prometheus' "
+        "external_labels; e.g. instance=<host> when several hosts push to one Prometheus)",
+    )
+    storage_driver_remote_write_ca_file: str = _flag(
+        "", "CA certificates (PEM) that verify an https remote_write URL (empty: the system's)"
     )
     bq_api_endpoint: str = _flag("", "BigQuery API base URL (empty: Google's; set for an emulator)")
     bq_token_uri: str = _flag("", "OAuth2 token URL for the BigQuery service account (empty: Google's)")

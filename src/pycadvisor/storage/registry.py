@@ -9,13 +9,14 @@ from __future__ import annotations
 import importlib
 from typing import Final, Protocol
 
-from pycadvisor.storage.base import StorageDriver
+from pycadvisor.storage.base import SeriesFn, StorageDriver
 from pycadvisor.storage.metrics import storage_families
 from pycadvisor.storage.options import StorageOptions
 
 __all__ = [
     "STORAGE_DRIVERS",
     "DriverFactory",
+    "SeriesFn",
     "build_drivers",
     "check_driver_names",
     "list_drivers",
@@ -29,6 +30,7 @@ STORAGE_DRIVERS: Final[dict[str, str]] = {
     "influxdb": "pycadvisor.storage.influxdb:InfluxDBDriver",
     "kafka": "pycadvisor.storage.kafka:KafkaDriver",
     "redis": "pycadvisor.storage.redis:RedisDriver",
+    "remote_write": "pycadvisor.storage.remote_write:RemoteWriteDriver",
     "statsd": "pycadvisor.storage.statsd:StatsdDriver",
     "stdout": "pycadvisor.storage.stdout:StdoutDriver",
 }
@@ -40,12 +42,16 @@ class DriverFactory(Protocol):
     def __call__(self, opts: StorageOptions, *, machine_name: str) -> StorageDriver: ...
 
 
+_TAKE_SERIES: Final = frozenset({"remote_write"})
+
+
 # The PyPI extra that brings each driver's client library (pyproject.toml [project.optional-dependencies]).
 _EXTRAS: Final[dict[str, str]] = {
     "bigquery": "bigquery",
     "influxdb": "influxdb",
     "kafka": "kafka",
     "redis": "redis",
+    "remote_write": "remote_write",
 }
 
 
@@ -75,8 +81,9 @@ def load_driver_class(name: str) -> DriverFactory:
     return cls
 
 
-def build_drivers(opts: StorageOptions, *, machine_name: str) -> list[StorageDriver]:
-    """One driver per name in ``opts.storage_driver`` (blanks and repeats ignored).
+def build_drivers(opts: StorageOptions, *, machine_name: str, series: SeriesFn | None = None) -> list[StorageDriver]:
+    """One driver per name in ``opts.storage_driver`` (blanks and repeats ignored); ``series`` goes to the
+    drivers that push Prometheus series (``remote_write``; without it they can be checked, not started).
 
     Raises ``ValueError`` for an unknown name, a missing client library or unusable settings; nothing
     here contacts a backend (drivers connect lazily after :meth:`StorageDriver.start`).
@@ -84,5 +91,11 @@ def build_drivers(opts: StorageOptions, *, machine_name: str) -> list[StorageDri
     opts.validate()
     names = opts.driver_names()
     check_driver_names(names)
-    classes = [load_driver_class(n) for n in names]
-    return [cls(opts, machine_name=machine_name) for cls in classes]
+    drivers: list[StorageDriver] = []
+    for n in names:
+        cls = load_driver_class(n)
+        if n in _TAKE_SERIES:
+            drivers.append(cls(opts, machine_name=machine_name, series=series))  # type: ignore[call-arg]
+        else:
+            drivers.append(cls(opts, machine_name=machine_name))
+    return drivers

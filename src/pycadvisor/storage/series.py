@@ -20,10 +20,6 @@ def _uint(v: object) -> int:
     return int(v) & _U64
 
 
-def _int(v: object) -> int:
-    return int(v) if isinstance(v, int | float) else 0
-
-
 def stats_series(stats: ContainerStats, *, timestamp_ns: int | None, load_key: str) -> dict[str, int]:
     """Return the sample's series; ``timestamp`` is included (first) when ``timestamp_ns`` is given."""
     series: dict[str, int] = {}
@@ -78,10 +74,10 @@ def stats_series(stats: ContainerStats, *, timestamp_ns: int | None, load_key: s
             series["hugetlb_failcnt." + page_size] = h.failcnt
     if stats.perf_stats:
         for p in stats.perf_stats:
-            series[f"perf_stat.{p.get('name', '')}.{_int(p.get('cpu', 0))}"] = _uint(p.get("value", 0))
+            series[f"perf_stat.{p.name}.{p.cpu}"] = _uint(p.value)
     for node, bw in enumerate(stats.resctrl.memory_bandwidth):
-        series[f"resctrl_memory_bandwidth_total.{node}"] = _uint(bw.get("mbm_total_bytes", 0))
-        series[f"resctrl_memory_bandwidth_local.{node}"] = _uint(bw.get("mbm_local_bytes", 0))
+        series[f"resctrl_memory_bandwidth_total.{node}"] = _uint(bw.mbm_total_bytes)
+        series[f"resctrl_memory_bandwidth_local.{node}"] = _uint(bw.mbm_local_bytes)
     for node, cache in enumerate(stats.resctrl.cache):
-        series[f"resctrl_llc_occupancy.{node}"] = _uint(cache.get("llc_occupancy", 0))
+        series[f"resctrl_llc_occupancy.{node}"] = _uint(cache.llc_occupancy)
     return series

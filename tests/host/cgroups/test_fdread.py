@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pycadvisor.host.cgroups.cpu import parse_keyed
 from pycadvisor.host.cgroups.fdread import FdReader
 from pycadvisor.host.cgroups.pressure import parse_pressure
+from pycadvisor.host.cgroups.rows import parse_keyed
 from pycadvisor.model.sample import psi_ints
 from support.hosts import FIXTURE_HOSTS
 from support.readers import require_native

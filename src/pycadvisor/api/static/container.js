@@ -7,6 +7,7 @@ import { h, fill, card, facts, table } from "./dom.js";
 import * as F from "./format.js";
 import { LineChart, Gauge, BarList, PALETTE } from "./charts.js";
 import { encodePath, every } from "./api.js";
+import { AppMetricsCard } from "./appmetrics.js";
 
 const MAX_SAMPLES = 60;
 const HUGE = 2 ** 62; // cgroup "unlimited" values (2^63 - 4096 on v1, 2^64 - 1 on v2) are above this
@@ -292,6 +293,9 @@ export class ContainerPage {
       parts.push(this.top);
     }
     if (kids.length) parts.push(this.subcontainersCard());
+
+    this.appMetrics = new AppMetricsCard();
+    parts.push(this.appMetrics.el);
 
     this.psBody = h("div", { class: "table-wrap" }, h("p", { class: "muted", text: "Loading processes…" }));
     this.psStamp = h("span", { class: "muted small" });
@@ -590,6 +594,7 @@ export class ContainerPage {
       const used = last.processes.threads_current || last.processes.process_count || 0;
       this.gauges.pids.update(used / pidsLimit, `${F.number(used)} of ${F.number(pidsLimit)} tasks`);
     }
+    this.appMetrics.update(spec, last);
     this.notCollected.textContent = missing.length ? "Not collected for this container: " + missing.join("; ") + "." : "";
   }
 

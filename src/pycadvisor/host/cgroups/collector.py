@@ -26,6 +26,7 @@ from pycadvisor.host.cgroups.hugetlb import read_hugetlb
 from pycadvisor.host.cgroups.load import TaskstatsClient, open_cgroup_dir
 from pycadvisor.host.cgroups.memory import V1_MEMORY, V2_MEMORY, V2_OPTIONAL_FILES, v1_memory_values, v2_memory_values
 from pycadvisor.host.cgroups.numa import parse_numa_stat
+from pycadvisor.host.cgroups.pids import PIDS, pids_values
 from pycadvisor.host.cgroups.rows import Table
 from pycadvisor.host.cgroups.samples import new_codec
 from pycadvisor.host.paths import HostPaths, read_bytes
@@ -499,11 +500,9 @@ class CgroupCollector:
     def _processes(self, tokens: list[Token], vals: list[int]) -> None:
         """``process`` set (off by default: it walks /proc/<pid>/fd of every process)."""
         ctrl = "unified" if self._v2 else "pids"
-        cur = self._read_opt(ctrl, "pids.current")
-        mx = self._read_opt(ctrl, "pids.max")
-        threads_max = 0 if mx is None or mx.strip() == b"max" else int(mx)
         pids = self._pids()
-        threads = int(cur) if cur is not None else len(pids)
+        current, limit = (self._read_opt(ctrl, f) for f in PIDS.files)  # host/cgroups/pids.py ROWS
+        threads, threads_max = pids_values(current, limit, len(pids))
         ps = read_process_stats(
             self._opts.paths, pids, self._init_pid, threads_current=threads, threads_max=threads_max
         )

@@ -12,14 +12,11 @@ import itertools
 import re
 from collections.abc import Callable
 
-from pycadvisor.host.cgroups.blkio import Device, parse_blkio_v1, parse_io_stat
+from pycadvisor.host.cgroups.blkio import V1_BLKIO, Device, parse_blkio_v1, parse_io_stat
 from pycadvisor.model.sample import Token
 
-BLKIO_GROUPS = (
-    ("blkio.bfq.io_service_bytes_recursive", "blkio.bfq.io_serviced_recursive"),
-    ("blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_serviced_recursive"),
-    ("blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"),
-)
+#: v1: each group's (bytes file, ops file), in runc's order (blkio.py V1_BLKIO names their rows).
+BLKIO_GROUPS = tuple(t.files for t in V1_BLKIO)
 BLKIO_RECHECK = 10
 IO_EMPTY: Token = ("io", (), False)
 # The values of io.stat ("8:0 rbytes=4096 ...") and of v1 blkio files ("8:0 Read 4096", "Total 4096"):
@@ -122,8 +119,8 @@ class DiskIoFamily:
             return
         if not self._blkio:
             return
-        # runc's order (libcontainer/cgroups/fs/blkio.go): the first group whose first file has device
-        # lines wins: BFQ, then throttle recursive, then plain throttle. CFQ went away in Linux 5.0.
+        # runc's order (libcontainer/cgroups/fs/blkio.go, blkio.py V1_BLKIO): the first group whose first
+        # file has device lines wins.
         # Most cgroups show only "Total 0" in every group (blk-throttle counts only under a rule, BFQ
         # only with that scheduler): then the groups are looked at again every BLKIO_RECHECK-th sample
         # instead of three empty reads per sample; the counters are cumulative, so nothing is lost.

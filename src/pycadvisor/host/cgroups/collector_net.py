@@ -1,5 +1,6 @@
 """The network family of a container's samples, read in its network namespace through the init
-process's ``<proc>/<pid>/net`` files (:mod:`pycadvisor.host.net` parses them).
+process's ``<proc>/<pid>/net`` files (:mod:`pycadvisor.host.cgroups.network` names and parses the
+interfaces' counters, :mod:`pycadvisor.host.net` the tcp and udp tables).
 
 cAdvisor reads each of the network, tcp, udp and advtcp sets on its own from the init process's netns
 (container/libcontainer/handler.go ``GetStats``): tcp alone is collected without network.
@@ -8,9 +9,9 @@ cAdvisor reads each of the network, tcp, udp and advtcp sets on its own from the
 from __future__ import annotations
 
 from pycadvisor.host.cgroups.files import ContainerGone, FileSet
-from pycadvisor.host.net import parse_net_dev, parse_tcp_advanced, parse_tcp_states, parse_udp_stats
+from pycadvisor.host.cgroups.network import interface_values
+from pycadvisor.host.net import parse_tcp_advanced, parse_tcp_states, parse_udp_stats
 from pycadvisor.host.paths import HostPaths
-from pycadvisor.model.container import InterfaceStats
 from pycadvisor.model.sample import Token
 
 NET_FILES = ("dev", "tcp", "tcp6", "udp", "udp6", "netstat", "snmp")
@@ -42,16 +43,15 @@ class NetnsFamily:
         read = self._files.read
         sets = self._sets
         tcp = tcp6 = udp = udp6 = adv = None
-        ifaces: list[InterfaceStats] = []
+        ifaces: list[tuple[str, tuple[int, ...]]] = []
         try:
             if "network" in sets:
                 raw = read(base + "dev")
                 if raw is None:
                     return
-                ifaces = parse_net_dev(raw, source=base + "dev")
-            for i in ifaces:
-                vals += (i.rx_bytes, i.rx_packets, i.rx_errors, i.rx_dropped,
-                         i.tx_bytes, i.tx_packets, i.tx_errors, i.tx_dropped)  # fmt: skip
+                ifaces = interface_values(raw, source=base + "dev")
+            for _name, counters in ifaces:
+                vals += counters
             if "tcp" in sets:
                 tcp = parse_tcp_states(read(base + "tcp") or b"", source=base + "tcp")
                 tcp6 = parse_tcp_states(read(base + "tcp6") or b"", source=base + "tcp6")
@@ -72,4 +72,4 @@ class NetnsFamily:
             else:
                 keys.append(tuple(table))
                 vals += table.values()
-        tokens.append(("net", tuple(i.name for i in ifaces), *keys))
+        tokens.append(("net", tuple(name for name, _ in ifaces), *keys))

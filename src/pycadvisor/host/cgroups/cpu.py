@@ -66,12 +66,6 @@ def cpu_values(table: Table, scales: Sequence[int], read: Sequence[int | None], 
         return [0 if v is None else v * s for v, s in zip(picked, scales, strict=True)]
 
 
-def parse_keyed(data: bytes) -> dict[bytes, int]:
-    """Parse flat-keyed ``key value`` lines (cpu.stat, memory.stat, memory.events) into ints."""
-    parts = data.split()
-    return dict(zip(parts[::2], map(int, parts[1::2]), strict=False))
-
-
 def parse_cpu_max(data: bytes) -> tuple[int, int]:
     """Parse v2 ``cpu.max`` (``$MAX $PERIOD``) into (quota µs, period µs); quota 0 means unlimited."""
     parts = data.split()

@@ -14,8 +14,8 @@ from typing import Protocol, runtime_checkable
 
 from pycadvisor.host.cgroups.cpu import V1_CPU, cpu_scales, cpu_values
 from pycadvisor.host.cgroups.memory import V2_MEMORY, v1_memory_values, v2_memory_values
-from pycadvisor.host.cgroups.pressure import parse_pressure
-from pycadvisor.model.sample import CPU_HEAD, psi_ints
+from pycadvisor.host.cgroups.pressure import psi_values
+from pycadvisor.model.sample import CPU_HEAD
 
 __all__ = ["FamilyReader", "FdReader", "PyFdReader", "default_reader", "family_reader", "native_reader"]
 
@@ -46,7 +46,7 @@ class FdReader(Protocol):
         ...
 
     def read_psi(self, fd: int, /) -> tuple[int, ...]:
-        """A pressure file's 8 values as :func:`pycadvisor.model.sample.psi_ints` gives them."""
+        """A pressure file's 8 values, the PSI slots as host/cgroups/pressure.py names them (``psi_values``)."""
         ...
 
 
@@ -147,7 +147,7 @@ class PyFdReader:
         return tuple(None if (v := d.get(k)) is None else int(v) for k in keys)
 
     def read_psi(self, fd: int, /) -> tuple[int, ...]:
-        return psi_ints(parse_pressure(_pread_all(fd)))
+        return psi_values(_pread_all(fd))
 
     # The one-call family reads, as _cgread.c's: host/cgroups/cpu.py and memory.py say what each value is.
 
@@ -207,7 +207,7 @@ class PyFdReader:
 
 def native_reader() -> FdReader | None:
     """The C reader, or ``None`` when the package was installed without it."""
-    try:
+    try:  # lazy: the native reader is built only where a compiler was there; its absence is not an error
         from pycadvisor.host.cgroups import _cgread
     except ImportError:
         return None

@@ -1,8 +1,10 @@
 """Named rows: where each value of a flat sample family is read from, per cgroup version.
 
 A family's values sit in the sample at fixed positions (:mod:`pycadvisor.model.sample` names them,
-its ``*_SLOTS``). A family module (:mod:`.cpu`, :mod:`.memory`) gives, for each cgroup version, one
+its ``*_SLOTS``, or the family module). A family module (:mod:`.cpu`, :mod:`.memory`, :mod:`.pressure`,
+:mod:`.blkio`, :mod:`.pids`, :mod:`.hugetlb`, :mod:`.network`) gives, for each cgroup version, one
 :class:`Row` per slot: the kernel file and key it is read from and the kernel source that writes it.
+(Per-device, per-page-size and per-interface families repeat their rows for each device, size or interface.)
 A :class:`Table` compiles those rows once: the keys to ask each file for, and where each slot's value
 sits among the values read. The collector's general path, the pure-Python one-call reads
 (:mod:`.fdread`) and the layout all follow the table; the C reader (``_cgread.c``) is checked
@@ -27,7 +29,9 @@ class Row:
 
     name: str  # the slot, as model.sample names it
     file: str  # the cgroup file it is read from, DERIVED or ABSENT
-    key: str = ""  # its key in a flat-keyed file ("key value" lines); "" for a single-value file
+    # Its key in the file: a flat-keyed file's ("key value" lines), io.stat's "key=", a PSI line's "some avg10",
+    # a v1 blkio op, a net/dev column; "" for a single-value file.
+    key: str = ""
     source: str = ""  # the kernel (or cAdvisor, runc) source that writes or computes it
     scale: int = 1  # the file's unit to the slot's (µs to ns: 1000); 0: the reader's clock tick in ns
     hierarchical: bool = False  # cgroup v1 memory.stat: "total_" + key under use_hierarchy
@@ -88,3 +92,19 @@ class Table:
 
     def __repr__(self) -> str:
         return f"Table({[r.name for r in self.rows]})"
+
+
+def parse_keyed(data: bytes) -> dict[bytes, int]:
+    """The kernel's flat-keyed files (cpu.stat, memory.stat, memory.events, v1 memory.oom_control,
+    hugetlb events): ``key value`` lines as ints. A line that is not a key and one integer is skipped,
+    so a partial or odd line never loses the others (Documentation/admin-guide/cgroup-v2.rst
+    "Interface Files": "Flat keyed")."""
+    out: dict[bytes, int] = {}
+    for line in data.split(b"\n"):
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                out[parts[0]] = int(parts[1])
+            except ValueError:
+                continue
+    return out
