@@ -57,16 +57,16 @@ def _pressure_total(path: str, kind: str) -> int:
 def test_a_cgroup_whose_controllers_come_later_is_measured_as_the_kernel_counts(
     pycadvisor_daemon_factory: Callable[..., Any], test_cgroup: TestCgroup
 ) -> None:
-    d = pycadvisor_daemon_factory(*FAST)
-    # The parent exists with no controller for its children; the container's directory is made under
-    # it while the daemon runs, and gets its controllers only afterwards.
+    # The parent exists with no controller for its children (and a pids limit of its own); the
+    # container's directory is made under it while the daemon runs, and gets its controllers afterwards.
     parent = test_cgroup.child("pod")
+    parent.set("pids.max", 64)
+    d = pycadvisor_daemon_factory(*FAST)
     work = parent.child("work", create=False)
     os.mkdir(work.path())
     spec = wait_until(lambda: _spec(d, work.name), timeout=10, what=f"{work.name} found while the daemon runs")
     assert not spec["has_memory"] and not spec["has_cpu"], spec  # no controller files yet
     parent.set("cgroup.subtree_control", CONTROLLERS)
-    work.set("pids.max", 64)
     wait_until(
         lambda: (s := _spec(d, work.name)) and s["has_cpu"] and s["has_memory"] and s["has_diskio"],
         timeout=10,
@@ -126,8 +126,12 @@ def test_a_cgroup_whose_controllers_come_later_is_measured_as_the_kernel_counts(
     assert set(entry["stats"]) == {"Read", "Write"}
     assert entry["stats"]["Write"] == int(io_stat[f"{major}:{minor}"]["wbytes"]) >= 16 << 20
 
-    # Pids: the limit is the spec's, as pids.max says.
-    assert wait_until(lambda: _spec(d, work.name), timeout=5, what="spec")["processes"]["limit"] == 64
+    # Pids: the v1 spec's limit is pids.max (the v2 spec has none, as cAdvisor's), and the container
+    # whose parent enabled "pids" has processes.
+    status, body = d.get("/api/v1.3/containers" + parent.name)
+    assert status == 200 and json.loads(body)["spec"]["processes"] == {"limit": 64}
+    status, body = d.get("/api/v1.3/containers" + work.name)
+    assert status == 200 and json.loads(body)["spec"]["has_processes"] is True
 
     # Pressure: a burner held to 5 % of a CPU stalls, and the daemon's cpu.psi follows cpu.pressure.
     work.set("cpu.max", "5000 100000")
