@@ -118,13 +118,17 @@ def test_a_cgroup_whose_controllers_come_later_is_measured_as_the_kernel_counts(
             dev, *kv = line.split()
             io_stat[dev] = dict(x.split("=") for x in kv)
 
+    wbytes = int(io_stat[f"{major}:{minor}"]["wbytes"])
+    assert wbytes >= 16 << 20
+
     def written() -> dict[str, Any] | None:
         entries = _stats(d, work.name)[-1].get("diskio", {}).get("io_service_bytes", [])
-        return next((e for e in entries if (e["major"], e["minor"]) == (major, minor)), None)
+        entry = next((e for e in entries if (e["major"], e["minor"]) == (major, minor)), None)
+        return entry if entry is not None and entry["stats"]["Write"] >= wbytes else None
 
-    entry = wait_until(written, timeout=10, what=f"io_service_bytes of {major}:{minor}")
+    entry = wait_until(written, timeout=10, what=f"io_service_bytes of {major}:{minor} up to io.stat's wbytes")
     assert set(entry["stats"]) == {"Read", "Write"}
-    assert entry["stats"]["Write"] == int(io_stat[f"{major}:{minor}"]["wbytes"]) >= 16 << 20
+    assert entry["stats"]["Write"] == wbytes
 
     # Pids: the v1 spec's limit is pids.max (the v2 spec has none, as cAdvisor's), and the container
     # whose parent enabled "pids" has processes.
