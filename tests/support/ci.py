@@ -13,6 +13,15 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
+def timeout_scale() -> float:
+    """Factor on the tests' waits (``PYCAD_TIMEOUT_SCALE``, default 1): scripts/test-v2 sets it in its
+    guest when qemu emulates the CPU (TCG), where a Python start takes seconds instead of milliseconds."""
+    try:
+        return max(1.0, float(os.environ.get("PYCAD_TIMEOUT_SCALE", "1")))
+    except ValueError:
+        return 1.0
+
+
 def cannot_run(reason: str) -> NoReturn:
     """Fail the test under CI, skip it elsewhere."""
     if in_ci():

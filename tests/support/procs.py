@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, TypeVar
 
 from pycadvisor.errors import RuntimeUnavailable
+from support.ci import timeout_scale
 
 if TYPE_CHECKING:
     from support.cgroups import TestCgroup
@@ -95,8 +96,10 @@ def wait_until(
     """Poll ``predicate`` until it returns a truthy value (returned), for at most ``timeout`` s.
 
     Exceptions from ``predicate`` count as "not yet". If ``proc`` exits meanwhile, fail at once
-    with the tail of its log instead of waiting out the timeout.
+    with the tail of its log instead of waiting out the timeout. ``timeout`` is scaled by
+    :func:`support.ci.timeout_scale` (an emulated guest).
     """
+    timeout *= timeout_scale()
     deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None
     while True:
@@ -188,6 +191,7 @@ class ManagedProcess:
         """Next line of the process's stdout (needs ``stdout_pipe=True``), waiting at most ``timeout`` s."""
         out = self.proc.stdout
         assert out is not None, "started without stdout_pipe"
+        timeout *= timeout_scale()
         r, _, _ = select.select([out], [], [], timeout)
         if not r:
             raise TimeoutError(f"{self.what}: no output within {timeout} s")

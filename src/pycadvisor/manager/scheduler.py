@@ -111,6 +111,11 @@ class Scheduler(ManagerState):
             st.settling -= 1
             if self._sync_controllers(st) and st.collector.complete:
                 st.settling = 0
+        elif st.collector.v2_partial:
+            # cgroup v2: controllers enabled in the parent after the directory was made (a runtime, or a
+            # user, writing cgroup.subtree_control later) are read from the next sample on; cAdvisor
+            # reads every file at every sample. One held cgroup.controllers read, for such cgroups only.
+            self._sync_controllers(st)
         now = self.clock.now_ns()
         pid = self._pid_of(st)
         try:

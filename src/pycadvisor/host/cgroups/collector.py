@@ -86,6 +86,10 @@ _Reads = tuple[tuple[str | None, tuple[bytes, ...] | None], ...]
 _CPU, _MEM = 0, 1  # the one-call families (CgroupCollector._fast_paths)
 
 
+# The cgroup v2 controllers whose files the collector reads (cpu.stat's usage is there without "cpu").
+V2_READ_CONTROLLERS = frozenset({"cpu", "memory", "io", "pids"})
+
+
 class CgroupCollector:
     """Collects one container's samples from its cgroup directories through held descriptors."""
 
@@ -118,6 +122,7 @@ class CgroupCollector:
         "_sched",
         "_tick_ns",
         "_v2",
+        "_v2_ctrls",
         "name",
     )
 
@@ -150,6 +155,7 @@ class CgroupCollector:
         self._tick_ns = NS_PER_S // opts.clk_tck  # cpuacct.stat counts USER_HZ ticks
         self._cpu_scales = cpu_scales(V2_CPU if is_v2 else V1_CPU, self._tick_ns)
         self._configure(self._present())
+        self._v2_ctrls = self._v2_controllers()
 
     def _present(self) -> dict[str, str]:
         return {c: d for c, d in self._expected.items() if os.path.isdir(d)}
@@ -225,6 +231,12 @@ class CgroupCollector:
         ENODEV, so it belongs to a cgroup removed and made again under the same name (a systemd unit
         restarting) and would never read again."""
         present = self._present()
+        ctrls = self._v2_controllers()
+        if ctrls != self._v2_ctrls:  # v2: same directory, other controller files (their absences are stale)
+            self._v2_ctrls = ctrls
+            self.forget_missing()
+            self._configure(present)
+            return True
         changed = present != self._dirs
         if not changed and not reopen:
             return False
@@ -237,6 +249,24 @@ class CgroupCollector:
         self._files.forget_missing()
         self._configure(present)
         return changed
+
+    def _v2_controllers(self) -> frozenset[str]:
+        """cgroup v2: the controllers this cgroup has (its ``cgroup.controllers``), empty elsewhere."""
+        if not self._v2 or "unified" not in self._dirs:
+            return frozenset()
+        try:
+            text = self._read_opt("unified", "cgroup.controllers")
+        except (OSError, ContainerGone):  # gone: the sample says so, with its own handling
+            return frozenset()
+        return frozenset(text.decode().split()) if text else frozenset()
+
+    @property
+    def v2_partial(self) -> bool:
+        """cgroup v2: a controller read here is not (yet) enabled for this cgroup. On v2 a cgroup gets its
+        controllers from its parent's ``cgroup.subtree_control``, which may be written after the directory
+        is made (kernel/cgroup/cgroup.c ``cgroup_subtree_control_write``): the files come, the directory
+        stays, so nothing but this file tells."""
+        return self._v2 and not V2_READ_CONTROLLERS.issubset(self._v2_ctrls)
 
     @property
     def complete(self) -> bool:
