@@ -105,24 +105,19 @@ class RuntimeHttpClient:
 
     async def get(self, path: str) -> tuple[int, bytes]:
         """GET ``path``; one retry when a kept-alive connection turns out dead (runtime restarted)."""
-        for attempt in (0, 1):
-            try:
-                async with self.session().get(self.base_url + path) as resp:
-                    return resp.status, await resp.read()
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
-                if attempt:
-                    raise _transport_error(e) from e
-            except aiohttp.ClientError as e:
-                raise _transport_error(e) from e
-        raise AssertionError("unreachable")
+        return await self._request("GET", path)
 
     async def post_json(self, path: str, body: Any) -> tuple[int, bytes]:
         """POST ``body`` as JSON to ``path`` asking for JSON back; one retry as :meth:`get`."""
-        data = orjson.dumps(body)
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        return await self._request("POST", path, data=orjson.dumps(body), headers=headers)
+
+    async def _request(
+        self, method: str, path: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         for attempt in (0, 1):
             try:
-                async with self.session().post(self.base_url + path, data=data, headers=headers) as resp:
+                async with self.session().request(method, self.base_url + path, data=data, headers=headers) as resp:
                     return resp.status, await resp.read()
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
                 if attempt:
