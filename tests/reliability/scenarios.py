@@ -548,6 +548,9 @@ ETC_FILES = frozenset(
     for f in (
         "passwd", "group", "os-release", "localtime", "mime.types", "nsswitch.conf", "hosts", "resolv.conf",
         "host.conf", "gai.conf", "ld.so.cache",
+        # The default -container_hints file: looked up (one stat) when a new raw container is added, as cAdvisor
+        # reads it then (container/common/container_hints.go).
+        "cadvisor/container_hints.json",
     )
 )  # fmt: skip
 
