@@ -151,12 +151,15 @@ def test_kube_prometheus_container_rules_return_the_pods_containers(
     web, log = k8s_pod.run("web"), k8s_pod.run("log")
 
     pairs = (("web", web), ("log", log), ("", sandbox))
+    pod_line = f'container_memory_rss{{container="",id="{k8s_pod.cgroup}",image="",name="",namespace="{NAMESPACE}"'
 
     def named() -> str | None:
         status, body = daemon.get("/metrics/cadvisor")
         text = body.decode()
         # Named, and sampled (a container's first sample may come after its spec families).
         sampled = all(f'container_memory_rss{{container="{c}",id="{k8s_pod.cgroup}/{cid}"' in text for c, cid in pairs)
+        # The pod cgroup too, named through the sandbox's labels once the sandbox is known.
+        sampled = sampled and pod_line in text
         return text if status == 200 and sampled else None
 
     text = wait_until(named, timeout=30, what="the pod's containers named in /metrics/cadvisor", proc=daemon.process)
@@ -164,7 +167,7 @@ def test_kube_prometheus_container_rules_return_the_pods_containers(
     web_line = f'container="web",id="{k8s_pod.cgroup}/{web}",image="{k8s_pod.image}",name="{web}",'
     assert f'container_memory_rss{{{web_line}namespace="{NAMESPACE}",pod="{POD}"}}' in text
     # The pod cgroup, through the sandbox's labels.
-    assert f'container_memory_rss{{container="",id="{k8s_pod.cgroup}",image="",name="",namespace="{NAMESPACE}"' in text
+    assert f'{pod_line},pod="{POD}"}}' in text
     # The kubelet's metric sets: total CPU only (no per-CPU series), the process families.
     total = web_line.replace(",id=", ',cpu="total",id=')
     assert f"container_cpu_usage_seconds_total{{{total}" in text
