@@ -253,6 +253,20 @@ class Scheduler(ManagerState):
         if fs is not None:
             self._codec.add_object("filesystem", fs, tokens, values)
 
+    def _fresh_root_fs(self, st: ContainerState, now: int) -> bool:
+        """The root's filesystems read again when no recent root sample refreshed them (not yet, or
+        -disable_root_cgroup_stats); False (logged against ``st``'s disk family) when they cannot be read."""
+        if not self._layer_fs.stale(now):
+            return True
+        try:
+            if self._root_fs is None:
+                self._root_fs = RootFsReader(self.paths)
+            self._layer_fs.update(self._root_fs.read_partitions(), now)
+        except Exception as e:
+            self._log_error(st, "disk", e, now)
+            return False
+        return True
+
     def _layer_stats(self, st: ContainerState, now: int) -> FsStats | None:
         """A runtime container's ``filesystem`` entry: its writable layer on the device holding it
         (:mod:`pycadvisor.container.layerfs`); None until the layer has been walked once."""
@@ -260,14 +274,8 @@ class Scheduler(ManagerState):
         usage = self.fs_usage.fs_usage(st.name)
         if usage is None:
             return None
-        if self._layer_fs.stale(now):  # no recent root sample (not yet, or -disable_root_cgroup_stats)
-            try:
-                if self._root_fs is None:
-                    self._root_fs = RootFsReader(self.paths)
-                self._layer_fs.update(self._root_fs.read_partitions(), now)
-            except Exception as e:
-                self._log_error(st, "disk", e, now)
-                return None
+        if not self._fresh_root_fs(st, now):
+            return None
         return self._layer_fs.stats(usage, st.metadata.fs_dirs[0] if st.metadata and st.metadata.fs_dirs else "")
 
     def _add_hinted_net(self, hint: ContainerHint, tokens: list[Token], vals: list[int]) -> Exception | None:
@@ -288,14 +296,8 @@ class Scheduler(ManagerState):
     def _hinted_fs(self, st: ContainerState, hint: ContainerHint, now: int) -> list[FsStats] | None:
         """The global filesystems holding a raw cgroup's hinted ``host_dir`` mounts, each once (cAdvisor
         ``container/raw/handler.go`` ``getFsStats`` through ``GetFsInfoForPath``)."""
-        if self._layer_fs.stale(now):
-            try:
-                if self._root_fs is None:
-                    self._root_fs = RootFsReader(self.paths)
-                self._layer_fs.update(self._root_fs.read_partitions(), now)
-            except Exception as e:
-                self._log_error(st, "disk", e, now)
-                return None
+        if not self._fresh_root_fs(st, now):
+            return None
         out: list[FsStats] = []
         seen: set[str] = set()
         for m in hint.mounts:
