@@ -95,10 +95,10 @@ def test_a_cgroup_whose_controllers_come_later_is_measured_as_the_kernel_counts(
     holder = memory_holder(work, 48)
     with open(work.path() + "/memory.current") as f:
         current = int(f.read())
-    # memory.current is the page counter, exact at once; memory.stat's anon comes from per-CPU counters
-    # that the kernel folds in lazily (mm/memcontrol.c: a read flushes only past a per-CPU error
-    # threshold, otherwise the periodic flush_memcg_stats_dwork every 2 s), so anon may trail by a
-    # flush period: wait for both in the same sample.
+    # The latest sample may predate the holder's "ready": usage also counts the interpreter's own pages, so
+    # it passes 48 MiB while the holder is still touching its buffer (a sample with usage >= 48 MiB and anon
+    # 45.8 MiB was seen), and memory.stat's anon may trail memory.current by a flush of the per-CPU memcg
+    # counters (mm/memcontrol.c). Wait for both in one sample.
     mem = wait_until(
         lambda: (m := _stats(d, work.name)[-1]["memory"])["usage"] >= 48 << 20 and m["rss"] >= 48 << 20 and m,
         timeout=10,
