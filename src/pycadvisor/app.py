@@ -16,7 +16,7 @@ from pycadvisor import __version__
 from pycadvisor.api.connections import BACKLOG, IDLE_TIMEOUT_S, CappedRunner, http_logger
 from pycadvisor.api.events import events_response
 from pycadvisor.api.limits import HeavyGate
-from pycadvisor.api.prometheus import make_metrics_handler
+from pycadvisor.api.prometheus import make_kubelet_metrics_handler, make_metrics_handler
 from pycadvisor.api.rest import ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
 from pycadvisor.appmetrics.fetch import Fetcher, client_tls_context
@@ -227,6 +227,9 @@ class Daemon:
                 own_process=host,
                 gate=gate,
             ),
+            kubelet_metrics_handler=make_kubelet_metrics_handler(source, expo, gate=gate)
+            if cfg.kubelet_compatible
+            else None,
         )
         self.runner = CappedRunner(
             app,

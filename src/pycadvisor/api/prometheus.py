@@ -9,6 +9,7 @@ check of promhttp's ``gzipAccepted``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -124,3 +125,17 @@ def make_metrics_handler(
         return await send_body(request, web.StreamResponse(headers=headers), body)
 
     return handle_metrics
+
+
+def make_kubelet_metrics_handler(
+    source: MetricsSource, options: ExpositionOptions, *, gate: HeavyGate | None = None
+) -> Handler:
+    """The kubelet's ``/metrics/cadvisor`` (``-kubelet_compatible``): what kubernetes
+    ``pkg/kubelet/server/server.go`` ``InstallAuthNotRequiredHandlers`` registers on that path's own registry,
+    cAdvisor's machine collector and its container collector (with the kubelet's label function, set in
+    ``options``), and nothing else: no ``process_*``/``python_*`` (the kubelet's process and Go collectors are
+    on its ``/metrics``), no ``pycadvisor_*`` self-series, no storage or application-metrics counters.
+    ``cadvisor_version_info``, ``container_scrape_error`` and ``machine_scrape_error`` stay: they are those two
+    collectors' own. A renderer of its own, so each path keeps its label cache."""
+    kubelet = dataclasses.replace(options, runtime_metrics=False, self_metrics=False)
+    return make_metrics_handler(source, kubelet, gate=gate)
