@@ -133,10 +133,17 @@ class Daemon:
             label_allowlist=cfg.prometheus_label_allowlist,
             kubelet_labels=cfg.kubelet_compatible,
         )
+        series = SampleSeries(expo)
+
+        def machine_series() -> list[Series]:  # the manager is built after the drivers it feeds
+            machine = self.manager.machine_info if self.manager is not None else None
+            return [] if machine is None else series.machine_series(machine)
+
         drivers = build_drivers(
             self.storage_opts,
             machine_name=platform.node(),
-            series=sample_series(expo, events.store.oom_kill_count),
+            series=sample_series(expo, events.store.oom_kill_count, series),
+            machine_series=machine_series,
         )
         fs_usage = None
         if any(f.name in ("docker", "podman", "crio") for f in factories):  # runtimes with writable layers
@@ -302,9 +309,12 @@ def _storage_roots(factories: list[Factory]) -> StorageRoots:
     return roots
 
 
-def sample_series(expo: ExpositionOptions, oom_counts: Callable[[str], int]) -> SeriesFn:
+def sample_series(
+    expo: ExpositionOptions, oom_counts: Callable[[str], int], builder: SampleSeries | None = None
+) -> SeriesFn:
     """A stored sample's series as ``/metrics`` exposes them (for ``remote_write``), from the exposition's tables."""
-    builder = SampleSeries(expo)
+    if builder is None:
+        builder = SampleSeries(expo)
 
     def series(sample: Sample) -> list[Series]:
         ref = sample.ref
