@@ -29,7 +29,7 @@ from pycadvisor.model import codec
 from pycadvisor.model.container import ContainerStats, MetricValBasic
 from pycadvisor.model.machine import Attributes, StorageFsInfo
 from pycadvisor.model.process import ProcessInfo
-from pycadvisor.model.v2 import MachineStats, deprecated_stats, machine_stats, spec_v2, stats_v2
+from pycadvisor.model.v2 import ID_TYPES, MachineStats, deprecated_stats, machine_stats, spec_v2, stats_v2
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,8 @@ class V2Options:
 
 def parse_v2_options(q: Mapping[str, str]) -> V2Options:
     id_type = q.get("type", "name") or "name"
-    if id_type not in ("name", "docker", "podman", "containerd", "crio"):
-        raise BadRequest("type", f"unknown 'type' {id_type!r}")
+    if id_type not in ID_TYPES:
+        raise BadRequest("type", f"unknown 'type' {id_type!r} (one of {', '.join(ID_TYPES)})")
     count = 64
     if "count" in q and q["count"] != "":
         try:
