@@ -136,8 +136,13 @@ class Daemon:
         series = SampleSeries(expo)
 
         def machine_series() -> list[Series]:  # the manager is built after the drivers it feeds
-            machine = self.manager.machine_info if self.manager is not None else None
-            return [] if machine is None else series.machine_series(machine)
+            if self.manager is None:
+                return []
+            try:
+                machine = self.manager.machine_info
+            except RuntimeError:  # not read yet: /metrics has machine_scrape_error 1 then, no machine family
+                return []
+            return series.machine_series(machine)
 
         drivers = build_drivers(
             self.storage_opts,
