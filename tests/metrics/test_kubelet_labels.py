@@ -218,6 +218,16 @@ def test_metrics_cadvisor_serves_the_same_exposition_with_the_flag_only() -> Non
     assert status == 307
 
 
+def test_metrics_cadvisor_stays_the_kubelets_when_the_prometheus_endpoint_is_that_path() -> None:
+    ((status, own), (_, kubelet)) = _get_all(ServerOptions(kubelet_endpoint=True), ["/metrics", "/metrics/cadvisor"])
+    assert "python_info" in own and "pycadvisor_exposition_series" in own
+    assert "python_info" not in kubelet and "pycadvisor_" not in kubelet
+    ((status, same),) = _get_all(
+        ServerOptions(kubelet_endpoint=True, prometheus_endpoint="/metrics/cadvisor"), ["/metrics/cadvisor"]
+    )
+    assert status == 200 and 'pod="shop-0"' in same and "python_info" not in same
+
+
 def test_metrics_cadvisor_is_guarded_like_the_metrics_endpoint(tmp_path: Path) -> None:
     users = tmp_path / "htpasswd"
     users.write_text(f"ops:{bcrypt.hashpw(b'pw', bcrypt.gensalt(4)).decode()}\n")
