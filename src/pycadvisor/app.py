@@ -16,7 +16,7 @@ from pycadvisor import __version__
 from pycadvisor.api.connections import BACKLOG, IDLE_TIMEOUT_S, CappedRunner, http_logger
 from pycadvisor.api.events import events_response
 from pycadvisor.api.limits import HeavyGate
-from pycadvisor.api.prometheus import make_metrics_handler
+from pycadvisor.api.prometheus import make_kubelet_metrics_handler, make_metrics_handler
 from pycadvisor.api.rest import ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
 from pycadvisor.appmetrics.fetch import Fetcher, client_tls_context
@@ -133,10 +133,22 @@ class Daemon:
             label_allowlist=cfg.prometheus_label_allowlist,
             kubelet_labels=cfg.kubelet_compatible,
         )
+        series = SampleSeries(expo)
+
+        def machine_series() -> list[Series]:  # the manager is built after the drivers it feeds
+            if self.manager is None:
+                return []
+            try:
+                machine = self.manager.machine_info
+            except RuntimeError:  # not read yet: /metrics has machine_scrape_error 1 then, no machine family
+                return []
+            return series.machine_series(machine)
+
         drivers = build_drivers(
             self.storage_opts,
             machine_name=platform.node(),
-            series=sample_series(expo, events.store.oom_kill_count),
+            series=sample_series(expo, events.store.oom_kill_count, series),
+            machine_series=machine_series,
         )
         fs_usage = None
         if any(f.name in ("docker", "podman", "crio") for f in factories):  # runtimes with writable layers
@@ -227,6 +239,9 @@ class Daemon:
                 own_process=host,
                 gate=gate,
             ),
+            kubelet_metrics_handler=make_kubelet_metrics_handler(source, expo, gate=gate)
+            if cfg.kubelet_compatible
+            else None,
         )
         self.runner = CappedRunner(
             app,
@@ -299,9 +314,12 @@ def _storage_roots(factories: list[Factory]) -> StorageRoots:
     return roots
 
 
-def sample_series(expo: ExpositionOptions, oom_counts: Callable[[str], int]) -> SeriesFn:
+def sample_series(
+    expo: ExpositionOptions, oom_counts: Callable[[str], int], builder: SampleSeries | None = None
+) -> SeriesFn:
     """A stored sample's series as ``/metrics`` exposes them (for ``remote_write``), from the exposition's tables."""
-    builder = SampleSeries(expo)
+    if builder is None:
+        builder = SampleSeries(expo)
 
     def series(sample: Sample) -> list[Series]:
         ref = sample.ref

@@ -171,6 +171,10 @@ ERROR_CASES = [
     ("GET", "/api/v1.3/containers/..%2f..%2fproc", None, 404, b'"/proc"'),
     ("GET", "/api/v2.0/ps/no/such", None, 404, b'"/no/such"'),
     ("GET", "/api/v1.3/docker/a/b", None, 400, b"'name'"),  # issue 14 #10: was a 500
+    ("GET", "/metrics?type=kubernetes", None, 400, b"'type'"),
+    # Every runtime namespace is a type, mesos too (cAdvisor takes name, docker and podman only): none here.
+    ("GET", "/api/v2.0/stats/?type=mesos&recursive=true", None, 200, b"{}"),
+    ("GET", "/metrics?type=mesos", None, 200, b"container_scrape_error 0"),
 ]
 
 

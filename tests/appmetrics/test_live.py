@@ -30,10 +30,18 @@ def _get_json(daemon: Any, path: str) -> Any:
 
 
 def test_container_endpoints_reach_the_api_metrics_and_stats(
-    docker_engine: DockerEngine, pycadvisor_daemon_factory: Any
+    docker_engine: DockerEngine, pycadvisor_daemon_factory: Any, prometheus_factory: Any
 ) -> None:
+    # Pushed by remote write too, as /metrics has them.
+    prom = prometheus_factory([], remote_write_receiver=True)
     # The daemon first, the container after it (a container started while pycadvisor runs).
-    daemon = pycadvisor_daemon_factory(*FAST, f"-docker={docker_engine.endpoint}")
+    daemon = pycadvisor_daemon_factory(
+        *FAST,
+        f"-docker={docker_engine.endpoint}",
+        "-storage_driver=remote_write",
+        f"-storage_driver_host={prom.url}/api/v1/write",
+        "-storage_driver_buffer_duration=500ms",
+    )
     c = run_app_container(docker_engine)
     try:
         name = c.cgroup
@@ -84,6 +92,10 @@ def test_container_endpoints_reach_the_api_metrics_and_stats(
         assert by_code["200"].labels["app_method"] == "get"
         assert [s.value for s in fams["activeConnections"].samples] == [7]
         assert "app_ignored" not in fams
+        # Prometheus, fed by remote write, holds the same series (its empty labels left out, as it stores them).
+        scraped = {k: v for k, v in by_code["200"].labels.items() if v} | {"__name__": "app_requests_total"}
+        stored = prom.query(f'app_requests_total{{id="{name}",app_code="200"}}')
+        assert [(r["metric"], float(r["value"][1])) for r in stored] == [(scraped, 1027.0)]
 
         # The dead, hung and badly configured endpoints are errors counted, and fail only themselves.
         def errors() -> dict[str, float] | None:

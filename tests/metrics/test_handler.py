@@ -109,6 +109,23 @@ def test_type_docker_serves_only_docker_containers() -> None:
     assert source.calls == [("docker", None), (None, None)]
 
 
+def test_every_runtime_namespace_is_a_type() -> None:
+    """cAdvisor's types (name, docker, podman) and the other runtimes pycadvisor names containers of."""
+    source = StaticSource()
+
+    async def check(s: aiohttp.ClientSession, url: str) -> None:
+        for kind in ("containerd", "crio", "mesos"):
+            async with s.get(url + "?type=" + kind) as r:
+                assert r.status == 200, kind
+                text = (await r.read()).decode()
+            ids = {lab["id"] for lab, _, _ in parse_series(text).get("container_start_time_seconds", [])}
+            assert ids == {s.name for s in fixture_snapshots() if s.namespace == kind}, kind
+            assert "container_scrape_error 0" in text
+
+    serve(source, check, runtime_metrics=False)
+    assert source.calls == [("containerd", None), ("crio", None), ("mesos", None)]
+
+
 def test_max_age_is_a_go_duration() -> None:
     source = StaticSource()
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from metrics.expo_fixtures import containerd_snapshot, docker_snapshot, parse_series, root_snapshot, slice_snapshot
-from pycadvisor.api.prometheus import make_metrics_handler
+from pycadvisor.api.prometheus import make_kubelet_metrics_handler, make_metrics_handler
 from pycadvisor.api.rest import ApiContext
 from pycadvisor.api.server import ServerOptions, build_app
 from pycadvisor.config import DEFAULT_DISABLED_METRICS
@@ -186,9 +186,11 @@ class _Source:
 
 def _get_all(opts: ServerOptions, paths: list[str], auth: str | None = None) -> list[tuple[int, str]]:
     async def main() -> list[tuple[int, str]]:
-        handler = make_metrics_handler(_Source(), ExpositionOptions(kubelet_labels=opts.kubelet_endpoint))
+        expo = ExpositionOptions(kubelet_labels=opts.kubelet_endpoint)
+        handler = make_metrics_handler(_Source(), expo)
+        kubelet = make_kubelet_metrics_handler(_Source(), expo) if opts.kubelet_endpoint else None
         ctx = ApiContext(manager=cast(Manager, None), host=cast(HostInfo, None), cadvisor_version="test")
-        app: web.Application = build_app(ctx, opts, metrics_handler=handler)
+        app: web.Application = build_app(ctx, opts, metrics_handler=handler, kubelet_metrics_handler=kubelet)
         out = []
         headers = {"Authorization": auth} if auth else {}
         async with TestClient(TestServer(app)) as client:
@@ -214,6 +216,16 @@ def test_metrics_cadvisor_serves_the_same_exposition_with_the_flag_only() -> Non
     # Without the flag the path is not the exposition (Go's mux leads unknown paths to the UI).
     ((status, _),) = _get_all(ServerOptions(), ["/metrics/cadvisor"])
     assert status == 307
+
+
+def test_metrics_cadvisor_stays_the_kubelets_when_the_prometheus_endpoint_is_that_path() -> None:
+    ((status, own), (_, kubelet)) = _get_all(ServerOptions(kubelet_endpoint=True), ["/metrics", "/metrics/cadvisor"])
+    assert "python_info" in own and "pycadvisor_exposition_series" in own
+    assert "python_info" not in kubelet and "pycadvisor_" not in kubelet
+    ((status, same),) = _get_all(
+        ServerOptions(kubelet_endpoint=True, prometheus_endpoint="/metrics/cadvisor"), ["/metrics/cadvisor"]
+    )
+    assert status == 200 and 'pod="shop-0"' in same and "python_info" not in same
 
 
 def test_metrics_cadvisor_is_guarded_like_the_metrics_endpoint(tmp_path: Path) -> None:

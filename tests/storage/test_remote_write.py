@@ -14,19 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from metrics.expo_fixtures import SCRAPE_TIME, fixture_snapshots
+from metrics.expo_fixtures import SCRAPE_TIME, fixture_machine, fixture_snapshots
+from pycadvisor.app import sample_series
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.render import ExpositionRenderer
 from pycadvisor.metrics.series import SampleSeries
-from pycadvisor.metrics.sets import ALL_METRIC_SETS, APP, MetricSets
+from pycadvisor.metrics.sets import ALL_METRIC_SETS, MetricSets
 from pycadvisor.metrics.source import ContainerSnapshot
+from pycadvisor.model.container import MetricVal
+from pycadvisor.model.machine import MachineInfo
 from pycadvisor.storage import remote_write
 from pycadvisor.storage.base import Sample
 from pycadvisor.storage.options import StorageOptions
 from pycadvisor.storage.registry import build_drivers
 from pycadvisor.storage.remote_write import RemoteWriteDriver
 from storage._helpers import MS, TS0, add_all, burst, full_sample, options, poll
-from storage._remote_write import decode, driver, parse_exposition, receiver
+from storage._remote_write import Decoded, decode, driver, parse_exposition, receiver
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else sys.executable
@@ -47,19 +50,23 @@ def expected_series() -> dict[tuple[tuple[str, str], ...], float]:
 
 def test_every_family_of_every_metric_set_is_pushed_as_the_exposition_renders_it() -> None:
     """The series builder against the renderer, over the exposition's fixture containers (Docker, containerd,
-    a slice, the root: per-CPU, per-device, per-interface, escaped label values) with every metric set on."""
-    opts = ExpositionOptions(
-        metric_sets=MetricSets.of(m for m in ALL_METRIC_SETS if m != APP), runtime_metrics=False, self_metrics=False
-    )
+    a slice, the root: per-CPU, per-device, per-interface, escaped label values, application metrics) and its
+    machine (DIMMs, NVM, NUMA topology) with every metric set on."""
+    opts = ExpositionOptions(metric_sets=MetricSets.of(ALL_METRIC_SETS), runtime_metrics=False, self_metrics=False)
     snaps = fixture_snapshots()
-    text = ExpositionRenderer(opts).render(snaps, machine=None, version=None, now_ns=SCRAPE_TIME).decode()
+    machine = fixture_machine()
+    text = ExpositionRenderer(opts).render(snaps, machine=machine, version=None, now_ns=SCRAPE_TIME).decode()
     sampled = {s.name for s in snaps if s.stats is not None}  # a stored sample always has stats
     assert len(sampled) == 3
     scraped: dict[frozenset[tuple[str, str]], float] = {}
+    scraped_machine: dict[frozenset[tuple[str, str]], float] = {}
     for name, scraped_labels, value, _ in parse_exposition(text):
+        as_stored = frozenset({("__name__", name), *((k, v) for k, v in scraped_labels.items() if v != "")})
         # container_last_seen: the scrape's time in /metrics, the sample's when pushed
         if scraped_labels.get("id") in sampled and name != "container_last_seen":
-            scraped[frozenset({("__name__", name), *((k, v) for k, v in scraped_labels.items() if v != "")})] = value
+            scraped[as_stored] = value
+        elif name.startswith("machine_") and name != "machine_scrape_error":
+            scraped_machine[as_stored] = value
     builder = SampleSeries(opts)
     pushed: dict[frozenset[tuple[str, str]], float] = {}
     for snap in snaps:
@@ -69,6 +76,14 @@ def test_every_family_of_every_metric_set_is_pushed_as_the_exposition_renders_it
                 pushed[frozenset(labels)] = value
     assert len(scraped) > 500
     assert pushed == scraped
+    app = {dict(lab)["__name__"] for lab in pushed if any(k.startswith("app_") for k, _ in lab)}
+    assert app >= {"nginx_requests_total", "container_custom_app_metric_1"}
+    assert [v for lab, v in pushed.items() if ("__name__", "nginx_active_connections") in lab] == [7.0]
+    machine_series = builder.machine_series(machine)
+    assert all([k for k, _ in labels] == sorted(k for k, _ in labels) for labels, _ in machine_series)
+    assert {frozenset(labels): value for labels, value in machine_series} == scraped_machine
+    assert {dict(lab)["__name__"] for lab in scraped_machine} >= {"machine_cpu_cores", "machine_memory_bytes"}
+    assert builder.machine_series(machine) is machine_series  # built once per MachineInfo
 
 
 def test_a_sample_arrives_as_a_snappy_write_request_of_its_metrics_series() -> None:
@@ -102,6 +117,73 @@ def test_a_sample_arrives_as_a_snappy_write_request_of_its_metrics_series() -> N
         assert any(dict(lab).get("cpu") == "cpu01" for lab in got)  # per-CPU series, extra labels slotted in
 
     asyncio.run(main())
+
+
+def test_each_request_carries_the_machine_families_and_a_sample_its_application_metrics() -> None:
+    """What /metrics has beside the container families: ``machine_*`` with its labels and values (at the request's
+    newest sample time), and the container's application metrics with its labels plus ``app_<label>``."""
+    machine = fixture_machine()
+    known: list[MachineInfo] = []  # the manager has not read the machine yet at the first request
+    builder = SampleSeries(ExpositionOptions())
+    ref, spec, stats = full_sample()
+    stats.custom_metrics = {
+        "http_requests_total": [MetricVal(labels={"code": "200"}, timestamp=TS0, float_value=17.0)],
+        "queue_depth": [MetricVal(timestamp=TS0, int_value=3)],  # a generic collector's int metric
+    }
+    snap = ContainerSnapshot(
+        name=ref.name, id=ref.id, aliases=tuple(ref.aliases), namespace=ref.namespace, spec=spec, stats=stats
+    )
+    text = ExpositionRenderer(ExpositionOptions()).render([snap], machine=machine, version=None).decode()
+    scraped = {
+        frozenset({("__name__", name), *((k, v) for k, v in labels.items() if v)}): (value, ts)
+        for name, labels, value, ts in parse_exposition(text)
+    }
+
+    async def main() -> list[Decoded]:
+        async with receiver() as rec:
+            [d] = build_drivers(
+                rw_options(rec.url),
+                machine_name="n",
+                series=sample_series(ExpositionOptions(), lambda name: 0, builder),
+                machine_series=lambda: [s for m in known for s in builder.machine_series(m)],
+            )
+            await d.start()
+            add_all(d, [(ref, spec, stats)])
+            await poll(lambda: d.stats().written == 1, timeout=20, what="the first sample written")
+            known.append(machine)
+            add_all(d, burst((ref, spec, stats), 3)[1:])
+            await poll(lambda: d.stats().written == 3, timeout=20, what="two more samples written")
+            await d.close()
+        return [decode(body) for _, _, body in rec.requests]
+
+    first, *later = asyncio.run(main())
+    assert not [lab for lab in first if dict(lab)["__name__"].startswith("machine_")]  # none before it is known
+    pushed_machine: dict[frozenset[tuple[str, str]], list[tuple[float, int]]] = {}
+    for got in later:
+        for labels, samples in got.items():
+            if dict(labels)["__name__"].startswith("machine_"):
+                pushed_machine.setdefault(frozenset(labels), []).extend(samples)
+    newest = TS0 // MS + 2  # the newest sample of the burst
+    assert pushed_machine == {
+        lab: [(value, newest)] * len(later)
+        for lab, (value, _) in scraped.items()
+        if dict(lab)["__name__"].startswith("machine_") and dict(lab)["__name__"] != "machine_scrape_error"
+    }
+    cores = frozenset(
+        {
+            ("__name__", "machine_cpu_cores"),
+            ("boot_id", "boot-id-test"),
+            ("machine_id", "machine-id-test"),
+            ("system_uuid", "system-uuid-test"),
+        }
+    )
+    assert pushed_machine[cores][0][0] == 4.0
+    assert {dict(lab)["__name__"] for lab in pushed_machine} >= {"machine_memory_bytes", "machine_dimm_count"}
+    for name, value in (("http_requests_total", 17.0), ("queue_depth", 3.0)):
+        [(labels, samples)] = [(lab, s) for lab, s in first.items() if dict(lab)["__name__"] == name]
+        assert samples == [(value, TS0 // MS)] and scraped[frozenset(labels)][0] == value
+        assert dict(labels)["name"] == "web-1" and dict(labels)["container_label_com_example_team"] == "storage tests"
+    assert ("app_code", "200") in next(lab for lab in first if dict(lab)["__name__"] == "http_requests_total")
 
 
 def test_external_labels_tell_hosts_apart_without_replacing_a_series_label() -> None:

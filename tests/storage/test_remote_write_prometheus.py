@@ -153,6 +153,18 @@ def test_pushed_series_equal_metrics_and_a_prometheus_restart_loses_nothing(
     assert any(dict(lab)["__name__"] == "container_memory_usage_bytes" for lab in series)
     mem_labels = frozenset({("__name__", "container_memory_usage_bytes"), ("id", first.name)})
     assert series[mem_labels][0] >= 8 * MIB
+    # The machine families too, with /metrics' labels and values (stamped at each request's newest sample).
+    machine = {
+        frozenset({("__name__", name), *((k, v) for k, v in labels.items() if v != "")}): value
+        for name, labels, value, _ in parse_exposition(daemon.get("/metrics")[1].decode())
+        if name in ("machine_cpu_cores", "machine_memory_bytes")
+    }
+    assert len(machine) == 2
+    stored_machine = {
+        frozenset(r["metric"].items()): float(r["value"][1])
+        for r in prom.query_once('{__name__=~"machine_cpu_cores|machine_memory_bytes"}')
+    }
+    assert stored_machine == machine
 
     # Prometheus killed mid-run, then started again on the same port and data directory.
     errors_before = counter(daemon.get("/metrics")[1].decode(), "pycadvisor_storage_errors_total")

@@ -35,7 +35,7 @@ from pycadvisor.model.container import ContainerInfo, MetricValBasic
 from pycadvisor.model.events import Event
 from pycadvisor.model.machine import Attributes, MachineInfo, StorageFsInfo
 from pycadvisor.model.process import ProcessInfo
-from pycadvisor.model.v2 import ContainerSpecV2, ContainerStatsV2, DeprecatedContainerStats, DerivedStats
+from pycadvisor.model.v2 import ID_TYPES, ContainerSpecV2, ContainerStatsV2, DeprecatedContainerStats, DerivedStats
 from pycadvisor.model.v2 import MachineStats as MachineStatsV2
 
 OPENAPI_VERSION: Final = "3.1.0"
@@ -180,7 +180,7 @@ GO_DURATION: Final = r"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s
 V2_PARAMS: Final[list[Schema]] = [
     _query(
         "type",
-        {"type": "string", "enum": ["name", "docker", "podman", "containerd", "crio"], "default": "name"},
+        {"type": "string", "enum": list(ID_TYPES), "default": "name"},
         "What the path names: a cgroup name, or a runtime's container alias.",
     ),
     _query("count", {"type": "integer", "minimum": -1, "default": 64}, "Samples per container; -1 = all stored."),

@@ -1,6 +1,7 @@
 """The ``--prometheus_endpoint`` handler (cAdvisor ``cmd/internal/http/handlers.go``).
 
-``?type=name|docker|podman`` picks the containers (default ``name``: all), ``?max_age=<Go duration>``
+``?type=`` picks the containers (default ``name``: all; a runtime's namespace: its containers, ``ID_TYPES`` of
+``model/v2.py``: cAdvisor's ``name|docker|podman`` and the other runtimes'), ``?max_age=<Go duration>``
 asks the manager to re-collect samples older than that; a malformed parameter is a 400 naming it.
 The body is the text exposition format 0.0.4, gzip-compressed when the client accepts gzip (the
 check of promhttp's ``gzipAccepted``).
@@ -9,6 +10,7 @@ check of promhttp's ``gzipAccepted``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -23,10 +25,10 @@ from pycadvisor.metrics.render import ExpositionRenderer
 from pycadvisor.metrics.runtime import FamilyLike, OwnProcessSource
 from pycadvisor.metrics.source import MetricsSource
 from pycadvisor.metrics.textformat import CONTENT_TYPE
+from pycadvisor.model.v2 import ID_TYPES
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_NAMESPACES = {"name": None, "docker": "docker", "podman": "podman"}
 _GZIP_LEVEL = 1  # speed over ratio: the text compresses ~20x even at level 1
 _COMPRESS_IN_THREAD = 256 * 1024  # zlib releases the GIL: big bodies are compressed off the loop
 
@@ -48,8 +50,8 @@ def gzip_bytes(body: bytes) -> bytes:
 def parse_query(query: dict[str, str]) -> tuple[str | None, int | None]:
     """``(namespace, max_age_ns)`` from ``type`` and ``max_age``; raises :class:`BadRequest`."""
     kind = query.get("type", "") or "name"
-    if kind not in _NAMESPACES:
-        raise BadRequest("type", f"unknown 'type' \"{kind}\"")
+    if kind not in ID_TYPES:
+        raise BadRequest("type", f"unknown 'type' \"{kind}\" (one of {', '.join(ID_TYPES)})")
     max_age: int | None = None
     raw = query.get("max_age", "")
     if raw:
@@ -59,7 +61,7 @@ def parse_query(query: dict[str, str]) -> tuple[str | None, int | None]:
             raise BadRequest("max_age", str(e)) from None
         if max_age < 0:
             raise BadRequest("max_age", f"negative duration {raw!r}")
-    return _NAMESPACES[kind], max_age
+    return (None if kind == "name" else kind), max_age
 
 
 class _FamiliesCollector:
@@ -124,3 +126,17 @@ def make_metrics_handler(
         return await send_body(request, web.StreamResponse(headers=headers), body)
 
     return handle_metrics
+
+
+def make_kubelet_metrics_handler(
+    source: MetricsSource, options: ExpositionOptions, *, gate: HeavyGate | None = None
+) -> Handler:
+    """The kubelet's ``/metrics/cadvisor`` (``-kubelet_compatible``): what kubernetes
+    ``pkg/kubelet/server/server.go`` ``InstallAuthNotRequiredHandlers`` registers on that path's own registry,
+    cAdvisor's machine collector and its container collector (with the kubelet's label function, set in
+    ``options``), and nothing else: no ``process_*``/``python_*`` (the kubelet's process and Go collectors are
+    on its ``/metrics``), no ``pycadvisor_*`` self-series, no storage or application-metrics counters.
+    ``cadvisor_version_info``, ``container_scrape_error`` and ``machine_scrape_error`` stay: they are those two
+    collectors' own. A renderer of its own, so each path keeps its label cache."""
+    kubelet = dataclasses.replace(options, runtime_metrics=False, self_metrics=False)
+    return make_metrics_handler(source, kubelet, gate=gate)

@@ -14,7 +14,7 @@ import posixpath
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import orjson
 from aiohttp import web
@@ -29,7 +29,18 @@ from pycadvisor.model import codec
 from pycadvisor.model.container import ContainerStats, MetricValBasic
 from pycadvisor.model.machine import Attributes, StorageFsInfo
 from pycadvisor.model.process import ProcessInfo
-from pycadvisor.model.v2 import MachineStats, deprecated_stats, machine_stats, spec_v2, stats_v2
+from pycadvisor.model.v2 import (
+    ID_TYPES,
+    ContainerSpecV2,
+    ContainerStatsV2,
+    DeprecatedContainerStats,
+    DerivedStats,
+    MachineStats,
+    deprecated_stats,
+    machine_stats,
+    spec_v2,
+    stats_v2,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +74,13 @@ class ApiContext:
     gate: HeavyGate | None = None
 
 
+class StatsWithSpec(TypedDict):
+    """A container's v2.1 ``stats`` answer (cAdvisor ``info/v2`` ``ContainerInfo``: ``spec`` then ``stats``)."""
+
+    spec: ContainerSpecV2
+    stats: list[ContainerStatsV2]
+
+
 class HttpError(Exception):
     def __init__(self, status: int, text: str) -> None:
         super().__init__(text)
@@ -70,7 +88,7 @@ class HttpError(Exception):
         self.text = text
 
 
-def _json(obj: Any) -> web.Response:
+def _json(obj: object) -> web.Response:
     return web.Response(body=codec.dumps(obj), content_type="application/json")
 
 
@@ -102,15 +120,15 @@ async def _stream_items(
     return await w.finish()
 
 
-def _map_member(key: str, make: Callable[[], Any]) -> Callable[[], bytes]:
+def _map_member(key: str, make: Callable[[], object]) -> Callable[[], bytes]:
     return lambda: codec.dumps(key) + b":" + codec.dumps(make())
 
 
-def _list_member(make: Callable[[], Any]) -> Callable[[], bytes]:
+def _list_member(make: Callable[[], object]) -> Callable[[], bytes]:
     return lambda: codec.dumps(make())
 
 
-async def _stream_map(request: web.Request, items: Iterable[tuple[str, Callable[[], Any]]]) -> web.StreamResponse:
+async def _stream_map(request: web.Request, items: Iterable[tuple[str, Callable[[], object]]]) -> web.StreamResponse:
     """A JSON object of ``items`` (key, value maker), encoded and written one value at a time.
 
     The bytes are those of ``codec.dumps`` of the whole dict: keys sorted as Go sorts map keys.
@@ -119,7 +137,7 @@ async def _stream_map(request: web.Request, items: Iterable[tuple[str, Callable[
     return await _stream_items(request, b"{}", members)
 
 
-async def _stream_list(request: web.Request, makers: Iterable[Callable[[], Any]]) -> web.StreamResponse:
+async def _stream_list(request: web.Request, makers: Iterable[Callable[[], object]]) -> web.StreamResponse:
     """A JSON array of the values ``makers`` make, encoded and written one value at a time."""
     return await _stream_items(request, b"[]", [_list_member(make) for make in makers])
 
@@ -144,8 +162,8 @@ class V2Options:
 
 def parse_v2_options(q: Mapping[str, str]) -> V2Options:
     id_type = q.get("type", "name") or "name"
-    if id_type not in ("name", "docker", "podman", "containerd", "crio"):
-        raise BadRequest("type", f"unknown 'type' {id_type!r}")
+    if id_type not in ID_TYPES:
+        raise BadRequest("type", f"unknown 'type' {id_type!r} (one of {', '.join(ID_TYPES)})")
     count = 64
     if "count" in q and q["count"] != "":
         try:
@@ -221,7 +239,7 @@ def _with_previous(st: ContainerState, count: int) -> list[tuple[ContainerStats 
     return pairs if count < 0 else pairs[-count:]
 
 
-def _derived(st: ContainerState) -> Any:
+def _derived(st: ContainerState) -> DerivedStats:
     return st.summary.derived
 
 
@@ -425,15 +443,15 @@ class RestApi:
         requested = clean_name(call.rest) if call.opts.id_type == "name" else "/" + call.rest.strip("/")
         return _json({requested: metrics})
 
-    def _spec_of(self, st: ContainerState) -> Any:
+    def _spec_of(self, st: ContainerState) -> ContainerSpecV2:
         return spec_v2(self.m.info(st, count=0))
 
-    def _stats_of(self, st: ContainerState, count: int, version: str) -> Any:
+    def _stats_of(self, st: ContainerState, count: int, version: str) -> list[DeprecatedContainerStats] | StatsWithSpec:
         pairs = _with_previous(st, count)
         if version == "v2.0":
             return [deprecated_stats(st.spec, p, s) for p, s in pairs]
         info = self.m.info(st, count=0)
-        return {"spec": spec_v2(info), "stats": [stats_v2(st.spec, p, s) for p, s in pairs]}
+        return StatsWithSpec(spec=spec_v2(info), stats=[stats_v2(st.spec, p, s) for p, s in pairs])
 
     async def _events(self, request: web.Request, rest: str) -> web.StreamResponse:
         if self.ctx.events is None:

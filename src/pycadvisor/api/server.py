@@ -35,8 +35,8 @@ KUBELET_METRICS_PATH = "/metrics/cadvisor"
 class ServerOptions:
     prefix: str = ""
     prometheus_endpoint: str = "/metrics"
-    # -kubelet_compatible: the exposition also at the kubelet's path (pkg/kubelet/server/server.go
-    # cadvisorMetricsPath), where kube-prometheus's kubelet job scrapes it.
+    # -kubelet_compatible: the kubelet's exposition at its path (pkg/kubelet/server/server.go
+    # cadvisorMetricsPath), where kube-prometheus's kubelet job scrapes it; build_app's kubelet_metrics_handler.
     kubelet_endpoint: bool = False
     http_auth_file: str = ""
     http_auth_realm: str = "localhost"
@@ -54,12 +54,26 @@ def normalize_prefix(prefix: str) -> str:
     return "/" + p.strip("/")
 
 
-def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler | None = None) -> web.Application:
-    """Assemble the aiohttp application for one manager."""
+def build_app(
+    ctx: ApiContext,
+    opts: ServerOptions,
+    *,
+    metrics_handler: Handler | None = None,
+    kubelet_metrics_handler: Handler | None = None,
+) -> web.Application:
+    """Assemble the aiohttp application for one manager.
+
+    With ``opts.kubelet_endpoint``, ``kubelet_metrics_handler`` serves ``/metrics/cadvisor`` (also when
+    ``-prometheus_endpoint`` names that path: the path is the kubelet's contract) and must be given."""
     prefix = normalize_prefix(opts.prefix)
-    metrics_paths: tuple[str, ...] = (opts.prometheus_endpoint,)
-    if opts.kubelet_endpoint and opts.prometheus_endpoint != KUBELET_METRICS_PATH:
-        metrics_paths += (KUBELET_METRICS_PATH,)
+    routes: dict[str, Handler] = {}
+    if metrics_handler is not None:
+        routes[opts.prometheus_endpoint] = metrics_handler
+    if opts.kubelet_endpoint:
+        if kubelet_metrics_handler is None:
+            raise ValueError("kubelet_endpoint needs kubelet_metrics_handler")
+        routes[KUBELET_METRICS_PATH] = kubelet_metrics_handler
+    metrics_paths = (opts.prometheus_endpoint, *(p for p in routes if p != opts.prometheus_endpoint))
     middlewares: list[Middleware] = []
     if opts.http_auth_file or opts.http_digest_file:
         middlewares.append(
@@ -108,9 +122,8 @@ def build_app(ctx: ApiContext, opts: ServerOptions, *, metrics_handler: Handler 
         r.add_route("*", mount + "/api/{tail:(?s:.*)}", api_handler(mount))
         r.add_get(mount + "/validate/", validate)
         r.add_get(mount + "/validate", validate)
-        if metrics_handler is not None:
-            for path in metrics_paths:
-                r.add_get(mount + path, metrics_handler)
+        for path, handler in routes.items():
+            r.add_get(mount + path, handler)
     if opts.ui:
         add_ui_routes(app, prefix=prefix, mounts=mounts)
     add_profiling_routes(app, mounts, enabled=opts.profiling)

@@ -6,6 +6,7 @@ each endpoint is an asyncio task that waits for its next due time and hands the 
 a small thread pool; housekeeping only reads the latest result (:meth:`AppMetricsPoller.latest`), a dict
 lookup. An endpoint that is dead, slow (bounded by the fetch timeout) or answers garbage costs an error,
 counted and logged at most once a minute, and only its own metrics: they are dropped until it answers again.
+What an endpoint answers over its life is bounded by ``-application_metrics_count_limit`` (labels.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily
 
 from pycadvisor.appmetrics.config import CollectorConfig, ConfigError, PrometheusConfig, collector_configs, parse_config
 from pycadvisor.appmetrics.fetch import Fetcher, FetchError, Target, is_container_local
+from pycadvisor.appmetrics.labels import LabelTable
 from pycadvisor.appmetrics.parse import ParseError, Result, generic_specs, parse_generic, parse_prometheus
 from pycadvisor.model.container import MetricSpec, MetricVal
 
@@ -38,6 +40,7 @@ _RETRY_FIRST_S, _RETRY_MAX_S = 1.0, 60.0  # a config file not there (or not usab
 class _Endpoint:
     cfg: CollectorConfig
     pid: int
+    labels: LabelTable  # the metric names and label values it answered (labels.py: capped)
     metrics: dict[str, list[MetricVal]] | None = None  # the last answer's; None: none (yet, or it failed)
     specs: list[MetricSpec] = field(default_factory=list)
     errors: int = 0
@@ -88,6 +91,11 @@ class AppMetricsPoller:
         self._containers[name] = c
         for cname, path in sorted(configs.items()):
             self._spawn(c, self._configure(c, cname, path))
+
+    def label_values(self, name: str) -> int:
+        """How many label values ``name``'s endpoints hold (bounded: labels.py)."""
+        c = self._containers.get(name)
+        return 0 if c is None else sum(len(ep.labels) for ep in c.endpoints)
 
     def unwatch(self, name: str) -> None:
         c = self._containers.pop(name, None)
@@ -166,7 +174,7 @@ class AppMetricsPoller:
             delay = min(delay * 2, _RETRY_MAX_S)
         if last:
             log.info("container %s: application metrics %r: %s is usable now", c.name, cname, path)
-        ep = _Endpoint(cfg=cfg, pid=c.pid)
+        ep = _Endpoint(cfg=cfg, pid=c.pid, labels=LabelTable(self.count_limit))
         if not isinstance(cfg, PrometheusConfig):
             ep.specs = generic_specs(cfg)
         c.endpoints.append(ep)
@@ -200,11 +208,12 @@ class AppMetricsPoller:
             except Exception as e:  # a bug must cost this endpoint's poll, not the others'
                 self._failed(c, ep, f"{type(e).__name__}: {e}")
             else:
-                ep.metrics = result.metrics
+                ep.metrics, refused = ep.labels.admit(result.metrics)
                 if isinstance(ep.cfg, PrometheusConfig):
                     ep.specs = result.specs
-                if result.errors:
-                    self._failed(c, ep, "; ".join(result.errors), drop=False)
+                errors = result.errors if refused is None else [*result.errors, refused.message(self.count_limit)]
+                if errors:
+                    self._failed(c, ep, "; ".join(errors), drop=False)
                 elif ep.last_error:
                     log.info("container %s: application metrics %r answer again", c.name, ep.cfg.name)
                     ep.last_error = ""

@@ -13,20 +13,26 @@ all forced by pushing one sample at a time:
   which ``/metrics`` leaves untimestamped; ``container_last_seen`` is the sample's time in seconds, not the
   scrape's;
 - label-name collisions after sanitizing are settled among the container's own labels, not across all of
-  a scrape's containers;
-- application metrics (``custom_metrics``) and the machine families are not part of a container sample.
+  a scrape's containers.
+
+Application metrics (``custom_metrics``, with the ``app`` set) are part of a container sample and come with its
+other series, as the renderer names them (``render._app_families``). The machine families are not part of any
+container sample: :meth:`SampleSeries.machine_series` gives them, as ``/metrics`` labels and values them
+(``lib/metrics/prometheus_machine.go``), for the driver to push with each request.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pycadvisor.metrics import catalog
+from pycadvisor.metrics import catalog, sets
 from pycadvisor.metrics.labels import LabelPolicy, make_layout
+from pycadvisor.metrics.machine import machine_base_labels, machine_metrics
 from pycadvisor.metrics.options import ExpositionOptions, NamePattern
-from pycadvisor.metrics.source import ContainerSnapshot
+from pycadvisor.metrics.source import ContainerSnapshot, MachineInfoLike
 from pycadvisor.metrics.spec import MetricSpec
-from pycadvisor.model.container import ContainerSpec
+from pycadvisor.metrics.textformat import is_valid_label_name, is_valid_metric_name, sanitize_label_name
+from pycadvisor.model.container import ContainerSpec, MetricVal
 
 NAME_LABEL = "__name__"
 
@@ -42,7 +48,13 @@ class _Container:
     aliases: tuple[str, ...]
     base: Labels
     labels: dict[tuple[str, tuple[str, ...]], Labels] = field(default_factory=dict)
+    # (metric name, its labels as the endpoint gave them) -> label set; emptied when it outgrows _APP_LABEL_SETS
+    # (an endpoint whose label values change at every poll must not grow it without bound)
+    app: dict[tuple[str, tuple[tuple[str, str], ...]], Labels] = field(default_factory=dict)
     used: int = 0
+
+
+_APP_LABEL_SETS = 4096
 
 
 class SampleSeries:
@@ -61,6 +73,12 @@ class SampleSeries:
         )
         self._policy = LabelPolicy(options)
         self._label_allow = None if options.label_allowlist is None else NamePattern.parse(options.label_allowlist)
+        self._app = options.metric_sets.has(sets.APP)
+        self._app_allow = allow
+        self._machine_specs = tuple(
+            m for m in machine_metrics(options.metric_sets) if allow is None or allow.matches(m.name)
+        )
+        self._machine: tuple[MachineInfoLike, list[Series]] | None = None
         self._containers: dict[str, _Container] = {}
         self._calls = 0
         self._high_water = 1024
@@ -101,7 +119,54 @@ class SampleSeries:
                 if labels is None:
                     labels = _labels(c, m, ())
                 out[labels] = float(value)
+        if self._app and stats.custom_metrics:
+            self._app_series(c, stats.custom_metrics, out)
         return list(out.items())
+
+    def _app_series(self, c: _Container, custom: dict[str, list[MetricVal]], out: dict[Labels, float]) -> None:
+        """Application metrics as ``/metrics`` has them: each metric under its own name, the container's labels
+        plus ``app_<label>`` (sanitized), the float value, or a generic collector's int value (render._app_families)."""
+        cache = c.app
+        allow = self._app_allow
+        for metric_name, vals in custom.items():
+            if not is_valid_metric_name(metric_name) or (allow is not None and not allow.matches(metric_name)):
+                continue
+            for mv in vals:
+                key = (metric_name, tuple(mv.labels.items()))
+                labels = cache.get(key)
+                if labels is None:
+                    if len(cache) >= _APP_LABEL_SETS:
+                        cache.clear()
+                    pairs = dict(c.base)
+                    for k, v in mv.labels.items():
+                        name = sanitize_label_name("app_" + k)
+                        if is_valid_label_name(name) and name not in pairs:
+                            pairs[name] = v
+                    pairs[NAME_LABEL] = metric_name
+                    labels = cache[key] = tuple(sorted((k, v) for k, v in pairs.items() if v != ""))
+                if labels not in out:
+                    out[labels] = float(mv.float_value if mv.float_value or not mv.int_value else mv.int_value)
+
+    def machine_series(self, machine: MachineInfoLike) -> list[Series]:
+        """The machine families' series (``/metrics``' labels and values, empty labels left out), built once per
+        ``MachineInfo`` object: the label tuples stay the same objects until the manager reads the machine again."""
+        if self._machine is not None and self._machine[0] is machine:
+            return self._machine[1]
+        base = machine_base_labels(machine)
+        out: dict[Labels, float] = {}
+        for m in self._machine_specs:
+            if m.condition is not None and not m.condition(machine):
+                continue
+            for ev, value in m.values(machine):
+                pairs = dict(base)
+                pairs.update(zip(m.extra_labels, ev, strict=True))
+                pairs[NAME_LABEL] = m.name
+                labels = tuple(sorted((k, v) for k, v in pairs.items() if v != ""))
+                if labels not in out:  # the first of duplicate series, as the renderer keeps it
+                    out[labels] = float(value)
+        series = list(out.items())
+        self._machine = (machine, series)
+        return series
 
     def _container(self, snap: ContainerSnapshot) -> _Container:
         self._calls += 1

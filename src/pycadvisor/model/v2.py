@@ -27,6 +27,13 @@ from pycadvisor.model.container import (
 )
 from pycadvisor.model.machine import MachineFsStats, machine_fs_stats
 
+# The ``type`` of a request (v2 ``RequestOptions.IdType``, ``/metrics?type=``): a cgroup name, or a runtime
+# namespace whose aliases the path names. cAdvisor takes name, docker and podman (info/v2/container.go,
+# cmd/internal/api/versions.go GetRequestOptions); the other runtimes it names containers of
+# (containerd, crio, and mesos until cAdvisor removed it, cmd/internal/container/mesos/factory.go MesosNamespace)
+# are accepted too.
+ID_TYPES = ("name", "docker", "podman", "containerd", "crio", "mesos")
+
 
 @dataclass(slots=True, kw_only=True)
 class ContainerSpecV2:

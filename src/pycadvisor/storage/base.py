@@ -62,6 +62,8 @@ class Sample(NamedTuple):
 # A sample's Prometheus series, (labels sorted by name with __name__, value): what /metrics exposes for it.
 # Built by the composition root from metrics/ (storage/ does not import it) for the drivers that push series.
 SeriesFn = Callable[[Sample], Sequence[tuple[tuple[tuple[str, str], ...], float]]]
+# The machine families' series as /metrics has them (none while the machine is not known yet), for the same drivers.
+MachineSeriesFn = Callable[[], Sequence[tuple[tuple[tuple[str, str], ...], float]]]
 
 
 def container_name(ref: ContainerReference) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Final, Protocol
 
-from pycadvisor.storage.base import SeriesFn, StorageDriver
+from pycadvisor.storage.base import MachineSeriesFn, SeriesFn, StorageDriver
 from pycadvisor.storage.metrics import storage_families
 from pycadvisor.storage.options import StorageOptions
 
@@ -81,9 +81,16 @@ def load_driver_class(name: str) -> DriverFactory:
     return cls
 
 
-def build_drivers(opts: StorageOptions, *, machine_name: str, series: SeriesFn | None = None) -> list[StorageDriver]:
-    """One driver per name in ``opts.storage_driver`` (blanks and repeats ignored); ``series`` goes to the
-    drivers that push Prometheus series (``remote_write``; without it they can be checked, not started).
+def build_drivers(
+    opts: StorageOptions,
+    *,
+    machine_name: str,
+    series: SeriesFn | None = None,
+    machine_series: MachineSeriesFn | None = None,
+) -> list[StorageDriver]:
+    """One driver per name in ``opts.storage_driver`` (blanks and repeats ignored); ``series`` and
+    ``machine_series`` go to the drivers that push Prometheus series (``remote_write``; without ``series`` they
+    can be checked, not started; without ``machine_series`` they push no machine family).
 
     Raises ``ValueError`` for an unknown name, a missing client library or unusable settings; nothing
     here contacts a backend (drivers connect lazily after :meth:`StorageDriver.start`).
@@ -95,7 +102,9 @@ def build_drivers(opts: StorageOptions, *, machine_name: str, series: SeriesFn |
     for n in names:
         cls = load_driver_class(n)
         if n in _TAKE_SERIES:
-            drivers.append(cls(opts, machine_name=machine_name, series=series))  # type: ignore[call-arg]
+            drivers.append(
+                cls(opts, machine_name=machine_name, series=series, machine_series=machine_series)  # type: ignore[call-arg]
+            )
         else:
             drivers.append(cls(opts, machine_name=machine_name))
     return drivers

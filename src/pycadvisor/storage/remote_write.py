@@ -1,8 +1,14 @@
 """``--storage_driver=remote_write``: every sample pushed as Prometheus remote-write 1.0 (cAdvisor has no such driver).
 
 ``-storage_driver_host`` is the whole write URL (``http://127.0.0.1:9090/api/v1/write``). A sample becomes the
-series ``/metrics`` exposes for its container (the series function is given by the composition root, built
-from the exposition's family tables), each with the sample's timestamp in ms; a batch is one ``WriteRequest``,
+series ``/metrics`` exposes for its container, its application metrics included (the series function is given by
+the composition root, built from the exposition's family tables), each with the sample's timestamp in ms. Every
+request also carries the machine families (``machine_cpu_cores``, ``machine_memory_bytes``, ...), with
+``/metrics``' labels and values, stamped with the request's newest sample time as a scrape would stamp a series
+without a timestamp: ``/metrics`` stamps them with ``MachineInfo``'s time, which moves only every
+``-update_machine_info_interval``, and a stored series without a sample for 5 minutes (Prometheus'
+lookback) vanishes from queries, while pushing that older time again is out of order once newer samples are in
+(refused with the whole request once it is out of the head's range). A batch is one ``WriteRequest``,
 snappy block-compressed, POSTed with the spec's headers; batches are sent every
 ``-storage_driver_buffer_duration`` (at most 5 s) or when full. As the spec asks of a sender: 5xx and 429 are retried
 with backoff (the shared buffer's), any other 4xx drops the batch (counted in
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import re
 import ssl
 from collections.abc import Sequence
@@ -30,7 +37,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import aiohttp
 import cramjam
 
-from pycadvisor.storage.base import Sample, SeriesFn
+from pycadvisor.storage.base import MachineSeriesFn, Sample, SeriesFn
 from pycadvisor.storage.buffer import BufferedDriver, PartialWrite, encode_batch
 from pycadvisor.storage.options import StorageOptions
 from pycadvisor.storage.prompb import SeriesEncoder
@@ -55,9 +62,17 @@ class RemoteWriteDriver(BufferedDriver):
     honours_buffer_duration = True
     max_linger_s = 5.0
 
-    def __init__(self, opts: StorageOptions, *, machine_name: str, series: SeriesFn | None = None) -> None:
+    def __init__(
+        self,
+        opts: StorageOptions,
+        *,
+        machine_name: str,
+        series: SeriesFn | None = None,
+        machine_series: MachineSeriesFn | None = None,
+    ) -> None:
         super().__init__(opts, machine_name=machine_name)
         self._series = series
+        self._machine_series = machine_series
         self.url, self._basic = _parse_url(opts)
         self._token_file = opts.storage_driver_remote_write_bearer_token_file
         if self._token_file:
@@ -102,7 +117,19 @@ class RemoteWriteDriver(BufferedDriver):
     def request_body(self, batch: Sequence[Sample]) -> tuple[bytes, int]:
         """The compressed ``WriteRequest`` of ``batch`` and how many samples could not be encoded."""
         raw, bad = self._entries(batch)
-        return _snappy(raw), bad
+        return _snappy(raw + self._machine_entries(batch)), bad
+
+    def _machine_entries(self, batch: Sequence[Sample]) -> bytes:
+        """The machine families, at the batch's newest sample time (ms)."""
+        if self._machine_series is None or not batch:
+            return b""
+        try:
+            series = self._machine_series()
+        except Exception as exc:  # the containers' samples go anyway
+            self.log.log(logging.WARNING, "machine", "remote_write: cannot build the machine series: %s", exc)
+            return b""
+        newest = max(s.stats.timestamp for s in batch) // 1_000_000
+        return b"".join(self._encoder.encode(series, newest))
 
     def _entries(self, batch: Sequence[Sample]) -> tuple[bytes, int]:
         per_sample, index = encode_batch(batch, self.encode, self.log, self.name)
@@ -118,6 +145,7 @@ class RemoteWriteDriver(BufferedDriver):
             parts.append(raw)
             bad += n
             await asyncio.sleep(0)
+        parts.append(self._machine_entries(batch))
         raw = b"".join(parts)
         if len(raw) > 1 << 20:  # cramjam lets go of the GIL while it compresses
             return await asyncio.to_thread(_snappy, raw), bad
