@@ -147,9 +147,9 @@ def main() -> None:
     print(f"# {args.containers} cgroups, {n} scrapes in {args.seconds} s, body {scrapes[-1][1]:,} B")
     print(f"# client wall p50 {walls[n // 2] * 1000:.1f} ms; py-spy {args.rate}/s, ms per scrape by stage:")
     in_scrape = sum(c for s, c in per_stage.items() if s != "outside the scrape")
-    for stage, count in per_stage.most_common():
-        share = "" if stage == "outside the scrape" else f"{100 * count / in_scrape:5.1f} %"
-        print(f"{stage:32} {count * period_ms / n:7.2f} ms  {share}")
+    for stage, samples in per_stage.most_common():
+        share = "" if stage == "outside the scrape" else f"{100 * samples / in_scrape:5.1f} %"
+        print(f"{stage:32} {samples * period_ms / n:7.2f} ms  {share}")
     print(f"{'scrape total':32} {in_scrape * period_ms / n:7.2f} ms")
 
 
