@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ Go float formatting */
 
@@ -158,6 +160,24 @@ typedef struct {
     Py_ssize_t len, cap;
 } Writer;
 
+/* Large bodies (a 1000-container scrape with compose labels is 150 MB) are written into memory never touched
+ * before: with 4 KiB pages each first touch is a page fault, measured here at 2-3 us in this VM, ten times the
+ * copy itself. Asking for transparent huge pages (mm/khugepaged.c, "madvise" mode) makes that one fault per
+ * 2 MiB. Only the page-aligned interior is advised; a failure (no THP) changes nothing but speed. */
+#define HUGE_FROM (4 << 20)
+
+static void advise_huge(char *p, Py_ssize_t n) {
+#ifdef MADV_HUGEPAGE
+    if (n < HUGE_FROM) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + (uintptr_t)n) & ~(page - 1);
+    if (b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 static int reserve(Writer *w, Py_ssize_t more) {
     if (w->len + more <= w->cap) return 0;
     Py_ssize_t cap = w->cap ? w->cap : 65536;
@@ -167,6 +187,7 @@ static int reserve(Writer *w, Py_ssize_t more) {
         PyErr_NoMemory();
         return -1;
     }
+    advise_huge(b + w->len, cap - w->len);
     w->buf = b;
     w->cap = cap;
     return 0;
@@ -242,6 +263,11 @@ static int writer_init(Writer *w, PyObject *args, PyObject *kwds) {
 }
 
 static PyObject *writer_tell(Writer *w, PyObject *Py_UNUSED(ignored)) { return PyLong_FromSsize_t(w->len); }
+
+static PyObject *writer_reset(Writer *w, PyObject *Py_UNUSED(ignored)) {
+    w->len = 0; /* the buffer stays: the next scrape writes into memory already faulted in */
+    Py_RETURN_NONE;
+}
 
 static PyObject *writer_write(Writer *w, PyObject *s) {
     if (put_text(w, s) < 0) return NULL;
@@ -497,6 +523,7 @@ static PyObject *writer_assemble(Writer *w, PyObject *spans) {
     PyObject *out = PyBytes_FromStringAndSize(NULL, total);
     if (out == NULL) return NULL;
     char *p = PyBytes_AS_STRING(out);
+    advise_huge(p, total);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_ssize_t a, b;
         if (!PyArg_ParseTuple(ITEM(spans, i), "nn", &a, &b)) {
@@ -511,6 +538,7 @@ static PyObject *writer_assemble(Writer *w, PyObject *spans) {
 
 static PyMethodDef writer_methods[] = {
     {"tell", (PyCFunction)writer_tell, METH_NOARGS, "The position a block starts or ends at."},
+    {"reset", (PyCFunction)writer_reset, METH_NOARGS, "Start again from an empty buffer (its memory kept)."},
     {"write", (PyCFunction)writer_write, METH_O, "Append text (str or bytes)."},
     {"family", (PyCFunction)(void (*)(void))writer_family, METH_FASTCALL, "One sample per object."},
     {"multi", (PyCFunction)(void (*)(void))writer_multi, METH_FASTCALL, "Samples with extra labels."},

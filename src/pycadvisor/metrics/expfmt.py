@@ -26,6 +26,7 @@ class Writer(Protocol):
     """The exposition's output buffer (C or Python)."""
 
     def tell(self) -> int: ...
+    def reset(self) -> None: ...
     def write(self, text: str, /) -> None: ...
 
     def family(
@@ -60,6 +61,10 @@ class PyWriter:
 
     def tell(self) -> int:
         return len(self._pieces)
+
+    def reset(self) -> None:
+        """Start again, empty."""
+        self._pieces = []
 
     def write(self, text: str, /) -> None:
         self._pieces.append(text)
@@ -138,6 +143,7 @@ class PyWriter:
         out: list[str] = []
         for a, b in spans:
             out += pieces[a:b]
+        self._pieces = []  # the pieces are not kept until the next scrape
         return "".join(out).encode()
 
 

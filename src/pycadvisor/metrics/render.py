@@ -139,8 +139,10 @@ class ExpositionRenderer:
     ) -> None:
         self.options = options
         self._clock = clock
-        self._writer = default_writer() if writer is None else writer
-        self._size_hint = 0  # the last body's size: the buffer starts that big
+        self._new_writer = default_writer() if writer is None else writer
+        # One writer for every scrape (renders run one at a time, on the loop): its buffer, as big as the largest
+        # body so far, is written again in place rather than allocated and faulted in anew.
+        self._writer: Writer | None = None
         allow = None if options.family_allowlist is None else NamePattern.parse(options.family_allowlist)
 
         def wanted(name: str) -> bool:
@@ -172,7 +174,11 @@ class ExpositionRenderer:
     ) -> bytes:
         """The whole response body. ``snapshots=None`` means the manager failed (scrape error)."""
         now = self._clock() if now_ns is None else now_ns
-        w = self._writer(self._size_hint)
+        w = self._writer
+        if w is None:
+            w = self._writer = self._new_writer(0)
+        else:
+            w.reset()
         blocks: list[Block] = []
         if version is not None:
             if self._wanted("cadvisor_version_info"):
@@ -229,9 +235,7 @@ class ExpositionRenderer:
                 )
             )
         blocks.sort(key=_first)
-        body = w.assemble([(b[1], b[2]) for b in blocks])
-        self._size_hint = len(body) + len(body) // 8
-        return body
+        return w.assemble([(b[1], b[2]) for b in blocks])
 
     @property
     def cached_containers(self) -> int:
