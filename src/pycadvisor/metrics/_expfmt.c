@@ -5,8 +5,9 @@
  * cached label text (str; ASCII strs are read in place, others through their cached UTF-8), its timestamp
  * tail, and the reader that gives its value(s). Per series this writes name, labels, " ", the value as Go's
  * strconv.FormatFloat(v, 'g', -1, 64) writes it (prometheus/common expfmt/text_create.go writeFloat) and
- * the tail, with no Python object per series; the response is assembled once as bytes from the blocks'
- * spans, sorted by family name. The pure-Python twin is pycadvisor.metrics.expfmt.PyWriter: both give the
+ * the tail, with no Python object per series. Families come in name order, so the buffer is the response:
+ * it is a bytes object handed out as the body, and written again in place at the next scrape once the last
+ * body was let go (nothing else holds it), so a scrape copies each byte once into memory already mapped. The pure-Python twin is pycadvisor.metrics.expfmt.PyWriter: both give the
  * same bytes (tests/metrics/test_expfmt.py) and the renderer works with either.
  */
 #define _GNU_SOURCE /* qsort_r with a context argument (glibc) */
@@ -156,7 +157,8 @@ static PyObject *ef_format_value(PyObject *Py_UNUSED(mod), PyObject *v) {
 
 typedef struct {
     PyObject_HEAD
-    char *buf;
+    PyObject *out; /* the bytes object written into: the body being made, or the last one handed out */
+    char *buf;     /* its bytes */
     Py_ssize_t len, cap;
 } Writer;
 
@@ -178,17 +180,29 @@ static void advise_huge(char *p, Py_ssize_t n) {
 #endif
 }
 
+/* A bytes object of `cap` bytes (and the NUL after them) to write into; -1 with an error set. */
+static int alloc_out(Writer *w, Py_ssize_t cap) {
+    w->out = PyBytes_FromStringAndSize(NULL, cap);
+    if (w->out == NULL) return -1;
+    w->buf = PyBytes_AS_STRING(w->out);
+    w->cap = cap;
+    advise_huge(w->buf, cap);
+    return 0;
+}
+
 static int reserve(Writer *w, Py_ssize_t more) {
-    if (w->len + more <= w->cap) return 0;
-    Py_ssize_t cap = w->cap ? w->cap : 65536;
+    if (w->out != NULL && w->len + more <= w->cap) return 0;
+    Py_ssize_t cap = w->cap > 65536 ? w->cap : 65536;
     while (cap < w->len + more) cap *= 2;
-    char *b = PyMem_Realloc(w->buf, (size_t)cap);
-    if (b == NULL) {
-        PyErr_NoMemory();
+    if (w->out == NULL) return alloc_out(w, cap);
+    /* Only the writer holds `out` while a body is made (reset() saw to it): it may be resized. */
+    if (_PyBytes_Resize(&w->out, cap) < 0) {
+        w->buf = NULL;
+        w->len = w->cap = 0;
         return -1;
     }
-    advise_huge(b + w->len, cap - w->len);
-    w->buf = b;
+    w->buf = PyBytes_AS_STRING(w->out);
+    advise_huge(w->buf + w->len, cap - w->len);
     w->cap = cap;
     return 0;
 }
@@ -249,7 +263,7 @@ static int put_value(Writer *w, PyObject *v) {
 }
 
 static void writer_dealloc(Writer *w) {
-    PyMem_Free(w->buf);
+    Py_XDECREF(w->out);
     Py_TYPE(w)->tp_free((PyObject *)w);
 }
 
@@ -257,15 +271,56 @@ static int writer_init(Writer *w, PyObject *args, PyObject *kwds) {
     Py_ssize_t hint = 0;
     static char *kwlist[] = {"capacity", NULL};
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|n", kwlist, &hint)) return -1;
-    w->len = 0;
-    if (hint > 0 && reserve(w, hint) < 0) return -1;
+    Py_CLEAR(w->out);
+    w->buf = NULL;
+    w->len = w->cap = 0;
+    if (hint > 0 && alloc_out(w, hint) < 0) return -1;
     return 0;
 }
 
 static PyObject *writer_tell(Writer *w, PyObject *Py_UNUSED(ignored)) { return PyLong_FromSsize_t(w->len); }
 
+/* Start a new body. The last body is written over only when nothing but the writer holds it any more (the
+ * response was sent and dropped); else it is left to its holders and a new buffer of the same size is made. */
 static PyObject *writer_reset(Writer *w, PyObject *Py_UNUSED(ignored)) {
-    w->len = 0; /* the buffer stays: the next scrape writes into memory already faulted in */
+    w->len = 0;
+    if (w->out == NULL) Py_RETURN_NONE;
+    if (Py_REFCNT(w->out) != 1) {
+        Py_CLEAR(w->out);
+        w->buf = NULL;
+        Py_RETURN_NONE;
+    }
+    /* Back to its full size; _PyBytes_Resize also forgets a hash computed by an earlier holder. The allocation
+     * is already that big (finish() only lowered the visible size), so nothing moves. */
+    if (_PyBytes_Resize(&w->out, w->cap) < 0) {
+        w->buf = NULL;
+        w->cap = 0;
+        return NULL;
+    }
+    w->buf = PyBytes_AS_STRING(w->out);
+    Py_RETURN_NONE;
+}
+
+/* The body: the bytes object itself, its size lowered to what was written (its allocation keeps the capacity,
+ * which the next scrape reuses). */
+static PyObject *writer_finish(Writer *w, PyObject *Py_UNUSED(ignored)) {
+    /* One spare byte at least, so that reset()'s resize back to the capacity is a real one (one that forgets
+     * the hash: _PyBytes_Resize returns early when the size is unchanged). */
+    if (reserve(w, 1) < 0) return NULL;
+    Py_SET_SIZE(w->out, w->len);
+    w->buf[w->len] = '\0';
+    return Py_NewRef(w->out);
+}
+
+/* Drop what was written after `pos` (a family that turned out to have no series). */
+static PyObject *writer_truncate(Writer *w, PyObject *arg) {
+    Py_ssize_t pos = PyLong_AsSsize_t(arg);
+    if (pos == -1 && PyErr_Occurred()) return NULL;
+    if (pos < 0 || pos > w->len) {
+        PyErr_SetString(PyExc_ValueError, "truncate: position outside what was written");
+        return NULL;
+    }
+    w->len = pos;
     Py_RETURN_NONE;
 }
 
@@ -507,42 +562,14 @@ done:
     return result;
 }
 
-/* assemble(spans) -> bytes: the buffer's [start, end) spans one after another, in the order given. */
-static PyObject *writer_assemble(Writer *w, PyObject *spans) {
-    if (check_seq(spans, "spans", -1) < 0) return NULL;
-    Py_ssize_t n = Py_SIZE(spans), total = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t a, b;
-        if (!PyArg_ParseTuple(ITEM(spans, i), "nn", &a, &b)) return NULL;
-        if (a < 0 || b < a || b > w->len) {
-            PyErr_SetString(PyExc_ValueError, "spans: outside the buffer");
-            return NULL;
-        }
-        total += b - a;
-    }
-    PyObject *out = PyBytes_FromStringAndSize(NULL, total);
-    if (out == NULL) return NULL;
-    char *p = PyBytes_AS_STRING(out);
-    advise_huge(p, total);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t a, b;
-        if (!PyArg_ParseTuple(ITEM(spans, i), "nn", &a, &b)) {
-            Py_DECREF(out);
-            return NULL;
-        }
-        memcpy(p, w->buf + a, (size_t)(b - a));
-        p += b - a;
-    }
-    return out;
-}
-
 static PyMethodDef writer_methods[] = {
     {"tell", (PyCFunction)writer_tell, METH_NOARGS, "The position a block starts or ends at."},
-    {"reset", (PyCFunction)writer_reset, METH_NOARGS, "Start again from an empty buffer (its memory kept)."},
+    {"reset", (PyCFunction)writer_reset, METH_NOARGS, "Start a new body (in place when the last was let go)."},
+    {"truncate", (PyCFunction)writer_truncate, METH_O, "Drop what was written after a position."},
+    {"finish", (PyCFunction)writer_finish, METH_NOARGS, "The body written since reset(), as bytes."},
     {"write", (PyCFunction)writer_write, METH_O, "Append text (str or bytes)."},
     {"family", (PyCFunction)(void (*)(void))writer_family, METH_FASTCALL, "One sample per object."},
     {"multi", (PyCFunction)(void (*)(void))writer_multi, METH_FASTCALL, "Samples with extra labels."},
-    {"assemble", (PyCFunction)writer_assemble, METH_O, "The body from spans of the buffer, as bytes."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -6,8 +6,9 @@ makes a scrape cheap (``bench/render_ab.py``). The renderer (:mod:`pycadvisor.me
 either; ``tests/metrics/test_expfmt.py`` checks that both give the same bodies.
 
 A family's series are written in the order Go's registry sorts them (``prometheus/client_golang``
-``internal.NormalizeMetricFamilies``: by label values, labels sorted by name). Positions (:meth:`tell`) are
-opaque: they are only handed back to :meth:`assemble`, which joins the blocks in the order given.
+``internal.NormalizeMetricFamilies``: by label values, labels sorted by name), and the renderer writes the
+families in name order, so what was written is the body (:meth:`finish`). Positions (:meth:`tell`) are opaque:
+they are only handed back to :meth:`truncate`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any, Protocol
 
 from pycadvisor.metrics.textformat import escape_label_value, format_value
 
-Spans = Sequence[tuple[int, int]]
 _first = itemgetter(0)
 
 
@@ -27,6 +27,8 @@ class Writer(Protocol):
 
     def tell(self) -> int: ...
     def reset(self) -> None: ...
+    def truncate(self, pos: int, /) -> None: ...
+    def finish(self) -> bytes: ...
     def write(self, text: str, /) -> None: ...
 
     def family(
@@ -39,8 +41,6 @@ class Writer(Protocol):
         tails: Sequence[str], ranks: Sequence[tuple[int, ...]] | None, escape: bool,
         sort: Callable[[Any], Any], /,
     ) -> int: ...  # fmt: skip
-
-    def assemble(self, spans: Spans, /) -> bytes: ...
 
 
 WriterFactory = Callable[[int], Writer]  # capacity hint in bytes -> a new writer
@@ -63,8 +63,18 @@ class PyWriter:
         return len(self._pieces)
 
     def reset(self) -> None:
-        """Start again, empty."""
+        """Start a new body."""
         self._pieces = []
+
+    def truncate(self, pos: int, /) -> None:
+        """Drop what was written after ``pos`` (a family that turned out to have no series)."""
+        del self._pieces[pos:]
+
+    def finish(self) -> bytes:
+        """The body written since :meth:`reset`, encoded once (the pieces are not kept until the next one)."""
+        body = "".join(self._pieces).encode()
+        self._pieces = []
+        return body
 
     def write(self, text: str, /) -> None:
         self._pieces.append(text)
@@ -136,15 +146,6 @@ class PyWriter:
         for key in sorted(groups):
             pieces += groups[key]
         return n
-
-    def assemble(self, spans: Spans, /) -> bytes:
-        """The blocks ``[start, end)`` one after another, encoded once."""
-        pieces = self._pieces
-        out: list[str] = []
-        for a, b in spans:
-            out += pieces[a:b]
-        self._pieces = []  # the pieces are not kept until the next scrape
-        return "".join(out).encode()
 
 
 def native_writer() -> WriterFactory | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -38,8 +39,10 @@ from pycadvisor.metrics.textformat import (
 
 log = logging.getLogger(__name__)
 
-# (family name, start and end in the writer: "# HELP ...\n# TYPE ...\n" then the series, series count)
-Block = tuple[str, int, int, int]
+# A family of the body: (name, its text "# HELP ...\n# TYPE ...\n" and series, series count), or (name, a function
+# writing it when its turn comes and returning its series count, 0). Bodies are written in name order.
+Produce = Callable[["Writer"], int]
+Block = tuple[str, str | Produce, int]
 
 SELF_SERIES_FAMILY = "pycadvisor_exposition_series"
 _SELF_SERIES_HELP = "Number of series in this exposition, this one included."
@@ -118,12 +121,6 @@ class _Columns:
         return ranks
 
 
-def _text_block(w: Writer, name: str, text: str, count: int) -> Block:
-    start = w.tell()
-    w.write(text)
-    return (name, start, w.tell(), count)
-
-
 class ExpositionRenderer:
     """Builds the exposition text; one instance per daemon (it owns the label cache)."""
 
@@ -150,6 +147,8 @@ class ExpositionRenderer:
 
         self._wanted = wanted
         specs = [s for s in catalog.container_metrics(options.metric_sets) if wanted(s.name)]
+        # The series count of the scrape is written at its place in name order, after every container family.
+        assert all(s.name < SELF_SERIES_FAMILY for s in specs), "a container family sorts after the series count"
         self._spec_families = [s for s in specs if s.spec_value is not None]
         self._stats_families = [s for s in specs if s.spec_value is None]
         self._machine_families = [m for m in machine_metrics(options.metric_sets) if wanted(m.name)]
@@ -174,24 +173,17 @@ class ExpositionRenderer:
     ) -> bytes:
         """The whole response body. ``snapshots=None`` means the manager failed (scrape error)."""
         now = self._clock() if now_ns is None else now_ns
-        w = self._writer
-        if w is None:
-            w = self._writer = self._new_writer(0)
-        else:
-            w.reset()
         blocks: list[Block] = []
         if version is not None:
-            if self._wanted("cadvisor_version_info"):
-                blocks.append(self._version_block(w, version))
+            blocks.append(self._version_block(version))
         else:
             container_error = True
         if snapshots is None:
             container_error = True
         else:
-            blocks.extend(self._container_blocks(w, snapshots, now))
+            blocks.extend(self._container_blocks(snapshots, now))
         blocks.append(
-            _text_block(
-                w,
+            (
                 "container_scrape_error",
                 family_header("container_scrape_error", _CONTAINER_ERROR_HELP, GAUGE)
                 + f"container_scrape_error {int(container_error)}\n",
@@ -201,10 +193,9 @@ class ExpositionRenderer:
         if machine is None:
             machine_error = True
         else:
-            blocks.extend(self._machine_blocks(w, machine))
+            blocks.extend(self._machine_blocks(machine))
         blocks.append(
-            _text_block(
-                w,
+            (
                 "machine_scrape_error",
                 family_header("machine_scrape_error", _MACHINE_ERROR_HELP, GAUGE)
                 + f"machine_scrape_error {int(machine_error)}\n",
@@ -212,30 +203,41 @@ class ExpositionRenderer:
             )
         )
         if self._runtime is not None:
-            for name, text, count in self._runtime.blocks():
-                if self._wanted(name):
-                    blocks.append(_text_block(w, name, text, count))
+            blocks.extend(self._runtime.blocks())
         for collector in self._extra:
             try:
                 collected = render_collected(collector.collect())
             except Exception as e:  # another component's families never break the scrape
                 log.warning("Couldn't collect extra metric families: %s", e)
                 continue
-            for name, text, count in collected:
-                if self._wanted(name):
-                    blocks.append(_text_block(w, name, text, count))
+            blocks.extend(collected)
+        blocks = [b for b in blocks if self._wanted(b[0])]
         if self.options.self_metrics:
-            total = sum(b[3] for b in blocks) + 1
-            blocks.append(
-                _text_block(
-                    w,
-                    SELF_SERIES_FAMILY,
-                    family_header(SELF_SERIES_FAMILY, _SELF_SERIES_HELP, GAUGE) + f"{SELF_SERIES_FAMILY} {total}\n",
-                    1,
-                )
-            )
-        blocks.sort(key=_first)
-        return w.assemble([(b[1], b[2]) for b in blocks])
+            blocks.append((SELF_SERIES_FAMILY, "", 1))
+        blocks.sort(key=_first)  # stable: families of one name stay in the order they were added
+        return self._write(blocks)
+
+    def _write(self, blocks: list[Block]) -> bytes:
+        w = self._writer
+        if w is None:
+            w = self._writer = self._new_writer(0)
+        else:
+            w.reset()
+        total = sum(b[2] for b in blocks)  # the texts' series, the self count's own included
+        for name, body, _count in blocks:
+            if isinstance(body, str):
+                if name == SELF_SERIES_FAMILY and not body:
+                    # Every container family sorts before it (checked in __init__): all are counted by now.
+                    body = family_header(name, _SELF_SERIES_HELP, GAUGE) + f"{name} {total}\n"
+                w.write(body)
+                continue
+            start = w.tell()
+            n = body(w)
+            if n:
+                total += n
+            else:  # families without samples are omitted, as the Go registry gathers them
+                w.truncate(start)
+        return w.finish()
 
     @property
     def cached_containers(self) -> int:
@@ -245,7 +247,7 @@ class ExpositionRenderer:
     # ------------------------------------------------------------------ containers
 
     @staticmethod
-    def _version_block(w: Writer, v: VersionInfo) -> Block:
+    def _version_block(v: VersionInfo) -> Block:
         name = "cadvisor_version_info"
         labels = render_labels(
             (
@@ -256,37 +258,30 @@ class ExpositionRenderer:
                 ("osVersion", v.os_version),
             )
         )
-        return _text_block(w, name, family_header(name, _VERSION_HELP, GAUGE) + f"{name}{labels} 1\n", 1)
+        return (name, family_header(name, _VERSION_HELP, GAUGE) + f"{name}{labels} 1\n", 1)
 
-    def _container_blocks(self, w: Writer, snapshots: Sequence[ContainerSnapshot], now_ns: int) -> list[Block]:
+    def _container_blocks(self, snapshots: Sequence[ContainerSnapshot], now_ns: int) -> list[Block]:
         bound = self._labels.labels_for(snapshots)
         rows = [_Row(s, lab) for s, lab in zip(snapshots, bound, strict=True)]
         rows.sort(key=lambda r: r.labels.values)
         with_stats = [r for r in rows if r.stats is not None]
-        out: list[Block] = []
-        for spec in self._spec_families:
-            block = _spec_family(w, spec, rows)
-            if block is not None:
-                out.append(block)
+        out: list[Block] = [(spec.name, partial(_spec_family, spec, rows), 0) for spec in self._spec_families]
         cols = _Columns(with_stats)
-        for spec in self._stats_families:
-            block = _stats_family(w, spec, cols, now_ns)
-            if block is not None:
-                out.append(block)
+        out += [(spec.name, partial(_stats_family, spec, cols, now_ns), 0) for spec in self._stats_families]
         if self._app:
-            out.extend(_text_block(w, *b) for b in _app_families(with_stats) if self._wanted(b[0]))
+            out += _app_families(with_stats)
         return out
 
     # ------------------------------------------------------------------ machine
 
-    def _machine_blocks(self, w: Writer, m: MachineInfoLike) -> list[Block]:
+    def _machine_blocks(self, m: MachineInfoLike) -> list[Block]:
         base = machine_base_labels(m)
         ts = f" {m.timestamp // 1_000_000}" if m.timestamp else ""
         out: list[Block] = []
         for spec in self._machine_families:
             block = _machine_family(spec, m, base, ts)
             if block is not None:
-                out.append(_text_block(w, *block))
+                out.append(block)
         return out
 
 
@@ -294,14 +289,12 @@ def _header(spec: MetricSpec) -> str:
     return family_header(spec.name, spec.help, spec.type)
 
 
-def _spec_family(w: Writer, spec: MetricSpec, rows: list[_Row]) -> Block | None:
-    start = w.tell()
+def _spec_family(spec: MetricSpec, rows: list[_Row], w: Writer) -> int:
     w.write(_header(spec))
-    n = w.family(spec.name, spec.spec_value, [r.snap.spec for r in rows], [r.base for r in rows], ["\n"] * len(rows))
-    return (spec.name, start, w.tell(), n) if n else None
+    return w.family(spec.name, spec.spec_value, [r.snap.spec for r in rows], [r.base for r in rows], ["\n"] * len(rows))
 
 
-def _stats_family(w: Writer, spec: MetricSpec, cols: _Columns, now_ns: int) -> Block | None:
+def _stats_family(spec: MetricSpec, cols: _Columns, now_ns: int, w: Writer) -> int:
     name = spec.name
     cond = spec.condition
     if cond is not None:
@@ -310,8 +303,7 @@ def _stats_family(w: Writer, spec: MetricSpec, cols: _Columns, now_ns: int) -> B
             cols = cols.subset(keep)
     rows = cols.rows
     if not rows:
-        return None
-    start = w.tell()
+        return 0
     w.write(_header(spec))
     if spec.value is not None:
         n = w.family(name, spec.value, cols.stats, cols.bases, cols.tails)
@@ -323,7 +315,7 @@ def _stats_family(w: Writer, spec: MetricSpec, cols: _Columns, now_ns: int) -> B
         # container_last_seen (scrape_time): the scrape time in whole seconds, timestamped now.
         now = [now_ns // 1_000_000_000] * len(rows)
         n = w.family(name, None, now, cols.bases, [f" {now_ns // 1_000_000}\n"] * len(rows))
-    return (name, start, w.tell(), n) if n else None
+    return n
 
 
 def _multi(w: Writer, spec: MetricSpec, cols: _Columns) -> int:
