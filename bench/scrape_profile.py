@@ -78,7 +78,16 @@ def main() -> None:
     ap.add_argument("--src", default=None, help="a src/ directory to run instead of this checkout's")
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     ap.add_argument("--native", action="store_true", help="py-spy --native: C frames too (top frames printed)")
+    ap.add_argument(
+        "--ab",
+        metavar="OLD_SRC",
+        help="no profile: run this checkout's daemon and OLD_SRC's over the same cgroups, scrape them alternately "
+        "for --seconds and print each one's wall p50/p90 and the median ratio new/old of back-to-back pairs",
+    )
     args = ap.parse_args()
+    if args.ab:
+        ab(args.containers, args.seconds, args.ab)
+        return
     layout = host_layout()
     if layout is None:
         raise SystemExit("no cgroup hierarchy found")
@@ -151,6 +160,61 @@ def main() -> None:
         share = "" if stage == "outside the scrape" else f"{100 * samples / in_scrape:5.1f} %"
         print(f"{stage:32} {samples * period_ms / n:7.2f} ms  {share}")
     print(f"{'scrape total':32} {in_scrape * period_ms / n:7.2f} ms")
+
+
+def _start(label: str, repo: Path, work: str, cleanup: Cleanup) -> Daemon:
+    d = Daemon(
+        label,
+        _free_port(),
+        ["-housekeeping_interval=1s", "-allow_dynamic_housekeeping=false"],
+        log_path=os.path.join(work, f"{label}.log"),
+        repo=repo,
+        python=default_python(),
+    )
+    cleanup.push(f"stop {label}", d.stop)
+    d.start()
+    return d
+
+
+def ab(containers: int, seconds: int, old_src: str) -> None:
+    """Both daemons over the same cgroups, scraped alternately (order swapped every pair): the host's load hits both."""
+    layout = host_layout()
+    if layout is None:
+        raise SystemExit("no cgroup hierarchy found")
+    work = tempfile.mkdtemp(prefix="scrape-ab-")
+    with Cleanup() as cleanup:
+        cg = BenchCgroups(containers, layout)
+        cleanup.push("remove bench cgroups", cg.close)
+        cg.create()
+        new = _start("new", HERE.parent, work, cleanup)
+        old = _start("old", Path(old_src).resolve().parent, work, cleanup)
+        for d in (new, old):
+            d.wait_ready()
+            d.wait_for(cg.leaf_names(), timeout=120)
+            for _ in range(5):
+                httpprobe.get(d.port, "/metrics")
+        walls: dict[str, list[float]] = {"new": [], "old": []}
+        sizes: dict[str, int] = {}
+        ratios: list[float] = []
+        end = time.monotonic() + seconds
+        i = 0
+        while time.monotonic() < end:
+            pair: dict[str, float] = {}
+            for d in (new, old) if i % 2 == 0 else (old, new):
+                r = httpprobe.get(d.port, "/metrics")
+                pair[d.label] = r.seconds
+                sizes[d.label] = len(r.body)
+                walls[d.label].append(r.seconds * 1000)
+            ratios.append(pair["new"] / pair["old"])
+            i += 1
+    print(
+        f"# {containers} bench cgroups (plus the host's own), {i} pairs of /metrics scrapes in {seconds} s, alternating"
+    )
+    for label in ("old", "new"):
+        w = sorted(walls[label])
+        print(f"{label}: wall p50 {w[len(w) // 2]:.1f} ms, p90 {w[len(w) * 9 // 10]:.1f} ms, {sizes[label]:,} B")
+    ratios.sort()
+    print(f"new/old, median of back-to-back pairs: {ratios[len(ratios) // 2]:.2f}")
 
 
 def _free_port() -> int:
