@@ -25,6 +25,18 @@
 
 #define EXACT_INT (1LL << 53) /* every integer below this is a float64 whose shortest digits are its own */
 
+/* The decimal digits of `a` into `out` (no NUL); their number. printf costs several times this per value. */
+static int utoa(char *out, unsigned long long a) {
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + a % 10);
+        a /= 10;
+    } while (a);
+    for (int i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 /* Write |digits| (no leading or trailing zeros, nd >= 1) with decimal point position dp (value =
  * 0.D x 10^dp) as Go's 'g' with shortest precision: %e when exp < -4 || exp >= 6 (strconv/ftoa.go). */
 static Py_ssize_t go_digits(char *out, int neg, const char *d, int nd, int dp) {
@@ -45,7 +57,7 @@ static Py_ssize_t go_digits(char *out, int neg, const char *d, int nd, int dp) {
             *p++ = '0';
             *p++ = (char)('0' + a);
         } else {
-            p += sprintf(p, "%d", a);
+            p += utoa(p, (unsigned long long)a);
         }
     } else if (dp <= 0) {
         *p++ = '0';
@@ -71,8 +83,11 @@ static Py_ssize_t format_ll(char *out, long long v) {
     char tmp[24];
     int neg = v < 0;
     unsigned long long a = neg ? (unsigned long long)(-v) : (unsigned long long)v;
-    if (a < 1000000) return sprintf(out, "%lld", v);
-    int n = sprintf(tmp, "%llu", a);
+    if (a < 1000000) {
+        if (neg) *out = '-';
+        return neg + utoa(out + neg, a);
+    }
+    int n = utoa(tmp, a);
     int nd = n;
     while (nd > 1 && tmp[nd - 1] == '0') nd--;
     return go_digits(out, neg, tmp, nd, n);
