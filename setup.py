@@ -1,7 +1,9 @@
-"""Build the optional native reader; everything else is in pyproject.toml.
+"""Build the optional native parts; everything else is in pyproject.toml.
 
-``pycadvisor.host.cgroups._cgread`` is optional: without a C compiler or Python headers the build goes on
-without it, and the collector reads through its pure-Python twin (``pycadvisor.host.cgroups.fdread``).
+Both are optional: without a C compiler or Python headers the build goes on without them.
+``pycadvisor.host.cgroups._cgread``: the collector then reads through its pure-Python twin
+(``pycadvisor.host.cgroups.fdread``); ``pycadvisor.metrics._expfmt``: ``/metrics`` is then written by
+its pure-Python twin (``pycadvisor.metrics.expfmt.PyWriter``).
 """
 
 from setuptools import Extension, setup
@@ -13,6 +15,12 @@ setup(
             sources=["src/pycadvisor/host/cgroups/_cgread.c"],
             extra_compile_args=["-O2", "-Wall", "-Wextra"],
             optional=True,
-        )
+        ),
+        Extension(
+            "pycadvisor.metrics._expfmt",
+            sources=["src/pycadvisor/metrics/_expfmt.c"],
+            extra_compile_args=["-O2", "-Wall", "-Wextra"],
+            optional=True,
+        ),
     ]
 )

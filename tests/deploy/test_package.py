@@ -101,8 +101,9 @@ def test_wheel_installs_outside_the_checkout_and_serves(dist: Path, venv: Path) 
 
     where = _python(venv, "import pycadvisor; print(pycadvisor.__file__)")
     assert where.startswith(str(venv)) and not where.startswith(str(REPO))
-    # The C reader was built into the wheel.
+    # The C reader and the C /metrics writer were built into the wheel.
     assert _python(venv, "from pycadvisor.host.cgroups.fdread import native_reader; print(native_reader())") != "None"
+    assert _python(venv, "from pycadvisor.metrics.expfmt import native_writer; print(native_writer())") != "None"
     extras = _python(venv, "import importlib.metadata as m; print(*m.metadata('pycadvisor').get_all('Provides-Extra'))")
     assert set(extras.split()) >= EXTRAS
     version = subprocess.run([str(venv / "bin/pycadvisor"), "--version"], capture_output=True, text=True, env=_env())
@@ -128,5 +129,6 @@ def test_sdist_without_a_compiler_gives_the_python_reader(dist: Path, venv: Path
     (wheel,) = out.glob("pycadvisor-*.whl")
     _pip(venv, "--no-deps", "--force-reinstall", str(wheel))
     assert _python(venv, "from pycadvisor.host.cgroups.fdread import native_reader; print(native_reader())") == "None"
+    assert _python(venv, "from pycadvisor.metrics.expfmt import native_writer; print(native_writer())") == "None"
     text = _serves(venv)
     assert "container_cpu_usage_seconds_total{" in text and 'id="/"' in text

@@ -146,7 +146,10 @@ async def send_body(request: web.Request, response: web.StreamResponse, body: by
     view = memoryview(body)
     for i in range(0, len(body), CHUNK_BYTES):
         try:
-            await asyncio.wait_for(response.write(view[i : i + CHUNK_BYTES]), WRITE_TIMEOUT_S)
+            # asyncio.timeout, not wait_for: wait_for wraps each write in a task that runs a loop iteration
+            # later (asyncio/tasks.py): a task and a loop iteration more per piece of every /metrics body.
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await response.write(view[i : i + CHUNK_BYTES])
         except TimeoutError:
             raise ConnectionResetError("client did not read its response") from None
     await response.write_eof()

@@ -6,9 +6,9 @@ name); families without samples omitted; duplicate series dropped (the Go regist
 Label strings come from :mod:`pycadvisor.metrics.labels` (cached per container); values use Go float
 formatting. The renderer keeps only that label cache between scrapes.
 
-Cost: a series is appended as a few references to already-built strings (name, cached labels, value,
-timestamp) and the response is joined once, so each byte of label text is copied once per scrape
-(``bench/exposition.py``).
+Cost: families are handed whole to a :class:`~pycadvisor.metrics.expfmt.Writer` (C where built): per series
+it copies the cached label text, formats the value and the timestamp into one byte buffer, and the body is
+assembled once from the families' spans in name order (``bench/render_ab.py``, ``bench/exposition.py``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
 from pycadvisor.metrics import catalog, sets
+from pycadvisor.metrics.expfmt import Writer, WriterFactory, default_writer, sort_samples
 from pycadvisor.metrics.labels import ContainerLabels, LabelCache
 from pycadvisor.metrics.machine import MachineMetricSpec, machine_base_labels, machine_metrics
 from pycadvisor.metrics.options import ExpositionOptions, NamePattern
@@ -27,7 +29,6 @@ from pycadvisor.metrics.runtime import Collector, OwnProcessSource, RuntimeMetri
 from pycadvisor.metrics.source import ContainerSnapshot, MachineInfoLike, VersionInfo
 from pycadvisor.metrics.spec import GAUGE, MetricSpec
 from pycadvisor.metrics.textformat import (
-    escape_label_value,
     family_header,
     format_value,
     is_valid_label_name,
@@ -38,11 +39,10 @@ from pycadvisor.metrics.textformat import (
 
 log = logging.getLogger(__name__)
 
-# (family name, text pieces: "# HELP ...\n# TYPE ...\n" then the series, series count)
-Block = tuple[str, list[str], int]
-EscMemo = dict[tuple[str, ...], tuple[str, ...]]
-# Leading extra label names -> per row, the dense ranks of its base values before each of them.
-RanksOf = Callable[[tuple[str, ...]], list[tuple[int, ...]]]
+# A family of the body: (name, its text "# HELP ...\n# TYPE ...\n" and series, series count), or (name, a function
+# writing it when its turn comes and returning its series count, 0). Bodies are written in name order.
+Produce = Callable[["Writer"], int]
+Block = tuple[str, str | Produce, int]
 
 SELF_SERIES_FAMILY = "pycadvisor_exposition_series"
 _SELF_SERIES_HELP = "Number of series in this exposition, this one included."
@@ -71,8 +71,54 @@ class _Row:
         self.ts = "\n" if snap.stats is None else f" {snap.stats.timestamp // 1_000_000}\n"
 
 
-def _text_block(name: str, text: str, count: int) -> Block:
-    return (name, [text], count)
+class _Columns:
+    """The rows a family reads and their per-row columns, each built once a scrape and shared by the families
+    (a family with a condition takes a subset, whose columns are the whole's filtered)."""
+
+    __slots__ = ("_keep", "_parent", "_ranks", "_segs", "bases", "rows", "stats", "tails")
+
+    def __init__(self, rows: list[_Row], parent: _Columns | None = None, keep: list[bool] | None = None) -> None:
+        self.rows = rows
+        self.stats = [r.stats for r in rows]
+        self.bases = [r.base for r in rows]
+        self.tails = [r.ts for r in rows]
+        self._parent = parent
+        self._keep = keep
+        self._segs: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        self._ranks: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
+
+    def subset(self, keep: list[bool]) -> _Columns:
+        return _Columns([r for r, k in zip(self.rows, keep, strict=True) if k], self, keep)
+
+    def segs(self, extra: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """Per row, its label template for a family with extra labels ``extra``."""
+        segs = self._segs.get(extra)
+        if segs is None:
+            if self._parent is not None and self._keep is not None:
+                segs = [t for t, k in zip(self._parent.segs(extra), self._keep, strict=True) if k]
+            else:
+                segs = [r.labels.template(extra).segs for r in self.rows]
+            self._segs[extra] = segs
+        return segs
+
+    def ranks(self, lead: tuple[str, ...]) -> list[tuple[int, ...]]:
+        """Per row, the dense ranks of its base values before each of the leading extra labels ``lead``."""
+        if not self.rows:
+            return []
+        layout = self.rows[0].labels.layout
+        assert layout is not None
+        # The ranks depend only on where the leading extras fall among the base names: once a scrape.
+        points = layout.split_points(lead)
+        ranks = self._ranks.get(points)
+        if ranks is None:
+            if self._parent is not None and self._keep is not None:
+                # A subset's ranks are a subsequence of the whole's: ranks among a subset order it as ranks
+                # among all rows do.
+                ranks = [rk for rk, k in zip(self._parent.ranks(lead), self._keep, strict=True) if k]
+            else:
+                ranks = _prefix_ranks(self.rows, points)
+            self._ranks[points] = ranks
+        return ranks
 
 
 class ExpositionRenderer:
@@ -86,9 +132,14 @@ class ExpositionRenderer:
         own_process: OwnProcessSource | None = None,
         extra: Sequence[Collector] = (),
         clock: Callable[[], int] = time.time_ns,
+        writer: WriterFactory | None = None,
     ) -> None:
         self.options = options
         self._clock = clock
+        self._new_writer = default_writer() if writer is None else writer
+        # One writer for every scrape (renders run one at a time, on the loop): its buffer, as big as the largest
+        # body so far, is written again in place rather than allocated and faulted in anew.
+        self._writer: Writer | None = None
         allow = None if options.family_allowlist is None else NamePattern.parse(options.family_allowlist)
 
         def wanted(name: str) -> bool:
@@ -96,12 +147,13 @@ class ExpositionRenderer:
 
         self._wanted = wanted
         specs = [s for s in catalog.container_metrics(options.metric_sets) if wanted(s.name)]
+        # The series count of the scrape is written at its place in name order, after every container family.
+        assert all(s.name < SELF_SERIES_FAMILY for s in specs), "a container family sorts after the series count"
         self._spec_families = [s for s in specs if s.spec_value is not None]
         self._stats_families = [s for s in specs if s.spec_value is None]
         self._machine_families = [m for m in machine_metrics(options.metric_sets) if wanted(m.name)]
         self._app = options.metric_sets.has(sets.APP)
         self._labels = LabelCache(options)
-        self._esc_memo: EscMemo = {}  # escaped extra label values (device, interface names repeat)
         if runtime is None and options.runtime_metrics:
             runtime = RuntimeMetrics(default_collectors(own_process))
         self._runtime = runtime if options.runtime_metrics else None
@@ -123,7 +175,7 @@ class ExpositionRenderer:
         now = self._clock() if now_ns is None else now_ns
         blocks: list[Block] = []
         if version is not None:
-            self._add(blocks, self._version_block(version))
+            blocks.append(self._version_block(version))
         else:
             container_error = True
         if snapshots is None:
@@ -131,7 +183,7 @@ class ExpositionRenderer:
         else:
             blocks.extend(self._container_blocks(snapshots, now))
         blocks.append(
-            _text_block(
+            (
                 "container_scrape_error",
                 family_header("container_scrape_error", _CONTAINER_ERROR_HELP, GAUGE)
                 + f"container_scrape_error {int(container_error)}\n",
@@ -143,7 +195,7 @@ class ExpositionRenderer:
         else:
             blocks.extend(self._machine_blocks(machine))
         blocks.append(
-            _text_block(
+            (
                 "machine_scrape_error",
                 family_header("machine_scrape_error", _MACHINE_ERROR_HELP, GAUGE)
                 + f"machine_scrape_error {int(machine_error)}\n",
@@ -151,30 +203,41 @@ class ExpositionRenderer:
             )
         )
         if self._runtime is not None:
-            for name, text, count in self._runtime.blocks():
-                self._add(blocks, _text_block(name, text, count))
+            blocks.extend(self._runtime.blocks())
         for collector in self._extra:
             try:
                 collected = render_collected(collector.collect())
             except Exception as e:  # another component's families never break the scrape
                 log.warning("Couldn't collect extra metric families: %s", e)
                 continue
-            for name, text, count in collected:
-                self._add(blocks, _text_block(name, text, count))
+            blocks.extend(collected)
+        blocks = [b for b in blocks if self._wanted(b[0])]
         if self.options.self_metrics:
-            total = sum(b[2] for b in blocks) + 1
-            blocks.append(
-                _text_block(
-                    SELF_SERIES_FAMILY,
-                    family_header(SELF_SERIES_FAMILY, _SELF_SERIES_HELP, GAUGE) + f"{SELF_SERIES_FAMILY} {total}\n",
-                    1,
-                )
-            )
-        blocks.sort(key=_first)
-        pieces: list[str] = []
-        for b in blocks:
-            pieces += b[1]
-        return "".join(pieces).encode()
+            blocks.append((SELF_SERIES_FAMILY, "", 1))
+        blocks.sort(key=_first)  # stable: families of one name stay in the order they were added
+        return self._write(blocks)
+
+    def _write(self, blocks: list[Block]) -> bytes:
+        w = self._writer
+        if w is None:
+            w = self._writer = self._new_writer(0)
+        else:
+            w.reset()
+        total = sum(b[2] for b in blocks)  # the texts' series, the self count's own included
+        for name, body, _count in blocks:
+            if isinstance(body, str):
+                if name == SELF_SERIES_FAMILY and not body:
+                    # Every container family sorts before it (checked in __init__): all are counted by now.
+                    body = family_header(name, _SELF_SERIES_HELP, GAUGE) + f"{name} {total}\n"
+                w.write(body)
+                continue
+            start = w.tell()
+            n = body(w)
+            if n:
+                total += n
+            else:  # families without samples are omitted, as the Go registry gathers them
+                w.truncate(start)
+        return w.finish()
 
     @property
     def cached_containers(self) -> int:
@@ -182,10 +245,6 @@ class ExpositionRenderer:
         return len(self._labels)
 
     # ------------------------------------------------------------------ containers
-
-    def _add(self, blocks: list[Block], block: Block) -> None:
-        if self._wanted(block[0]):
-            blocks.append(block)
 
     @staticmethod
     def _version_block(v: VersionInfo) -> Block:
@@ -199,40 +258,18 @@ class ExpositionRenderer:
                 ("osVersion", v.os_version),
             )
         )
-        return _text_block(name, family_header(name, _VERSION_HELP, GAUGE) + f"{name}{labels} 1\n", 1)
+        return (name, family_header(name, _VERSION_HELP, GAUGE) + f"{name}{labels} 1\n", 1)
 
     def _container_blocks(self, snapshots: Sequence[ContainerSnapshot], now_ns: int) -> list[Block]:
         bound = self._labels.labels_for(snapshots)
         rows = [_Row(s, lab) for s, lab in zip(snapshots, bound, strict=True)]
         rows.sort(key=lambda r: r.labels.values)
         with_stats = [r for r in rows if r.stats is not None]
-        if len(self._esc_memo) > 50_000:
-            self._esc_memo.clear()
-        out: list[Block] = []
-        for spec in self._spec_families:
-            block = _spec_family(spec, rows)
-            if block is not None:
-                out.append(block)
-        ranks_memo: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
-
-        def ranks_of(lead: tuple[str, ...]) -> list[tuple[int, ...]]:
-            # The ranks depend only on where the leading extras fall among the base names: once a scrape.
-            if not with_stats:
-                return []
-            layout = with_stats[0].labels.layout
-            assert layout is not None
-            points = layout.split_points(lead)
-            ranks = ranks_memo.get(points)
-            if ranks is None:
-                ranks = ranks_memo[points] = _prefix_ranks(with_stats, points)
-            return ranks
-
-        for spec in self._stats_families:
-            block = _stats_family(spec, with_stats, now_ns, self._esc_memo, ranks_of)
-            if block is not None:
-                out.append(block)
+        out: list[Block] = [(spec.name, partial(_spec_family, spec, rows), 0) for spec in self._spec_families]
+        cols = _Columns(with_stats)
+        out += [(spec.name, partial(_stats_family, spec, cols, now_ns), 0) for spec in self._stats_families]
         if self._app:
-            out.extend(b for b in _app_families(with_stats) if self._wanted(b[0]))
+            out += _app_families(with_stats)
         return out
 
     # ------------------------------------------------------------------ machine
@@ -252,159 +289,49 @@ def _header(spec: MetricSpec) -> str:
     return family_header(spec.name, spec.help, spec.type)
 
 
-def _spec_family(spec: MetricSpec, rows: list[_Row]) -> Block | None:
-    read = spec.spec_value
-    assert read is not None
-    name = spec.name
-    pieces = [_header(spec)]
-    fmt = format_value
-    n = 0
-    for r in rows:
-        v = read(r.snap.spec)
-        if v is not None:
-            pieces += (name, r.base, " ", fmt(v), "\n")
-            n += 1
-    return (name, pieces, n) if n else None
+def _spec_family(spec: MetricSpec, rows: list[_Row], w: Writer) -> int:
+    w.write(_header(spec))
+    return w.family(spec.name, spec.spec_value, [r.snap.spec for r in rows], [r.base for r in rows], ["\n"] * len(rows))
 
 
-def _stats_family(
-    spec: MetricSpec, rows: list[_Row], now_ns: int, esc_memo: EscMemo, ranks_of: RanksOf
-) -> Block | None:
+def _stats_family(spec: MetricSpec, cols: _Columns, now_ns: int, w: Writer) -> int:
     name = spec.name
     cond = spec.condition
     if cond is not None:
-        keep = [cond(r.snap.spec) for r in rows]
+        keep = [cond(r.snap.spec) for r in cols.rows]
         if not all(keep):
-            # A subset of the rows: their ranks are a subsequence of the whole scrape's ranks.
-            whole = ranks_of
-            rows = [r for r, k in zip(rows, keep, strict=True) if k]
-
-            def ranks_of(lead: tuple[str, ...]) -> list[tuple[int, ...]]:
-                return [rk for rk, k in zip(whole(lead), keep, strict=True) if k]
-
-    pieces = [_header(spec)]
-    fmt = format_value
-    n = 0
+            cols = cols.subset(keep)
+    rows = cols.rows
+    if not rows:
+        return 0
+    w.write(_header(spec))
     if spec.value is not None:
-        read = spec.value
-        for r in rows:
-            v = read(r.stats)  # type: ignore[arg-type]  # rows all have stats
-            if v is not None:
-                pieces += (name, r.base, " ", fmt(v), r.ts)
-                n += 1
+        n = w.family(name, spec.value, cols.stats, cols.bases, cols.tails)
     elif spec.values is not None:
-        n = _multi(spec, rows, esc_memo, ranks_of, pieces)
+        n = _multi(w, spec, cols)
     elif spec.snapshot_value is not None:
-        snap_read = spec.snapshot_value
-        for r in rows:
-            pieces += (name, r.base, " ", fmt(snap_read(r.snap)), r.ts)
-        n = len(rows)
-    elif spec.scrape_time:
-        # container_last_seen: the scrape time in whole seconds, timestamped now.
-        tail = f" {fmt(now_ns // 1_000_000_000)} {now_ns // 1_000_000}\n"
-        for r in rows:
-            pieces += (name, r.base, tail)
-        n = len(rows)
-    return (name, pieces, n) if n else None
-
-
-def _escaper(esc_memo: EscMemo) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
-    def esc(values: tuple[str, ...]) -> tuple[str, ...]:
-        out = esc_memo.get(values)
-        if out is None:
-            out = esc_memo[values] = tuple([escape_label_value(v) for v in values])
-        return out
-
-    return esc
-
-
-def _multi(spec: MetricSpec, rows: list[_Row], esc_memo: EscMemo, ranks_of: RanksOf, pieces: list[str]) -> int:
-    """Append the series of a family with extra labels to ``pieces``; returns their number."""
-    name = spec.name
-    extra = spec.extra_labels
-    read = spec.values
-    assert read is not None
-    esc = None if spec.safe_labels else _escaper(esc_memo)
-    fmt = format_value
-    n = 0
-    if extra[0] > "id":
-        # Every extra label sorts after `id`, which is unique per container: containers in rank order,
-        # each container's samples sorted by their extra values.
-        for r in rows:
-            samples = read(r.stats)  # type: ignore[arg-type]  # rows all have stats
-            if not samples:
-                continue
-            t = r.labels.template(extra)
-            ts = r.ts
-            if len(samples) > 1:
-                samples = sorted(samples, key=_first)
-            prev: tuple[str, ...] | None = None
-            for ev, v in samples:
-                if ev == prev:
-                    continue
-                prev = ev
-                if esc is not None:
-                    ev = esc(ev)
-                pieces += _labelled(name, t.segs, ev)
-                pieces += (" ", fmt(v), ts)
-                n += 1
-        return n
-    # Some extra label sorts before `id`: order by the merged label values across containers. The
-    # base values between two extra labels are compared through their dense rank among the rows
-    # (rows are sorted by all their base values), which orders exactly like the values themselves.
-    # From `id` on, the row index (unique) decides, so only the leading extras need a rank before them.
-    # A series' sort key is then (leading ranks and values interleaved, row index, other extra values):
-    # the series are grouped by the part before the row index, and only the few distinct groups are
-    # sorted; rows are visited in order and each row's samples sorted, so a group's lines come in order.
-    groups: dict[tuple[Any, ...], list[str]] = {}
-    lead = sum(1 for e in extra if e < "id")
-    ranks = ranks_of(extra[:lead])
-    for i, r in enumerate(rows):
-        samples = read(r.stats)  # type: ignore[arg-type]  # rows all have stats
-        if not samples:
-            continue
-        t = r.labels.template(extra)
-        rk, ts = ranks[i], r.ts
-        if len(samples) > 1:
-            samples = sorted(samples, key=_first)
-        prev = None
-        for ev, v in samples:
-            if ev == prev:  # the same series twice: the first wins, as the sorted dedup kept it
-                continue
-            prev = ev
-            if lead == 1:
-                key: tuple[Any, ...] = (rk[0], ev[0])
-            else:
-                key = tuple([x for pair in zip(rk, ev[:lead], strict=True) for x in pair])
-            if esc is not None:
-                ev = esc(ev)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = []
-            group += _labelled(name, t.segs, ev)
-            group += (" ", fmt(v), ts)
-            n += 1
-    for key in sorted(groups):
-        pieces += groups[key]
+        n = w.family(name, spec.snapshot_value, [r.snap for r in rows], cols.bases, cols.tails)
+    else:
+        # container_last_seen (scrape_time): the scrape time in whole seconds, timestamped now.
+        now = [now_ns // 1_000_000_000] * len(rows)
+        n = w.family(name, None, now, cols.bases, [f" {now_ns // 1_000_000}\n"] * len(rows))
     return n
 
 
-def _labelled(name: str, segs: tuple[str, ...], ev: tuple[str, ...]) -> tuple[str, ...]:
-    """``name{...}`` with the extra values slotted between the template's literal pieces.
-
-    Tuples of references, not ``%`` formatting: formatting re-scans and copies the long label text.
-    """
-    k = len(ev)
-    if k == 1:
-        return (name, segs[0], ev[0], segs[1])
-    if k == 2:
-        return (name, segs[0], ev[0], segs[1], ev[1], segs[2])
-    if k == 3:
-        return (name, segs[0], ev[0], segs[1], ev[1], segs[2], ev[2], segs[3])
-    out = [name, segs[0]]
-    for value, seg in zip(ev, segs[1:], strict=True):
-        out += (value, seg)
-    return tuple(out)
+def _multi(w: Writer, spec: MetricSpec, cols: _Columns) -> int:
+    """Write the series of a family with extra labels; returns their number."""
+    extra = spec.extra_labels
+    read = spec.values
+    assert read is not None
+    # When every extra label sorts after `id`, which is unique per container, containers come in rank order,
+    # each container's samples sorted by their extra values. When some sort before `id`, series are ordered
+    # by the merged label values across containers: the base values between two extra labels are compared
+    # through their dense rank among the rows (rows are sorted by all their base values), which orders
+    # exactly like the values themselves, and from `id` on the row index (unique) decides, so only the
+    # leading extras need a rank before them (the writer's `ranks`).
+    lead = sum(1 for e in extra if e < "id")
+    ranks = cols.ranks(extra[:lead]) if lead else None
+    return w.multi(spec.name, read, cols.stats, cols.segs(extra), cols.tails, ranks, not spec.safe_labels, sort_samples)
 
 
 def _prefix_ranks(rows: list[_Row], points: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -436,7 +363,7 @@ def _dedup(keyed: list[tuple[Any, str]]) -> list[str]:
     return lines
 
 
-def _app_families(rows: list[_Row]) -> list[Block]:
+def _app_families(rows: list[_Row]) -> list[tuple[str, str, int]]:
     # Custom application metrics: one gauge family per metric name, base labels plus sanitized
     # app_<label>, value float_value (cAdvisor exports float64(metric.FloatValue)), no timestamp.
     families: dict[str, list[tuple[tuple[str, ...], str]]] = {}
@@ -459,20 +386,20 @@ def _app_families(rows: list[_Row]) -> list[Block]:
                 # int_value is exported instead (an int metric has no float value).
                 value = mv.float_value if mv.float_value or not mv.int_value else mv.int_value
                 lines.append((key, f"{metric_name}{render_labels(pairs)} {format_value(value)}\n"))
-    out: list[Block] = []
+    out: list[tuple[str, str, int]] = []
     for metric_name, keyed in families.items():
         if not keyed:
             continue
         keyed.sort(key=_first)
-        text = [family_header(metric_name, "Custom application metric.", GAUGE)]
-        text.extend(_dedup(keyed))
-        out.append((metric_name, text, len(text) - 1))
+        kept = _dedup(keyed)
+        header = family_header(metric_name, "Custom application metric.", GAUGE)
+        out.append((metric_name, header + "".join(kept), len(kept)))
     return out
 
 
 def _machine_family(
     spec: MachineMetricSpec, m: MachineInfoLike, base: tuple[tuple[str, str], ...], ts: str
-) -> Block | None:
+) -> tuple[str, str, int] | None:
     if spec.condition is not None and not spec.condition(m):
         return None
     keyed: list[tuple[tuple[str, ...], str]] = []
@@ -484,4 +411,4 @@ def _machine_family(
         return None
     keyed.sort(key=_first)
     lines = _dedup(keyed)
-    return (spec.name, [family_header(spec.name, spec.help, spec.type), *lines], len(lines))
+    return (spec.name, family_header(spec.name, spec.help, spec.type) + "".join(lines), len(lines))

@@ -1,0 +1,237 @@
+"""The C writer (``_expfmt.c``) and its pure-Python twin (``expfmt.PyWriter``) give the same ``/metrics`` bytes.
+
+Every exposition option is rendered through both, over the fixture containers plus containers with awkward
+values (NaN, +-Inf, -0, 1e21, 2**53+1, 1e-5, 999999.5, 1e6), label values that need escaping or are not ASCII,
+unsorted and duplicate extra label values, and compose labels that make the leading extra labels merge across
+containers. Values are also checked against strings Go's ``strconv.FormatFloat(v, 'g', -1, 64)`` prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import struct
+
+import pytest
+
+from metrics.expo_fixtures import SCRAPE_TIME, docker_snapshot, fixture_machine, fixture_snapshots, fixture_version
+from pycadvisor.metrics.expfmt import PyWriter, WriterFactory, native_writer
+from pycadvisor.metrics.options import ExpositionOptions
+from pycadvisor.metrics.render import ExpositionRenderer
+from pycadvisor.metrics.sets import ALL_METRIC_SETS, MetricSets
+from pycadvisor.metrics.source import ContainerSnapshot
+from pycadvisor.metrics.textformat import format_value
+from pycadvisor.model.container import (
+    CpuStats,
+    CpuUsage,
+    FsStats,
+    InterfaceStats,
+    MetricVal,
+    NetworkStats,
+    PSIData,
+    PSIStats,
+)
+from support.ci import require
+
+# What Go's strconv.FormatFloat(float64(v), 'g', -1, 64) prints (expfmt's writeFloat).
+GO_FLOATS: list[tuple[float | int, str]] = [
+    (math.nan, "NaN"),
+    (math.inf, "+Inf"),
+    (-math.inf, "-Inf"),
+    (-0.0, "-0"),
+    (0, "0"),
+    (0.0, "0"),
+    (1e21, "1e+21"),
+    (2**53 + 1, "9.007199254740992e+15"),
+    (2**53 - 1, "9.007199254740991e+15"),
+    (-(2**53) - 1, "-9.007199254740992e+15"),
+    (1e-5, "1e-05"),
+    (0.0001, "0.0001"),
+    (0.00012345, "0.00012345"),
+    (999999.5, "999999.5"),
+    (999999, "999999"),
+    (1e6, "1e+06"),
+    (1_000_000, "1e+06"),
+    (-1_234_567, "-1.234567e+06"),
+    (8_388_608, "8.388608e+06"),
+    (7e-09, "7e-09"),
+    (0.1, "0.1"),
+    (1 / 3, "0.3333333333333333"),
+    (123456.789, "123456.789"),
+    (1234567.125, "1.234567125e+06"),
+    (1e16, "1e+16"),
+    (1.5e15, "1.5e+15"),
+    (18_446_744_073_709_551_615, "1.8446744073709552e+19"),
+    (5e-324, "5e-324"),
+    (1.7976931348623157e308, "1.7976931348623157e+308"),
+    (True, "1"),
+    (False, "0"),
+]
+
+
+def _native() -> WriterFactory:
+    w = native_writer()
+    require(w is not None, "pycadvisor.metrics._expfmt was not built (no C compiler or Python headers)")
+    assert w is not None
+    return w
+
+
+@pytest.mark.parametrize(("value", "go"), GO_FLOATS, ids=[g for _, g in GO_FLOATS])
+def test_values_are_formatted_as_go_formats_them(value: float | int, go: str) -> None:
+    from pycadvisor.metrics import _expfmt
+
+    _native()
+    assert format_value(value) == go
+    assert _expfmt.format_value(value) == go
+
+
+def test_c_and_python_format_random_values_alike() -> None:
+    _native()
+    from pycadvisor.metrics import _expfmt
+
+    rnd = random.Random(18)
+    values: list[float | int] = []
+    for _ in range(3000):
+        values.append(rnd.uniform(-1, 1) * 10 ** rnd.randint(-12, 25))
+        values.append(rnd.getrandbits(rnd.randint(1, 70)) * rnd.choice((1, -1)))
+        values.append(round(rnd.uniform(0, 2e6), rnd.randint(0, 3)))
+        values.append(struct_double(rnd.getrandbits(64)))
+    for v in values:
+        assert _expfmt.format_value(v) == format_value(v), repr(v)
+
+
+def struct_double(bits: int) -> float:
+    """The float64 whose IEEE-754 bits are ``bits`` (NaNs, subnormals and huge exponents included)."""
+    return float(struct.unpack("<d", struct.pack("<Q", bits))[0])
+
+
+def _awkward(
+    name: str, i: int, labels: dict[str, str], ifaces: list[str], values: list[float | int]
+) -> ContainerSnapshot:
+    base = docker_snapshot()
+    assert base.stats is not None and base.stats.memory is not None
+    v = (values * 4)[i : i + 4]
+    psi = PSIStats(full=PSIData(total=1, avg10=v[0], avg60=v[1]), some=PSIData(total=2, avg300=v[2]))
+    stats = dataclasses.replace(
+        base.stats,
+        timestamp=base.stats.timestamp + i * 1_000_000,
+        cpu=CpuStats(
+            usage=CpuUsage(total=v[3] if isinstance(v[3], int) else 17, per_cpu_usage=[3, 0, 2**53 + 1]), psi=psi
+        ),
+        memory=dataclasses.replace(base.stats.memory, usage=10**21 + i, rss=2**53 + 1, cache=999_999),
+        network=NetworkStats(
+            name=ifaces[0], interfaces=[InterfaceStats(name=n, rx_bytes=k) for k, n in enumerate(ifaces)]
+        ),
+        filesystem=[
+            FsStats(device='/dev/"odd"\\disk\n', type="vfs", capacity=10**6, usage=1, inodes=2),
+            FsStats(device="/dev/äö", type="vfs", capacity=2**64 - 1, usage=0, inodes=1),
+        ],
+        custom_metrics={
+            "app_values": [
+                MetricVal(labels={"k": 'é"\\\n'}, timestamp=base.stats.timestamp, float_value=x) for x in values[:1]
+            ]
+        },
+    )
+    spec = dataclasses.replace(base.spec, labels=labels, image=f"img:{i}")
+    return ContainerSnapshot(
+        name=name, id=f"{i:064x}", aliases=(f"c-{i}",), namespace="docker", spec=spec, stats=stats, oom_kills=i
+    )
+
+
+AWKWARD_VALUES: list[float | int] = [math.nan, math.inf, -math.inf, -0.0, 1e21, 2**53 + 1, 1e-5, 999999.5, 1e6]
+
+
+def rich_snapshots() -> list[ContainerSnapshot]:
+    out = fixture_snapshots()
+    compose = [
+        {"com.docker.compose.project": "shop", "com.docker.compose.service": 'we"b\\\n'},
+        {"com.docker.compose.project": "日本", "maintainer": "zoë"},
+        {},
+        {"com.docker.compose.project": "shop", "com.docker.compose.service": "api"},
+    ]
+    ifaces = [["eth1", "eth0", "eth0"], ["eth0"], ['weird"if', "eth9", "ä"], ["eth0", "eth1"]]
+    for i in range(8):
+        name = f"/docker/{'ab'[i % 2]}{i}"
+        out.append(_awkward(name, i, compose[i % 4], ifaces[i % 4], AWKWARD_VALUES[i:] + AWKWARD_VALUES[:i]))
+    return out
+
+
+OPTIONS: dict[str, ExpositionOptions] = {
+    "default": ExpositionOptions(runtime_metrics=False),
+    "all sets": ExpositionOptions(metric_sets=MetricSets.of(ALL_METRIC_SETS), runtime_metrics=False),
+    "no empty labels": ExpositionOptions(
+        metric_sets=MetricSets.of(ALL_METRIC_SETS), no_empty_label_padding=True, runtime_metrics=False
+    ),
+    "kubelet": ExpositionOptions(kubelet_labels=True, runtime_metrics=False),
+    "allow-lists": ExpositionOptions(
+        family_allowlist=("container_cpu_*", "container_network_*", "container_fs_*", "machine_*", "app_*"),
+        label_allowlist=("name", "image", "container_label_com_docker_compose_*"),
+        runtime_metrics=False,
+    ),
+    "kubelet, no empty labels": ExpositionOptions(
+        metric_sets=MetricSets.of(ALL_METRIC_SETS),
+        kubelet_labels=True,
+        no_empty_label_padding=True,
+        runtime_metrics=False,
+    ),
+}
+
+
+def _render(factory: WriterFactory, options: ExpositionOptions, snaps: list[ContainerSnapshot] | None) -> bytes:
+    r = ExpositionRenderer(options, writer=factory)
+    machine, version = fixture_machine(), fixture_version()
+    first = r.render(snaps, machine=machine, version=version, now_ns=SCRAPE_TIME)
+    # The second scrape reads the cached labels (and the C writer starts from the last size).
+    assert r.render(snaps, machine=machine, version=version, now_ns=SCRAPE_TIME) == first
+    return first
+
+
+@pytest.mark.parametrize("option", sorted(OPTIONS))
+def test_c_and_python_writers_render_the_same_bytes(option: str) -> None:
+    native = _native()
+    snaps = rich_snapshots()
+    py = _render(PyWriter, OPTIONS[option], snaps)
+    c = _render(native, OPTIONS[option], snaps)
+    if c != py:
+        a, b = py.decode().splitlines(), c.decode().splitlines()
+        first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+        pytest.fail(
+            f"line {first + 1}:\n  python: {a[first : first + 1]}\n  C:      {b[first : first + 1]}", pytrace=False
+        )
+    text = c.decode()
+    # The awkward inputs were rendered (not filtered away): values, escapes, non-ASCII.
+    if option in ("default", "all sets"):
+        for s in ("NaN", "+Inf", "-Inf", " -0\n", "1e+21", "9.007199254740992e+15", "1e-05", "999999.5", "1e+06"):
+            assert s in text, s
+        for s in ('device="/dev/\\"odd\\"\\\\disk\\n"', 'device="/dev/äö"', 'interface="weird\\"if"', "日本"):
+            assert s in text, s
+
+
+def test_without_containers_both_writers_agree() -> None:
+    native = _native()
+    for options in OPTIONS.values():
+        assert _render(native, options, None) == _render(PyWriter, options, None)
+        assert _render(native, options, []) == _render(PyWriter, options, [])
+
+
+@pytest.mark.parametrize("which", ["C", "Python"])
+def test_a_body_still_held_is_never_written_over_by_the_next_scrape(which: str) -> None:
+    factory = _native() if which == "C" else PyWriter
+    r = ExpositionRenderer(OPTIONS["default"], writer=factory)
+    machine, version = fixture_machine(), fixture_version()
+    snaps = rich_snapshots()
+    held = r.render(snaps, machine=machine, version=version, now_ns=SCRAPE_TIME)
+    copy = bytes(bytearray(held))
+    # Other scrapes while the first response is still being sent: different containers, another time.
+    other = r.render(snaps[:3], machine=machine, version=version, now_ns=SCRAPE_TIME + 10**9)
+    assert held == copy and other != copy and len(other) < len(copy)
+    del other  # a response sent and dropped: the next scrape may write where it was
+    for i, subset in enumerate([snaps, snaps[:3], snaps, snaps[:3]]):
+        again = r.render(subset, machine=machine, version=version, now_ns=SCRAPE_TIME)
+        expected = copy if len(subset) == len(snaps) else _render(PyWriter, OPTIONS["default"], subset)
+        assert again == expected, i
+        # A body written where another was forgets that one's hash (dicts and sets would misfile it).
+        assert hash(again) == hash(bytes(bytearray(again))), i
+        del again
+    assert held == copy
