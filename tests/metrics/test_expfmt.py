@@ -16,6 +16,7 @@ import struct
 import pytest
 
 from metrics.expo_fixtures import SCRAPE_TIME, docker_snapshot, fixture_machine, fixture_snapshots, fixture_version
+from pycadvisor.metrics import render as render_module
 from pycadvisor.metrics.expfmt import PyWriter, WriterFactory, native_writer
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.render import ExpositionRenderer
@@ -235,3 +236,28 @@ def test_a_body_still_held_is_never_written_over_by_the_next_scrape(which: str) 
         assert hash(again) == hash(bytes(bytearray(again))), i
         del again
     assert held == copy
+
+
+@pytest.mark.parametrize("which", ["C", "Python"])
+def test_a_body_over_the_kept_size_is_not_held_after_the_scrape(which: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A large body's buffer is dropped with the response (its pages leave RSS); a small one is kept for reuse.
+    factory = _native() if which == "C" else PyWriter
+    made: list[int] = []
+
+    def counting(capacity: int) -> object:
+        made.append(capacity)
+        return factory(capacity)
+
+    r = ExpositionRenderer(OPTIONS["default"], writer=counting)  # type: ignore[arg-type]
+    machine, version = fixture_machine(), fixture_version()
+    snaps = rich_snapshots()
+    small = r.render(snaps[:1], machine=machine, version=version, now_ns=SCRAPE_TIME)
+    del small
+    r.render(snaps[:1], machine=machine, version=version, now_ns=SCRAPE_TIME)
+    assert len(made) == 1  # kept and reused
+    monkeypatch.setattr(render_module, "_KEEP_BUFFER_MAX", 1000)
+    big = r.render(snaps, machine=machine, version=version, now_ns=SCRAPE_TIME)
+    assert len(big) > 1000
+    del big
+    r.render(snaps, machine=machine, version=version, now_ns=SCRAPE_TIME)
+    assert len(made) == 2  # the large buffer was not kept: the next scrape made a new writer

@@ -55,6 +55,8 @@ _VERSION_HELP = (
 )
 
 _first = itemgetter(0)
+# The largest body whose buffer is kept for the next scrape (100 cgroups: ~0.5 MB).
+_KEEP_BUFFER_MAX = 16 << 20
 
 
 class _Row:
@@ -237,7 +239,12 @@ class ExpositionRenderer:
                 total += n
             else:  # families without samples are omitted, as the Go registry gathers them
                 w.truncate(start)
-        return w.finish()
+        body_bytes = w.finish()
+        if len(body_bytes) > _KEEP_BUFFER_MAX:
+            # A body this large (1000 containers with compose labels: 154 MB) is not worth holding between
+            # scrapes: its pages would stay in RSS for good; the next scrape allocates afresh.
+            self._writer = None
+        return body_bytes
 
     @property
     def cached_containers(self) -> int:
