@@ -21,12 +21,10 @@ from aiohttp import web
 
 from pycadvisor.container.base import ContainerMetadata
 from pycadvisor.container.crio import CrioFactory, fs_dirs, ip_address, metadata_from_container_info
-from pycadvisor.container.systemd import SystemdFactory
 from pycadvisor.errors import RuntimeUnavailable
-from pycadvisor.host.paths import HostPaths
-from pycadvisor.manager.manager import Manager, ManagerOptions
 from support.cgroups import TestCgroup
 from support.procs import memory_holder, wait_until
+from support.runtimes import fast_manager, named_and_sampled
 from support.sockets import ClosingSocket
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crio"
@@ -279,35 +277,14 @@ def test_manager_names_a_real_crio_cgroup_and_its_stats_flow(crio: CrioInfoServe
         cg.adopt(holder)
 
         async def go() -> None:
-            m = Manager(
-                ManagerOptions(
-                    housekeeping_interval_ns=100_000_000,
-                    global_housekeeping_interval_ns=0,
-                    update_machine_info_interval_ns=0,
-                    initial_splay_factor=0.0,
-                    runtime_timeout_s=5.0,
-                ),
-                HostPaths(),
-                factories=[SystemdFactory(), factory(crio)],
-            )
-            await m.start()
-            try:
-                deadline = time.monotonic() + 15
-                while time.monotonic() < deadline:
-                    st = m.containers.get(cg.name)
-                    if st is not None and st.namespace == "crio" and len(st.history) >= 2:
-                        break
-                    await asyncio.sleep(0.1)
+            async with fast_manager(factory(crio)) as m:
+                await named_and_sampled(m, cg.name, "crio")
                 st = m.find_alias("crio", "k8s_nginx_web-0_shop_6b2c1e8a-4d3f-4a5b-9c7d-1e2f3a4b5c6d_2")
                 assert st.name == cg.name and st.id == APP
                 assert st.spec.labels["restartcount"] == "2"
                 assert st.spec.image == "docker.io/library/nginx:1.25"
                 latest = st.history.latest()
                 assert latest is not None and latest.memory is not None and latest.memory.usage >= 8 << 20
-            finally:
-                await m.stop()
-                for f in m.factories:
-                    await f.close()
 
         asyncio.run(go())
 
