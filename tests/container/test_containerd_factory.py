@@ -21,9 +21,8 @@ from pycadvisor.errors import RuntimeUnavailable
 from pycadvisor.model.codec import parse_time
 from support import services as svc
 from support.cgroups import rmdir_everywhere
-from support.ci import cannot_run
 from support.procs import eventually
-from support.runtimes import fails_fast_then_found, fast_manager, named_and_sampled
+from support.runtimes import containerd_with_busybox, fails_fast_then_found, fast_manager, named_and_sampled
 from support.sockets import ClosingSocket, HungSocket
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
@@ -69,18 +68,14 @@ class Ctd:
 
 @pytest.fixture(scope="module")
 def ctd(busybox_image: svc.BusyboxImage) -> Iterator[Ctd]:
+    parents: set[str] = set()
     try:
-        srv = svc.start_containerd()
-    except svc.ServiceUnavailable as e:
-        cannot_run(str(e))
-    c = Ctd(srv, "docker.io/library/" + busybox_image.tag)
-    try:
-        for ns in ("default", "k8s.io"):
-            srv.ctr("images", "import", busybox_image.docker_archive, namespace=ns)
-        yield c
-    finally:
-        srv.stop()
-        for parent in c.parents:
+        with containerd_with_busybox(busybox_image, ("default", "k8s.io")) as (srv, image):
+            c = Ctd(srv, image)
+            parents = c.parents
+            yield c
+    finally:  # once containerd is gone: the cgroups its shims made
+        for parent in parents:
             rmdir_everywhere(parent)
 
 

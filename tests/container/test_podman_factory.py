@@ -23,9 +23,8 @@ from pycadvisor.container.podman import PodmanFactory
 from pycadvisor.model.codec import parse_time
 from support import services as svc
 from support.cgroups import rmdir_everywhere
-from support.ci import cannot_run
 from support.procs import eventually
-from support.runtimes import fails_fast_then_found, fast_manager, named_and_sampled
+from support.runtimes import fails_fast_then_found, fast_manager, named_and_sampled, podman_with_busybox
 from support.sockets import ClosingSocket
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
@@ -67,15 +66,8 @@ class Pod:
 
 @pytest.fixture(scope="module")
 def pod(busybox_image: svc.BusyboxImage) -> Iterator[Pod]:
-    try:
-        srv = svc.start_podman_service()
-    except svc.ServiceUnavailable as e:
-        cannot_run(str(e))
-    try:
-        srv.podman("load", "-i", busybox_image.docker_archive)
-        yield Pod(srv, "localhost/" + busybox_image.tag)
-    finally:
-        srv.stop()
+    with podman_with_busybox(busybox_image) as (srv, image):
+        yield Pod(srv, image)
 
 
 def factory(p: Pod, **kw: Any) -> PodmanFactory:

@@ -3,14 +3,15 @@
 - :func:`fast_manager` and :func:`named_and_sampled`: a container checked end to end by a Manager on this
   host's cgroups, sampling every 100 ms, the systemd factory first (as ``app.py`` orders them), every
   factory closed with the manager whatever the test did;
-- :func:`fails_fast_then_found`: a runtime socket that is not answering yet, then is.
+- :func:`fails_fast_then_found`: a runtime socket that is not answering yet, then is;
+- :func:`podman_with_busybox`, :func:`containerd_with_busybox`: a private runtime holding the offline image.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Protocol
 
 import pytest
@@ -21,6 +22,8 @@ from pycadvisor.errors import RuntimeUnavailable
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.container import ContainerState
 from pycadvisor.manager.manager import Manager, ManagerOptions
+from support import services as svc
+from support.ci import cannot_run
 from support.procs import eventually
 from support.sockets import ClosingSocket
 
@@ -97,3 +100,34 @@ async def fails_fast_then_found(
     finally:
         await slow_retry.close()
         await quick_retry.close()
+
+
+@contextlib.contextmanager
+def podman_with_busybox(image: svc.BusyboxImage) -> Iterator[tuple[svc.PodmanService, str]]:
+    """(service, image name) of a private Podman API service that has loaded the busybox image."""
+    try:
+        srv = svc.start_podman_service()
+    except svc.ServiceUnavailable as e:
+        cannot_run(str(e))
+    try:
+        srv.podman("load", "-i", image.docker_archive)
+        yield srv, "localhost/" + image.tag
+    finally:
+        srv.stop()
+
+
+@contextlib.contextmanager
+def containerd_with_busybox(
+    image: svc.BusyboxImage, namespaces: tuple[str, ...] = ("default",)
+) -> Iterator[tuple[svc.ContainerdServer, str]]:
+    """(server, image name) of a private containerd that has imported the busybox image into ``namespaces``."""
+    try:
+        srv = svc.start_containerd()
+    except svc.ServiceUnavailable as e:
+        cannot_run(str(e))
+    try:
+        for ns in namespaces:
+            srv.ctr("images", "import", image.docker_archive, namespace=ns)
+        yield srv, "docker.io/library/" + image.tag
+    finally:
+        srv.stop()
