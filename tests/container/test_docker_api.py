@@ -328,10 +328,13 @@ def test_deletion_event_carries_the_exit_code(
     engine: DockerEngine, pycadvisor_daemon_factory: Callable[..., Any]
 ) -> None:
     d = pycadvisor_daemon_factory(*flags(engine))
-    kept = engine.run_busybox("sh", "-c", "sleep 1.5; exit 3")
-    auto = engine.run_busybox("sh", "-c", "sleep 1.5; exit 4", opts=("--rm",))
+    # Each exits when told to, once named: a loaded host may take longer than any fixed lifetime to name it.
+    until_told = "until [ -e /tmp/exit ]; do sleep 0.1; done; exit "
+    kept = engine.run_busybox("sh", "-c", until_told + "3")
+    auto = engine.run_busybox("sh", "-c", until_told + "4", opts=("--rm",))
     for c, code in ((kept, 3), (auto, 4)):
         wait_named(d, c)
+        engine.exec(c, "touch", "/tmp/exit")
         path = f"/api/v1.3/events/docker/{c.id}?deletion_events=true"
 
         def deletions(path: str = path) -> list[dict[str, Any]]:
