@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -155,7 +154,14 @@ def test_idle_container_cpu_and_memory_agree_with_the_engine(
     c = engine.run_busybox(opts=("-m", "256m"))
     d = pycadvisor_daemon_factory(*flags(engine))
     wait_named(d, c)
-    time.sleep(1.0)  # let the container settle: an idle sleep uses no CPU
+
+    def settled() -> bool:
+        """Idle: two samples in a row with the same CPU total (its start-up spent, ``sleep`` uses none)."""
+        got = docker_info(d, c.id, 2)
+        stats = got[1]["stats"] if got is not None else []
+        return len(stats) == 2 and stats[0]["cpu"]["usage"]["total"] == stats[1]["cpu"]["usage"]["total"]
+
+    wait_until(settled, timeout=10, what=f"{c.name} idle", proc=d.process)
     ours = latest(d, c)
     theirs = engine.stats(c)
     ours_after = latest(d, c)
