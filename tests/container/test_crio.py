@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from support.cgroups import TestCgroup
 from support.procs import memory_holder, wait_until
 from support.runtimes import fast_manager, named_and_sampled
 from support.sockets import ClosingSocket
+from support.threaded_app import ThreadedApp
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crio"
 SANDBOX = "3f0a5d6c2b8e4f1a9c7d2e5b8a1f4c7d0e3b6a9c2f5d8e1b4a7c0d3f6a9e2b5c"
@@ -56,9 +56,7 @@ class CrioInfoServer:
         self._pid_served: set[str] = set()
         self.hang = False
         self.requests: list[str] = []
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server = ThreadedApp()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(request.path)
@@ -77,25 +75,15 @@ class CrioInfoServer:
             self._pid_served.add(cid)
         return web.json_response(body)
 
-    async def _start(self) -> None:
+    def start(self) -> CrioInfoServer:
         app = web.Application()
         app.router.add_get("/info", self._handle)
         app.router.add_get("/containers/{id}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.UnixSite(self._runner, self.socket_path).start()
-
-    def start(self) -> CrioInfoServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._server.serve(app, unix=self.socket_path)
         return self
 
     def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        self._server.close()
 
 
 @pytest.fixture
