@@ -43,6 +43,7 @@ markers so a manager can re-describe raw cgroups when the engine comes back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import ssl
@@ -361,8 +362,11 @@ class DockerFactory:
             since = f"&since={last_ns // 1_000_000_000}.{last_ns % 1_000_000_000:09d}" if last_ns else ""
             return f"/v{api}/events?filters={filters}{since}"
 
-        async for ev in follow_events(self._http, self._ready, path, closed=lambda: self._closed, replay=True):
-            yield ev
+        # aclosing: closing this generator closes the stream at once, not when the loop finalizes it
+        stream = follow_events(self._http, self._ready, path, closed=lambda: self._closed, replay=True)
+        async with contextlib.aclosing(stream) as events:
+            async for ev in events:
+                yield ev
 
     # ------------------------------------------------------------ internals
 

@@ -34,6 +34,7 @@ Live metadata: the objects ``describe`` returns stay current from the libpod eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -322,8 +323,11 @@ class PodmanFactory:
         def path(libpod: str, _last_ns: int) -> str:
             return f"{libpod}/events?stream=true&filters={filters}"
 
-        async for ev in follow_events(api.http, api.ready, path, closed=lambda: self._closed, replay=False):
-            yield ev
+        # aclosing: closing this generator closes the stream at once, not when the loop finalizes it
+        stream = follow_events(api.http, api.ready, path, closed=lambda: self._closed, replay=False)
+        async with contextlib.aclosing(stream) as events:
+            async for ev in events:
+                yield ev
 
     def apply_event(self, ev: ContainerEvent, api: _PodmanApi | None = None) -> None:
         """Bring the metadata described through ``api`` (default: root's service) up to date with one event."""
