@@ -195,40 +195,52 @@ def _start(start: Callable[[], S]) -> S:
         cannot_run(str(e))
 
 
+def _running(start: Callable[[], S]) -> Iterator[S]:
+    """A fixture's body: the service ``start`` starts, stopped when the test is over."""
+    srv = _start(start)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+class _Started(list[S]):
+    """Services a factory fixture started: :meth:`stop_all` at its end."""
+
+    def add(self, srv: S) -> S:
+        self.append(srv)
+        return srv
+
+    def stop_all(self) -> None:
+        for srv in self:
+            srv.stop()
+
+
 @pytest.fixture
 def redis_server() -> Iterator[svc.RedisServer]:
-    srv = _start(svc.start_redis)
-    yield srv
-    srv.stop()
+    yield from _running(svc.start_redis)
 
 
 @pytest.fixture
 def influxdb_server() -> Iterator[svc.InfluxDBServer]:
-    srv = _start(svc.start_influxdb)
-    yield srv
-    srv.stop()
+    yield from _running(svc.start_influxdb)
 
 
 @pytest.fixture
 def kafka_broker() -> Iterator[svc.KafkaBroker]:
-    srv = _start(svc.start_kafka)
-    yield srv
-    srv.stop()
+    yield from _running(svc.start_kafka)
 
 
 @pytest.fixture
 def es_server_factory() -> Iterator[Callable[[str], svc.ESServer]]:
     """``make(flavor="osmem"|"noida") -> ESServer``; all stopped after."""
-    started: list[svc.ESServer] = []
+    started: _Started[svc.ESServer] = _Started()
 
     def make(flavor: str = "osmem") -> svc.ESServer:
-        srv = _start(lambda: svc.start_es(flavor))
-        started.append(srv)
-        return srv
+        return started.add(_start(lambda: svc.start_es(flavor)))
 
     yield make
-    for srv in started:
-        srv.stop()
+    started.stop_all()
 
 
 @pytest.fixture
@@ -239,9 +251,7 @@ def es_server(es_server_factory: Callable[[str], svc.ESServer]) -> svc.ESServer:
 
 @pytest.fixture
 def statsd_server() -> Iterator[svc.StatsdServer]:
-    srv = _start(svc.start_statsd)
-    yield srv
-    srv.stop()
+    yield from _running(svc.start_statsd)
 
 
 @pytest.fixture
@@ -249,7 +259,7 @@ def prometheus_factory() -> Iterator[Callable[..., svc.PrometheusServer]]:
     """``make(targets, scrape_interval="1s", extra_config=None, job="pycadvisor", rule_files=(), *,
     remote_write_receiver=False, port=None)
     -> PrometheusServer``; all stopped after."""
-    started: list[svc.PrometheusServer] = []
+    started: _Started[svc.PrometheusServer] = _Started()
 
     def make(
         targets: Sequence[str],
@@ -261,37 +271,32 @@ def prometheus_factory() -> Iterator[Callable[..., svc.PrometheusServer]]:
         remote_write_receiver: bool = False,
         port: int | None = None,
     ) -> svc.PrometheusServer:
-        srv = _start(
-            lambda: svc.start_prometheus(
-                targets,
-                scrape_interval,
-                extra_config,
-                job,
-                rule_files,
-                remote_write_receiver=remote_write_receiver,
-                port=port,
+        return started.add(
+            _start(
+                lambda: svc.start_prometheus(
+                    targets,
+                    scrape_interval,
+                    extra_config,
+                    job,
+                    rule_files,
+                    remote_write_receiver=remote_write_receiver,
+                    port=port,
+                )
             )
         )
-        started.append(srv)
-        return srv
 
     yield make
-    for srv in started:
-        srv.stop()
+    started.stop_all()
 
 
 @pytest.fixture
 def containerd_server() -> Iterator[svc.ContainerdServer]:
-    srv = _start(svc.start_containerd)
-    yield srv
-    srv.stop()
+    yield from _running(svc.start_containerd)
 
 
 @pytest.fixture
 def podman_service() -> Iterator[svc.PodmanService]:
-    srv = _start(svc.start_podman_service)
-    yield srv
-    srv.stop()
+    yield from _running(svc.start_podman_service)
 
 
 @pytest.fixture(scope="session")

@@ -85,8 +85,13 @@ def test_burner_holder_and_writer_are_measured(
     # Subcontainers appear within seconds (inotify), each with its own stats.
     for cg in (test_cgroup, burner, holder, writer):
         wait_until(functools.partial(sampled_twice, cg), timeout=10, what=f"stats of {cg.name}")
-    time.sleep(2.5)
-    s = stats_of(d, burner.name, 60)
+
+    def window() -> list[dict[str, Any]] | None:
+        """The burner's samples once they span 2.5 s: a rate over a shorter window is mostly jitter."""
+        s = stats_of(d, burner.name, 60)
+        return s if len(s) >= 2 and parse_ts(s[-1]["timestamp"]) - parse_ts(s[0]["timestamp"]) >= 2.5e9 else None
+
+    s = wait_until(window, timeout=20, what=f"2.5 s of samples of {burner.name}", proc=d.process)
     first, last = s[0], s[-1]
     dt = (parse_ts(last["timestamp"]) - parse_ts(first["timestamp"])) / 1e9
     cores = (last["cpu"]["usage"]["total"] - first["cpu"]["usage"]["total"]) / 1e9 / dt

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from support import services as svc
-from support.ci import cannot_run
 from support.families import every_family, has_core_families
 from support.procs import wait_until
+from support.runtimes import containerd_with_busybox
 from support.services import get_json_if_ok
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
@@ -47,15 +47,8 @@ class Ctd:
 
 @pytest.fixture(scope="module")
 def ctd(busybox_image: svc.BusyboxImage) -> Iterator[Ctd]:
-    try:
-        srv = svc.start_containerd()
-    except svc.ServiceUnavailable as e:
-        cannot_run(str(e))
-    try:
-        srv.ctr("images", "import", busybox_image.docker_archive)
-        yield Ctd(srv, "docker.io/library/" + busybox_image.tag)
-    finally:
-        srv.stop()
+    with containerd_with_busybox(busybox_image) as (srv, image):
+        yield Ctd(srv, image)
 
 
 def wait_spec(d: Any, alias: str) -> tuple[str, dict[str, Any]]:
@@ -114,8 +107,10 @@ def test_container_found_with_namespace_aliases_labels_image_envs_and_stats(
 
 def test_exit_code_reaches_the_deletion_event(ctd: Ctd, pycadvisor_daemon_factory: Callable[..., Any]) -> None:
     d = pycadvisor_daemon_factory(*ctd.flags())
-    cid, cgroup = ctd.run(cmd=("sh", "-c", "sleep 2; exit 3"))
+    # It exits (3) when told to, once named: a loaded host may take longer than any fixed lifetime to name it.
+    cid, cgroup = ctd.run(cmd=("sh", "-c", "until [ -e /tmp/exit ]; do sleep 0.1; done; exit 3"))
     wait_spec(d, cid)
+    ctd.srv.ctr("tasks", "exec", "--exec-id", "exit", cid, "touch", "/tmp/exit")
     # ctr leaves the exited task in place; deleting it removes the cgroup (after /tasks/exit was published).
     wait_until(
         lambda: ctd.srv.ctr("tasks", "delete", cid, check=False).returncode == 0,

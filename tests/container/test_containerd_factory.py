@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,16 +17,13 @@ import pytest
 
 from pycadvisor.container.base import ContainerMetadata
 from pycadvisor.container.containerd import ContainerdFactory
-from pycadvisor.container.systemd import SystemdFactory
 from pycadvisor.errors import RuntimeUnavailable
-from pycadvisor.host.paths import HostPaths
-from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.model.codec import parse_time
 from support import services as svc
 from support.cgroups import rmdir_everywhere
-from support.ci import cannot_run
 from support.procs import eventually
-from support.sockets import ClosingSocket
+from support.runtimes import containerd_with_busybox, fails_fast_then_found, fast_manager, named_and_sampled
+from support.sockets import ClosingSocket, HungSocket
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
 
@@ -74,18 +68,14 @@ class Ctd:
 
 @pytest.fixture(scope="module")
 def ctd(busybox_image: svc.BusyboxImage) -> Iterator[Ctd]:
+    parents: set[str] = set()
     try:
-        srv = svc.start_containerd()
-    except svc.ServiceUnavailable as e:
-        cannot_run(str(e))
-    c = Ctd(srv, "docker.io/library/" + busybox_image.tag)
-    try:
-        for ns in ("default", "k8s.io"):
-            srv.ctr("images", "import", busybox_image.docker_archive, namespace=ns)
-        yield c
-    finally:
-        srv.stop()
-        for parent in c.parents:
+        with containerd_with_busybox(busybox_image, ("default", "k8s.io")) as (srv, image):
+            c = Ctd(srv, image)
+            parents = c.parents
+            yield c
+    finally:  # once containerd is gone: the cgroups its shims made
+        for parent in parents:
             rmdir_everywhere(parent)
 
 
@@ -251,30 +241,11 @@ def test_unanswering_socket_fails_fast_then_is_found_once_it_answers(ctd: Ctd, t
     closer = ClosingSocket(sock)
     t = ctd.run(cgroup=kubepods())
 
-    async def go() -> ContainerMetadata | None:
-        slow_retry = ContainerdFactory(sock, namespace="default", timeout_s=2.0, retry_after_s=600)
-        quick_retry = ContainerdFactory(sock, namespace="default", timeout_s=2.0, retry_after_s=0.2)
-        try:
-            with pytest.raises(RuntimeUnavailable):
-                await slow_retry.describe(t.cgroup)
-            probes = closer.accepted
-            assert probes >= 1
-            with pytest.raises(RuntimeUnavailable):  # known down: fails without connecting again
-                await slow_retry.describe(t.cgroup)
-            assert await slow_retry.version() is None
-            assert closer.accepted == probes
-            with pytest.raises(RuntimeUnavailable):
-                await quick_retry.describe(t.cgroup)
-            closer.close()
-            os.symlink(ctd.srv.socket, sock)  # containerd "starts" at that path
-            md = await eventually(lambda: quick_retry.describe(t.cgroup), timeout=10, what="describe after start")
-            assert quick_retry.available and (await quick_retry.version() or "").startswith("1.")
-            return md
-        finally:
-            await slow_retry.close()
-            await quick_retry.close()
+    def make(retry_after_s: float) -> ContainerdFactory:
+        return ContainerdFactory(sock, namespace="default", timeout_s=2.0, retry_after_s=retry_after_s)
 
-    md = asyncio.run(go())
+    md, version = asyncio.run(fails_fast_then_found(make, t.cgroup, closer, ctd.srv.socket))
+    assert (version or "").startswith("1.")
     assert md is not None and md.id == t.id
     ctd.kill(t)
 
@@ -282,23 +253,7 @@ def test_unanswering_socket_fails_fast_then_is_found_once_it_answers(ctd: Ctd, t
 def test_hung_socket_fails_within_the_timeout(tmp_path: Any) -> None:
     """A socket that accepts and never answers (a wedged containerd) costs at most ``timeout_s``."""
     path = str(tmp_path / "hung.sock")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(8)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-                held.append(conn)
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
+    hung = HungSocket(path)
 
     async def go() -> None:
         f = ContainerdFactory(path, namespace="default", timeout_s=0.5)
@@ -312,11 +267,7 @@ def test_hung_socket_fails_within_the_timeout(tmp_path: Any) -> None:
     try:
         asyncio.run(go())
     finally:
-        stop.set()
-        thread.join()
-        for conn in held:
-            conn.close()
-        server.close()
+        hung.close()
 
 
 # ---------------------------------------------------------------- through the manager
@@ -326,25 +277,8 @@ def test_manager_names_the_container_and_its_stats_flow(ctd: Ctd) -> None:
     t = ctd.run("--label", "io.kubernetes.container.name=web", "--memory-limit", str(64 << 20), cgroup=kubepods())
 
     async def go() -> None:
-        m = Manager(
-            ManagerOptions(
-                housekeeping_interval_ns=100_000_000,
-                global_housekeeping_interval_ns=0,
-                update_machine_info_interval_ns=0,
-                initial_splay_factor=0.0,
-                runtime_timeout_s=5.0,
-            ),
-            HostPaths(),
-            factories=[SystemdFactory(), ContainerdFactory(ctd.srv.socket, namespace="default", timeout_s=5.0)],
-        )
-        await m.start()
-        try:
-
-            async def named() -> bool:
-                st = m.containers.get(t.cgroup)
-                return st is not None and st.namespace == "containerd" and len(st.history) >= 2
-
-            await eventually(named, timeout=15, what="containerd container named with 2 samples")
+        async with fast_manager(ContainerdFactory(ctd.srv.socket, namespace="default", timeout_s=5.0)) as m:
+            await named_and_sampled(m, t.cgroup, "containerd")
             st = m.find_alias("containerd", t.id)
             assert st.name == t.cgroup and st.aliases == [t.id, t.cgroup]
             assert st.spec.labels["io.kubernetes.container.name"] == "web"
@@ -353,10 +287,6 @@ def test_manager_names_the_container_and_its_stats_flow(ctd: Ctd) -> None:
             latest = st.history.latest()
             assert latest is not None and latest.memory is not None and latest.memory.usage > 0
             assert latest.cpu is not None and latest.cpu.usage.total > 0
-        finally:
-            await m.stop()
-            for f in m.factories:
-                await f.close()
 
     asyncio.run(go())
     ctd.kill(t)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,13 +20,12 @@ from aiohttp import web
 
 from pycadvisor.container.base import ContainerMetadata
 from pycadvisor.container.crio import CrioFactory, fs_dirs, ip_address, metadata_from_container_info
-from pycadvisor.container.systemd import SystemdFactory
 from pycadvisor.errors import RuntimeUnavailable
-from pycadvisor.host.paths import HostPaths
-from pycadvisor.manager.manager import Manager, ManagerOptions
 from support.cgroups import TestCgroup
 from support.procs import memory_holder, wait_until
+from support.runtimes import fast_manager, named_and_sampled
 from support.sockets import ClosingSocket
+from support.threaded_app import ThreadedApp
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crio"
 SANDBOX = "3f0a5d6c2b8e4f1a9c7d2e5b8a1f4c7d0e3b6a9c2f5d8e1b4a7c0d3f6a9e2b5c"
@@ -58,9 +56,7 @@ class CrioInfoServer:
         self._pid_served: set[str] = set()
         self.hang = False
         self.requests: list[str] = []
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server = ThreadedApp()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(request.path)
@@ -79,25 +75,15 @@ class CrioInfoServer:
             self._pid_served.add(cid)
         return web.json_response(body)
 
-    async def _start(self) -> None:
+    def start(self) -> CrioInfoServer:
         app = web.Application()
         app.router.add_get("/info", self._handle)
         app.router.add_get("/containers/{id}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.UnixSite(self._runner, self.socket_path).start()
-
-    def start(self) -> CrioInfoServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._server.serve(app, unix=self.socket_path)
         return self
 
     def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        self._server.close()
 
 
 @pytest.fixture
@@ -279,35 +265,14 @@ def test_manager_names_a_real_crio_cgroup_and_its_stats_flow(crio: CrioInfoServe
         cg.adopt(holder)
 
         async def go() -> None:
-            m = Manager(
-                ManagerOptions(
-                    housekeeping_interval_ns=100_000_000,
-                    global_housekeeping_interval_ns=0,
-                    update_machine_info_interval_ns=0,
-                    initial_splay_factor=0.0,
-                    runtime_timeout_s=5.0,
-                ),
-                HostPaths(),
-                factories=[SystemdFactory(), factory(crio)],
-            )
-            await m.start()
-            try:
-                deadline = time.monotonic() + 15
-                while time.monotonic() < deadline:
-                    st = m.containers.get(cg.name)
-                    if st is not None and st.namespace == "crio" and len(st.history) >= 2:
-                        break
-                    await asyncio.sleep(0.1)
+            async with fast_manager(factory(crio)) as m:
+                await named_and_sampled(m, cg.name, "crio")
                 st = m.find_alias("crio", "k8s_nginx_web-0_shop_6b2c1e8a-4d3f-4a5b-9c7d-1e2f3a4b5c6d_2")
                 assert st.name == cg.name and st.id == APP
                 assert st.spec.labels["restartcount"] == "2"
                 assert st.spec.image == "docker.io/library/nginx:1.25"
                 latest = st.history.latest()
                 assert latest is not None and latest.memory is not None and latest.memory.usage >= 8 << 20
-            finally:
-                await m.stop()
-                for f in m.factories:
-                    await f.close()
 
         asyncio.run(go())
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -155,7 +154,14 @@ def test_idle_container_cpu_and_memory_agree_with_the_engine(
     c = engine.run_busybox(opts=("-m", "256m"))
     d = pycadvisor_daemon_factory(*flags(engine))
     wait_named(d, c)
-    time.sleep(1.0)  # let the container settle: an idle sleep uses no CPU
+
+    def settled() -> bool:
+        """Idle: two samples in a row with the same CPU total (its start-up spent, ``sleep`` uses none)."""
+        got = docker_info(d, c.id, 2)
+        stats = got[1]["stats"] if got is not None else []
+        return len(stats) == 2 and stats[0]["cpu"]["usage"]["total"] == stats[1]["cpu"]["usage"]["total"]
+
+    wait_until(settled, timeout=10, what=f"{c.name} idle", proc=d.process)
     ours = latest(d, c)
     theirs = engine.stats(c)
     ours_after = latest(d, c)
@@ -328,10 +334,13 @@ def test_deletion_event_carries_the_exit_code(
     engine: DockerEngine, pycadvisor_daemon_factory: Callable[..., Any]
 ) -> None:
     d = pycadvisor_daemon_factory(*flags(engine))
-    kept = engine.run_busybox("sh", "-c", "sleep 1.5; exit 3")
-    auto = engine.run_busybox("sh", "-c", "sleep 1.5; exit 4", opts=("--rm",))
+    # Each exits when told to, once named: a loaded host may take longer than any fixed lifetime to name it.
+    until_told = "until [ -e /tmp/exit ]; do sleep 0.1; done; exit "
+    kept = engine.run_busybox("sh", "-c", until_told + "3")
+    auto = engine.run_busybox("sh", "-c", until_told + "4", opts=("--rm",))
     for c, code in ((kept, 3), (auto, 4)):
         wait_named(d, c)
+        engine.exec(c, "touch", "/tmp/exit")
         path = f"/api/v1.3/events/docker/{c.id}?deletion_events=true"
 
         def deletions(path: str = path) -> list[dict[str, Any]]:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from pycadvisor.container.base import ContainerMetadata
-from pycadvisor.container.docker import DockerEvent, DockerFactory, DockerInfo, tls_context
+from pycadvisor.container.docker import DockerFactory, DockerInfo, tls_context
+from pycadvisor.container.engine_api import ContainerEvent
 from pycadvisor.container.fsusage import FsUsageTracker
 from pycadvisor.errors import RuntimeUnavailable
 from pycadvisor.model.codec import parse_time
@@ -351,13 +352,13 @@ def test_events_report_exit_codes_and_engine_restarts() -> None:
     require_engine()
     with DockerEngine(live_restore=True) as eng:
 
-        async def go() -> list[DockerEvent]:
+        async def go() -> list[ContainerEvent]:
             f = DockerFactory(eng.endpoint, env_whitelist=[], docker_root="", timeout_s=2, retry_after_s=0.1)
-            seen: list[DockerEvent] = []
-            it: AsyncGenerator[DockerEvent, None] = f.events()
+            seen: list[ContainerEvent] = []
+            it: AsyncGenerator[ContainerEvent, None] = f.events()
 
-            async def until(pred: Callable[[DockerEvent], bool], what: str) -> DockerEvent:
-                async def step() -> DockerEvent:
+            async def until(pred: Callable[[ContainerEvent], bool], what: str) -> ContainerEvent:
+                async def step() -> ContainerEvent:
                     while True:
                         ev = await it.__anext__()
                         seen.append(ev)

@@ -11,17 +11,9 @@ from typing import Any
 
 import pytest
 
-from pycadvisor.container.docker import (
-    DockerFactory,
-    docker_id_from_cgroup,
-    filter_envs,
-    metadata_from_inspect,
-    negotiate_api_version,
-    parse_docker_time,
-    parse_event,
-    parse_info,
-)
+from pycadvisor.container.docker import DockerFactory, docker_id_from_cgroup, negotiate_api_version, parse_info
 from pycadvisor.container.docker_layer import writable_layer_dir
+from pycadvisor.container.engine_api import filter_envs, metadata_from_inspect, parse_docker_time, parse_event
 
 CID = "68efbb4f427d5d5405b745d324aa4379c6ee30649ca7ea68a4b066ab968029be"
 
@@ -116,7 +108,7 @@ def test_api_version_negotiation(server: str, server_min: str | None, expected: 
 
 
 def test_inspect_of_running_container_gives_reference_labels_image_times() -> None:
-    md = metadata_from_inspect(inspect_doc(), ["TEST_VAR"])
+    md = metadata_from_inspect(inspect_doc(), ["TEST_VAR"], "docker")
     assert md is not None
     assert md.namespace == "docker"
     assert md.id == CID
@@ -133,26 +125,26 @@ def test_inspect_of_running_container_gives_reference_labels_image_times() -> No
 
 def test_only_running_containers_are_described() -> None:
     doc = inspect_doc(State={"Status": "exited", "Running": False, "Pid": 0, "ExitCode": 3})
-    assert metadata_from_inspect(doc, []) is None
+    assert metadata_from_inspect(doc, [], "docker") is None
 
 
 def test_restart_count_becomes_a_label_only_when_positive() -> None:
-    md = metadata_from_inspect(inspect_doc(RestartCount=3), [])
+    md = metadata_from_inspect(inspect_doc(RestartCount=3), [], "docker")
     assert md is not None and md.labels == {"bar": "baz", "restartcount": "3"}
-    md0 = metadata_from_inspect(inspect_doc(RestartCount=0), [])
+    md0 = metadata_from_inspect(inspect_doc(RestartCount=0), [], "docker")
     assert md0 is not None and "restartcount" not in md0.labels
 
 
 def test_labels_are_copied_not_shared_with_the_document() -> None:
     doc = inspect_doc(RestartCount=1)
-    md = metadata_from_inspect(doc, [])
+    md = metadata_from_inspect(doc, [], "docker")
     assert md is not None
     assert doc["Config"]["Labels"] == {"bar": "baz"}
 
 
 def test_null_labels_and_env() -> None:
     doc = inspect_doc(Config={"Env": None, "Image": "x", "Labels": None})
-    md = metadata_from_inspect(doc, ["TEST"])
+    md = metadata_from_inspect(doc, ["TEST"], "docker")
     assert md is not None and md.labels == {} and md.envs == {}
 
 
@@ -166,15 +158,15 @@ def test_env_allow_list_is_by_prefix_and_lower_cases_keys() -> None:
 
 def test_shared_network_namespace_has_no_network_but_host_mode_does() -> None:
     other = "container:" + "b" * 64
-    md = metadata_from_inspect(inspect_doc(HostConfig={"NetworkMode": other}), [])
+    md = metadata_from_inspect(inspect_doc(HostConfig={"NetworkMode": other}), [], "docker")
     assert md is not None and md.has_network is False
-    md_host = metadata_from_inspect(inspect_doc(HostConfig={"NetworkMode": "host"}), [])
+    md_host = metadata_from_inspect(inspect_doc(HostConfig={"NetworkMode": "host"}), [], "docker")
     assert md_host is not None and md_host.has_network is True  # cAdvisor needNet: only container: is off
 
 
 def test_health_status_is_reported() -> None:
     state = dict(inspect_doc()["State"], Health={"Status": "healthy", "FailingStreak": 0})
-    md = metadata_from_inspect(inspect_doc(State=state), [])
+    md = metadata_from_inspect(inspect_doc(State=state), [], "docker")
     assert md is not None and md.health == "healthy"
 
 

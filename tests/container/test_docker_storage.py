@@ -10,7 +10,6 @@ formats (the ``DriverStatus`` rows those drivers report), and the tools answer w
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from pycadvisor.model.container import FsStats
 from support.cgroups import TestCgroup
 from support.procs import eventually, sleeper
 from support.storage_tools import DATASET, POOL, THIN_LS, FakeTools, thin_pool_tools, zfs_tools
+from support.threaded_app import ThreadedApp
 
 CID = "0d6f54d9c2e3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d6c7b8a9"
 GiB = 1 << 30
@@ -77,9 +77,7 @@ class FakeEngine:
     def __init__(self, socket_path: str, info: dict[str, Any], graph: dict[str, Any], pid: int) -> None:
         self.socket_path = socket_path
         self.info, self.graph, self.pid = info, graph, pid
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server = ThreadedApp()
 
     async def _version(self, _: web.Request) -> web.Response:
         return web.json_response({"Version": "20.10.24", "ApiVersion": "1.41", "MinAPIVersion": "1.12"})
@@ -104,26 +102,16 @@ class FakeEngine:
             }
         )
 
-    async def _start(self) -> None:
+    def __enter__(self) -> FakeEngine:
         app = web.Application()
         app.router.add_get("/version", self._version)
         app.router.add_get("/v1.41/info", self._info)
         app.router.add_get("/v1.41/containers/{id}/json", self._inspect)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.UnixSite(self._runner, self.socket_path).start()
-
-    def __enter__(self) -> FakeEngine:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._server.serve(app, unix=self.socket_path)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        self._server.close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from pycadvisor.errors import RuntimeUnavailable
 from support.cgroups import TestCgroup
 from support.procs import sleeper, wait_until
 from support.services import free_port
+from support.threaded_app import ThreadedApp
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mesos"
 WEB = "f0f97041-1860-4b9a-bc35-c2f2a3de2d8e"
@@ -51,10 +51,8 @@ class MesosAgent:
         self.hang = False
         self.garbage = False
         self.calls: list[str] = []
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
+        self._server = ThreadedApp()
         self._released = asyncio.Event()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         call = (await request.json())["type"]
@@ -82,25 +80,15 @@ class MesosAgent:
             doc["get_containers"]["containers"] = kept
         return web.json_response(doc)
 
-    async def _start(self) -> None:
+    def start(self) -> MesosAgent:
         app = web.Application()
         app.router.add_post("/api/v1", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    def start(self) -> MesosAgent:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._server.serve(app, port=self.port)
         return self
 
     def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._released.set)
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        self._server.loop.call_soon_threadsafe(self._released.set)  # a hung answer ends
+        self._server.close()
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from support import services as svc
-from support.ci import cannot_run
 from support.families import every_family, has_core_families
 from support.procs import wait_until
+from support.runtimes import podman_with_busybox
 from support.services import get_json_if_ok
 from support.sockets import HungSocket
 
@@ -40,15 +40,8 @@ class Pod:
 
 @pytest.fixture(scope="module")
 def pod(busybox_image: svc.BusyboxImage) -> Iterator[Pod]:
-    try:
-        srv = svc.start_podman_service()
-    except svc.ServiceUnavailable as e:
-        cannot_run(str(e))
-    try:
-        srv.podman("load", "-i", busybox_image.docker_archive)
-        yield Pod(srv, "localhost/" + busybox_image.tag)
-    finally:
-        srv.stop()
+    with podman_with_busybox(busybox_image) as (srv, image):
+        yield Pod(srv, image)
 
 
 def wait_spec(d: Any, alias: str) -> tuple[str, dict[str, Any]]:
@@ -108,8 +101,10 @@ def test_removal_and_exit_code_reach_the_deletion_event(
     pod: Pod, pycadvisor_daemon_factory: Callable[..., Any]
 ) -> None:
     d = pycadvisor_daemon_factory(*pod.flags())
-    cid = pod.run("pcapi-exit", cmd=("sh", "-c", "sleep 2; exit 3"))
+    # It exits (3) when told to, once named: a loaded host may take longer than any fixed lifetime to name it.
+    cid = pod.run("pcapi-exit", cmd=("sh", "-c", "until [ -e /tmp/exit ]; do sleep 0.1; done; exit 3"))
     name, _ = wait_spec(d, "pcapi-exit")
+    pod.srv.podman("exec", cid, "touch", "/tmp/exit")
     path = f"/api/v1.3/events{name}?deletion_events=true"
 
     def deletions() -> list[dict[str, Any]] | None:

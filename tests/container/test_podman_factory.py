@@ -20,15 +20,11 @@ import pytest
 
 from pycadvisor.container.base import ContainerMetadata
 from pycadvisor.container.podman import PodmanFactory
-from pycadvisor.container.systemd import SystemdFactory
-from pycadvisor.errors import RuntimeUnavailable
-from pycadvisor.host.paths import HostPaths
-from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.model.codec import parse_time
 from support import services as svc
 from support.cgroups import rmdir_everywhere
-from support.ci import cannot_run
 from support.procs import eventually
+from support.runtimes import fails_fast_then_found, fast_manager, named_and_sampled, podman_with_busybox
 from support.sockets import ClosingSocket
 
 pytestmark = [pytest.mark.root, pytest.mark.service]
@@ -70,15 +66,8 @@ class Pod:
 
 @pytest.fixture(scope="module")
 def pod(busybox_image: svc.BusyboxImage) -> Iterator[Pod]:
-    try:
-        srv = svc.start_podman_service()
-    except svc.ServiceUnavailable as e:
-        cannot_run(str(e))
-    try:
-        srv.podman("load", "-i", busybox_image.docker_archive)
-        yield Pod(srv, "localhost/" + busybox_image.tag)
-    finally:
-        srv.stop()
+    with podman_with_busybox(busybox_image) as (srv, image):
+        yield Pod(srv, image)
 
 
 def factory(p: Pod, **kw: Any) -> PodmanFactory:
@@ -289,30 +278,10 @@ def test_unanswering_service_fails_fast_then_is_found_once_it_answers(pod: Pod, 
     closer = ClosingSocket(sock)
     c = pod.run()
 
-    async def go() -> ContainerMetadata | None:
-        slow_retry = PodmanFactory(f"unix://{sock}", timeout_s=2.0, retry_after_s=600)
-        quick_retry = PodmanFactory(f"unix://{sock}", timeout_s=2.0, retry_after_s=0.2)
-        try:
-            with pytest.raises(RuntimeUnavailable):
-                await slow_retry.describe(c.cgroup)
-            probes = closer.accepted
-            assert probes >= 1
-            with pytest.raises(RuntimeUnavailable):  # known down: fails without connecting again
-                await slow_retry.describe(c.cgroup)
-            assert closer.accepted == probes
-            assert not slow_retry.available
-            with pytest.raises(RuntimeUnavailable):
-                await quick_retry.describe(c.cgroup)
-            closer.close()
-            os.symlink(pod.srv.socket, sock)  # the service "starts" at that path
-            md = await eventually(lambda: quick_retry.describe(c.cgroup), timeout=10, what="describe after start")
-            assert quick_retry.available
-            return md
-        finally:
-            await slow_retry.close()
-            await quick_retry.close()
+    def make(retry_after_s: float) -> PodmanFactory:
+        return PodmanFactory(f"unix://{sock}", timeout_s=2.0, retry_after_s=retry_after_s)
 
-    md = asyncio.run(go())
+    md, _ = asyncio.run(fails_fast_then_found(make, c.cgroup, closer, pod.srv.socket))
     assert md is not None and md.id == c.id
     pod.rm(c)
 
@@ -324,25 +293,8 @@ def test_manager_names_the_container_and_its_stats_flow(pod: Pod) -> None:
     c = pod.run("--label", "team=obs", "-m", "64m")
 
     async def go() -> None:
-        m = Manager(
-            ManagerOptions(
-                housekeeping_interval_ns=100_000_000,
-                global_housekeeping_interval_ns=0,
-                update_machine_info_interval_ns=0,
-                initial_splay_factor=0.0,
-                runtime_timeout_s=5.0,
-            ),
-            HostPaths(),
-            factories=[SystemdFactory(), PodmanFactory(pod.endpoint, timeout_s=5.0)],
-        )
-        await m.start()
-        try:
-
-            async def named() -> bool:
-                st = m.containers.get(c.cgroup)
-                return st is not None and st.namespace == "podman" and len(st.history) >= 2
-
-            await eventually(named, timeout=15, what="podman container named with 2 samples")
+        async with fast_manager(PodmanFactory(pod.endpoint, timeout_s=5.0)) as m:
+            await named_and_sampled(m, c.cgroup, "podman")
             st = m.find_alias("podman", c.name)
             assert st.name == c.cgroup and st.id == c.id and st.aliases == [c.name, c.id]
             assert m.find_alias("podman", c.id[:12]) is st
@@ -351,10 +303,6 @@ def test_manager_names_the_container_and_its_stats_flow(pod: Pod) -> None:
             latest = st.history.latest()
             assert latest is not None and latest.memory is not None and latest.memory.usage > 0
             assert latest.cpu is not None and latest.cpu.usage.total > 0
-        finally:
-            await m.stop()
-            for f in m.factories:
-                await f.close()
 
     asyncio.run(go())
     pod.rm(c)

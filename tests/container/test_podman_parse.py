@@ -8,15 +8,9 @@ from typing import Any
 
 import pytest
 
+from pycadvisor.container.engine_api import metadata_from_inspect, parse_event
 from pycadvisor.container.ids import podman_id, rootless_uid
-from pycadvisor.container.podman import (
-    find_layer,
-    layer_dir,
-    libpod_api_version,
-    metadata_from_libpod,
-    parse_event,
-    read_fs_dirs,
-)
+from pycadvisor.container.podman import find_layer, layer_dir, libpod_api_version, read_fs_dirs
 from pycadvisor.container.runtime_http import split_endpoint
 
 ID = "4cdb19398587dea42229c2897738091081c47ccb39decc95684c2da1f314400a"
@@ -96,7 +90,7 @@ def inspect(**over: Any) -> dict[str, Any]:
 
 
 def test_metadata_from_a_libpod_inspect_document() -> None:
-    md = metadata_from_libpod(inspect(), ["TEST_"])
+    md = metadata_from_inspect(inspect(), ["TEST_"], "podman")
     assert md is not None
     assert (md.namespace, md.id, md.aliases) == ("podman", ID, ["pc1", ID])
     assert md.labels == {"foo": "bar"}
@@ -109,8 +103,8 @@ def test_metadata_from_a_libpod_inspect_document() -> None:
 
 def test_restart_count_old_health_key_shared_netns_and_stopped() -> None:
     state = {"Running": True, "Pid": 9, "Healthcheck": {"Status": "unhealthy"}}  # Podman 3's key
-    md = metadata_from_libpod(
-        inspect(RestartCount=3, State=state, HostConfig={"NetworkMode": f"container:{ID}"}, Name="/side"), []
+    md = metadata_from_inspect(
+        inspect(RestartCount=3, State=state, HostConfig={"NetworkMode": f"container:{ID}"}, Name="/side"), [], "podman"
     )
     assert md is not None
     assert md.labels == {"foo": "bar", "restartcount": "3"}
@@ -118,7 +112,7 @@ def test_restart_count_old_health_key_shared_netns_and_stopped() -> None:
     assert md.has_network is False
     assert md.aliases[0] == "side"
     assert md.envs == {}  # no allow-list, no envs
-    assert metadata_from_libpod(inspect(State={"Running": False, "Pid": 0}), []) is None
+    assert metadata_from_inspect(inspect(State={"Running": False, "Pid": 0}), [], "podman") is None
 
 
 def test_events() -> None:

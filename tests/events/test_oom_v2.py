@@ -19,6 +19,7 @@ from pycadvisor.events.kmsg import OomInstance
 from pycadvisor.events.oom import OomWatcher
 from pycadvisor.events.oomfiles import parse_vmstat_oom_kill
 from pycadvisor.host.paths import HostPaths
+from support.procs import wait_until
 
 EVENT_KEYS = ("low", "high", "max", "oom", "oom_kill", "oom_group_kill")
 
@@ -51,17 +52,9 @@ class FixtureCgroup:
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     p = subprocess.Popen(["sleep", "300"])
-    # Until the child has exec'd, /proc/<pid>/comm still names the test runner.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{p.pid}/comm") as f:
-                if f.read().strip() == "sleep":
-                    break
-        except OSError:
-            pass
-        time.sleep(0.005)
     try:
+        # Until the child has exec'd, /proc/<pid>/comm still names the test runner.
+        wait_until(lambda: Path(f"/proc/{p.pid}/comm").read_text().strip() == "sleep", timeout=5, what="sleep's exec")
         yield p
     finally:
         if p.poll() is None:

@@ -51,13 +51,19 @@ def test_every_sample_of_a_burst_arrives(test_cgroup: TestCgroup, statsd_server:
         g = statsd_server.gauges()
         return sum(f"cadvisor.c{i:04d}.memory_usage" in g for i in range(300))
 
+    statsd_server.keep_up()  # what is under test is the driver's pacing, not the host's spare CPU
+
     async def main() -> tuple[int, int]:
         async with running(driver_opts(statsd_server)) as driver:
             add_all(driver, samples)
             # Sent first, then read: statsd is single-threaded and drops datagrams (UDP) while it renders
             # a large admin dump, so polling it during the burst would lose the very data under test.
             await poll(lambda: driver.stats().written == 300, timeout=30, what="300 samples sent")
-            await poll(lambda: arrived() == 300, timeout=30, what="gauges of 300 samples")
+            try:
+                await poll(lambda: arrived() == 300, timeout=30, what="gauges of 300 samples")
+            except TimeoutError as e:
+                dropped = statsd_server.udp_drops()  # the kernel's count: what statsd was too slow to take
+                raise AssertionError(f"{arrived()} of 300 arrived; statsd's socket dropped {dropped} datagrams") from e
         return driver.stats().written, driver.stats().dropped
 
     assert asyncio.run(main()) == (300, 0)
@@ -71,6 +77,7 @@ def test_statsd_killed_mid_run_then_back_gets_the_buffered_samples(
     test_cgroup: TestCgroup, statsd_server: StatsdServer
 ) -> None:
     samples = burst(cgroup_sample(test_cgroup), 100, distinct_names=True)
+    statsd_server.keep_up()
 
     def arrived(lo: int, hi: int) -> bool:
         g = statsd_server.gauges()
@@ -85,6 +92,7 @@ def test_statsd_killed_mid_run_then_back_gets_the_buffered_samples(
             add_all(driver, samples[50:])
             await poll(lambda: driver.stats().errors >= 2, timeout=30, what="failed sends while statsd is down")
             await asyncio.to_thread(revive, statsd_server, lambda: "health: up" in statsd_server.admin("health"))
+            statsd_server.keep_up()
             # A restarted statsd starts without gauges: the 50 kept meanwhile must all show up.
             await poll(lambda: driver.stats().written == 100, timeout=30, what="the 50 buffered samples sent")
             await poll(lambda: arrived(50, 100), timeout=30, what="the 50 buffered samples")

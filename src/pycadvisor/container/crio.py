@@ -38,6 +38,7 @@ from pycadvisor.container.ids import crio_id
 from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTransportError
 from pycadvisor.container.watch import cancel_and_wait
 from pycadvisor.errors import RuntimeUnavailable
+from pycadvisor.host.paths import in_rootfs
 
 _log = logging.getLogger(__name__)
 
@@ -70,12 +71,6 @@ def parse_info(doc: dict[str, Any]) -> CrioInfo:
     )
 
 
-def _in_rootfs(host_rootfs: str, path: str) -> str:
-    if host_rootfs in ("", "/"):
-        return path
-    return os.path.join(host_rootfs, path.lstrip("/"))
-
-
 def fs_dirs(doc: dict[str, Any], storage_driver: str, host_rootfs: str = "/") -> list[str]:
     """[writable layer dir, log dir] of a container (cAdvisor ``rootfsStorageDir``, ``storageLogDir``)."""
     root = str(doc.get("root") or "")
@@ -85,10 +80,10 @@ def fs_dirs(doc: dict[str, Any], storage_driver: str, host_rootfs: str = "/") ->
     layer = root[: -len("/merged")] if merged else root
     if storage_driver in ("overlay", "overlay2") or (not storage_driver and merged):
         layer = os.path.join(layer, "diff")
-    out = [_in_rootfs(host_rootfs, layer)]
+    out = [in_rootfs(host_rootfs, layer)]
     log_path = str(doc.get("log_path") or "")
     if log_path:
-        out.append(_in_rootfs(host_rootfs, os.path.dirname(log_path)))
+        out.append(in_rootfs(host_rootfs, os.path.dirname(log_path)))
     return out
 
 
@@ -176,16 +171,9 @@ class CrioFactory:
         cid = crio_id(cgroup_name)
         if cid is None:
             return None
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                info = await self._ready()
-                doc = await self._container(cid)
-        except TimeoutError as e:
-            self._http.mark_down(f"no answer within {self._timeout_s:g} s")
-            raise RuntimeUnavailable(f"cri-o at {self.endpoint} did not answer in time") from e
-        except RuntimeTransportError as e:
-            self._http.mark_down(str(e))
-            raise RuntimeUnavailable(f"cri-o at {self.endpoint} unavailable: {e}") from e
+        async with self._http.answering():
+            info = await self._ready()
+            doc = await self._container(cid)
         if doc is None:
             return None
         md = metadata_from_container_info(doc, cid, info.storage_driver, self._host_rootfs)

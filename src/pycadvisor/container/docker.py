@@ -47,7 +47,6 @@ import contextlib
 import logging
 import os
 import ssl
-import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,11 +57,18 @@ import orjson
 from pycadvisor.container.base import ContainerMetadata, RuntimeOptions
 from pycadvisor.container.docker_layer import writable_layer_dir
 from pycadvisor.container.docker_storage import DockerLayerStorage
+from pycadvisor.container.engine_api import (
+    ContainerEvent,
+    ExitCodes,
+    follow_events,
+    metadata_from_inspect,
+    update_from_event,
+)
 from pycadvisor.container.ids import find_id, is_full_id
 from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTransportError, split_endpoint
 from pycadvisor.container.watch import cancel_and_wait
 from pycadvisor.errors import RuntimeUnavailable
-from pycadvisor.model.codec import parse_time
+from pycadvisor.host.paths import in_rootfs
 from pycadvisor.model.container import FsStats
 
 _log = logging.getLogger(__name__)
@@ -83,7 +89,6 @@ _OTHER_RUNTIMES = ("libpod-", "cri-containerd-", "crio")
 # Docker matches "health_status" as a prefix of "health_status: <status>" (moby events filter #25798).
 _EVENT_ACTIONS = ("start", "die", "destroy", "rename", "health_status")
 
-_EXIT_CODES_KEPT = 4096
 _CREATED_RETRIES = 10
 _CREATED_RETRY_S = 0.1
 
@@ -128,64 +133,6 @@ def negotiate_api_version(server_api: str, server_min: str | None) -> str:
     return f"{chosen[0]}.{chosen[1]}"
 
 
-def parse_docker_time(text: str | None) -> int | None:
-    """Docker's RFC 3339 time as ns since the epoch; ``None`` for absent or Go's zero time."""
-    if not text or text.startswith("0001-01-01"):
-        return None
-    try:
-        return parse_time(text)
-    except ValueError:
-        return None
-
-
-def filter_envs(env: list[str] | None, whitelist: list[str]) -> dict[str, str]:
-    """``Config.Env`` entries whose name starts with a whitelisted prefix, keys lower-cased (cAdvisor)."""
-    out: dict[str, str] = {}
-    prefixes = tuple(p for p in whitelist if p)
-    if not env or not prefixes:
-        return out
-    for item in env:
-        key, sep, value = item.partition("=")
-        if sep and key.startswith(prefixes):
-            out[key.lower()] = value
-    return out
-
-
-def metadata_from_inspect(doc: dict[str, Any], env_whitelist: list[str]) -> ContainerMetadata | None:
-    """Metadata of a running container from its inspect document; None if it is not running."""
-    state = doc.get("State") or {}
-    if not state.get("Running"):
-        return None
-    cid = str(doc.get("Id", ""))
-    config = doc.get("Config") or {}
-    labels = {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
-    restarts = int(doc.get("RestartCount") or 0)
-    if restarts > 0:  # cAdvisor adds it only when > 0
-        labels["restartcount"] = str(restarts)
-    health = state.get("Health") or {}
-    network_mode = str((doc.get("HostConfig") or {}).get("NetworkMode") or "")
-    pid = int(state.get("Pid") or 0)
-    return ContainerMetadata(
-        namespace=NAMESPACE,
-        id=cid,
-        aliases=[str(doc.get("Name", "")).lstrip("/"), cid],
-        labels=labels,
-        envs=filter_envs(config.get("Env"), env_whitelist),
-        image=str(config.get("Image") or ""),
-        creation_time=parse_docker_time(doc.get("Created")),
-        start_time=parse_docker_time(state.get("StartedAt")),
-        pid=pid or None,
-        has_network=not network_mode.startswith("container:"),
-        health=str(health.get("Status") or ""),
-    )
-
-
-def _in_rootfs(host_rootfs: str, path: str) -> str:
-    if host_rootfs in ("", "/"):
-        return path
-    return os.path.join(host_rootfs, path.lstrip("/"))
-
-
 @dataclass(slots=True, kw_only=True)
 class DockerInfo:
     """What ``/version`` and ``/info`` say about the engine (``/api/v2.0/attributes``, ``/validate/``, UI)."""
@@ -227,48 +174,6 @@ def parse_info(version_doc: dict[str, Any], info_doc: dict[str, Any], negotiated
         containers=int(info_doc.get("Containers") or 0),
         containers_running=int(info_doc.get("ContainersRunning") or 0),
         images=int(info_doc.get("Images") or 0),
-    )
-
-
-@dataclass(slots=True, kw_only=True)
-class DockerEvent:
-    """A container event, or a ``connected``/``disconnected`` marker of the event stream."""
-
-    action: str  # "start", "die", "destroy", "rename", "health_status", "connected", "disconnected"
-    id: str = ""
-    name: str = ""
-    time_ns: int = 0
-    exit_code: int | None = None  # "die" only
-    health: str = ""  # "health_status" only: "starting", "healthy", "unhealthy"
-
-
-def parse_event(line: bytes) -> DockerEvent | None:
-    """One NDJSON line of ``GET /events``; None for blank lines and non-container events."""
-    line = line.strip()
-    if not line:
-        return None
-    doc = orjson.loads(line)
-    if doc.get("Type", "container") != "container":
-        return None
-    action = str(doc.get("Action") or doc.get("status") or "")
-    health = ""
-    if action.startswith("health_status"):
-        action, _, health = action.partition(":")
-        action, health = action.strip(), health.strip()
-    actor = doc.get("Actor") or {}
-    attrs = actor.get("Attributes") or {}
-    exit_code: int | None = None
-    if "exitCode" in attrs:
-        with contextlib.suppress(ValueError):
-            exit_code = int(attrs["exitCode"])
-    time_ns = int(doc.get("timeNano") or int(doc.get("time") or 0) * 1_000_000_000)
-    return DockerEvent(
-        action=action,
-        id=str(actor.get("ID") or doc.get("id") or ""),
-        name=str(attrs.get("name") or ""),
-        time_ns=time_ns,
-        exit_code=exit_code,
-        health=health,
     )
 
 
@@ -334,7 +239,7 @@ class DockerFactory:
         self._watch_events = watch_events
         self._watcher: asyncio.Task[None] | None = None
         self._live: dict[str, ContainerMetadata] = {}
-        self._exit_codes: dict[str, int] = {}  # id -> code of recent "die" events
+        self._exit_codes = ExitCodes()  # of recent "die" events
         self._storage = storage or DockerLayerStorage()  # devicemapper's thin pool, zfs's parent dataset
 
     # ------------------------------------------------------------ Factory protocol
@@ -353,16 +258,9 @@ class DockerFactory:
         cid = docker_id_from_cgroup(cgroup_name)
         if cid is None:
             return None
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                api = await self._ready()
-                status, body = await self._inspect(api, cid)
-        except TimeoutError as e:
-            self._http.mark_down(f"no answer within {self._timeout_s:g} s")
-            raise RuntimeUnavailable(f"docker engine at {self.endpoint} did not answer in time") from e
-        except RuntimeTransportError as e:
-            self._http.mark_down(str(e))
-            raise RuntimeUnavailable(f"docker engine at {self.endpoint} unavailable: {e}") from e
+        async with self._http.answering():
+            api = await self._ready()
+            status, body = await self._inspect(api, cid)
         if status >= 500:
             raise RuntimeUnavailable(f"docker engine at {self.endpoint}: inspect {cid} answered {status}")
         if status != 200:
@@ -371,7 +269,7 @@ class DockerFactory:
             self._live.pop(cid, None)
             return None
         doc = orjson.loads(body)
-        md = metadata_from_inspect(doc, self._env_whitelist)
+        md = metadata_from_inspect(doc, self._env_whitelist, NAMESPACE)
         if md is None:
             self._live.pop(cid, None)
             return None
@@ -451,42 +349,24 @@ class DockerFactory:
             self._info = fresh
         return self._info
 
-    async def events(self) -> AsyncGenerator[DockerEvent, None]:
+    async def events(self) -> AsyncGenerator[ContainerEvent, None]:
         """Container events (start, die with exit code, destroy, rename, health) until :meth:`close`.
 
         Reconnects by itself. Yields ``connected`` once the stream is open (after a restart of the
         engine too: re-describe raw cgroups then) and ``disconnected`` when it breaks. Events
         missed during a short break are replayed with ``since``; duplicates are dropped.
         """
-        last_ns = 0
-        filters = orjson.dumps({"type": ["container"], "event": list(_EVENT_ACTIONS)}).decode()
-        while not self._closed:
-            connected = False
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    api = await self._ready()
-                query = f"filters={quote(filters)}"
-                if last_ns:
-                    query += f"&since={last_ns // 1_000_000_000}.{last_ns % 1_000_000_000:09d}"
-                async with self._http.event_stream(f"/v{api}/events?{query}") as lines:
-                    connected = True
-                    yield DockerEvent(action="connected", time_ns=time.time_ns())
-                    async for line in lines:
-                        ev = parse_event(line)
-                        if ev is None or ev.time_ns <= last_ns:
-                            continue
-                        last_ns = ev.time_ns
-                        yield ev
-                    raise RuntimeTransportError("event stream closed")
-            except (TimeoutError, RuntimeTransportError, ValueError) as e:
-                if not self._closed:
-                    self._http.mark_down(str(e) or type(e).__name__)
-            except RuntimeUnavailable:
-                pass
-            if connected:
-                yield DockerEvent(action="disconnected", time_ns=time.time_ns())
-            if not self._closed:
-                await asyncio.sleep(self._retry_after_s)
+        filters = quote(orjson.dumps({"type": ["container"], "event": list(_EVENT_ACTIONS)}).decode())
+
+        def path(api: str, last_ns: int) -> str:
+            since = f"&since={last_ns // 1_000_000_000}.{last_ns % 1_000_000_000:09d}" if last_ns else ""
+            return f"/v{api}/events?filters={filters}{since}"
+
+        # aclosing: closing this generator closes the stream at once, not when the loop finalizes it
+        stream = follow_events(self._http, self._ready, path, closed=lambda: self._closed, replay=True)
+        async with contextlib.aclosing(stream) as events:
+            async for ev in events:
+                yield ev
 
     # ------------------------------------------------------------ internals
 
@@ -519,36 +399,26 @@ class DockerFactory:
             md.aliases[:] = fresh.aliases
             self._live[cid] = md  # keep the object the manager holds
 
-    def apply_event(self, ev: DockerEvent) -> None:
+    def apply_event(self, ev: ContainerEvent) -> None:
         """Bring the metadata of a described container up to date with one engine event."""
+        self._exit_codes.remember(ev)
         md = self._live.get(ev.id)
-        if ev.action == "die" and ev.exit_code is not None:
-            self._exit_codes[ev.id] = ev.exit_code
-            if len(self._exit_codes) > _EXIT_CODES_KEPT:
-                del self._exit_codes[next(iter(self._exit_codes))]
         if md is None:
             return
-        if ev.action == "health_status":
-            md.health = ev.health
-        elif ev.action == "die":
-            md.exit_code = ev.exit_code
-        elif ev.action == "start":
-            md.exit_code = None
-        elif ev.action == "rename" and ev.name and md.aliases:
-            md.aliases[0] = ev.name.lstrip("/")
-        elif ev.action == "destroy":
+        update_from_event(md, ev)
+        if ev.action == "destroy":
             del self._live[ev.id]
 
     def _fs_dirs(self, doc: dict[str, Any], cid: str) -> list[str]:
         info = self._info
         root = (info.root_dir if info is not None else "") or self._docker_root
         driver = info.driver if info is not None else ""
-        root_here = _in_rootfs(self._host_rootfs, root)
+        root_here = in_rootfs(self._host_rootfs, root)
         layer = writable_layer_dir(doc, root_here, driver)
         if layer is None:
             return []
         if not layer.startswith(root_here):  # an UpperDir reported by the engine: a host path
-            layer = _in_rootfs(self._host_rootfs, layer)
+            layer = in_rootfs(self._host_rootfs, layer)
         return [layer, os.path.join(root_here, "containers", cid)]
 
     async def _inspect(self, api: str, cid: str) -> tuple[int, bytes]:
@@ -577,7 +447,7 @@ class DockerFactory:
         status, body = await self._http.get(f"/v{api}/info")
         info_doc = orjson.loads(body) if status == 200 else {}
         self._info = info = parse_info(version_doc, info_doc, api)
-        root = _in_rootfs(self._host_rootfs, info.root_dir or self._docker_root)
+        root = in_rootfs(self._host_rootfs, info.root_dir or self._docker_root)
         self._storage.configure(info.driver, info.driver_status, root)
         self._api = api
         return (

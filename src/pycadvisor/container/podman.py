@@ -37,20 +37,25 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 
 from pycadvisor.container.base import ContainerMetadata, RuntimeOptions
-from pycadvisor.container.docker import filter_envs, parse_docker_time
+from pycadvisor.container.engine_api import (
+    ContainerEvent,
+    ExitCodes,
+    follow_events,
+    metadata_from_inspect,
+    update_from_event,
+)
 from pycadvisor.container.ids import podman_id, rootless_uid
 from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTransportError, split_endpoint
 from pycadvisor.container.watch import cancel_and_wait
 from pycadvisor.errors import RuntimeUnavailable
+from pycadvisor.host.paths import in_rootfs
 
 _log = logging.getLogger(__name__)
 
@@ -59,7 +64,6 @@ DEFAULT_ENDPOINT = "unix:///var/run/podman/podman.sock"
 ROOTLESS_SOCKET = "/run/user/{uid}/podman/podman.sock"
 DEFAULT_LIBPOD_API = "v4.0.0"
 _EVENTS = ("start", "died", "rename", "health_status", "remove")
-_EXIT_CODES_KEPT = 4096
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -74,35 +78,6 @@ def libpod_api_version(version_doc: dict[str, Any]) -> str:
             if major.isdigit():
                 return f"v{major}.0.0"
     return DEFAULT_LIBPOD_API
-
-
-def metadata_from_libpod(doc: dict[str, Any], env_whitelist: list[str]) -> ContainerMetadata | None:
-    """Metadata of a running container from its libpod inspect document; None if it is not running."""
-    state = doc.get("State") or {}
-    if not state.get("Running"):
-        return None
-    cid = str(doc.get("Id") or "")
-    config = doc.get("Config") or {}
-    labels = {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
-    restarts = int(doc.get("RestartCount") or 0)
-    if restarts > 0:  # cAdvisor adds it only when > 0
-        labels["restartcount"] = str(restarts)
-    health = state.get("Health") or state.get("Healthcheck") or {}
-    network_mode = str((doc.get("HostConfig") or {}).get("NetworkMode") or "")
-    pid = int(state.get("Pid") or 0)
-    return ContainerMetadata(
-        namespace=NAMESPACE,
-        id=cid,
-        aliases=[str(doc.get("Name") or "").lstrip("/"), cid],
-        labels=labels,
-        envs=filter_envs(config.get("Env"), env_whitelist),
-        image=str(doc.get("ImageName") or config.get("Image") or ""),
-        creation_time=parse_docker_time(doc.get("Created")),
-        start_time=parse_docker_time(state.get("StartedAt")),
-        pid=pid or None,
-        has_network=not network_mode.startswith("container:"),
-        health=str(health.get("Status") or ""),
-    )
 
 
 def parse_store(info_doc: dict[str, Any]) -> tuple[str, str]:
@@ -135,12 +110,6 @@ def layer_dir(graph_root: str, driver: str, layer: str) -> str | None:
     return None
 
 
-def _in_rootfs(host_rootfs: str, path: str) -> str:
-    if host_rootfs in ("", "/"):
-        return path
-    return os.path.join(host_rootfs, path.lstrip("/"))
-
-
 def read_fs_dirs(doc: dict[str, Any], graph_root: str, driver: str, host_rootfs: str) -> list[str]:
     """[writable layer dir, userdata dir] of a container, as paths readable here; [] when unknown (blocking I/O)."""
     cid = str(doc.get("Id") or "")
@@ -149,7 +118,7 @@ def read_fs_dirs(doc: dict[str, Any], graph_root: str, driver: str, host_rootfs:
     layer_path: str | None = str(data["UpperDir"]) if data.get("UpperDir") else None
     if layer_path is None and graph_root and driver:
         for name in ("containers.json", "volatile-containers.json"):
-            path = _in_rootfs(host_rootfs, os.path.join(graph_root, f"{driver}-containers", name))
+            path = in_rootfs(host_rootfs, os.path.join(graph_root, f"{driver}-containers", name))
             try:
                 with open(path, "rb") as f:
                     layer = find_layer(f.read(), cid)
@@ -163,48 +132,10 @@ def read_fs_dirs(doc: dict[str, Any], graph_root: str, driver: str, host_rootfs:
     static = str(doc.get("StaticDir") or "")
     if not static and graph_root and driver:
         static = os.path.join(graph_root, f"{driver}-containers", cid, "userdata")
-    dirs = [_in_rootfs(host_rootfs, layer_path)]
+    dirs = [in_rootfs(host_rootfs, layer_path)]
     if static:
-        dirs.append(_in_rootfs(host_rootfs, static))
+        dirs.append(in_rootfs(host_rootfs, static))
     return dirs
-
-
-@dataclass(slots=True, kw_only=True)
-class PodmanEvent:
-    """A container event, or a ``connected``/``disconnected`` marker of one socket's stream."""
-
-    action: str
-    id: str = ""
-    name: str = ""
-    time_ns: int = 0
-    exit_code: int | None = None  # "died"
-    health: str = ""  # "health_status"
-
-
-def parse_event(line: bytes) -> PodmanEvent | None:
-    """One NDJSON line of ``GET /libpod/events``; None for blank lines and non-container events."""
-    line = line.strip()
-    if not line:
-        return None
-    doc = orjson.loads(line)
-    if doc.get("Type", "container") != "container":
-        return None
-    actor = doc.get("Actor") or {}
-    attrs = actor.get("Attributes") or {}
-    action = str(doc.get("Action") or doc.get("status") or "")
-    exit_code: int | None = None
-    if action == "died":
-        with contextlib.suppress(TypeError, ValueError):
-            exit_code = int(attrs.get("containerExitCode") or "")
-    time_ns = int(doc.get("timeNano") or int(doc.get("time") or 0) * 1_000_000_000)
-    return PodmanEvent(
-        action=action,
-        id=str(actor.get("ID") or doc.get("id") or ""),
-        name=str(attrs.get("name") or ""),
-        time_ns=time_ns,
-        exit_code=exit_code,
-        health=str(doc.get("HealthStatus") or attrs.get("health_status") or ""),
-    )
 
 
 # ---------------------------------------------------------------- one API socket
@@ -222,7 +153,7 @@ class _PodmanApi:
         self.driver = ""
         self.live: dict[str, dict[str, ContainerMetadata]] = {}  # id -> cgroup name -> the object handed out
         self.stream_up = False  # the event stream is open: what ``live`` holds is current
-        self.exit_codes: dict[str, int] = {}
+        self.exit_codes = ExitCodes()  # of recent "died" events
         self.watcher: asyncio.Task[None] | None = None
 
     async def ready(self) -> str:
@@ -240,10 +171,14 @@ class _PodmanApi:
         self.graph_root, self.driver = parse_store(info_doc)
         return f"version {self.version}, API {libpod}, driver {self.driver}, root {self.graph_root}"
 
-    def remember_exit(self, cid: str, code: int) -> None:
-        self.exit_codes[cid] = code
-        if len(self.exit_codes) > _EXIT_CODES_KEPT:
-            del self.exit_codes[next(iter(self.exit_codes))]
+    async def inspect_quietly(self, cid: str) -> tuple[int, bytes] | None:
+        """(status, body) of the container's libpod inspect; None when the service does not answer in time."""
+        try:
+            async with asyncio.timeout(self.http.timeout_s):
+                libpod = await self.ready()
+                return await self.http.get(f"{libpod}/containers/{cid}/json")
+        except (TimeoutError, RuntimeTransportError, RuntimeUnavailable):
+            return None
 
 
 # ---------------------------------------------------------------- the factory
@@ -305,23 +240,16 @@ class PodmanFactory:
         cached = api.live.get(cid, {}).get(cgroup_name)
         if cached is not None and api.stream_up:
             return cached  # kept current by the event stream
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                libpod = await api.ready()
-                status, body = await api.http.get(f"{libpod}/containers/{cid}/json")
-        except TimeoutError as e:
-            api.http.mark_down(f"no answer within {self._timeout_s:g} s")
-            raise RuntimeUnavailable(f"{api.http.what} at {api.http.endpoint} did not answer in time") from e
-        except RuntimeTransportError as e:
-            api.http.mark_down(str(e))
-            raise RuntimeUnavailable(f"{api.http.what} at {api.http.endpoint} unavailable: {e}") from e
+        async with api.http.answering():
+            libpod = await api.ready()
+            status, body = await api.http.get(f"{libpod}/containers/{cid}/json")
         if status >= 500:
             raise RuntimeUnavailable(f"{api.http.what}: inspect {cid} answered {status}")
         if status != 200:  # 404: no such container
             api.live.pop(cid, None)
             return None
         doc = orjson.loads(body)
-        md = metadata_from_libpod(doc, self._env_whitelist)
+        md = metadata_from_inspect(doc, self._env_whitelist, NAMESPACE)
         if md is None:
             api.live.pop(cid, None)
             return None
@@ -378,61 +306,35 @@ class PodmanFactory:
 
     async def _inspect_exit_code(self, api: _PodmanApi, cid: str) -> int | None:
         """``State.ExitCode`` once libpod reports the container stopped; None while it runs, is gone or unknown."""
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                libpod = await api.ready()
-                status, body = await api.http.get(f"{libpod}/containers/{cid}/json")
-        except (TimeoutError, RuntimeTransportError, RuntimeUnavailable):
-            return None
-        if status != 200:
-            return None  # removed (--rm): only its died event can tell
-        state = orjson.loads(body).get("State") or {}
+        answer = await api.inspect_quietly(cid)
+        if answer is None or answer[0] != 200:
+            return None  # no answer, or removed (--rm): only its died event can tell
+        state = orjson.loads(answer[1]).get("State") or {}
         if state.get("Running") or state.get("Status") not in ("exited", "stopped"):
             return None
         code = state.get("ExitCode")
         return int(code) if isinstance(code, int) else None
 
-    async def events(self, api: _PodmanApi | None = None) -> AsyncIterator[PodmanEvent]:
+    async def events(self, api: _PodmanApi | None = None) -> AsyncIterator[ContainerEvent]:
         """Container events of one API service (default: root's) until :meth:`close`; reconnects by itself."""
         api = api or self._main
         filters = quote(orjson.dumps({"type": ["container"], "event": list(_EVENTS)}).decode())
-        while not self._closed:
-            connected = False
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    libpod = await api.ready()
-                async with api.http.event_stream(f"{libpod}/events?stream=true&filters={filters}") as lines:
-                    connected = True
-                    yield PodmanEvent(action="connected", time_ns=time.time_ns())
-                    async for line in lines:
-                        ev = parse_event(line)
-                        if ev is not None:
-                            yield ev
-                    raise RuntimeTransportError("event stream closed")
-            except (TimeoutError, RuntimeTransportError, ValueError) as e:
-                if not self._closed:
-                    api.http.mark_down(str(e) or type(e).__name__)
-            except RuntimeUnavailable:
-                pass
-            if connected:
-                yield PodmanEvent(action="disconnected", time_ns=time.time_ns())
-            if not self._closed:
-                await asyncio.sleep(self._retry_after_s)
 
-    def apply_event(self, ev: PodmanEvent, api: _PodmanApi | None = None) -> None:
+        def path(libpod: str, _last_ns: int) -> str:
+            return f"{libpod}/events?stream=true&filters={filters}"
+
+        # aclosing: closing this generator closes the stream at once, not when the loop finalizes it
+        stream = follow_events(api.http, api.ready, path, closed=lambda: self._closed, replay=False)
+        async with contextlib.aclosing(stream) as events:
+            async for ev in events:
+                yield ev
+
+    def apply_event(self, ev: ContainerEvent, api: _PodmanApi | None = None) -> None:
         """Bring the metadata described through ``api`` (default: root's service) up to date with one event."""
         api = api or self._main
-        if ev.action == "died" and ev.exit_code is not None:
-            api.remember_exit(ev.id, ev.exit_code)
+        api.exit_codes.remember(ev)
         for md in api.live.get(ev.id, {}).values():
-            if ev.action == "health_status" and ev.health:
-                md.health = ev.health
-            elif ev.action == "died":
-                md.exit_code = ev.exit_code
-            elif ev.action == "start":
-                md.exit_code = None
-            elif ev.action == "rename" and ev.name and md.aliases:
-                md.aliases[0] = ev.name
+            update_from_event(md, ev)
         if ev.action == "remove":
             api.live.pop(ev.id, None)
 
@@ -450,7 +352,7 @@ class PodmanFactory:
         uid = rootless_uid(cgroup_name)
         if uid is None or uid == 0 or self._rootless_socket is None:
             return self._main
-        path = _in_rootfs(self._host_rootfs, self._rootless_socket.format(uid=uid))
+        path = in_rootfs(self._host_rootfs, self._rootless_socket.format(uid=uid))
         endpoint = "unix://" + path
         if endpoint not in self._apis and not os.path.exists(path):
             return None
@@ -478,14 +380,15 @@ class PodmanFactory:
             except Exception:  # one odd event must not end the watch
                 _log.exception("podman event %s not applied", ev)
 
+    def _fresh(self, answer: tuple[int, bytes]) -> ContainerMetadata | None:
+        status, body = answer
+        return metadata_from_inspect(orjson.loads(body), self._env_whitelist, NAMESPACE) if status == 200 else None
+
     async def _refresh_health(self, api: _PodmanApi, cid: str) -> None:
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                libpod = await api.ready()
-                status, body = await api.http.get(f"{libpod}/containers/{cid}/json")
-        except (TimeoutError, RuntimeTransportError, RuntimeUnavailable):
+        answer = await api.inspect_quietly(cid)
+        if answer is None:
             return
-        fresh = metadata_from_libpod(orjson.loads(body), self._env_whitelist) if status == 200 else None
+        fresh = self._fresh(answer)
         if fresh is not None:
             for md in api.live.get(cid, {}).values():
                 md.health = fresh.health
@@ -493,13 +396,10 @@ class PodmanFactory:
     async def _refresh_live(self, api: _PodmanApi) -> None:
         """Re-inspect what was described through ``api`` after its event stream came back."""
         for cid, held in list(api.live.items()):
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    libpod = await api.ready()
-                    status, body = await api.http.get(f"{libpod}/containers/{cid}/json")
-            except (TimeoutError, RuntimeTransportError, RuntimeUnavailable):
+            answer = await api.inspect_quietly(cid)
+            if answer is None:
                 return
-            fresh = metadata_from_libpod(orjson.loads(body), self._env_whitelist) if status == 200 else None
+            fresh = self._fresh(answer)
             if fresh is None:
                 api.live.pop(cid, None)
                 code = api.exit_codes.get(cid)

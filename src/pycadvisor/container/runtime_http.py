@@ -150,6 +150,23 @@ class RuntimeHttpClient:
         except (aiohttp.ClientError, OSError) as e:
             raise _transport_error(e) from e
 
+    @contextlib.asynccontextmanager
+    async def answering(self) -> AsyncIterator[None]:
+        """Bound the ``async with`` body by ``timeout_s``; its timeout or transport error marks the runtime down.
+
+        Raises :class:`RuntimeUnavailable` naming the runtime in both cases (and lets the body's own
+        ``RuntimeUnavailable``, from :meth:`ready`, through).
+        """
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                yield
+        except TimeoutError as e:
+            self.mark_down(f"no answer within {self.timeout_s:g} s")
+            raise RuntimeUnavailable(f"{self.what} at {self.endpoint} did not answer in time") from e
+        except RuntimeTransportError as e:
+            self.mark_down(str(e))
+            raise RuntimeUnavailable(f"{self.what} at {self.endpoint} unavailable: {e}") from e
+
     async def ready(self, probe: Callable[[], Awaitable[str]]) -> None:
         """Return at once while the runtime is up; else run ``probe`` (one caller at a time) to bring it up.
 

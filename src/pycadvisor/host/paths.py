@@ -31,9 +31,14 @@ class HostPaths:
 
     def in_rootfs(self, path: str) -> str:
         """Map an absolute host path (e.g. a mount point from mountinfo) into this root."""
-        if self.rootfs in ("", "/"):
-            return path
-        return os.path.join(self.rootfs, path.lstrip("/"))
+        return in_rootfs(self.rootfs, path)
+
+
+def in_rootfs(rootfs: str, path: str) -> str:
+    """An absolute host path as readable here, below ``rootfs`` (``--host_rootfs``; ``/`` or empty: as is)."""
+    if rootfs in ("", "/"):
+        return path
+    return os.path.join(rootfs, path.lstrip("/"))
 
 
 def read_bytes(path: str) -> bytes:
