@@ -1,0 +1,33 @@
+"""A daemon started with the defaults loads no client library it has no use for (issue 18, item 5: its RSS).
+
+Each of these is imported once its feature is configured or used: containerd's gRPC client (grpclib, h2,
+hpack, hyperframe) once its socket exists (container/deferred.py), prometheus_client's parser on the first
+Prometheus application-metrics endpoint (appmetrics/poller.py), bcrypt for an htpasswd file with a bcrypt
+entry (api/authfiles.py). ``PYTHONPROFILEIMPORTTIME`` makes the daemon log every module it imports.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+UNUSED_BY_DEFAULT = {"grpclib", "h2", "hpack", "hyperframe", "prometheus_client", "bcrypt"}
+
+
+def imported_packages(log: str) -> set[str]:
+    """Top-level packages of the ``import time: self | cumulative | name`` lines of ``-X importtime``."""
+    return {m.group(1) for m in re.finditer(r"^import time:.*\| +([\w]+)", log, re.M)}
+
+
+def test_a_default_daemon_loads_no_unused_client_library(
+    pycadvisor_daemon_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    # A containerd socket path that cannot exist here, so that a host running containerd gives the same answer.
+    d = pycadvisor_daemon_factory(f"-containerd={tmp_path}/containerd.sock", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    for path in ("/metrics", "/api/v2.0/machine", "/api/v1.3/containers/", "/containers/"):
+        assert d.get(path)[0] == 200, path
+    loaded = imported_packages(Path(d.process.log_path).read_text())
+    assert {"aiohttp", "pycadvisor"} <= loaded  # the log does list what is imported
+    assert loaded & UNUSED_BY_DEFAULT == set()
