@@ -28,6 +28,7 @@ from pycadvisor.container.fsusage import FsUsageTracker
 from pycadvisor.events.limits import parse_limits
 from pycadvisor.events.service import EventService
 from pycadvisor.events.store import EventStore
+from pycadvisor.host.malloc import MallocTrim
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.host.perf.collector import PerfManager
 from pycadvisor.host.perf.config import load_config
@@ -199,7 +200,7 @@ class Daemon:
         async def events_handler(request: web.Request, name: str) -> web.StreamResponse:
             return await events_response(request, events.store, name)
 
-        gate = HeavyGate()  # one bound for the REST API and /metrics together
+        gate = HeavyGate(on_idle=MallocTrim())  # one bound for the REST API and /metrics together
         ctx = ApiContext(
             manager=manager,
             host=host,
