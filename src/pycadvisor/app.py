@@ -28,13 +28,9 @@ from pycadvisor.container.fsusage import FsUsageTracker
 from pycadvisor.events.limits import parse_limits
 from pycadvisor.events.service import EventService
 from pycadvisor.events.store import EventStore
+from pycadvisor.host.addons import load_addon
 from pycadvisor.host.malloc import MallocTrim
 from pycadvisor.host.paths import HostPaths
-from pycadvisor.host.perf.collector import PerfManager
-from pycadvisor.host.perf.config import load_config
-from pycadvisor.host.resctrl.collector import ResctrlManager
-from pycadvisor.host.resctrl.tree import LLC_OCCUPANCY, MBM_LOCAL, MBM_TOTAL, read_mon_features
-from pycadvisor.host.resctrl.tree import find_root as find_resctrl_root
 from pycadvisor.manager.hostinfo import CrioStorage, HostInfo, RuntimeVersions, StorageRoots
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.manager.state import StatsAddon
@@ -355,24 +351,11 @@ def build_addons(cfg: Config, paths: HostPaths, metric_sets: frozenset[str]) -> 
     manager.go ``New`` and ``createContainerLocked``."""
     addons: list[StatsAddon] = []
     if cfg.perf_events_config and "perf_event" in metric_sets:
-        perf = PerfManager(load_config(cfg.perf_events_config), paths)
-        perf.check()
-        addons.append(perf)
+        addons.append(load_addon("perf_event")(cfg.perf_events_config, paths))
     if "resctrl" in metric_sets:
-        root = find_resctrl_root(paths)
-        features = read_mon_features(root) if root is not None else frozenset()
-        if root is None or not features & {LLC_OCCUPANCY, MBM_TOTAL, MBM_LOCAL}:
-            # resctrl/intel/manager.go NewManager: "there are no monitoring features available".
-            log.warning(
-                "resctrl metrics will not be collected: %s",
-                "resctrl is not mounted (mount -t resctrl resctrl /sys/fs/resctrl)"
-                if root is None
-                else f"{root}/info/L3_MON/mon_features lists no monitoring feature",
-            )
-        else:
-            if not cfg.docker_only:  # as cAdvisor: every raw cgroup would take one of the few RMIDs
-                log.warning("--docker_only should be set when collecting Resctrl metrics! See the runtime docs.")
-            addons.append(ResctrlManager(root, paths, features=features, interval_ns=cfg.resctrl_interval))
+        resctrl = load_addon("resctrl")(paths, docker_only=cfg.docker_only, interval_ns=cfg.resctrl_interval)
+        if resctrl is not None:
+            addons.append(resctrl)
     return addons
 
 
