@@ -36,3 +36,17 @@ def test_a_default_daemon_loads_no_unused_client_library(
     assert {"aiohttp", "pycadvisor"} <= packages  # the log does list what is imported
     assert packages & UNUSED_BY_DEFAULT == set()
     assert {m for m in modules if m.startswith(tuple(UNUSED_MODULES))} == set()
+
+
+def test_the_daemon_drops_docstrings_under_the_pid_it_was_started_with(
+    pycadvisor_daemon_factory: Callable[..., Any],
+) -> None:
+    """``python -m pycadvisor`` replaces itself with the same command under ``-OO`` (interpreter.py): about
+    1.3 MiB of docstrings never loaded; ``PYCADVISOR_DOCSTRINGS=1`` keeps them."""
+    d = pycadvisor_daemon_factory()
+    argv = Path(f"/proc/{d.pid}/cmdline").read_bytes().split(b"\0")
+    assert argv[1:4] == [b"-OO", b"-m", b"pycadvisor"]
+    assert argv[4:6] == [b"-listen_ip=127.0.0.1", f"-port={d.port}".encode()]
+    assert d.get("/healthz") == (200, b"ok")
+    kept = pycadvisor_daemon_factory(env={"PYCADVISOR_DOCSTRINGS": "1"})
+    assert Path(f"/proc/{kept.pid}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"pycadvisor"]
