@@ -131,7 +131,10 @@ def import_steps(tree: Tree, python: str) -> tuple[list[dict[str, Any]], dict[st
     )
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     app = subprocess.run([python, "-c", APP_ONLY], env=env, cwd=tree.repo, capture_output=True, text=True, check=True)
-    return rows, json.loads(app.stdout)
+    oo = subprocess.run(
+        [python, "-OO", "-c", APP_ONLY], env=env, cwd=tree.repo, capture_output=True, text=True, check=True
+    )
+    return rows, {**json.loads(app.stdout), "oo_kib": json.loads(oo.stdout)["kib"]}
 
 
 def print_imports(trees: list[Tree], python: str) -> dict[str, Any]:
@@ -153,15 +156,15 @@ def print_imports(trees: list[Tree], python: str) -> dict[str, Any]:
         if row.get("error"):
             line += f"  ({row['error']})"
         print(line)
-    print(
-        f"{'pycadvisor.app alone (a fresh interpreter)':44}"
-        + "".join(f"{mib(results[t.label][1]['kib'])}        {results[t.label][1]['modules']:4d}m" for t in trees)
-        + (
-            f"   {ratio(results[trees[0].label][1]['kib'], results[trees[-1].label][1]['kib'])}"
-            if len(trees) > 1
-            else ""
-        )
-    )
+    apps = [results[t.label][1] for t in trees]
+    for label, key in (
+        ("pycadvisor.app alone (a fresh interpreter)", "kib"),
+        ("... under -OO (no docstrings)", "oo_kib"),
+    ):
+        line = f"{label:44}" + "".join(f"{mib(a[key]) + ' ' * 18:>24}" for a in apps)
+        if len(trees) > 1:
+            line += f"   {ratio(apps[0][key], apps[-1][key])}"
+        print(line)
     for t in trees:
         libs = " ".join(results[t.label][1]["top"])
         print(f"  {t.label}: of the libraries in the table, pycadvisor.app imports: {libs}")
