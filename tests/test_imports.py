@@ -1,10 +1,11 @@
 """A daemon started with the defaults loads no client library it has no use for (issue 18, item 5: its RSS).
 
 Each of these is imported once its feature is configured or used: containerd's gRPC client (grpclib, h2,
-hpack, hyperframe) once its socket exists (container/deferred.py), prometheus_client's parser on the first
-Prometheus application-metrics endpoint (appmetrics/poller.py), bcrypt for an htpasswd file with a bcrypt
-entry (api/authfiles.py), the perf and resctrl collectors with their flag or metric set (host/addons.py).
-``PYTHONPROFILEIMPORTTIME`` makes the daemon log every module it imports.
+hpack, hyperframe) and Docker's and Podman's handlers once their socket exists (container/deferred.py),
+prometheus_client's parser on the first Prometheus application-metrics endpoint (appmetrics/poller.py),
+bcrypt for an htpasswd file with a bcrypt entry (api/authfiles.py), the perf and resctrl collectors with
+their flag or metric set (host/addons.py). ``PYTHONPROFILEIMPORTTIME`` makes the daemon log every module it
+imports.
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ from pathlib import Path
 from typing import Any
 
 UNUSED_BY_DEFAULT = {"grpclib", "h2", "hpack", "hyperframe", "prometheus_client", "bcrypt"}
-# Per-container collectors of flags left at their defaults (host/addons.py).
-UNUSED_MODULES = {"pycadvisor.host.perf", "pycadvisor.host.resctrl"}
+# Per-container collectors of flags left at their defaults (host/addons.py), runtimes without a socket.
+UNUSED_MODULES = {
+    "pycadvisor.host.perf",
+    "pycadvisor.host.resctrl",
+    "pycadvisor.container.docker",
+    "pycadvisor.container.podman",
+    "pycadvisor.container.containerd",
+}
 
 
 def imported_modules(log: str) -> set[str]:
@@ -27,8 +34,13 @@ def imported_modules(log: str) -> set[str]:
 def test_a_default_daemon_loads_no_unused_client_library(
     pycadvisor_daemon_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
-    # A containerd socket path that cannot exist here, so that a host running containerd gives the same answer.
-    d = pycadvisor_daemon_factory(f"-containerd={tmp_path}/containerd.sock", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    # Runtime sockets that cannot exist here, so that a host running these runtimes gives the same answer.
+    d = pycadvisor_daemon_factory(
+        f"-containerd={tmp_path}/containerd.sock",
+        f"-docker=unix://{tmp_path}/docker.sock",
+        f"-podman=unix://{tmp_path}/podman.sock",
+        env={"PYTHONPROFILEIMPORTTIME": "1"},
+    )
     for path in ("/metrics", "/api/v2.0/machine", "/api/v1.3/containers/", "/containers/"):
         assert d.get(path)[0] == 200, path
     modules = imported_modules(Path(d.process.log_path).read_text())

@@ -264,7 +264,8 @@ def _runtime_versions(factories: list[Factory]) -> RuntimeVersions | None:
         return None
 
     async def extra() -> dict[str, str]:
-        info = await docker.info()  # type: ignore[attr-defined]
+        ask = getattr(docker, "info", None)  # none while Docker's socket is absent (container/deferred.py)
+        info = await ask() if ask is not None else None
         if info is None:
             return {}
         return {"docker_version": info.server_version, "docker_api_version": info.api_version}
@@ -279,12 +280,14 @@ def _storage_roots(factories: list[Factory]) -> StorageRoots:
     crio = next((f for f in factories if f.name == "crio"), None)
 
     async def docker_root() -> str | None:
-        info = await docker.info() if docker is not None else None  # type: ignore[attr-defined]
+        ask = getattr(docker, "info", None)  # none without Docker, or while its socket is absent
+        info = await ask() if ask is not None else None
         # cAdvisor labels docker-images only once `docker info` gave a storage driver (fs.go addDockerImagesLabel).
         return info.root_dir if info is not None and info.driver and info.root_dir else None
 
     async def crio_storage() -> CrioStorage | None:
-        info = await crio.info() if crio is not None else None  # type: ignore[attr-defined]
+        ask = getattr(crio, "info", None)
+        info = await ask() if ask is not None else None
         if info is None or not (info.storage_root or info.storage_image):
             return None
         return CrioStorage(info.storage_root, info.storage_image, info.storage_driver)

@@ -13,7 +13,6 @@ import pytest
 
 from pycadvisor.container.docker import (
     DockerFactory,
-    docker_id_from_cgroup,
     filter_envs,
     metadata_from_inspect,
     negotiate_api_version,
@@ -22,6 +21,7 @@ from pycadvisor.container.docker import (
     parse_info,
 )
 from pycadvisor.container.docker_layer import writable_layer_dir
+from pycadvisor.container.ids import docker_id_from_cgroup
 
 CID = "68efbb4f427d5d5405b745d324aa4379c6ee30649ca7ea68a4b066ab968029be"
 

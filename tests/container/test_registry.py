@@ -124,3 +124,38 @@ except RuntimeUnavailable as e:
         f"containerd at {sock} unavailable: no socket False",
         "True k8s.io",
     ]
+
+
+def test_docker_and_podman_without_a_socket_are_stand_ins_that_answer_as_their_factories(tmp_path: Path) -> None:
+    """Docker's and Podman's modules wait for their socket too; until then a root container is "runtime
+    unavailable" (asked again later), a rootless one whose user runs no API service is no Podman container,
+    as the factories answer; a Docker engine over TCP is built at start, as before."""
+    code = f"""
+import asyncio, sys
+from pycadvisor.container.base import RuntimeOptions
+from pycadvisor.container.registry import build_factories
+from pycadvisor.errors import RuntimeUnavailable
+opts = RuntimeOptions(docker="unix://{tmp_path}/docker.sock", podman="unix://{tmp_path}/podman.sock",
+                      host_rootfs={str(tmp_path)!r})
+fs = {{f.name: f for f in build_factories(opts)}}
+print(type(fs["docker"]).__name__, type(fs["podman"]).__name__, "pycadvisor.container.docker" in sys.modules)
+cid = "b" * 64
+for name, cgroup in (("docker", "/docker/" + cid), ("podman", "/machine.slice/libpod-" + cid + ".scope"),
+                     ("podman", "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + cid + ".scope")):
+    try:
+        print(name, fs[name].can_handle_and_accept(cgroup), asyncio.run(fs[name].describe(cgroup)))
+    except RuntimeUnavailable as e:
+        print(name, fs[name].can_handle_and_accept(cgroup), e)
+print(getattr(fs["docker"], "info", None), "pycadvisor.container.podman" in sys.modules)
+tcp = {{f.name: f for f in build_factories(RuntimeOptions(docker="tcp://127.0.0.1:1"))}}
+print(type(tcp["docker"]).__name__)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60).stdout
+    assert out.splitlines() == [
+        "DeferredFactory DeferredFactory False",
+        f"docker (True, True) docker at unix://{tmp_path}/docker.sock unavailable: no socket",
+        f"podman (True, True) podman at unix://{tmp_path}/podman.sock unavailable: no socket",
+        "podman (True, True) None",
+        "None False",
+        "DockerFactory",
+    ]

@@ -1,12 +1,14 @@
 """A runtime imported only once its socket exists (``registry.py`` ``DEFERRED``).
 
-containerd's client pulls grpclib, h2, hpack and hyperframe (about 1.2 MiB of RSS, 43 modules) into every
-daemon, on hosts where no containerd runs too. Until its socket appears this stand-in answers for the
-runtime from its naming rule alone (``container/ids.py``, no I/O) and reports the runtime unavailable, as
-the real factory does while its socket is missing (``containerd.py`` ``_ready``): the manager keeps such
-containers under their raw cgroup names and asks again after 1 s, then with backoff
-(``manager/discovery.py`` ``_retry_runtime``). The first ``describe`` that finds the socket imports the
-runtime's module, builds its factory and hands every later call to it.
+A runtime's client is memory a host without that runtime need not carry: containerd's pulls grpclib, h2,
+hpack and hyperframe (about 1.2 MiB of RSS), Docker's and Podman's their handlers, layer readers and storage
+watchers (about 0.9 MiB). Until the runtime's unix socket appears, this stand-in answers for it from its
+naming rule alone (``container/ids.py``, no I/O) and reports it unavailable, as its own factory does while
+the socket is missing: the manager keeps such containers under their raw cgroup names and asks again after
+1 s, then with backoff (``manager/discovery.py`` ``_retry_runtime``). The first call that finds the socket
+(a ``describe``, or any other member the app asks for: Docker's ``info``, ``exit_code``...) imports the
+runtime's module, builds its factory and hands every later call to it. A runtime reached over TCP, or with
+TLS files to check at start, is built at start as before (``Deferral.socket`` gives None).
 """
 
 from __future__ import annotations
@@ -31,12 +33,21 @@ def unix_socket_path(endpoint: str, runtime: str) -> str:
     return path
 
 
+def local_socket(endpoint: str) -> str | None:
+    """The path of a ``unix://`` or bare-path endpoint; None for ``tcp://``, ``http(s)://`` and anything else."""
+    path = endpoint[len("unix://") :] if endpoint.startswith("unix://") else endpoint
+    return path if path.startswith("/") else None
+
+
 @dataclass(frozen=True, slots=True)
 class Deferral:
     """What tells a runtime's cgroups and its socket apart before its module is imported."""
 
     endpoint: Callable[[RuntimeOptions], str]  # the endpoint flag's value
+    socket: Callable[[RuntimeOptions], str | None]  # its unix socket; None: build the factory at start
     claims: Callable[[str, RuntimeOptions], bool]  # its naming rule: does it handle (and accept) this cgroup
+    # Podman's rootless containers: the socket of the user that owns the cgroup, when not the main one.
+    own_socket: Callable[[str, RuntimeOptions], str | None] = lambda _name, _opts: None
 
 
 class DeferredFactory:
@@ -45,11 +56,14 @@ class DeferredFactory:
     def __init__(
         self, name: str, opts: RuntimeOptions, deferral: Deferral, build: Callable[[RuntimeOptions], Factory]
     ) -> None:
+        socket = deferral.socket(opts)
+        if socket is None:
+            raise ValueError(f"{name}: endpoint {deferral.endpoint(opts)!r} is not a unix socket: build it at start")
         self.name = name
         self.endpoint = deferral.endpoint(opts)
-        self.socket = unix_socket_path(self.endpoint, name)  # a bad flag fails at start, as the real factory
+        self.socket = socket
         self._opts = opts
-        self._claims = deferral.claims
+        self._deferral = deferral
         self._build = build
         self._real: Factory | None = None
 
@@ -61,18 +75,21 @@ class DeferredFactory:
         """The runtime's own factory, importing its module the first time."""
         if self._real is None:
             self._real = self._build(self._opts)
-            log.info("%s: socket %s present, runtime client loaded", self.name, self.socket)
+            log.info("%s: a socket is present, runtime client loaded", self.name)
         return self._real
 
     def can_handle_and_accept(self, cgroup_name: str) -> tuple[bool, bool]:
         if self._real is not None:
             return self._real.can_handle_and_accept(cgroup_name)
-        handled = self._claims(cgroup_name, self._opts)
+        handled = self._deferral.claims(cgroup_name, self._opts)
         return handled, handled
 
     async def describe(self, cgroup_name: str) -> ContainerMetadata | None:
         if self._real is None:
-            if not os.path.exists(self.socket):
+            own = self._deferral.own_socket(cgroup_name, self._opts)
+            if own is not None and not os.path.exists(own):
+                return None  # a rootless container whose user runs no API service (podman.py _api_for)
+            if own is None and not os.path.exists(self.socket):
                 raise RuntimeUnavailable(f"{self.name} at {self.endpoint} unavailable: no socket")
             self.load()
         assert self._real is not None
@@ -83,9 +100,14 @@ class DeferredFactory:
             await self._real.close()
 
     def __getattr__(self, attr: str) -> Any:
-        # The runtime's other members (containerd's ``exit_code``, ``version``...) exist once it is loaded;
-        # before, the manager's ``getattr(f, "exit_code", None)`` finds none, as for a runtime without them.
-        real = self.__dict__.get("_real")
-        if real is None:
+        # The runtime's other members (``info``, ``exit_code``, ``storage_filesystems``...) exist once it is
+        # loaded, which asking for one does once the socket exists; before, the app's and the manager's
+        # ``getattr(f, "info", None)`` find none, as for a runtime without them.
+        if attr.startswith("__") or "_real" not in self.__dict__:
             raise AttributeError(attr)
+        real = self._real
+        if real is None:
+            if not os.path.exists(self.socket):
+                raise AttributeError(attr)
+            real = self.load()
         return getattr(real, attr)

@@ -21,8 +21,8 @@ import os
 from typing import Final, Protocol
 
 from pycadvisor.container.base import Factory, RuntimeOptions
-from pycadvisor.container.deferred import Deferral, DeferredFactory
-from pycadvisor.container.ids import containerd_id
+from pycadvisor.container.deferred import Deferral, DeferredFactory, local_socket
+from pycadvisor.container.ids import containerd_id, docker_id_from_cgroup, podman_id, rootless_uid
 
 __all__ = ["DEFERRED", "RUNTIME_FACTORIES", "FactoryClass", "build_factories", "load_factory_class"]
 
@@ -35,11 +35,35 @@ RUNTIME_FACTORIES: Final[dict[str, str]] = {
     "docker": "pycadvisor.container.docker:DockerFactory",
 }
 
-# grpclib, h2, hpack, hyperframe: about 1.2 MiB of RSS that a host without containerd need not carry.
+
+def _podman_user_socket(cgroup_name: str, opts: RuntimeOptions) -> str | None:
+    """A rootless container's own API socket, as podman.py ``_api_for`` finds it (``ROOTLESS_SOCKET``)."""
+    uid = rootless_uid(cgroup_name)
+    if uid is None or uid == 0:
+        return None
+    return os.path.join(opts.host_rootfs, f"run/user/{uid}/podman/podman.sock")
+
+
+# Runtimes imported once their socket exists: containerd's grpclib, h2, hpack, hyperframe (about 1.2 MiB of
+# RSS), Docker's and Podman's handlers, layer readers and storage watchers (about 0.9 MiB). CRI-O and Mesos
+# cost little beyond what the HTTP server already imports; systemd nothing.
 DEFERRED: Final[dict[str, Deferral]] = {
+    "podman": Deferral(
+        endpoint=lambda o: o.podman,
+        socket=lambda o: local_socket(o.podman),
+        claims=lambda name, o: podman_id(name) is not None,
+        own_socket=_podman_user_socket,
+    ),
     "containerd": Deferral(
         endpoint=lambda o: o.containerd,
+        socket=lambda o: local_socket(o.containerd) or o.containerd,  # a bad path fails in its factory
         claims=lambda name, o: containerd_id(name, o.containerd_namespace) is not None,
+    ),
+    "docker": Deferral(
+        endpoint=lambda o: o.docker,
+        # TLS files are read (and a bad one stops the start) when the factory is built: build it now.
+        socket=lambda o: None if o.docker_tls else local_socket(o.docker),
+        claims=lambda name, o: docker_id_from_cgroup(name) is not None,
     ),
 }
 
@@ -74,6 +98,9 @@ def build_factories(opts: RuntimeOptions) -> list[Factory]:
         if deferral is None:
             out.append(build_factory(name, opts))
             continue
-        stand_in = DeferredFactory(name, opts, deferral, functools.partial(build_factory, name))
-        out.append(stand_in.load() if os.path.exists(stand_in.socket) else stand_in)
+        socket = deferral.socket(opts)
+        if socket is None or not socket.startswith("/") or os.path.exists(socket):
+            out.append(build_factory(name, opts))  # reached over TCP, TLS to check, a bad path, or present
+            continue
+        out.append(DeferredFactory(name, opts, deferral, functools.partial(build_factory, name)))
     return out
