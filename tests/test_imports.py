@@ -11,9 +11,13 @@ imports.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from pycadvisor.interpreter import KEEP_DOCSTRINGS_ENV, optimized_argv
 
 UNUSED_BY_DEFAULT = {"grpclib", "h2", "hpack", "hyperframe", "prometheus_client", "bcrypt"}
 # Per-container collectors of flags left at their defaults (host/addons.py), runtimes without a socket.
@@ -54,11 +58,18 @@ def test_the_daemon_drops_docstrings_under_the_pid_it_was_started_with(
     pycadvisor_daemon_factory: Callable[..., Any],
 ) -> None:
     """``python -m pycadvisor`` replaces itself with the same command under ``-OO`` (interpreter.py): about
-    1.3 MiB of docstrings never loaded; ``PYCADVISOR_DOCSTRINGS=1`` keeps them."""
+    1.3 MiB of docstrings never loaded."""
     d = pycadvisor_daemon_factory()
     argv = Path(f"/proc/{d.pid}/cmdline").read_bytes().split(b"\0")
     assert argv[1:4] == [b"-OO", b"-m", b"pycadvisor"]
     assert argv[4:6] == [b"-listen_ip=127.0.0.1", f"-port={d.port}".encode()]
     assert d.get("/healthz") == (200, b"ok")
-    kept = pycadvisor_daemon_factory(env={"PYCADVISOR_DOCSTRINGS": "1"})
-    assert Path(f"/proc/{kept.pid}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"pycadvisor"]
+
+
+def test_docstrings_are_kept_on_request_or_when_already_dropped() -> None:
+    assert optimized_argv({KEEP_DOCSTRINGS_ENV: "1"}) is None
+    argv = optimized_argv({})
+    assert argv is not None and argv[:2] == [sys.executable, "-OO"] and argv[2:] == sys.orig_argv[1:]
+    code = "import os; from pycadvisor.interpreter import optimized_argv; print(optimized_argv(os.environ))"
+    out = subprocess.run([sys.executable, "-OO", "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "None"
