@@ -64,6 +64,8 @@ def test_the_daemon_drops_docstrings_under_the_pid_it_was_started_with(
     assert argv[1:4] == [b"-OO", b"-m", b"pycadvisor"]
     assert argv[4:6] == [b"-listen_ip=127.0.0.1", f"-port={d.port}".encode()]
     assert d.get("/healthz") == (200, b"ok")
+    # frozenlist's pure-Python list (interpreter.py LEAN_ENV): its C++ extension would map libstdc++ too.
+    assert "libstdc++" not in Path(f"/proc/{d.pid}/maps").read_text()
 
 
 def test_docstrings_are_kept_on_request_or_when_already_dropped() -> None:

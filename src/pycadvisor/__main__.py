@@ -1,4 +1,4 @@
-"""``python -m pycadvisor`` and the ``pycadvisor`` command: the daemon, under ``-OO`` (``interpreter.py``)."""
+"""``python -m pycadvisor`` and the ``pycadvisor`` command: the daemon under ``-OO``, with ``LEAN_ENV``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import importlib
 import os
 import sys
 
-from pycadvisor.interpreter import optimized_argv
+from pycadvisor.interpreter import LEAN_ENV, optimized_argv
 
 
 def main() -> int:
+    for key, value in LEAN_ENV.items():
+        os.environ.setdefault(key, value)  # before any library is imported, and inherited by the exec
     argv = optimized_argv(os.environ)
     if argv is not None:
         sys.stdout.flush()
