@@ -21,6 +21,7 @@ FLOORS: dict[str, int] = {
     "app": 6,
     "cli": 7,
     "__main__": 8,
+    "interpreter": 0,
     "__init__": 0,
 }  # fmt: skip
 

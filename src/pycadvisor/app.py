@@ -28,12 +28,9 @@ from pycadvisor.container.fsusage import FsUsageTracker
 from pycadvisor.events.limits import parse_limits
 from pycadvisor.events.service import EventService
 from pycadvisor.events.store import EventStore
+from pycadvisor.host.addons import load_addon
+from pycadvisor.host.malloc import MallocTrim
 from pycadvisor.host.paths import HostPaths
-from pycadvisor.host.perf.collector import PerfManager
-from pycadvisor.host.perf.config import load_config
-from pycadvisor.host.resctrl.collector import ResctrlManager
-from pycadvisor.host.resctrl.tree import LLC_OCCUPANCY, MBM_LOCAL, MBM_TOTAL, read_mon_features
-from pycadvisor.host.resctrl.tree import find_root as find_resctrl_root
 from pycadvisor.manager.hostinfo import CrioStorage, HostInfo, RuntimeVersions, StorageRoots
 from pycadvisor.manager.manager import Manager, ManagerOptions
 from pycadvisor.manager.state import StatsAddon
@@ -211,7 +208,7 @@ class Daemon:
         async def events_handler(request: web.Request, name: str) -> web.StreamResponse:
             return await events_response(request, events.store, name)
 
-        gate = HeavyGate()  # one bound for the REST API and /metrics together
+        gate = HeavyGate(on_idle=MallocTrim())  # one bound for the REST API and /metrics together
         ctx = ApiContext(
             manager=manager,
             host=host,
@@ -282,7 +279,8 @@ def _runtime_versions(factories: list[Factory]) -> RuntimeVersions | None:
         return None
 
     async def extra() -> dict[str, str]:
-        info = await docker.info()  # type: ignore[attr-defined]
+        ask = getattr(docker, "info", None)  # none while Docker's socket is absent (container/deferred.py)
+        info = await ask() if ask is not None else None
         if info is None:
             return {}
         return {"docker_version": info.server_version, "docker_api_version": info.api_version}
@@ -297,12 +295,14 @@ def _storage_roots(factories: list[Factory]) -> StorageRoots:
     crio = next((f for f in factories if f.name == "crio"), None)
 
     async def docker_root() -> str | None:
-        info = await docker.info() if docker is not None else None  # type: ignore[attr-defined]
+        ask = getattr(docker, "info", None)  # none without Docker, or while its socket is absent
+        info = await ask() if ask is not None else None
         # cAdvisor labels docker-images only once `docker info` gave a storage driver (fs.go addDockerImagesLabel).
         return info.root_dir if info is not None and info.driver and info.root_dir else None
 
     async def crio_storage() -> CrioStorage | None:
-        info = await crio.info() if crio is not None else None  # type: ignore[attr-defined]
+        ask = getattr(crio, "info", None)
+        info = await ask() if ask is not None else None
         if info is None or not (info.storage_root or info.storage_image):
             return None
         return CrioStorage(info.storage_root, info.storage_image, info.storage_driver)
@@ -372,24 +372,11 @@ def build_addons(cfg: Config, paths: HostPaths, metric_sets: frozenset[str]) -> 
     manager.go ``New`` and ``createContainerLocked``."""
     addons: list[StatsAddon] = []
     if cfg.perf_events_config and "perf_event" in metric_sets:
-        perf = PerfManager(load_config(cfg.perf_events_config), paths)
-        perf.check()
-        addons.append(perf)
+        addons.append(load_addon("perf_event")(cfg.perf_events_config, paths))
     if "resctrl" in metric_sets:
-        root = find_resctrl_root(paths)
-        features = read_mon_features(root) if root is not None else frozenset()
-        if root is None or not features & {LLC_OCCUPANCY, MBM_TOTAL, MBM_LOCAL}:
-            # resctrl/intel/manager.go NewManager: "there are no monitoring features available".
-            log.warning(
-                "resctrl metrics will not be collected: %s",
-                "resctrl is not mounted (mount -t resctrl resctrl /sys/fs/resctrl)"
-                if root is None
-                else f"{root}/info/L3_MON/mon_features lists no monitoring feature",
-            )
-        else:
-            if not cfg.docker_only:  # as cAdvisor: every raw cgroup would take one of the few RMIDs
-                log.warning("--docker_only should be set when collecting Resctrl metrics! See the runtime docs.")
-            addons.append(ResctrlManager(root, paths, features=features, interval_ns=cfg.resctrl_interval))
+        resctrl = load_addon("resctrl")(paths, docker_only=cfg.docker_only, interval_ns=cfg.resctrl_interval)
+        if resctrl is not None:
+            addons.append(resctrl)
     return addons
 
 

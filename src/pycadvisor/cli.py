@@ -19,8 +19,7 @@ from pycadvisor.container.hints import DEFAULT_PATH, load_hints
 from pycadvisor.durations import format_go_duration
 from pycadvisor.events.limits import parse_limits
 from pycadvisor.flags import FlagError, HelpRequested, flag_defs, parse_args, usage
-from pycadvisor.host.perf.collector import PerfManager
-from pycadvisor.host.perf.config import PerfConfigError, load_config
+from pycadvisor.host.addons import load_addon
 from pycadvisor.metrics.sets import MetricSets
 from pycadvisor.storage.options import StorageOptions
 from pycadvisor.storage.registry import build_drivers
@@ -229,12 +228,8 @@ def _validate_files(cfg: Config) -> str | None:
             value = cfg.collector_key if flag_name == "collector_key" else cfg.collector_cert
             return f'invalid value "{value}" for flag -{flag_name}: {e}'
     if cfg.perf_events_config:
-        # cAdvisor perf/manager_libpfm.go NewManager: the file is read and checked at start, whatever the sets;
-        # here each event is also opened once, so one this host cannot count is named before we serve.
-        try:
-            PerfManager(load_config(cfg.perf_events_config), cfg.host_paths()).check()
-        except PerfConfigError as e:
-            return f'invalid value "{cfg.perf_events_config}" for flag -perf_events_config: {e.where}'
-        except OSError as e:  # no perf_event_open here at all
-            return f'invalid value "{cfg.perf_events_config}" for flag -perf_events_config: {e}'
+        # Checked at start whatever the sets, as cAdvisor (host/perf/addon.py config_problem).
+        problem = load_addon("perf_event_check")(cfg.perf_events_config, cfg.host_paths())
+        if problem is not None:
+            return f'invalid value "{cfg.perf_events_config}" for flag -perf_events_config: {problem}'
     return None

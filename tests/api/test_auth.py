@@ -511,8 +511,9 @@ def test_credentials_that_cannot_work_stop_the_start(
 
 
 def test_an_install_without_bcrypt_does_not_start(tmp_path: Any) -> None:
-    """bcrypt is a dependency, imported with the credentials files' module: an install where it cannot be
-    imported stops at start with an error naming it, before any login could answer a 500 traceback."""
+    """bcrypt is a dependency, imported when the file checked at start has a bcrypt entry: an install where
+    it cannot be imported stops at start with an error naming it, before any login could answer a 500
+    traceback."""
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "bcrypt.py").write_text('raise ImportError("bcrypt left out of this install")\n')

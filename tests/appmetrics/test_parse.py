@@ -8,7 +8,8 @@ import json
 import pytest
 
 from pycadvisor.appmetrics.config import GenericConfig, PrometheusConfig, parse_config
-from pycadvisor.appmetrics.parse import ParseError, parse_generic, parse_prometheus
+from pycadvisor.appmetrics.parse import ParseError, parse_generic
+from pycadvisor.appmetrics.promtext import parse_prometheus
 
 NOW = 1_700_000_000_000_000_000
 

@@ -6,8 +6,11 @@ These need the containerd factory listed in ``container/registry.py``.
 from __future__ import annotations
 
 import functools
+import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,3 +149,25 @@ def test_containers_started_after_the_daemon_get_every_stat(
     finally:
         for cid, _ in started:
             ctd.srv.ctr("tasks", "kill", "-s", "SIGKILL", cid, check=False)
+
+
+def test_a_socket_that_appears_after_the_daemon_is_picked_up_and_only_then_loads_grpclib(
+    ctd: Ctd, pycadvisor_daemon_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Started before containerd's socket exists (containerd installed later, or started after the daemon):
+    its containers are raw cgroups and grpclib stays unimported (-X importtime logs every import) until
+    the socket appears; then they are named, as when the socket was there from the start."""
+    sock = tmp_path / "containerd.sock"
+    cid, cgroup = ctd.run()
+    d = pycadvisor_daemon_factory(
+        *FAST, f"-containerd={sock}", "-containerd-namespace=default", env={"PYTHONPROFILEIMPORTTIME": "1"}
+    )
+    wait_until(lambda: get_json_if_ok(d, f"/api/v2.0/spec{cgroup}"), timeout=20, what="the raw cgroup", proc=d.process)
+    assert get_json_if_ok(d, f"/api/v2.0/spec/{cid}?type=containerd") is None
+    log = Path(d.process.log_path)
+    assert not re.search(r"\| +grpclib\b", log.read_text())
+    os.symlink(ctd.srv.socket, sock)  # the socket appears at the flag's path
+    name, spec = wait_spec(d, cid)
+    assert name == cgroup and spec["aliases"] == [cid, cgroup]
+    assert re.search(r"\| +grpclib\b", log.read_text())
+    ctd.srv.ctr("tasks", "kill", "-s", "SIGKILL", cid, check=False)

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from pycadvisor.container.docker import DockerFactory, docker_id_from_cgroup, negotiate_api_version, parse_info
+from pycadvisor.container.docker import DockerFactory, negotiate_api_version, parse_info
 from pycadvisor.container.docker_layer import writable_layer_dir
 from pycadvisor.container.engine_api import filter_envs, metadata_from_inspect, parse_docker_time, parse_event
+from pycadvisor.container.ids import docker_id_from_cgroup
 
 CID = "68efbb4f427d5d5405b745d324aa4379c6ee30649ca7ea68a4b066ab968029be"
 

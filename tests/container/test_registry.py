@@ -13,6 +13,7 @@ import pytest
 from pycadvisor.app import build_factories as factories_from_flags
 from pycadvisor.config import Config
 from pycadvisor.container.base import Factory, RuntimeOptions
+from pycadvisor.container.deferred import DeferredFactory
 from pycadvisor.container.registry import RUNTIME_FACTORIES, build_factories, load_factory_class
 from pycadvisor.flags import parse_args
 from pycadvisor.storage.options import StorageOptions
@@ -66,7 +67,10 @@ def test_flags_reach_the_factories() -> None:
             "containerd": "/run/t/containerd.sock",
             "mesos": "10.0.0.7:5051",
         }
-        assert getattr(by_name["containerd"], "namespace", None) == "moby"
+        # No socket at that path: containerd is a stand-in until one appears (container/deferred.py).
+        ctd = by_name["containerd"]
+        assert isinstance(ctd, DeferredFactory) and not ctd.loaded
+        assert getattr(ctd.load(), "namespace", None) == "moby"
     finally:
         _close(fs)
 
@@ -89,3 +93,69 @@ def test_the_table_imports_no_runtime_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_without_a_containerd_socket_grpclib_is_imported_only_once_the_socket_exists(tmp_path: Path) -> None:
+    """containerd's client (grpclib, h2...) costs RSS: a host without its socket does not carry it, and the
+    socket appearing later loads it at the next describe (what the manager's retries call)."""
+    sock = tmp_path / "containerd.sock"
+    code = f"""
+import asyncio, socket, sys
+from pycadvisor.container.base import RuntimeOptions
+from pycadvisor.container.registry import build_factories
+from pycadvisor.errors import RuntimeUnavailable
+ctd = next(f for f in build_factories(RuntimeOptions(containerd={str(sock)!r})) if f.name == "containerd")
+cgroup = "/kubepods/besteffort/pod1/" + "a" * 64
+print(ctd.can_handle_and_accept(cgroup), ctd.can_handle_and_accept("/docker/" + "a" * 64), "grpclib" in sys.modules)
+try:
+    asyncio.run(ctd.describe(cgroup))
+except RuntimeUnavailable as e:
+    print(e, "grpclib" in sys.modules)
+srv = socket.socket(socket.AF_UNIX)
+srv.bind({str(sock)!r})  # a socket that does not answer gRPC: still unavailable, but now loaded
+try:
+    asyncio.run(ctd.describe(cgroup))
+except RuntimeUnavailable as e:
+    print("grpclib" in sys.modules, getattr(ctd, "namespace"))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60).stdout
+    assert out.splitlines() == [
+        "(True, True) (False, False) False",
+        f"containerd at {sock} unavailable: no socket False",
+        "True k8s.io",
+    ]
+
+
+def test_docker_and_podman_without_a_socket_are_stand_ins_that_answer_as_their_factories(tmp_path: Path) -> None:
+    """Docker's and Podman's modules wait for their socket too; until then a root container is "runtime
+    unavailable" (asked again later), a rootless one whose user runs no API service is no Podman container,
+    as the factories answer; a Docker engine over TCP is built at start, as before."""
+    code = f"""
+import asyncio, sys
+from pycadvisor.container.base import RuntimeOptions
+from pycadvisor.container.registry import build_factories
+from pycadvisor.errors import RuntimeUnavailable
+opts = RuntimeOptions(docker="unix://{tmp_path}/docker.sock", podman="unix://{tmp_path}/podman.sock",
+                      host_rootfs={str(tmp_path)!r})
+fs = {{f.name: f for f in build_factories(opts)}}
+print(type(fs["docker"]).__name__, type(fs["podman"]).__name__, "pycadvisor.container.docker" in sys.modules)
+cid = "b" * 64
+for name, cgroup in (("docker", "/docker/" + cid), ("podman", "/machine.slice/libpod-" + cid + ".scope"),
+                     ("podman", "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + cid + ".scope")):
+    try:
+        print(name, fs[name].can_handle_and_accept(cgroup), asyncio.run(fs[name].describe(cgroup)))
+    except RuntimeUnavailable as e:
+        print(name, fs[name].can_handle_and_accept(cgroup), e)
+print(getattr(fs["docker"], "info", None), "pycadvisor.container.podman" in sys.modules)
+tcp = {{f.name: f for f in build_factories(RuntimeOptions(docker="tcp://127.0.0.1:1"))}}
+print(type(tcp["docker"]).__name__)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60).stdout
+    assert out.splitlines() == [
+        "DeferredFactory DeferredFactory False",
+        f"docker (True, True) docker at unix://{tmp_path}/docker.sock unavailable: no socket",
+        f"podman (True, True) podman at unix://{tmp_path}/podman.sock unavailable: no socket",
+        "podman (True, True) None",
+        "None False",
+        "DockerFactory",
+    ]

@@ -3,17 +3,27 @@ with open fds counted from ``st_size`` of ``/proc/self/fd`` where the kernel pro
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from metrics.expo_fixtures import OwnProcess
-from pycadvisor.metrics.runtime import ProcessFamilies, RuntimeMetrics, default_collectors, render_collected
+from pycadvisor.metrics.runtime import (
+    GCFamilies,
+    PlatformFamilies,
+    ProcessFamilies,
+    RuntimeMetrics,
+    default_collectors,
+    render_collected,
+)
 
 PROCESS_FAMILIES = {
     "process_virtual_memory_bytes",
@@ -143,3 +153,37 @@ def test_default_collectors_serve_each_family_once_with_the_python_ones() -> Non
     names = [name for name, _, _ in RuntimeMetrics(default_collectors(OwnProcess())).blocks()]
     assert len(names) == len(set(names))
     assert {"process_cpu_seconds_total", "process_open_fds", "python_info", "python_gc_collections_total"} <= set(names)
+
+
+def test_python_info_and_gc_families_render_as_the_clients() -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    gc.disable()  # no collection between the two reads of gc.get_stats()
+    try:
+        ours = render_collected([*PlatformFamilies().collect(), *GCFamilies().collect()])
+        want = render_collected(registry.collect())
+    finally:
+        gc.enable()
+    assert ours == want
+    assert [name for name, _, _ in ours] == [
+        "python_info",
+        "python_gc_objects_collected_total",
+        "python_gc_objects_uncollectable_total",
+        "python_gc_collections_total",
+    ]
+
+
+def test_the_daemons_metrics_do_not_import_prometheus_client() -> None:
+    """The client costs about 1.1 MiB of RSS (its exposition, WSGI and HTTP servers come with it): the
+    daemon and its /metrics renderer do without it; only an application-metrics endpoint in Prometheus
+    format loads its parser."""
+    code = (
+        "import sys\n"
+        "import pycadvisor.app\n"
+        "from pycadvisor.metrics.runtime import RuntimeMetrics\n"
+        "RuntimeMetrics().blocks()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prometheus_client'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"

@@ -160,3 +160,28 @@ def test_the_gate_runs_a_few_heavy_answers_queues_some_and_refuses_the_rest() ->
 
     peak, refused_at_once, served = asyncio.run(scenario())
     assert (peak, refused_at_once, served) == (2, 3, 5)
+
+
+def test_the_gate_gives_memory_back_once_the_last_heavy_answer_of_a_burst_is_done() -> None:
+    """``on_idle`` (the app's malloc_trim) runs when no heavy answer runs or waits any more: once per burst."""
+    from pycadvisor.api.limits import HeavyGate
+
+    async def scenario() -> list[str]:
+        calls: list[str] = []
+        gate = HeavyGate(active=1, queued=3, on_idle=lambda: calls.append("trim"))
+        release = asyncio.Event()
+
+        async def heavy(name: str) -> None:
+            async with gate.slot():
+                await release.wait()
+                calls.append(name)
+
+        tasks = [asyncio.ensure_future(heavy(n)) for n in ("a", "b", "c")]
+        await asyncio.sleep(0.01)  # one runs, two wait
+        release.set()
+        await asyncio.gather(*tasks)
+        async with gate.slot():  # a lone answer later: its own burst
+            calls.append("d")
+        return calls
+
+    assert asyncio.run(scenario()) == ["a", "b", "c", "trim", "d", "trim"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Final
 
@@ -56,12 +56,20 @@ def overloaded_response() -> web.Response:
 
 
 class HeavyGate:
-    """At most ``active`` heavy responses at once, ``queued`` waiting; more are refused (:class:`Overloaded`)."""
+    """At most ``active`` heavy responses at once, ``queued`` waiting; more are refused (:class:`Overloaded`).
 
-    def __init__(self, *, active: int = ACTIVE, queued: int = QUEUED) -> None:
+    ``on_idle`` runs when the last running heavy response is done and none waits: the app gives the freed
+    pieces' memory back to the kernel there (``host/malloc.py``), once per burst rather than per response.
+    """
+
+    def __init__(
+        self, *, active: int = ACTIVE, queued: int = QUEUED, on_idle: Callable[[], object] | None = None
+    ) -> None:
         self._sem = asyncio.Semaphore(active)
         self._queued = queued
         self._waiting = 0
+        self._running = 0
+        self._on_idle = on_idle
         self.refused = 0  # 503s answered, for the benchmark and tests
 
     @asynccontextmanager
@@ -77,10 +85,17 @@ class HeavyGate:
                 self._waiting -= 1
         else:
             await self._sem.acquire()
+        self._running += 1
         try:
             yield
         finally:
+            self._running -= 1
             self._sem.release()
+            if self._on_idle is not None and not self._running and not self._waiting:
+                try:
+                    self._on_idle()
+                except Exception:  # never the response's failure
+                    log.exception("after heavy responses: %r failed", self._on_idle)
 
 
 class ChunkWriter:

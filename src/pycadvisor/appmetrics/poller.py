@@ -12,21 +12,20 @@ What an endpoint answers over its life is bounded by ``-application_metrics_coun
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from prometheus_client.core import CounterMetricFamily
-
 from pycadvisor.appmetrics.config import CollectorConfig, ConfigError, PrometheusConfig, collector_configs, parse_config
 from pycadvisor.appmetrics.fetch import Fetcher, FetchError, Target, is_container_local
 from pycadvisor.appmetrics.labels import LabelTable
-from pycadvisor.appmetrics.parse import ParseError, Result, generic_specs, parse_generic, parse_prometheus
+from pycadvisor.appmetrics.parse import ParseError, Result, generic_specs, parse_generic
 from pycadvisor.model.container import MetricSpec, MetricVal
 
 log = logging.getLogger(__name__)
@@ -34,6 +33,30 @@ log = logging.getLogger(__name__)
 _LOG_EVERY_S = 60.0  # as cAdvisor's housekeeping errors (manager/container.go: allowErrorLogging)
 _MAX_CONFIG_BYTES = 1 << 20
 _RETRY_FIRST_S, _RETRY_MAX_S = 1.0, 60.0  # a config file not there (or not usable) yet
+# Prometheus text is read with prometheus_client's parser, whose package costs about 1.1 MiB of RSS: it is
+# imported by name on the first poll of a Prometheus endpoint, not with the daemon. Importing a module from a
+# "module:callable" entry when the feature is used is the house's accepted exception to "imports at the top
+# of modules" (as storage/registry.py and container/registry.py do for drivers and runtimes).
+_PROMETHEUS_PARSER = "pycadvisor.appmetrics.promtext:parse_prometheus"
+
+ParsePrometheus = Callable[[str, PrometheusConfig, int, int], Result]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSample:
+    name: str
+    labels: Mapping[str, str]
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFamily:
+    """A counter family with the attributes of a ``prometheus_client`` ``Metric`` (what ``/metrics`` renders)."""
+
+    name: str
+    documentation: str
+    type: str
+    samples: list[ErrorSample]
 
 
 @dataclass(slots=True)
@@ -74,6 +97,7 @@ class AppMetricsPoller:
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
         self._containers: dict[str, _Container] = {}
+        self._parse_prometheus: ParsePrometheus | None = None
 
     # ------------------------------------------------------------------ the manager's side
 
@@ -131,20 +155,23 @@ class AppMetricsPoller:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def families(self) -> Iterable[CounterMetricFamily]:
+    def families(self) -> Iterable[ErrorFamily]:
         """``pycadvisor_appmetrics_errors_total{id, collector}``: failed polls and unusable config files."""
-        fam = CounterMetricFamily(
+        fam = ErrorFamily(
             "pycadvisor_appmetrics_errors",
             "Application metrics endpoints that failed: unusable config files, and polls that failed or answered "
             "what could not be read.",
-            labels=["id", "collector"],
+            "counter",
+            [],
         )
         for c in sorted(self._containers.values(), key=lambda c: c.name):
             counts = dict(c.config_errors)
             for ep in c.endpoints:
                 counts[ep.cfg.name] = counts.get(ep.cfg.name, 0) + ep.errors
             for cname in sorted(counts):
-                fam.add_metric([c.name, cname], counts[cname])
+                fam.samples.append(
+                    ErrorSample("pycadvisor_appmetrics_errors_total", {"id": c.name, "collector": cname}, counts[cname])
+                )
         return [fam]
 
     # ------------------------------------------------------------------ the tasks
@@ -236,8 +263,15 @@ class AppMetricsPoller:
         text = body.decode("utf-8", "replace")
         now = time.time_ns()
         if isinstance(cfg, PrometheusConfig):
-            return parse_prometheus(text, cfg, now, self.count_limit)
+            return self._prometheus_parser()(text, cfg, now, self.count_limit)
         return parse_generic(text, cfg, now)
+
+    def _prometheus_parser(self) -> ParsePrometheus:
+        parse = self._parse_prometheus
+        if parse is None:
+            module, _, attr = _PROMETHEUS_PARSER.partition(":")
+            parse = self._parse_prometheus = getattr(importlib.import_module(module), attr)
+        return parse
 
     def _failed(self, c: _Container, ep: _Endpoint, why: str, *, drop: bool = True) -> None:
         ep.errors += 1

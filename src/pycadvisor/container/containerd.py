@@ -19,8 +19,8 @@ Follows cAdvisor ``container/containerd/{factory,handler,client}.go``:
 Transport: gRPC over the unix socket with grpclib (pure-Python, asyncio-native; about 2 MB of
 RSS against about 10 MB and extra threads for grpcio) and the hand-written messages of
 :mod:`pycadvisor.container.containerd_proto`; every call carries the ``containerd-namespace``
-header. grpclib is a dependency, imported with this module (which the runtime registry imports when
-it builds the factories).
+header. grpclib is a dependency, imported with this module, which the runtime registry imports only
+once the socket exists (``container/deferred.py``).
 
 Live metadata: the objects ``describe`` returns are cached per id and kept current from
 ``Events/Subscribe`` (filtered to the namespace): ``/containers/update`` replaces labels and
@@ -63,6 +63,7 @@ from pycadvisor.container.containerd_proto.messages import (
     VersionResponse,
 )
 from pycadvisor.container.containerd_proto.wire import WireError
+from pycadvisor.container.deferred import unix_socket_path
 from pycadvisor.container.ids import containerd_id
 from pycadvisor.container.watch import cancel_and_wait
 from pycadvisor.errors import RuntimeUnavailable
@@ -91,10 +92,7 @@ _EVENT_TOPICS = ("/tasks/start", "/tasks/exit", "/tasks/delete", "/containers/up
 
 def socket_path(endpoint: str) -> str:
     """The unix socket of ``--containerd`` (``/run/containerd/containerd.sock`` or ``unix:///…``)."""
-    path = endpoint[len("unix://") :] if endpoint.startswith("unix://") else endpoint
-    if not path.startswith("/"):
-        raise ValueError(f"invalid containerd endpoint {endpoint!r}: expected an absolute unix socket path")
-    return path
+    return unix_socket_path(endpoint, NAMESPACE)
 
 
 def envs_from_spec(spec_json: bytes, whitelist: list[str]) -> dict[str, str]:

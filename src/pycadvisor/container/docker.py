@@ -64,7 +64,7 @@ from pycadvisor.container.engine_api import (
     metadata_from_inspect,
     update_from_event,
 )
-from pycadvisor.container.ids import find_id, is_full_id
+from pycadvisor.container.ids import docker_id_from_cgroup
 from pycadvisor.container.runtime_http import RuntimeHttpClient, RuntimeTransportError, split_endpoint
 from pycadvisor.container.watch import cancel_and_wait
 from pycadvisor.errors import RuntimeUnavailable
@@ -83,7 +83,6 @@ DEFAULT_ROOT = "/var/lib/docker"
 CLIENT_MAX_API = (1, 51)
 
 # Basename prefixes of other runtimes' container cgroups (container/ids.py has their rules).
-_OTHER_RUNTIMES = ("libpod-", "cri-containerd-", "crio")
 
 # Events a manager needs: lifecycle (exit codes from "die"), renames and health changes.
 # Docker matches "health_status" as a prefix of "health_status: <status>" (moby events filter #25798).
@@ -94,29 +93,6 @@ _CREATED_RETRY_S = 0.1
 
 
 # ---------------------------------------------------------------- pure helpers
-
-
-def docker_id_from_cgroup(cgroup_name: str) -> str | None:
-    """The container id in a cgroup name, or None when the name is not a Docker container's.
-
-    cAdvisor ``IsContainerName``/``ContainerNameToId``: names ending ``.mount`` are systemd's;
-    otherwise the first run of 64 ``[a-z0-9]`` in the basename (leftmost match of the regexp
-    ``([a-z0-9]{64})``) is the id. Narrower than cAdvisor: basenames of other runtimes' layouts
-    (``libpod-…`` Podman, ``cri-containerd-…`` containerd, ``crio…`` CRI-O) are never Docker's;
-    cAdvisor's docker factory only rejects them after a failed inspect.
-    """
-    if cgroup_name.endswith(".mount"):
-        return None
-    base = cgroup_name.rpartition("/")[2]
-    if is_full_id(base):  # cgroupfs driver: /docker/<id>
-        return base
-    if base.startswith("docker-") and base.endswith(".scope"):  # systemd driver
-        core = base[len("docker-") : -len(".scope")]
-        if is_full_id(core):
-            return core
-    if base.startswith(_OTHER_RUNTIMES):
-        return None
-    return find_id(base)
 
 
 def parse_api_version(text: str) -> tuple[int, int]:

@@ -59,6 +59,34 @@ def _split(cgroup_name: str) -> tuple[str, str]:
     return parent, base
 
 
+# ---------------------------------------------------------------- Docker
+
+_OTHER_RUNTIMES = ("libpod-", "cri-containerd-", "crio")
+
+
+def docker_id_from_cgroup(cgroup_name: str) -> str | None:
+    """The container id in a cgroup name, or None when the name is not a Docker container's.
+
+    cAdvisor ``IsContainerName``/``ContainerNameToId``: names ending ``.mount`` are systemd's;
+    otherwise the first run of 64 ``[a-z0-9]`` in the basename (leftmost match of the regexp
+    ``([a-z0-9]{64})``) is the id. Narrower than cAdvisor: basenames of other runtimes' layouts
+    (``libpod-…`` Podman, ``cri-containerd-…`` containerd, ``crio…`` CRI-O) are never Docker's;
+    cAdvisor's docker factory only rejects them after a failed inspect.
+    """
+    if cgroup_name.endswith(".mount"):
+        return None
+    base = cgroup_name.rpartition("/")[2]
+    if is_full_id(base):  # cgroupfs driver: /docker/<id>
+        return base
+    if base.startswith("docker-") and base.endswith(".scope"):  # systemd driver
+        core = base[len("docker-") : -len(".scope")]
+        if is_full_id(core):
+            return core
+    if base.startswith(_OTHER_RUNTIMES):
+        return None
+    return find_id(base)
+
+
 # ---------------------------------------------------------------- podman
 
 

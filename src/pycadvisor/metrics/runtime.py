@@ -2,23 +2,26 @@
 
 cAdvisor serves the Go client's ``process_*`` and ``go_*`` families; pycadvisor serves the Python
 client's ``process_*`` families, ``python_info`` (``PlatformCollector``) and ``python_gc_*``
-(``GCCollector``), the last two from the client itself in a private registry (never the client's
-global ``REGISTRY``). Samples are re-rendered with Go float formatting so the whole response is uniform.
+(``GCCollector``). Samples are re-rendered with Go float formatting so the whole response is uniform.
 
 The ``process_*`` families come from :class:`ProcessFamilies`, which yields what the client's
 ``ProcessCollector`` yields (names, types, HELP, values) at a fraction of its cost, from the figures
-the manager's host façade reads of ``/proc/self`` (``host/ownprocess.py``).
+the manager's host façade reads of ``/proc/self`` (``host/ownprocess.py``). ``python_info`` and
+``python_gc_*`` come from :class:`PlatformFamilies` and :class:`GCFamilies`, the client's
+``platform_collector.py`` and ``gc_collector.py`` line for line (tests/metrics/test_runtime.py compares
+them with the client's): importing ``prometheus_client`` for these two would cost the daemon about 1.1 MiB
+of RSS (its package imports its exposition, WSGI and HTTP servers), for a dozen lines.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import platform
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
-
-from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector
 
 from pycadvisor.metrics.textformat import family_header, format_value, render_labels
 from pycadvisor.model.process import OwnProcessStats
@@ -132,14 +135,55 @@ class ProcessFamilies:
         return out
 
 
+class PlatformFamilies:
+    """``python_info``, as ``prometheus_client``'s ``PlatformCollector`` yields it on CPython (read once)."""
+
+    def __init__(self) -> None:
+        major, minor, patchlevel = platform.python_version_tuple()
+        labels = {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "major": major,
+            "minor": minor,
+            "patchlevel": patchlevel,
+        }
+        self._families = [
+            Family("python_info", "Python platform information", "gauge", (Sample("python_info", labels, 1),))
+        ]
+
+    def collect(self) -> list[Family]:
+        return self._families
+
+
+class GCFamilies:
+    """``python_gc_*``, as ``prometheus_client``'s ``GCCollector`` yields them: per generation of ``gc.get_stats()``."""
+
+    _FAMILIES = (
+        ("python_gc_objects_collected", "Objects collected during gc", "collected"),
+        ("python_gc_objects_uncollectable", "Uncollectable objects found during GC", "uncollectable"),
+        ("python_gc_collections", "Number of times this generation was collected", "collections"),
+    )
+
+    def collect(self) -> list[Family]:
+        stats = gc.get_stats()
+        return [
+            Family(
+                name,
+                doc,
+                "counter",
+                tuple(Sample(name + "_total", {"generation": str(g)}, st[key]) for g, st in enumerate(stats)),
+            )
+            for name, doc, key in self._FAMILIES
+        ]
+
+
 def default_collectors(own_process: OwnProcessSource | None = None) -> list[Collector]:
-    """Our ``process_*`` families (with a source of them), and the Python client's platform and GC
-    collectors in a private registry."""
+    """Our ``process_*`` families (with a source of them), ``python_info`` and, on CPython (as the client's
+    ``GCCollector``), ``python_gc_*``."""
     out: list[Collector] = [] if own_process is None else [ProcessFamilies(own_process)]
-    registry = CollectorRegistry(auto_describe=False)
-    PlatformCollector(registry=registry)
-    GCCollector(registry=registry)
-    out.append(registry)
+    out.append(PlatformFamilies())
+    if platform.python_implementation() == "CPython":
+        out.append(GCFamilies())
     return out
 
 
