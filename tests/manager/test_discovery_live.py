@@ -156,6 +156,8 @@ def test_limits_written_after_the_directory_are_in_the_spec(
     """A runtime makes a container's directory, then writes its limits (runc: Apply, then Set); on v2 every
     file is there at mkdir with its default. The spec follows without waiting for the global housekeeping
     (an hour here), as cAdvisor's, which re-reads a spec older than 5 s when it serves it."""
+    if test_cgroup.version == 2:  # the memory controller for its children (a runtime's parent has it)
+        test_cgroup.set("cgroup.subtree_control", "+memory")
     d = pycadvisor_daemon_factory("-housekeeping_interval=1s", *FAST[1:])
     cg = test_cgroup.child("limited")
     spec = wait_until(
