@@ -148,3 +148,25 @@ def test_cgroup_removed_and_made_again_under_the_same_name_keeps_sampling(
 
         wait_until(fresh_busy, timeout=15, what=f"samples of the new {cg.name} (restart {restart})")
         burner.stop()
+
+
+def test_limits_written_after_the_directory_are_in_the_spec(
+    pycadvisor_daemon_factory: Callable[..., Any], test_cgroup: TestCgroup
+) -> None:
+    """A runtime makes a container's directory, then writes its limits (runc: Apply, then Set); on v2 every
+    file is there at mkdir with its default. The spec follows without waiting for the global housekeeping
+    (an hour here), as cAdvisor's, which re-reads a spec older than 5 s when it serves it."""
+    if test_cgroup.version == 2:  # the memory controller for its children (a runtime's parent has it)
+        test_cgroup.set("cgroup.subtree_control", "+memory")
+    d = pycadvisor_daemon_factory("-housekeeping_interval=1s", *FAST[1:])
+    cg = test_cgroup.child("limited")
+    spec = wait_until(
+        lambda: d.get("/api/v2.0/spec" + cg.name)[0] == 200 and _spec(d, cg.name),
+        timeout=10,
+        what=f"{cg.name} found",
+    )
+    assert spec["has_memory"] and spec["memory"]["limit"] != 64 << 20
+    cg.set("memory.limit_in_bytes" if cg.version == 1 else "memory.max", 64 << 20)
+    wait_until(
+        lambda: _spec(d, cg.name)["memory"]["limit"] == 64 << 20, timeout=10, what="the limit written afterwards"
+    )

@@ -135,6 +135,9 @@ def test_v2_root_and_mount_units(v2: Manager) -> None:
     s = sample(v2, "/")
     assert s.memory is not None and s.memory.usage == 2831155200  # anon + file: the v2 root has no memory.current
     assert s.memory.working_set == 1572864000
+    # The v2 root has no cpu.weight nor cpu.max: shares and period 0, as cAdvisor (not v1's 1024 and 100000).
+    root = v2.get("/").spec
+    assert (root.cpu.limit, root.cpu.quota, root.cpu.period) == (0, 0, 0)
     init = sample(v2, "/init.scope")
     assert init.processes is not None and (init.processes.threads_current, init.processes.threads_max) == (1, 0)
 

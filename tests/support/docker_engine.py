@@ -5,7 +5,8 @@ The recipe (dockerd's own flags, docs.docker.com/reference/cli/dockerd): ``ip ne
 -H unix://<tmp>/docker.sock --pidfile <tmp>/dockerd.pid --storage-driver=vfs --iptables=false``.
 The namespace has no uplink, so container traffic can only reach the test's own namespaces; the
 daemon runs beside any other daemon on the machine (own sockets, own managed containerd).
-Container cgroups still land in ``/docker/<id>`` (cgroupfs driver).
+Container cgroups still land in ``/docker/<id>`` (cgroupfs driver): under each v1 controller's hierarchy, or
+in the one cgroup2 tree on a v2 only host (scripts/test-v2's guest, where dockerd has no systemd to choose).
 
 The image ``pycad-bb:1`` is built offline: a tar of the static busybox with one symlink per
 applet, ``docker import``-ed. Every ``docker run`` passes ``--pull=never``.
@@ -32,7 +33,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from support.ci import cannot_run, is_root
+from support.cgroups import host_layout
+from support.ci import cannot_run, is_root, timeout_scale
 from support.procs import ManagedProcess, wait_until
 
 IMAGE = "pycad-bb:1"
@@ -94,13 +96,21 @@ class Container:
 class DockerEngine:
     """A dockerd in its own netns (vfs storage unless told); use as a context manager or call :meth:`cleanup`."""
 
-    def __init__(self, *, live_restore: bool = False, shutdown_timeout_s: int = 2, storage_driver: str = "vfs") -> None:
+    def __init__(
+        self,
+        *,
+        live_restore: bool = False,
+        shutdown_timeout_s: int = 2,
+        storage_driver: str = "vfs",
+        data_root: str | None = None,
+    ) -> None:
         self.tag = secrets.token_hex(3)
         self.netns = f"pycad-d-{self.tag}"
         self.dir = f"/tmp/pycad-d-{self.tag}"  # short: containerd's socket path must fit in sun_path
         self.socket = f"{self.dir}/docker.sock"
         self.endpoint = f"unix://{self.socket}"
-        self.data_root = f"{self.dir}/root"
+        # data_root: images and layers elsewhere than the temp dir (a tmpfs /tmp holds no disk counters).
+        self.data_root = data_root or f"{self.dir}/root"
         self.exec_root = f"{self.dir}/exec"
         self.log_path = f"{self.dir}/dockerd.log"
         self.live_restore = live_restore
@@ -228,6 +238,7 @@ class DockerEngine:
                 errors.append(f"ip netns del {self.netns}: {r.stderr.strip()}")
             self._netns_made = False
         shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.data_root, ignore_errors=True)
         if errors:
             raise RuntimeError("docker engine cleanup: " + "; ".join(errors))
 
@@ -241,7 +252,7 @@ class DockerEngine:
 
     def api_get(self, path: str, *, timeout: float = 30.0) -> Any:
         """GET ``path`` on the engine's socket; JSON decoded when the answer is JSON."""
-        conn = _UnixHTTPConnection(self.socket, timeout)
+        conn = _UnixHTTPConnection(self.socket, timeout * timeout_scale())
         try:
             conn.request("GET", path)
             resp = conn.getresponse()
@@ -262,7 +273,7 @@ class DockerEngine:
             [self._cli, "-H", self.endpoint, *args],
             input=stdin,
             capture_output=True,
-            timeout=timeout,
+            timeout=timeout * timeout_scale(),  # an emulated guest (scripts/test-v2) runs runc 30-100x slower
             env=env,
         )
         if check and r.returncode != 0:
@@ -366,8 +377,8 @@ class DockerEngine:
             r = subprocess.run(["ip", "netns", "pids", self.netns], capture_output=True, text=True)
             pids.update(int(p) for p in r.stdout.split() if p.isdigit())
         for cid in self._ids:
-            for ctrl in ("pids", "memory", "cpu"):
-                with contextlib.suppress(OSError), open(f"{CGROUP_ROOT}/{ctrl}/docker/{cid}/cgroup.procs") as f:
+            for path in self._cgroup_dirs(cid):
+                with contextlib.suppress(OSError), open(f"{path}/cgroup.procs") as f:
                     pids.update(int(p) for p in f.read().split())
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
@@ -382,17 +393,26 @@ class DockerEngine:
         with open("/proc/self/mountinfo") as f:
             for line in f:
                 mp = line.split()[4].replace("\\040", " ")
-                if mp == self.dir or mp.startswith(self.dir + "/"):
+                if any(mp == d or mp.startswith(d + "/") for d in (self.dir, self.data_root)):
                     mounts.append(mp)
         for mp in sorted(mounts, key=len, reverse=True):
             subprocess.run(["umount", "-l", mp], capture_output=True)
 
+    @staticmethod
+    def _cgroup_dirs(cid: str) -> list[str]:
+        """The directories of container ``cid``'s cgroup: one per v1 hierarchy, or the one of the cgroup2 tree."""
+        layout = host_layout()
+        if layout is not None and layout.version == 2:
+            return [f"{CGROUP_ROOT}/docker/{cid}"]
+        try:
+            hierarchies = os.listdir(CGROUP_ROOT)
+        except OSError:
+            return []
+        return [f"{CGROUP_ROOT}/{h}/docker/{cid}" for h in hierarchies]
+
     def _remove_cgroups(self, errors: list[str]) -> None:
-        if not os.path.isdir(CGROUP_ROOT):
-            return
-        for ctrl in os.listdir(CGROUP_ROOT):
-            for cid in self._ids:
-                path = f"{CGROUP_ROOT}/{ctrl}/docker/{cid}"
+        for cid in self._ids:
+            for path in self._cgroup_dirs(cid):
                 if not os.path.isdir(path):
                     continue
                 for attempt in range(50):

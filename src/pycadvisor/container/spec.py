@@ -102,10 +102,14 @@ def read_spec(
         spec.has_processes = b"pids" in controllers or is_root
         spec.has_hugetlb = b"hugetlb" in controllers
         if spec.has_cpu:
+            # Where cpu.weight or cpu.max is absent (the root cgroup has neither: kernel/sched/core.c
+            # cpu_files are CFTYPE_NOT_ON_ROOT) the shares and the period are 0, as cAdvisor's
+            # lib/container/common/helpers.go getSpecInternal leaves them; not v1's defaults 1024 and 100000.
             w = _read(os.path.join(d, "cpu.weight"))
-            quota, period = parse_cpu_max(_read(os.path.join(d, "cpu.max")) or b"max 100000")
+            cpu_max = _read(os.path.join(d, "cpu.max"))
+            quota, period = parse_cpu_max(cpu_max) if cpu_max else (0, 0)
             spec.cpu = CpuSpec(
-                limit=weight_to_shares(int(w)) if w else 1024,
+                limit=weight_to_shares(int(w)) if w else 0,
                 quota=quota,
                 period=period,
                 mask=_cpu_mask(_read(os.path.join(d, "cpuset.cpus.effective")), num_cpus),

@@ -28,7 +28,8 @@ log = logging.getLogger("pycadvisor.manager.manager")
 
 # A new container's missing controller directories are looked for before each of its first samples
 # (besides inotify and the global housekeeping): runtimes make them one hierarchy after another
-# within milliseconds, and an inotify event can be missed (a watch added just after a mkdir).
+# within milliseconds, and an inotify event can be missed (a watch added just after a mkdir). Its spec
+# is read again meanwhile: the limits are written after the directories are made.
 _SETTLING_SAMPLES = 10
 # A runtime that did not answer is asked again after 1 s (the factories' own fail-fast window), then
 # 2, 4, 8 s, and then every 10 s until it answers (or the next global housekeeping does it sooner).
@@ -177,7 +178,7 @@ class Discovery(ManagerState):
             handled_by=handled_by,
             hint=hint,
             interval_ns=self.opts.housekeeping_interval_ns,
-            settling=0 if collector.complete else _SETTLING_SAMPLES,
+            settling=_SETTLING_SAMPLES,
         )
         self._attach_addons(state)
         self.containers[name] = state

@@ -108,9 +108,14 @@ class Scheduler(ManagerState):
         if st.name == "/" and self.opts.disable_root_cgroup_stats:
             return False
         if st.settling:
+            # A runtime writes a container's limits (cpu.weight, cpu.max, memory.max) after it made the
+            # directories: runc's cgroup manager Apply, then Set (libcontainer/process_linux.go). On v2 the
+            # files exist at mkdir with their defaults, so the spec read when the directory appeared is
+            # read again until the container settles; cAdvisor re-reads it when served if older than 5 s
+            # (manager/container.go GetInfo -> updateSpec).
             st.settling -= 1
-            if self._sync_controllers(st) and st.collector.complete:
-                st.settling = 0
+            if st.collector.complete or not self._sync_controllers(st):
+                self._refresh_spec(st)
         elif st.collector.v2_partial:
             # cgroup v2: controllers enabled in the parent after the directory was made (a runtime, or a
             # user, writing cgroup.subtree_control later) are read from the next sample on; cAdvisor
