@@ -77,19 +77,48 @@ class Discovery(ManagerState):
         if st is None:
             self._add(name, found_ns=self.clock.now_ns())
         else:  # its directory in one more hierarchy
-            self._sync_controllers(st)
+            self._sync_soon(name)
 
     def _on_cgroup_removed(self, name: str) -> None:
         # Remove the container and any descendants whose directories are gone from every hierarchy;
         # those still in some hierarchy lose the controllers whose directories went away.
-        for n in [n for n in self.containers if n == name or n.startswith(name + "/")]:
-            st = self.containers.get(n)
-            if st is None:
+        for n in self._subtree(name):
+            self._sync_soon(n)
+
+    def _subtree(self, name: str) -> list[str]:
+        """``name`` and the tracked containers below it, from the children index (not every container's name)."""
+        below = name + "/" if name != "/" else "/"
+        out = [name] if name in self.containers else []
+        for parent, kids in self._kids.items():
+            if parent == name or parent.startswith(below):
+                out += kids
+        out.sort()  # parents before their children, as the scan adds them
+        return out
+
+    def _sync_soon(self, name: str) -> None:
+        """Follow ``name``'s controller directories once the inotify events read with this one are handled: remove
+        it if none is left, else read the ones there.
+
+        Runtimes make and remove a container's directories one hierarchy after another (twelve on a v1 host), and
+        the events come together: each used to look at every controller directory and read the spec again. As
+        before, what counts is the directories there when the events are handled, not when they were sent."""
+        first = not self._sync_pending
+        self._sync_pending.add(name)
+        if self._loop is None:  # not started (no watcher either): at once
+            self._sync_pending_now()
+        elif first:
+            self._loop.call_soon(self._sync_pending_now)
+
+    def _sync_pending_now(self) -> None:
+        names, self._sync_pending = self._sync_pending, set()
+        for name in sorted(names):  # parents before their children
+            st = self.containers.get(name)
+            if st is None or not self._running:
                 continue
             if st.collector.exists():
                 self._sync_controllers(st)
             else:
-                self._remove(n)
+                self._remove(name)
 
     def _sync_controllers(self, st: ContainerState, *, reopen: bool = False) -> bool:
         """Follow the container's controller directories as they appear and vanish: the collector reads
@@ -197,9 +226,12 @@ class Discovery(ManagerState):
         st = self.containers.pop(name, None)
         if st is None:
             return
-        kids = self._kids.get(os.path.dirname(name))
+        parent = os.path.dirname(name)
+        kids = self._kids.get(parent)
         if kids is not None:
             kids.discard(name)
+            if not kids:  # a removed pod's or slice's entry must not stay behind (churn)
+                del self._kids[parent]
         st.due_ns = 0  # its heap entry, if any, is now stale
         st.collector.close()
         st.close_addons()
