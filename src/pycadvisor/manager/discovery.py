@@ -45,14 +45,23 @@ class Discovery(ManagerState):
             return [self.paths.in_rootfs(self.mounts.v2)]
         return sorted({self.paths.in_rootfs(mp) for mp in self.mounts.v1.values()})
 
-    def _list_cgroups(self) -> set[str]:
-        names = {"/"}
-        for root in self._hierarchy_roots():
-            names.update(name for name, _ in cgroup_dirs_below(root))
-        return names
+    def _list_cgroups(self) -> dict[str, set[str]]:
+        """The name of every cgroup directory, ``/`` included, per hierarchy root."""
+        return {root: {"/", *(name for name, _ in cgroup_dirs_below(root))} for root in self._hierarchy_roots()}
 
-    def _scan(self) -> None:
-        present = self._list_cgroups()
+    def _controller_roots(self) -> dict[str, str]:
+        """Each controller's hierarchy root, as the collectors' directories are built (``cgroup_dirs``)."""
+        assert self.mounts is not None
+        if self.mounts.is_v2:
+            assert self.mounts.v2 is not None
+            return {"unified": self.paths.in_rootfs(self.mounts.v2)}
+        roots = {ctrl: self.paths.in_rootfs(mp) for ctrl, mp in self.mounts.v1.items()}
+        if self.mounts.v2:  # hybrid: the unified twin, not among the hierarchies scanned
+            roots["unified"] = self.paths.in_rootfs(self.mounts.v2)
+        return roots
+
+    def _scan(self, listing: dict[str, set[str]] | None = None) -> None:
+        present = set().union(*(listing or self._list_cgroups()).values())
         for name in sorted(present - self.containers.keys()):
             self._add(name)
         for name in sorted(self.containers.keys() - present):
@@ -120,13 +129,15 @@ class Discovery(ManagerState):
             else:
                 self._remove(name)
 
-    def _sync_controllers(self, st: ContainerState, *, reopen: bool = False) -> bool:
+    def _sync_controllers(
+        self, st: ContainerState, *, reopen: bool = False, present: dict[str, str] | None = None
+    ) -> bool:
         """Follow the container's controller directories as they appear and vanish: the collector reads
         the ones that exist, the spec's ``has_*`` and limits follow, and OOM counting starts once the
-        memory directory exists. Returns True if the set changed. ``reopen``: see
+        memory directory exists. Returns True if the set changed. ``reopen``, ``present``: see
         :meth:`CgroupCollector.refresh_controllers`."""
         mem_before = self._memory_dir(st)
-        if not st.collector.refresh_controllers(reopen=reopen):
+        if not st.collector.refresh_controllers(reopen=reopen, present=present):
             return False
         self._refresh_spec(st)
         mem = self._memory_dir(st)
@@ -143,10 +154,12 @@ class Discovery(ManagerState):
         return dirs.get("memory") or (dirs.get("unified") if self.mounts.is_v2 else None)
 
     def _global_housekeeping(self) -> None:
-        self._scan()
+        listing = self._list_cgroups()
+        self._scan(listing)
+        roots = self._controller_roots()
         for st in list(self.containers.values()):
             st.collector.forget_missing()
-            if not self._sync_controllers(st):
+            if not self._sync_controllers(st, present=_listed_dirs(st, listing, roots)):
                 self._refresh_spec(st)
             if st.handled_by and (st.metadata is None or self._runtime_down.get(st.handled_by)):
                 self._spawn(self._describe(st))
@@ -420,4 +433,19 @@ def _decorate(spec: ContainerSpec, meta: ContainerMetadata | None) -> ContainerS
         out.has_network = True
     if meta.fs_dirs or meta.layer_stats is not None:
         out.has_filesystem = True
+    return out
+
+
+def _listed_dirs(st: ContainerState, listing: dict[str, set[str]], roots: dict[str, str]) -> dict[str, str]:
+    """The controller directories of ``st`` that a scan's ``listing`` holds (``os.path.isdir`` for a hierarchy it
+    did not list): the global housekeeping's check of every container without a ``stat`` per controller (a
+    dozen per container on a v1 host, 2,900 ``stat`` calls and half its CPU at 220 containers)."""
+    out: dict[str, str] = {}
+    for ctrl, d in st.collector.expected.items():
+        names = listing.get(roots.get(ctrl, ""))
+        if names is None:
+            if os.path.isdir(d):
+                out[ctrl] = d
+        elif st.name in names:
+            out[ctrl] = d
     return out
