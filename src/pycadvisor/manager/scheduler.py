@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 import random
 import time
 from dataclasses import replace
@@ -109,7 +110,11 @@ class Scheduler(ManagerState):
             return False
         if st.settling:
             st.settling -= 1
-            if self._sync_controllers(st) and st.collector.complete:
+            # The directories it has are followed by inotify and by their reads (ENODEV once removed): only
+            # the missing ones are looked for (a stat each; a dozen per sample on a v1 host before).
+            have, expected = st.collector.dirs, st.collector.expected
+            present = {c: d for c, d in expected.items() if c in have or os.path.isdir(d)}
+            if self._sync_controllers(st, present=present) and st.collector.complete:
                 st.settling = 0
         elif st.collector.v2_partial:
             # cgroup v2: controllers enabled in the parent after the directory was made (a runtime, or a
