@@ -46,14 +46,23 @@ class Discovery(ManagerState):
             return [self.paths.in_rootfs(self.mounts.v2)]
         return sorted({self.paths.in_rootfs(mp) for mp in self.mounts.v1.values()})
 
-    def _list_cgroups(self) -> set[str]:
-        names = {"/"}
-        for root in self._hierarchy_roots():
-            names.update(name for name, _ in cgroup_dirs_below(root))
-        return names
+    def _list_cgroups(self) -> dict[str, set[str]]:
+        """The name of every cgroup directory, ``/`` included, per hierarchy root."""
+        return {root: {"/", *(name for name, _ in cgroup_dirs_below(root))} for root in self._hierarchy_roots()}
 
-    def _scan(self) -> None:
-        present = self._list_cgroups()
+    def _controller_roots(self) -> dict[str, str]:
+        """Each controller's hierarchy root, as the collectors' directories are built (``cgroup_dirs``)."""
+        assert self.mounts is not None
+        if self.mounts.is_v2:
+            assert self.mounts.v2 is not None
+            return {"unified": self.paths.in_rootfs(self.mounts.v2)}
+        roots = {ctrl: self.paths.in_rootfs(mp) for ctrl, mp in self.mounts.v1.items()}
+        if self.mounts.v2:  # hybrid: the unified twin, not among the hierarchies scanned
+            roots["unified"] = self.paths.in_rootfs(self.mounts.v2)
+        return roots
+
+    def _scan(self, listing: dict[str, set[str]] | None = None) -> None:
+        present = set().union(*(listing or self._list_cgroups()).values())
         for name in sorted(present - self.containers.keys()):
             self._add(name)
         for name in sorted(self.containers.keys() - present):
@@ -78,27 +87,58 @@ class Discovery(ManagerState):
         if st is None:
             self._add(name, found_ns=self.clock.now_ns())
         else:  # its directory in one more hierarchy
-            self._sync_controllers(st)
+            self._sync_soon(name)
 
     def _on_cgroup_removed(self, name: str) -> None:
         # Remove the container and any descendants whose directories are gone from every hierarchy;
         # those still in some hierarchy lose the controllers whose directories went away.
-        for n in [n for n in self.containers if n == name or n.startswith(name + "/")]:
-            st = self.containers.get(n)
-            if st is None:
+        for n in self._subtree(name):
+            self._sync_soon(n)
+
+    def _subtree(self, name: str) -> list[str]:
+        """``name`` and the tracked containers below it, from the children index (not every container's name)."""
+        below = name + "/" if name != "/" else "/"
+        out = [name] if name in self.containers else []
+        for parent, kids in self._kids.items():
+            if parent == name or parent.startswith(below):
+                out += kids
+        out.sort()  # parents before their children, as the scan adds them
+        return out
+
+    def _sync_soon(self, name: str) -> None:
+        """Follow ``name``'s controller directories once the inotify events read with this one are handled: remove
+        it if none is left, else read the ones there.
+
+        Runtimes make and remove a container's directories one hierarchy after another (twelve on a v1 host), and
+        the events come together: each used to look at every controller directory and read the spec again. As
+        before, what counts is the directories there when the events are handled, not when they were sent."""
+        first = not self._sync_pending
+        self._sync_pending.add(name)
+        if self._loop is None:  # not started (no watcher either): at once
+            self._sync_pending_now()
+        elif first:
+            self._loop.call_soon(self._sync_pending_now)
+
+    def _sync_pending_now(self) -> None:
+        names, self._sync_pending = self._sync_pending, set()
+        for name in sorted(names):  # parents before their children
+            st = self.containers.get(name)
+            if st is None or not self._running:
                 continue
             if st.collector.exists():
                 self._sync_controllers(st)
             else:
-                self._remove(n)
+                self._remove(name)
 
-    def _sync_controllers(self, st: ContainerState, *, reopen: bool = False) -> bool:
+    def _sync_controllers(
+        self, st: ContainerState, *, reopen: bool = False, present: dict[str, str] | None = None
+    ) -> bool:
         """Follow the container's controller directories as they appear and vanish: the collector reads
         the ones that exist, the spec's ``has_*`` and limits follow, and OOM counting starts once the
-        memory directory exists. Returns True if the set changed. ``reopen``: see
+        memory directory exists. Returns True if the set changed. ``reopen``, ``present``: see
         :meth:`CgroupCollector.refresh_controllers`."""
         mem_before = self._memory_dir(st)
-        if not st.collector.refresh_controllers(reopen=reopen):
+        if not st.collector.refresh_controllers(reopen=reopen, present=present):
             return False
         self._refresh_spec(st)
         mem = self._memory_dir(st)
@@ -115,10 +155,12 @@ class Discovery(ManagerState):
         return dirs.get("memory") or (dirs.get("unified") if self.mounts.is_v2 else None)
 
     def _global_housekeeping(self) -> None:
-        self._scan()
+        listing = self._list_cgroups()
+        self._scan(listing)
+        roots = self._controller_roots()
         for st in list(self.containers.values()):
             st.collector.forget_missing()
-            if not self._sync_controllers(st):
+            if not self._sync_controllers(st, present=_listed_dirs(st, listing, roots)):
                 self._refresh_spec(st)
             if st.handled_by and (st.metadata is None or self._runtime_down.get(st.handled_by)):
                 self._spawn(self._describe(st))
@@ -198,9 +240,12 @@ class Discovery(ManagerState):
         st = self.containers.pop(name, None)
         if st is None:
             return
-        kids = self._kids.get(os.path.dirname(name))
+        parent = os.path.dirname(name)
+        kids = self._kids.get(parent)
         if kids is not None:
             kids.discard(name)
+            if not kids:  # a removed pod's or slice's entry must not stay behind (churn)
+                del self._kids[parent]
         st.due_ns = 0  # its heap entry, if any, is now stale
         st.collector.close()
         st.close_addons()
@@ -389,4 +434,19 @@ def _decorate(spec: ContainerSpec, meta: ContainerMetadata | None) -> ContainerS
         out.has_network = True
     if meta.fs_dirs or meta.layer_stats is not None:
         out.has_filesystem = True
+    return out
+
+
+def _listed_dirs(st: ContainerState, listing: dict[str, set[str]], roots: dict[str, str]) -> dict[str, str]:
+    """The controller directories of ``st`` that a scan's ``listing`` holds (``os.path.isdir`` for a hierarchy it
+    did not list): the global housekeeping's check of every container without a ``stat`` per controller (a
+    dozen per container on a v1 host, 2,900 ``stat`` calls and half its CPU at 220 containers)."""
+    out: dict[str, str] = {}
+    for ctrl, d in st.collector.expected.items():
+        names = listing.get(roots.get(ctrl, ""))
+        if names is None:
+            if os.path.isdir(d):
+                out[ctrl] = d
+        elif st.name in names:
+            out[ctrl] = d
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 import random
 import time
 from dataclasses import replace
@@ -114,8 +115,15 @@ class Scheduler(ManagerState):
             # read again until the container settles; cAdvisor re-reads it when served if older than 5 s
             # (manager/container.go GetInfo -> updateSpec).
             st.settling -= 1
-            if st.collector.complete or not self._sync_controllers(st):
+            if st.collector.complete:
                 self._refresh_spec(st)
+            else:
+                # The directories it has are followed by inotify and by their reads (ENODEV once removed): only
+                # the missing ones are looked for (a stat each; a dozen per sample on a v1 host before).
+                have, expected = st.collector.dirs, st.collector.expected
+                present = {c: d for c, d in expected.items() if c in have or os.path.isdir(d)}
+                if not self._sync_controllers(st, present=present):
+                    self._refresh_spec(st)
         elif st.collector.v2_partial:
             # cgroup v2: controllers enabled in the parent after the directory was made (a runtime, or a
             # user, writing cgroup.subtree_control later) are read from the next sample on; cAdvisor

