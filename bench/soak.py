@@ -26,7 +26,8 @@ run's private dockerd, other benches) do not come and go in its figures:
   and, while their runtime does not answer, keep them as raw cgroups (README "Runtimes that fail degrade"), so
   the daemon runs in a private mount namespace (``unshare --mount``) where each cgroup hierarchy shows only its
   root's files and the benchmark's ``/pycadbench-<id>`` (bind mounts over an empty directory), so cgroups other
-  jobs make, before or during the run, never reach it. The host's mounts are untouched;
+  jobs make, before or during the run, never reach it; a FIFO stands in for ``/dev/kmsg`` there, whose OOM
+  kills are the whole host's. The host's mounts are untouched;
 - at the start the daemon's containers must be exactly ``/``, the prefix and the benchmark's cgroups (it says how
   many), and each minute the containers outside the prefix are counted (``foreign``, 0 when isolated).
 
@@ -65,7 +66,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from overhead_kit import httpprobe
+from overhead_kit import heapdiff, httpprobe
 from overhead_kit.cgroups import BenchCgroups, _join, host_layout, kill_tree, sweep_stale
 from overhead_kit.cleanup import Cleanup
 from overhead_kit.daemon import Daemon
@@ -160,6 +161,10 @@ def private_view(argv: list[str], mountpoints: list[str], prefix: str, tmp: str)
             f"mount --bind {q(real + '/' + prefix)} {q(mp + '/' + prefix)}; fi",
             f"mount -o remount,ro,bind {q(mp)}",
         ]
+    # The kernel log is the host's too: another job's OOM kills would be stored and streamed (events/kmsg.py). A FIFO
+    # that no one writes to stands in for it (kmsg.py takes a pipe; the cgroups' own kill counters still count).
+    fifo = os.path.join(tmp, "kmsg")
+    lines += [f"mkfifo {q(fifo)}", f"mount --bind {q(fifo)} /dev/kmsg"]
     lines.append('exec "$@"')
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(lines), "sh", *argv]
 
@@ -380,6 +385,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         tmp = tempfile.mkdtemp(prefix="pycadsoak-")
         cleanup.push("tempdir", functools.partial(shutil.rmtree, tmp, ignore_errors=True))
+        if args.heap_diff:
+            flags.append("-profiling")  # /debug/pprof/heap: tracemalloc from the start
         if args.whole_host:
             d = Daemon("soak", free_port(), flags, log_path=args.log)
         else:
@@ -403,6 +410,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cleanup.push("stream", stream.close)
         t0 = time.monotonic()
         rows: list[dict[str, Any]] = []
+        heap_before: dict[str, heapdiff.Site] | None = None
+        heap_minute = 0.0
         scrapes = scrape_errors = 0
         next_scrape, next_minute = t0, t0 + args.period
         print("minute " + " ".join(f"{s:>16}" for s in COLUMNS), flush=True)
@@ -422,6 +431,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     churn.add()
                 row = sample(d, minute, stream, churn, cg.name)
                 rows.append(row)
+                if args.heap_diff and heap_before is None and minute >= args.settle:
+                    heap_before, heap_minute = heapdiff.snapshot(d.port), row["minute"]
                 print(f"{row['minute']:>6} " + " ".join(f"{row[s]:>16}" for s in COLUMNS), flush=True)
                 next_minute += args.period
                 if minute >= args.minutes - 0.01:
@@ -466,6 +477,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             *out["foreign_names"][:5],
         )
         print(f"host load at end (1/5/15 min): {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
+        if heap_before is not None:
+            grown = heapdiff.growth(heap_before, heapdiff.snapshot(d.port))
+            out["heap_growth"] = [[g.where, g.kib, g.blocks] for g in grown]
+            print(f"Python heap growth from minute {heap_minute} to the end (tracemalloc through -profiling, whose "
+                  "traces are in this run's RSS), top sites:")  # fmt: skip
+            for g in grown:
+                print(f"  {g.kib:+10.1f} KiB {g.blocks:+8d} blocks  {g.where}")
         print(json.dumps(out))
         if args.save:
             with open(args.save, "a") as f:
@@ -485,6 +503,11 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=10.0, help="minutes left out of the slopes")
     ap.add_argument("--event-limit", type=int, default=50, help="-event_storage_event_limit=default=N of the daemon")
     ap.add_argument("--flags", default="", help="extra daemon flags, space-separated")
+    ap.add_argument(
+        "--heap-diff",
+        action="store_true",
+        help="start the daemon with -profiling and diff its Python heap between --settle and the end",
+    )
     ap.add_argument("--whole-host", action="store_true", help="watch every cgroup of the host, not only ours")
     ap.add_argument("--log", default="/tmp/pycadvisor-soak.log")
     ap.add_argument("--save")
