@@ -39,10 +39,11 @@ Each minute it records the daemon's RSS (``VmRSS``), open fds, threads, kernel i
 lines of its inotify fds' fdinfo, fs/notify/fdinfo.c), history entries (samples held, from
 ``/api/v2.0/stats/?recursive=true&count=-1``), stored events (the same events query with ``max_events=-1``),
 tracked containers and events streamed. After the first ``--settle`` (10) minutes, a least-squares slope per
-hour is fitted to each series and one verdict line printed per series: flat is RSS within 1 MiB/h, fds,
-threads, watches, history entries and containers within 1 % of their mean per hour, and the event store flat
-once it has filled (fitted from the minute it reached its largest size on). The script prints the host's load,
-the table, the slopes, the verdicts and one JSON line (``--save`` appends it to a file).
+hour is fitted to each series, with its standard error (what the minute-to-minute noise alone would give), and
+one verdict line printed per series: flat is RSS within 1 MiB/h, fds, threads, watches, history entries and
+containers within 1 % of their mean per hour, and the event store flat once it has filled (fitted from the minute
+it reached its largest size on). The script prints the host's load, the table, the slopes, the verdicts and one
+JSON line with every row (``--save`` appends it to a file).
 """
 
 from __future__ import annotations
@@ -51,10 +52,12 @@ import argparse
 import contextlib
 import functools
 import json
+import math
 import os
 import shlex
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -270,12 +273,20 @@ class EventStream:
 
 def slope_per_hour(xs: list[float], ys: list[float]) -> float:
     """Least-squares slope of ys over xs (minutes), per hour."""
-    n = len(xs)
-    if n < 2:
+    if len(xs) < 2 or len(set(xs)) < 2:
         return 0.0
-    mx, my = sum(xs) / n, sum(ys) / n
-    den = sum((x - mx) ** 2 for x in xs)
-    return 0.0 if den == 0 else 60 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den
+    return 60 * statistics.linear_regression(xs, ys).slope
+
+
+def slope_stderr_per_hour(xs: list[float], ys: list[float]) -> float | None:
+    """Standard error of that slope, per hour: how much of it the minute-to-minute noise alone would give."""
+    n = len(xs)
+    if n < 3 or len(set(xs)) < 2:
+        return None
+    fit = statistics.linear_regression(xs, ys)
+    mx = sum(xs) / n
+    resid = sum((y - fit.intercept - fit.slope * x) ** 2 for x, y in zip(xs, ys, strict=True))
+    return 60 * math.sqrt(resid / (n - 2) / sum((x - mx) ** 2 for x in xs))
 
 
 def expected_names(cg: BenchCgroups, churn: Churn) -> set[str]:
@@ -289,6 +300,7 @@ def verdicts(late: list[dict[str, Any]], rows: list[dict[str, Any]], slopes: dic
     for s in SERIES:
         if s == "rss_mib":
             out[s] = {"flat": abs(slopes[s]) <= RSS_FLAT_MIB_PER_H, "slope": slopes[s], "limit": RSS_FLAT_MIB_PER_H}
+            out[s]["stderr"] = _stderr(late, s)
             continue
         series, fitted = (late, slopes[s])
         if s == "stored_events":
@@ -308,19 +320,26 @@ def verdicts(late: list[dict[str, Any]], rows: list[dict[str, Any]], slopes: dic
             "slope": fitted,
             "limit": limit,
             "mean": round(mean, 1),
+            "stderr": _stderr(series, s),
         }
         if s == "stored_events":
             out[s]["full_from_minute"] = series[0]["minute"] if series else None
     return out
 
 
+def _stderr(rows: list[dict[str, Any]], s: str) -> float | None:
+    err = slope_stderr_per_hour([float(r["minute"]) for r in rows], [float(r[s]) for r in rows])
+    return None if err is None else round(err, 3)
+
+
 def verdict_line(s: str, v: dict[str, Any]) -> str:
     word = "flat" if v["flat"] else "NOT FLAT"
     unit = "MiB/h" if s == "rss_mib" else "/h"
+    pm = "" if v.get("stderr") is None else f" ± {v['stderr']}"
     why = (
-        f"|slope| {abs(v['slope'])} {unit} <= {v['limit']}"
+        f"|slope| {abs(v['slope'])}{pm} {unit} <= {v['limit']}"
         if v["flat"]
-        else f"slope {v['slope']} {unit}, limit {v['limit']}"
+        else f"slope {v['slope']}{pm} {unit}, limit {v['limit']}"
     )
     if s == "stored_events":
         why += (
@@ -462,6 +481,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "all_flat": all(v["flat"] for v in verdict.values()),
             "first": rows[0],
             "last": rows[-1],
+            "rows": rows,
             "scrapes": scrapes,
             "scrape_errors": scrape_errors,
             "stream_error": stream.error,
