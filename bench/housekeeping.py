@@ -38,7 +38,7 @@ from typing import Protocol
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from overhead_kit.cgroups import BenchCgroups, host_layout, sweep_stale
+from overhead_kit.cgroups import bench_cgroups
 from overhead_kit.cleanup import Cleanup
 from pycadvisor.host.paths import HostPaths
 from pycadvisor.manager.manager import Manager, ManagerOptions
@@ -114,14 +114,9 @@ async def measure(seconds: float, count: Callable[[], int]) -> Window:
 
 
 async def run(n: int, rounds: int, window: float, warmup: float) -> dict[str, object]:
-    layout = host_layout()
-    if layout is None:
-        raise SystemExit("no cgroup hierarchy found")
     cleanup = Cleanup()
     cleanup.install()
-    sweep_stale(layout)
-    cg = BenchCgroups(n, layout)
-    cleanup.push("cgroups", cg.close)
+    cg = bench_cgroups(n, cleanup)
     try:
         cg.create()
         print(f"made {n} cgroups under {cg.name} with one sleep each", flush=True)

@@ -35,7 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from overhead_kit.cgroups import BenchCgroups, host_layout, sweep_stale  # noqa: E402
+from overhead_kit.cgroups import BenchCgroups, bench_cgroups  # noqa: E402
 from overhead_kit.cleanup import Cleanup  # noqa: E402
 
 S = 1_000_000_000
@@ -127,14 +127,9 @@ def main() -> None:
     if not glob.glob(os.path.join(old_src, "pycadvisor/host/cgroups/_cgread*.so")):
         for so in glob.glob(os.path.join(new_src, "pycadvisor/host/cgroups/_cgread*.so")):
             shutil.copy(so, os.path.join(old_src, "pycadvisor/host/cgroups/"))
-    layout = host_layout()
-    if layout is None:
-        raise SystemExit("no cgroup hierarchy found")
     cleanup = Cleanup()
     cleanup.install()
-    sweep_stale(layout)
-    cg = BenchCgroups(args.containers, layout)
-    cleanup.push("cgroups", cg.close)
+    cg = bench_cgroups(args.containers, cleanup)
     try:
         cg.create()
         runners = [Runner(build(load(old_src))), Runner(build(load(new_src)))]

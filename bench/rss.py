@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from overhead_kit import httpprobe, procfs
-from overhead_kit.cgroups import BenchCgroups, host_layout, sweep_stale
+from overhead_kit.cgroups import bench_cgroups
 from overhead_kit.cleanup import Cleanup
 from overhead_kit.daemon import REPO, Daemon, default_python
 
@@ -180,14 +180,9 @@ def free_port() -> int:
 
 
 def run_daemons(trees: list[Tree], args: argparse.Namespace, python: str) -> dict[str, Any]:
-    layout = host_layout()
-    if layout is None:
-        raise SystemExit("rss: no cgroup hierarchy found")
     cleanup = Cleanup()
     cleanup.install()
-    sweep_stale(layout)
-    cg = BenchCgroups(args.containers, layout)
-    cleanup.push("cgroups", cg.close)
+    cg = bench_cgroups(args.containers, cleanup)
     try:
         cg.create()
         print(f"\nmade {args.containers} cgroups under {cg.name}", flush=True)

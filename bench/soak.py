@@ -70,7 +70,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from overhead_kit import heapdiff, httpprobe
-from overhead_kit.cgroups import BenchCgroups, _join, host_layout, kill_tree, sweep_stale
+from overhead_kit.cgroups import BenchCgroups, _join, bench_cgroups, kill_tree
 from overhead_kit.cleanup import Cleanup
 from overhead_kit.daemon import Daemon
 
@@ -377,14 +377,9 @@ def sample(d: Daemon, minute: float, stream: EventStream, churn: Churn, prefix_n
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    layout = host_layout()
-    if layout is None:
-        raise SystemExit("no cgroup hierarchy found")
     cleanup = Cleanup()
     cleanup.install()
-    sweep_stale(layout)
-    cg = BenchCgroups(0, layout)
-    cleanup.push("cgroups", cg.close)
+    cg = bench_cgroups(0, cleanup)
     try:
         cg.create()
         churn = Churn(cg)

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from overhead_kit.cleanup import Cleanup
 from overhead_kit.procfs import start_time
 
 PREFIX = "pycadbench-"
@@ -314,3 +315,15 @@ class BenchCgroups:
             kill_tree(path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._registry)
+
+
+def bench_cgroups(n: int, cleanup: Cleanup) -> BenchCgroups:
+    """``n`` benchmark cgroups on this host's layout (not made yet: ``create()``), after sweeping what a killed
+    run left; their removal is pushed to ``cleanup``, which must be installed."""
+    layout = host_layout()
+    if layout is None:
+        raise SystemExit("no cgroup hierarchy found")
+    sweep_stale(layout)
+    cg = BenchCgroups(n, layout)
+    cleanup.push("cgroups", cg.close)
+    return cg
