@@ -359,8 +359,43 @@ static int check_seq(PyObject *o, const char *what, Py_ssize_t n) {
     return 0;
 }
 
+/* A declared reader (spec.py MetricSpec.path/scale, its Python twin spec.path_reader): `path`, a tuple of
+ * attribute names walked from the object, None at any step giving None; the value divided by `scale` (a float)
+ * unless it is NULL. Returns a new reference, or NULL with an error set. The division is Python's own: an int
+ * below 2**53 converts to the same double PyLong_AsDouble gives (exactly), and Objects/floatobject.c float_div
+ * divides the two doubles, as this does; anything else goes through PyNumber_TrueDivide. */
+static PyObject *read_path(PyObject *o, PyObject *path, PyObject *scale, double scale_d) {
+    PyObject *v = Py_NewRef(o);
+    Py_ssize_t k = PyTuple_GET_SIZE(path);
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *next = PyObject_GetAttr(v, PyTuple_GET_ITEM(path, j));
+        Py_DECREF(v);
+        if (next == NULL || next == Py_None) return next;
+        v = next;
+    }
+    if (scale == NULL) return v;
+    PyObject *r;
+    if (PyLong_CheckExact(v)) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred()) {
+            Py_DECREF(v);
+            return NULL;
+        }
+        r = !overflow && x > -EXACT_INT && x < EXACT_INT ? PyFloat_FromDouble((double)x / scale_d)
+                                                         : PyNumber_TrueDivide(v, scale);
+    } else if (PyFloat_CheckExact(v)) {
+        r = PyFloat_FromDouble(PyFloat_AS_DOUBLE(v) / scale_d);
+    } else {
+        r = PyNumber_TrueDivide(v, scale);
+    }
+    Py_DECREF(v);
+    return r;
+}
+
 /* family(name, read, objs, labels, tails) -> count: per i whose value read(objs[i]) (objs[i] itself when
- * read is None) is not None, `name labels[i] " " value tails[i]`. */
+ * read is None) is not None, `name labels[i] " " value tails[i]`. `read` may also be a declared path:
+ * a tuple (attribute names, scale or None), read by read_path with no Python call. */
 static PyObject *writer_family(Writer *w, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "family(name, read, objs, labels, tails)");
@@ -370,6 +405,32 @@ static PyObject *writer_family(Writer *w, PyObject *const *args, Py_ssize_t narg
     if (check_seq(objs, "objs", -1) < 0) return NULL;
     Py_ssize_t n = Py_SIZE(objs);
     if (check_seq(labels, "labels", n) < 0 || check_seq(tails, "tails", n) < 0) return NULL;
+    PyObject *path = NULL, *scale = NULL;
+    double scale_d = 1.0;
+    if (PyTuple_Check(read)) {
+        if (PyTuple_GET_SIZE(read) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(read, 0)) ||
+            PyTuple_GET_SIZE(PyTuple_GET_ITEM(read, 0)) == 0) {
+            PyErr_SetString(PyExc_TypeError, "read: want a callable, None or ((attribute names...), scale)");
+            return NULL;
+        }
+        path = PyTuple_GET_ITEM(read, 0);
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(path); j++) {
+            if (!PyUnicode_Check(PyTuple_GET_ITEM(path, j))) {
+                PyErr_SetString(PyExc_TypeError, "read: attribute names must be str");
+                return NULL;
+            }
+        }
+        scale = PyTuple_GET_ITEM(read, 1);
+        if (scale == Py_None) {
+            scale = NULL;
+        } else {
+            if (!PyFloat_CheckExact(scale)) {
+                PyErr_SetString(PyExc_TypeError, "read: the scale must be a float or None");
+                return NULL;
+            }
+            scale_d = PyFloat_AS_DOUBLE(scale);
+        }
+    }
     Py_ssize_t name_len;
     const char *name_s = PyUnicode_AsUTF8AndSize(name, &name_len);
     if (name_s == NULL) return NULL;
@@ -377,7 +438,10 @@ static PyObject *writer_family(Writer *w, PyObject *const *args, Py_ssize_t narg
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = ITEM(objs, i);
         PyObject *v;
-        if (read == Py_None) {
+        if (path != NULL) {
+            v = read_path(o, path, scale, scale_d);
+            if (v == NULL) return NULL;
+        } else if (read == Py_None) {
             v = Py_NewRef(o);
         } else {
             v = PyObject_CallOneArg(read, o);

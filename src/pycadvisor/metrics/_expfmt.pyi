@@ -14,7 +14,7 @@ class Writer:
     def family(
         self,
         name: str,
-        read: Callable[[Any], Any] | None,
+        read: Callable[[Any], Any] | tuple[tuple[str, ...], float | None] | None,
         objs: Sequence[Any],
         labels: Sequence[str],
         tails: Sequence[str],

@@ -17,9 +17,13 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, Protocol
 
+from pycadvisor.metrics.spec import path_reader
 from pycadvisor.metrics.textformat import escape_label_value, format_value
 
 _first = itemgetter(0)
+
+# A declared reader (MetricSpec.path, MetricSpec.scale): the attributes to walk and the divisor, or None.
+ValuePath = tuple[tuple[str, ...], float | None]
 
 
 class Writer(Protocol):
@@ -32,8 +36,8 @@ class Writer(Protocol):
     def write(self, text: str, /) -> None: ...
 
     def family(
-        self, name: str, read: Callable[[Any], Any] | None, objs: Sequence[Any], labels: Sequence[str],
-        tails: Sequence[str], /,
+        self, name: str, read: Callable[[Any], Any] | ValuePath | None, objs: Sequence[Any],
+        labels: Sequence[str], tails: Sequence[str], /,
     ) -> int: ...  # fmt: skip
 
     def multi(
@@ -80,11 +84,14 @@ class PyWriter:
         self._pieces.append(text)
 
     def family(
-        self, name: str, read: Callable[[Any], Any] | None, objs: Sequence[Any], labels: Sequence[str],
-        tails: Sequence[str], /,
+        self, name: str, read: Callable[[Any], Any] | ValuePath | None, objs: Sequence[Any],
+        labels: Sequence[str], tails: Sequence[str], /,
     ) -> int:  # fmt: skip
         """Per object whose value ``read(obj)`` (the object itself without ``read``) is not None:
-        ``name labels[i] value tails[i]``; returns the number of series."""
+        ``name labels[i] value tails[i]``; returns the number of series. ``read`` may be a declared path
+        ``(attributes, scale)``: the value is then ``path_reader(attributes, scale)(obj)``."""
+        if isinstance(read, tuple):
+            read = path_reader(*read)
         pieces = self._pieces
         fmt = format_value
         n = 0

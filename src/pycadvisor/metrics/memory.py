@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from operator import attrgetter
 
-from pycadvisor.metrics.spec import COUNTER, GAUGE, MetricSpec, Number, Sample
-from pycadvisor.model.container import ContainerStats, MemoryStats
+from pycadvisor.metrics.spec import COUNTER, GAUGE, MetricSpec, Sample
+from pycadvisor.model.container import ContainerStats
 
 
-def _mem(path: str) -> Callable[[ContainerStats], Number | None]:
-    read: Callable[[MemoryStats], int] = attrgetter(path)
-
-    def value(s: ContainerStats) -> Number | None:
-        m = s.memory
-        return None if m is None else read(m)
-
-    return value
+def _mem(path: str) -> tuple[str, ...]:
+    # Declared (spec.py `path`): an absent memory member gives no series.
+    return ("memory", *path.split("."))
 
 
 def _failures(s: ContainerStats) -> Sequence[Sample]:
@@ -33,11 +27,11 @@ def _failures(s: ContainerStats) -> Sequence[Sample]:
 
 
 def _gauge(name: str, help: str, path: str) -> MetricSpec:
-    return MetricSpec(name=name, help=help, type=GAUGE, value=_mem(path))
+    return MetricSpec(name=name, help=help, type=GAUGE, path=_mem(path))
 
 
 def _counter(name: str, help: str, path: str) -> MetricSpec:
-    return MetricSpec(name=name, help=help, type=COUNTER, value=_mem(path))
+    return MetricSpec(name=name, help=help, type=COUNTER, path=_mem(path))
 
 
 MEMORY_METRICS = (
@@ -115,12 +109,11 @@ MEMORY_METRICS = (
 )
 
 
-def _migrate(s: ContainerStats) -> Number | None:
-    return s.cpuset.memory_migrate  # cpuset.memory_migrate (cgroup v1 only); always emitted, as in cAdvisor
-
-
 CPUSET_METRICS = (
-    MetricSpec(name="container_memory_migrate", help="Memory migrate status.", type=GAUGE, value=_migrate),
+    # cpuset.memory_migrate (cgroup v1 only); always emitted, as in cAdvisor
+    MetricSpec(
+        name="container_memory_migrate", help="Memory migrate status.", type=GAUGE, path=("cpuset", "memory_migrate")
+    ),
 )
 
 

@@ -312,7 +312,10 @@ def _stats_family(spec: MetricSpec, cols: _Columns, now_ns: int, w: Writer) -> i
     if not rows:
         return 0
     w.write(_header(spec))
-    if spec.value is not None:
+    if spec.path:
+        # Declared: the writer walks the attributes itself (in C, no Python call per series).
+        n = w.family(name, (spec.path, spec.scale), cols.stats, cols.bases, cols.tails)
+    elif spec.value is not None:
         n = w.family(name, spec.value, cols.stats, cols.bases, cols.tails)
     elif spec.values is not None:
         n = _multi(w, spec, cols)

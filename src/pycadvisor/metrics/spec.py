@@ -5,6 +5,10 @@ Each family module (``cpu.py``, ``memory.py``, ...) is a table of :class:`Metric
 is given per spec:
 
 - ``value``: one sample from the latest stats, no extra labels; ``None`` = member not collected;
+- ``path`` (with an optional ``scale``): the same, declared rather than written: the attributes walked from the
+  stats (``("memory", "cache")``), ``None`` at any step meaning no series, the value divided by ``scale`` when
+  given (``v / 1e9``). The C writer walks it with no Python call per series; ``value`` is then the equivalent
+  Python reader (:func:`path_reader`), which the Python writer and remote write (``metrics/series.py``) call;
 - ``values``: several samples ``(extra label values, value)`` from the latest stats;
 - ``spec_value``: one sample from the container spec, emitted even without stats, not timestamped
   (``container_spec_*``, creation/start time);
@@ -42,6 +46,8 @@ class MetricSpec:
     type: str  # COUNTER | GAUGE
     extra_labels: tuple[str, ...] = ()  # sorted by name; values come in this order
     value: Callable[[ContainerStats], Number | None] | None = None
+    path: tuple[str, ...] = ()
+    scale: float | None = None  # the value read through `path` is divided by it (ns -> s: NS_PER_S)
     values: Callable[[ContainerStats], Sequence[Sample]] | None = None
     spec_value: Callable[[ContainerSpec], Number | None] | None = None
     snapshot_value: Callable[[ContainerSnapshot], Number] | None = None
@@ -52,6 +58,12 @@ class MetricSpec:
     safe_labels: bool = False
 
     def __post_init__(self) -> None:
+        if self.path:
+            if self.value is not None:
+                raise ValueError(f"{self.name}: `path` and `value` exclude each other")
+            object.__setattr__(self, "value", path_reader(self.path, self.scale))  # frozen: set once, here
+        elif self.scale is not None:
+            raise ValueError(f"{self.name}: `scale` goes with `path`")
         given = [
             self.value is not None,
             self.values is not None,
@@ -67,3 +79,20 @@ class MetricSpec:
             raise ValueError(f"{self.name}: extra labels go with `values`, and only with it")
         if self.type not in (COUNTER, GAUGE):
             raise ValueError(f"{self.name}: unknown type {self.type!r}")
+
+
+def path_reader(path: tuple[str, ...], scale: float | None) -> Callable[[object], Number | None]:
+    """The Python reader of a declared ``path``/``scale``: what ``_expfmt.c`` (``read_path``) computes."""
+    if not path:
+        raise ValueError("an empty path")
+
+    def read(obj: object) -> Number | None:
+        v: object = obj
+        for attr in path:
+            v = getattr(v, attr)
+            if v is None:
+                return None
+        n: Number = v  # type: ignore[assignment]  # the end of a path is a number
+        return n if scale is None else n / scale
+
+    return read
