@@ -18,7 +18,7 @@ import pytest
 from metrics.expo_fixtures import SCRAPE_TIME, docker_snapshot, fixture_machine, fixture_snapshots, fixture_version
 from pycadvisor.metrics import catalog
 from pycadvisor.metrics import render as render_module
-from pycadvisor.metrics.expfmt import PyWriter, WriterFactory, native_writer
+from pycadvisor.metrics.expfmt import PyWriter, WriterFactory, native_writer, sort_samples
 from pycadvisor.metrics.options import ExpositionOptions
 from pycadvisor.metrics.render import ExpositionRenderer
 from pycadvisor.metrics.sets import ALL_METRIC_SETS, MetricSets
@@ -359,6 +359,18 @@ def test_declared_readers_give_remote_write_the_values_the_exposition_has() -> N
         assert w.finish().decode().splitlines() == [
             f"{spec.name}{{}} {format_value(v)}" for v in values if v is not None
         ], spec.name
+    stats = [s.stats for s in snaps if s.stats is not None]
+    with_samples = [s for s in catalog.container_metrics(MetricSets.of(ALL_METRIC_SETS)) if s.samples]
+    assert {s.name for s in with_samples} == {"container_memory_failures_total", "container_tasks_state"}
+    for spec in with_samples:
+        assert spec.values is not None
+        segs = [("{", *[","] * (len(spec.extra_labels) - 1), "}")] * len(stats)
+        c = _native()(0)
+        c.multi(spec.name, (spec.samples, spec.scale), stats, segs, ["\n"] * len(stats), None, False, sort_samples)
+        expected = [
+            f"{spec.name}{{{','.join(ev)}}} {format_value(v)}" for s in stats for ev, v in sort_samples(spec.values(s))
+        ]
+        assert c.finish().decode().splitlines() == expected, spec.name
     cpu_user = next(s for s in declared if s.name == "container_cpu_user_seconds_total")
     last = rich_snapshots()[-1].stats
     assert last is not None and last.cpu is not None
@@ -370,3 +382,35 @@ def test_a_spec_takes_a_path_or_a_reader_and_a_scale_only_with_a_path() -> None:
         MetricSpec(name="m", help="h", type="gauge", path=("memory", "cache"), value=lambda s: 1)
     with pytest.raises(ValueError, match="scale"):
         MetricSpec(name="m", help="h", type="gauge", value=lambda s: 1, scale=1e9)
+    with pytest.raises(ValueError, match="exclude"):
+        MetricSpec(
+            name="m", help="h", type="gauge", extra_labels=("k",), samples=((("a",), ("v",)),), values=lambda s: ()
+        )
+
+
+@pytest.mark.parametrize("which", ["C", "Python"])
+@pytest.mark.parametrize("scale", [None, 1e9])
+def test_declared_samples_read_each_path_and_skip_the_absent(which: str, scale: float | None) -> None:
+    # MetricSpec.samples: a fixed (extra values, path) per sample, walked by the writer itself; a path that
+    # reads None gives no series, and samples come sorted by their extra values whatever the declared order.
+    w = _native()(0) if which == "C" else PyWriter()
+    pairs = (
+        (("b", "x"), ("inner", "v")),
+        (("a", "y"), ("v",)),
+        (("a", "x"), ("inner", "inner")),
+    )
+    objs = [_Node(v=2**53 + 1, inner=_Node(v=7, inner=1234.5)), _Node(v=None, inner=None), _Node(v=0, inner=_Node())]
+    segs = [(f'{{i="{i}",k="', '",l="', '"}') for i in range(len(objs))]
+    n = w.multi("m", (pairs, scale), objs, segs, ["\n"] * len(objs), None, False, sort_samples)
+
+    def f(v: float | int) -> str:
+        return format_value(v if scale is None else v / scale)
+
+    expected = [
+        f'm{{i="0",k="a",l="x"}} {f(1234.5)}',
+        f'm{{i="0",k="a",l="y"}} {f(2**53 + 1)}',
+        f'm{{i="0",k="b",l="x"}} {f(7)}',
+        f'm{{i="2",k="a",l="y"}} {f(0)}',
+    ]
+    assert w.finish().decode().splitlines() == expected
+    assert n == 4

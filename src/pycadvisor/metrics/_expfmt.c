@@ -393,6 +393,60 @@ static PyObject *read_path(PyObject *o, PyObject *path, PyObject *scale, double 
     return r;
 }
 
+/* The scale of a declared reader: NULL (None) or a float, its value in *d; -1 with an error set. */
+static int parse_scale(PyObject *o, PyObject **scale, double *d) {
+    *scale = NULL;
+    *d = 1.0;
+    if (o == Py_None) return 0;
+    if (!PyFloat_CheckExact(o)) {
+        PyErr_SetString(PyExc_TypeError, "read: the scale must be a float or None");
+        return -1;
+    }
+    *scale = o;
+    *d = PyFloat_AS_DOUBLE(o);
+    return 0;
+}
+
+static int check_path(PyObject *path) {
+    if (!PyTuple_Check(path) || PyTuple_GET_SIZE(path) == 0) {
+        PyErr_SetString(PyExc_TypeError, "read: a path is a non-empty tuple of attribute names");
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(path); j++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(path, j))) {
+            PyErr_SetString(PyExc_TypeError, "read: attribute names must be str");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Declared samples (spec.py MetricSpec.samples, its Python twin spec.samples_reader): `pairs` a tuple of
+ * ((extra values...), path); the list of ((extra values...), value) for each path that reads a value. */
+static PyObject *read_samples(PyObject *o, PyObject *pairs, PyObject *scale, double scale_d) {
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(pairs); j++) {
+        PyObject *pair = PyTuple_GET_ITEM(pairs, j);
+        PyObject *v = read_path(o, PyTuple_GET_ITEM(pair, 1), scale, scale_d);
+        if (v == NULL) goto fail;
+        if (v == Py_None) {
+            Py_DECREF(v);
+            continue;
+        }
+        PyObject *sample = PyTuple_Pack(2, PyTuple_GET_ITEM(pair, 0), v);
+        Py_DECREF(v);
+        if (sample == NULL) goto fail;
+        int bad = PyList_Append(out, sample);
+        Py_DECREF(sample);
+        if (bad < 0) goto fail;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 /* family(name, read, objs, labels, tails) -> count: per i whose value read(objs[i]) (objs[i] itself when
  * read is None) is not None, `name labels[i] " " value tails[i]`. `read` may also be a declared path:
  * a tuple (attribute names, scale or None), read by read_path with no Python call. */
@@ -408,28 +462,12 @@ static PyObject *writer_family(Writer *w, PyObject *const *args, Py_ssize_t narg
     PyObject *path = NULL, *scale = NULL;
     double scale_d = 1.0;
     if (PyTuple_Check(read)) {
-        if (PyTuple_GET_SIZE(read) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(read, 0)) ||
-            PyTuple_GET_SIZE(PyTuple_GET_ITEM(read, 0)) == 0) {
+        if (PyTuple_GET_SIZE(read) != 2) {
             PyErr_SetString(PyExc_TypeError, "read: want a callable, None or ((attribute names...), scale)");
             return NULL;
         }
         path = PyTuple_GET_ITEM(read, 0);
-        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(path); j++) {
-            if (!PyUnicode_Check(PyTuple_GET_ITEM(path, j))) {
-                PyErr_SetString(PyExc_TypeError, "read: attribute names must be str");
-                return NULL;
-            }
-        }
-        scale = PyTuple_GET_ITEM(read, 1);
-        if (scale == Py_None) {
-            scale = NULL;
-        } else {
-            if (!PyFloat_CheckExact(scale)) {
-                PyErr_SetString(PyExc_TypeError, "read: the scale must be a float or None");
-                return NULL;
-            }
-            scale_d = PyFloat_AS_DOUBLE(scale);
-        }
+        if (check_path(path) < 0 || parse_scale(PyTuple_GET_ITEM(read, 1), &scale, &scale_d) < 0) return NULL;
     }
     Py_ssize_t name_len;
     const char *name_s = PyUnicode_AsUTF8AndSize(name, &name_len);
@@ -494,7 +532,8 @@ static int entry_cmp(const void *pa, const void *pb, void *pctx) {
  * their extra values through sort() unless already in order, the first of equal ones kept. A series is
  * `name segs[i][0] ev[0] segs[i][1] ... ev[k-1] segs[i][k] " " value tails[i]`, extra values escaped when
  * `escape`. With ranks (per row a tuple of `lead` ints), series are ordered by (rank[0], ev[0], rank[1],
- * ev[1], ...) and then as generated: render.py's merge of leading extra labels across containers. */
+ * ev[1], ...) and then as generated: render.py's merge of leading extra labels across containers. `read` may
+ * also be declared samples: a tuple (((extra values...), path)..., scale), read by read_samples. */
 static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 8) {
         PyErr_SetString(PyExc_TypeError, "multi(name, read, objs, segs, tails, ranks, escape, sort)");
@@ -504,6 +543,24 @@ static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs
     PyObject *ranks = args[5], *sort = args[7];
     int escape = PyObject_IsTrue(args[6]);
     if (escape < 0) return NULL;
+    PyObject *pairs = NULL, *scale = NULL;
+    double scale_d = 1.0;
+    if (PyTuple_Check(read)) {
+        if (PyTuple_GET_SIZE(read) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(read, 0))) {
+            PyErr_SetString(PyExc_TypeError, "read: want a callable or ((((extra values...), path)...), scale)");
+            return NULL;
+        }
+        pairs = PyTuple_GET_ITEM(read, 0);
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(pairs); j++) {
+            PyObject *pair = PyTuple_GET_ITEM(pairs, j);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(pair, 0))) {
+                PyErr_SetString(PyExc_TypeError, "read: want ((extra values...), path) pairs");
+                return NULL;
+            }
+            if (check_path(PyTuple_GET_ITEM(pair, 1)) < 0) return NULL;
+        }
+        if (parse_scale(PyTuple_GET_ITEM(read, 1), &scale, &scale_d) < 0) return NULL;
+    }
     if (check_seq(objs, "objs", -1) < 0) return NULL;
     Py_ssize_t n = Py_SIZE(objs);
     if (check_seq(segs, "segs", n) < 0 || check_seq(tails, "tails", n) < 0) return NULL;
@@ -521,7 +578,8 @@ static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs
     PyObject *result = NULL;
 
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *samples = PyObject_CallOneArg(read, ITEM(objs, i));
+        PyObject *samples = pairs != NULL ? read_samples(ITEM(objs, i), pairs, scale, scale_d)
+                                          : PyObject_CallOneArg(read, ITEM(objs, i));
         if (samples == NULL) goto done;
         PyObject *fast = PySequence_Fast(samples, "samples: want a sequence");
         Py_DECREF(samples);

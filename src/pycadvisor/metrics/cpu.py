@@ -123,15 +123,15 @@ SCHED_METRICS = (
 )
 
 
-def _tasks_state(s: ContainerStats) -> Sequence[Sample]:
-    t = s.task_stats  # always present; real data only with --enable_load_reader (cgroup v1 netlink)
-    return (
-        (("iowaiting",), t.nr_io_wait),
-        (("running",), t.nr_running),
-        (("sleeping",), t.nr_sleeping),
-        (("stopped",), t.nr_stopped),
-        (("uninterruptible",), t.nr_uninterruptible),
-    )
+# Declared (spec.py `samples`): task_stats is always present; real data only with --enable_load_reader (cgroup v1
+# netlink).
+_TASKS_STATE = (
+    (("iowaiting",), ("task_stats", "nr_io_wait")),
+    (("running",), ("task_stats", "nr_running")),
+    (("sleeping",), ("task_stats", "nr_sleeping")),
+    (("stopped",), ("task_stats", "nr_stopped")),
+    (("uninterruptible",), ("task_stats", "nr_uninterruptible")),
+)
 
 
 CPU_LOAD_METRICS = (
@@ -152,7 +152,7 @@ CPU_LOAD_METRICS = (
         help="Number of tasks in given state",
         type=GAUGE,
         extra_labels=("state",),
-        values=_tasks_state,
+        samples=_TASKS_STATE,
         safe_labels=True,
     ),
 )

@@ -17,13 +17,15 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, Protocol
 
-from pycadvisor.metrics.spec import path_reader
+from pycadvisor.metrics.spec import path_reader, samples_reader
 from pycadvisor.metrics.textformat import escape_label_value, format_value
 
 _first = itemgetter(0)
 
 # A declared reader (MetricSpec.path, MetricSpec.scale): the attributes to walk and the divisor, or None.
 ValuePath = tuple[tuple[str, ...], float | None]
+# Declared samples (MetricSpec.samples, MetricSpec.scale): (extra label values, attributes) pairs and the divisor.
+SamplePaths = tuple[tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], float | None]
 
 
 class Writer(Protocol):
@@ -41,9 +43,9 @@ class Writer(Protocol):
     ) -> int: ...  # fmt: skip
 
     def multi(
-        self, name: str, read: Callable[[Any], Any], objs: Sequence[Any], segs: Sequence[tuple[str, ...]],
-        tails: Sequence[str], ranks: Sequence[tuple[int, ...]] | None, escape: bool,
-        sort: Callable[[Any], Any], /,
+        self, name: str, read: Callable[[Any], Any] | SamplePaths, objs: Sequence[Any],
+        segs: Sequence[tuple[str, ...]], tails: Sequence[str], ranks: Sequence[tuple[int, ...]] | None,
+        escape: bool, sort: Callable[[Any], Any], /,
     ) -> int: ...  # fmt: skip
 
 
@@ -103,9 +105,9 @@ class PyWriter:
         return n
 
     def multi(
-        self, name: str, read: Callable[[Any], Any], objs: Sequence[Any], segs: Sequence[tuple[str, ...]],
-        tails: Sequence[str], ranks: Sequence[tuple[int, ...]] | None, escape: bool,
-        sort: Callable[[Any], Any], /,
+        self, name: str, read: Callable[[Any], Any] | SamplePaths, objs: Sequence[Any],
+        segs: Sequence[tuple[str, ...]], tails: Sequence[str], ranks: Sequence[tuple[int, ...]] | None,
+        escape: bool, sort: Callable[[Any], Any], /,
     ) -> int:  # fmt: skip
         """The series of a family with extra labels; returns their number.
 
@@ -113,7 +115,11 @@ class PyWriter:
         template ``segs[i]`` with the (escaped) extra values slotted in. Without ``ranks`` the rows' series
         come row after row, each row's sorted by extra values. With ``ranks`` (per row, the dense ranks of its
         base values before each leading extra label) series are ordered by ``(rank0, ev0, rank1, ev1, ...)``
-        and then as generated: the series are grouped by that key and only the distinct keys are sorted."""
+        and then as generated: the series are grouped by that key and only the distinct keys are sorted.
+        ``read`` may be declared samples ``(((extra values...), attributes)..., scale)``: the samples are then
+        ``samples_reader(pairs, scale)(obj)``."""
+        if isinstance(read, tuple):
+            read = samples_reader(*read)
         fmt = format_value
         n = 0
         groups: dict[tuple[Any, ...], list[str]] = {}

@@ -13,17 +13,13 @@ def _mem(path: str) -> tuple[str, ...]:
     return ("memory", *path.split("."))
 
 
-def _failures(s: ContainerStats) -> Sequence[Sample]:
-    m = s.memory
-    if m is None:
-        return ()
-    c, h = m.container_data, m.hierarchical_data
-    return (
-        (("pgfault", "container"), c.pgfault),
-        (("pgfault", "hierarchy"), h.pgfault),
-        (("pgmajfault", "container"), c.pgmajfault),
-        (("pgmajfault", "hierarchy"), h.pgmajfault),
-    )
+# Declared (spec.py `samples`): an absent memory member gives no series.
+_FAILURES = (
+    (("pgfault", "container"), ("memory", "container_data", "pgfault")),
+    (("pgfault", "hierarchy"), ("memory", "hierarchical_data", "pgfault")),
+    (("pgmajfault", "container"), ("memory", "container_data", "pgmajfault")),
+    (("pgmajfault", "hierarchy"), ("memory", "hierarchical_data", "pgmajfault")),
+)
 
 
 def _gauge(name: str, help: str, path: str) -> MetricSpec:
@@ -63,7 +59,7 @@ MEMORY_METRICS = (
         help="Cumulative count of memory allocation failures.",
         type=COUNTER,
         extra_labels=("failure_type", "scope"),
-        values=_failures,
+        samples=_FAILURES,
         safe_labels=True,
     ),
     _counter(

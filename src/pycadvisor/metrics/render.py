@@ -21,7 +21,7 @@ from operator import itemgetter
 from typing import Any
 
 from pycadvisor.metrics import catalog, sets
-from pycadvisor.metrics.expfmt import Writer, WriterFactory, default_writer, sort_samples
+from pycadvisor.metrics.expfmt import SamplePaths, Writer, WriterFactory, default_writer, sort_samples
 from pycadvisor.metrics.labels import ContainerLabels, LabelCache
 from pycadvisor.metrics.machine import MachineMetricSpec, machine_base_labels, machine_metrics
 from pycadvisor.metrics.options import ExpositionOptions, NamePattern
@@ -331,8 +331,10 @@ def _stats_family(spec: MetricSpec, cols: _Columns, now_ns: int, w: Writer) -> i
 def _multi(w: Writer, spec: MetricSpec, cols: _Columns) -> int:
     """Write the series of a family with extra labels; returns their number."""
     extra = spec.extra_labels
-    read = spec.values
+    read: Callable[[Any], Any] | SamplePaths | None = spec.values
     assert read is not None
+    if spec.samples:
+        read = (spec.samples, spec.scale)  # declared: the writer walks the attributes itself (in C, no Python call)
     # When every extra label sorts after `id`, which is unique per container, containers come in rank order,
     # each container's samples sorted by their extra values. When some sort before `id`, series are ordered
     # by the merged label values across containers: the base values between two extra labels are compared

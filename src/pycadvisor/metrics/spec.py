@@ -9,6 +9,8 @@ is given per spec:
   stats (``("memory", "cache")``), ``None`` at any step meaning no series, the value divided by ``scale`` when
   given (``v / 1e9``). The C writer walks it with no Python call per series; ``value`` is then the equivalent
   Python reader (:func:`path_reader`), which the Python writer and remote write (``metrics/series.py``) call;
+- ``samples`` (with an optional ``scale``): ``values`` declared as fixed pairs ``(extra label values, path)``,
+  a sample per path that reads a value (``values`` is then built from them, :func:`samples_reader`);
 - ``values``: several samples ``(extra label values, value)`` from the latest stats;
 - ``spec_value``: one sample from the container spec, emitted even without stats, not timestamped
   (``container_spec_*``, creation/start time);
@@ -47,7 +49,8 @@ class MetricSpec:
     extra_labels: tuple[str, ...] = ()  # sorted by name; values come in this order
     value: Callable[[ContainerStats], Number | None] | None = None
     path: tuple[str, ...] = ()
-    scale: float | None = None  # the value read through `path` is divided by it (ns -> s: NS_PER_S)
+    scale: float | None = None  # the value read through `path` or `samples` is divided by it (ns -> s: NS_PER_S)
+    samples: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
     values: Callable[[ContainerStats], Sequence[Sample]] | None = None
     spec_value: Callable[[ContainerSpec], Number | None] | None = None
     snapshot_value: Callable[[ContainerSnapshot], Number] | None = None
@@ -62,8 +65,12 @@ class MetricSpec:
             if self.value is not None:
                 raise ValueError(f"{self.name}: `path` and `value` exclude each other")
             object.__setattr__(self, "value", path_reader(self.path, self.scale))  # frozen: set once, here
+        elif self.samples:
+            if self.values is not None:
+                raise ValueError(f"{self.name}: `samples` and `values` exclude each other")
+            object.__setattr__(self, "values", samples_reader(self.samples, self.scale))
         elif self.scale is not None:
-            raise ValueError(f"{self.name}: `scale` goes with `path`")
+            raise ValueError(f"{self.name}: `scale` goes with `path` or `samples`")
         given = [
             self.value is not None,
             self.values is not None,
@@ -94,5 +101,22 @@ def path_reader(path: tuple[str, ...], scale: float | None) -> Callable[[object]
                 return None
         n: Number = v  # type: ignore[assignment]  # the end of a path is a number
         return n if scale is None else n / scale
+
+    return read
+
+
+def samples_reader(
+    samples: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], scale: float | None
+) -> Callable[[object], Sequence[Sample]]:
+    """The Python reader of declared ``samples``: what ``_expfmt.c`` (``read_samples``) computes."""
+    reads = [(ev, path_reader(path, scale)) for ev, path in samples]
+
+    def read(obj: object) -> Sequence[Sample]:
+        out: list[Sample] = []
+        for ev, value in reads:
+            v = value(obj)
+            if v is not None:
+                out.append((ev, v))
+        return out
 
     return read
