@@ -347,7 +347,7 @@ def test_a_declared_path_naming_a_missing_attribute_is_an_error(which: str) -> N
 def test_declared_readers_give_remote_write_the_values_the_exposition_has() -> None:
     # MetricSpec.value, built from the path, is what remote write (metrics/series.py) calls.
     snaps = rich_snapshots()
-    declared = [s for s in catalog.container_metrics(MetricSets.of(ALL_METRIC_SETS)) if s.path]
+    declared = [s for s in catalog.container_metrics(MetricSets.of(ALL_METRIC_SETS)) if s.path and not s.each]
     names = {s.name for s in declared}
     assert {"container_memory_cache", "container_cpu_user_seconds_total", "container_processes"} <= names
     for spec in declared:
@@ -360,17 +360,21 @@ def test_declared_readers_give_remote_write_the_values_the_exposition_has() -> N
             f"{spec.name}{{}} {format_value(v)}" for v in values if v is not None
         ], spec.name
     stats = [s.stats for s in snaps if s.stats is not None]
-    with_samples = [s for s in catalog.container_metrics(MetricSets.of(ALL_METRIC_SETS)) if s.samples]
-    assert {s.name for s in with_samples} == {"container_memory_failures_total", "container_tasks_state"}
+    with_samples = [s for s in catalog.container_metrics(MetricSets.of(ALL_METRIC_SETS)) if s.samples or s.each]
+    assert {"container_memory_failures_total", "container_tasks_state", "container_network_receive_bytes_total"} <= {
+        s.name for s in with_samples
+    }
     for spec in with_samples:
         assert spec.values is not None
         segs = [("{", *[","] * (len(spec.extra_labels) - 1), "}")] * len(stats)
         c = _native()(0)
-        c.multi(spec.name, (spec.samples, spec.scale), stats, segs, ["\n"] * len(stats), None, False, sort_samples)
-        expected = [
-            f"{spec.name}{{{','.join(ev)}}} {format_value(v)}" for s in stats for ev, v in sort_samples(spec.values(s))
-        ]
-        assert c.finish().decode().splitlines() == expected, spec.name
+        read = (spec.samples, spec.scale) if spec.samples else (spec.each, spec.each_labels, spec.path, spec.scale)
+        c.multi(spec.name, read, stats, segs, ["\n"] * len(stats), None, False, sort_samples)
+        expected = []
+        for s in stats:
+            first = {ev: v for ev, v in reversed(spec.values(s))}  # of equal series the first is kept
+            expected += [f"{spec.name}{{{','.join(ev)}}} {format_value(first[ev])}\n" for ev in sorted(first)]
+        assert c.finish().decode() == "".join(expected), spec.name
     cpu_user = next(s for s in declared if s.name == "container_cpu_user_seconds_total")
     last = rich_snapshots()[-1].stats
     assert last is not None and last.cpu is not None
@@ -378,6 +382,8 @@ def test_declared_readers_give_remote_write_the_values_the_exposition_has() -> N
 
 
 def test_a_spec_takes_a_path_or_a_reader_and_a_scale_only_with_a_path() -> None:
+    with pytest.raises(ValueError, match="each_labels"):
+        MetricSpec(name="m", help="h", type="gauge", extra_labels=("k",), each=("items",), path=("v",))
     with pytest.raises(ValueError, match="exclude"):
         MetricSpec(name="m", help="h", type="gauge", path=("memory", "cache"), value=lambda s: 1)
     with pytest.raises(ValueError, match="scale"):
@@ -414,3 +420,20 @@ def test_declared_samples_read_each_path_and_skip_the_absent(which: str, scale: 
     ]
     assert w.finish().decode().splitlines() == expected
     assert n == 4
+
+
+@pytest.mark.parametrize("which", ["C", "Python"])
+def test_declared_items_give_a_sample_per_item_of_the_list(which: str) -> None:
+    # MetricSpec.each: a sample per item of a list (network interfaces, filesystems), labelled by the items'
+    # attributes; no list (None) or an empty one gives no series, nor does an item whose value reads None.
+    w = _native()(0) if which == "C" else PyWriter()
+    items = [_Node(v="eth1", inner=_Node(v=2**53 + 1)), _Node(v="eth0", inner=_Node(v=3)), _Node(v="x", inner=None)]
+    objs = [_Node(inner=items), _Node(inner=None), _Node(inner=[]), _Node(inner=items[1:2])]
+    segs = [(f'{{i="{i}",k="', '"}') for i in range(len(objs))]
+    n = w.multi("m", (("inner",), ("v",), ("inner", "v"), 1e9), objs, segs, ["\n"] * 4, None, True, sort_samples)
+    assert w.finish().decode().splitlines() == [
+        f'm{{i="0",k="eth0"}} {format_value(3 / 1e9)}',
+        f'm{{i="0",k="eth1"}} {format_value((2**53 + 1) / 1e9)}',
+        f'm{{i="3",k="eth0"}} {format_value(3 / 1e9)}',
+    ]
+    assert n == 3

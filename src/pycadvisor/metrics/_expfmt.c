@@ -447,6 +447,61 @@ fail:
     return NULL;
 }
 
+/* Declared items (spec.py MetricSpec.each, its Python twin spec.items_reader): per item of the list (or tuple)
+ * at `each` from `o` (None or empty: no samples), ((its `labels` attributes...), its value read through `path`),
+ * items whose value is None left out. */
+static PyObject *read_items(PyObject *o, PyObject *each, PyObject *labels, PyObject *path, PyObject *scale,
+                            double scale_d) {
+    PyObject *seq = read_path(o, each, NULL, 1.0);
+    if (seq == NULL) return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL || seq == Py_None) {
+        Py_DECREF(seq);
+        return out;
+    }
+    if (!PyList_Check(seq) && !PyTuple_Check(seq)) {
+        PyErr_SetString(PyExc_TypeError, "read: `each` must lead to a list or tuple");
+        goto fail;
+    }
+    for (Py_ssize_t j = 0; j < Py_SIZE(seq); j++) {
+        PyObject *item = ITEM(seq, j);
+        PyObject *v = read_path(item, path, scale, scale_d);
+        if (v == NULL) goto fail;
+        if (v == Py_None) {
+            Py_DECREF(v);
+            continue;
+        }
+        Py_ssize_t k = PyTuple_GET_SIZE(labels);
+        PyObject *ev = PyTuple_New(k);
+        if (ev == NULL) {
+            Py_DECREF(v);
+            goto fail;
+        }
+        for (Py_ssize_t a = 0; a < k; a++) {
+            PyObject *lv = PyObject_GetAttr(item, PyTuple_GET_ITEM(labels, a));
+            if (lv == NULL) {
+                Py_DECREF(ev);
+                Py_DECREF(v);
+                goto fail;
+            }
+            PyTuple_SET_ITEM(ev, a, lv);
+        }
+        PyObject *sample = PyTuple_Pack(2, ev, v);
+        Py_DECREF(ev);
+        Py_DECREF(v);
+        if (sample == NULL) goto fail;
+        int bad = PyList_Append(out, sample);
+        Py_DECREF(sample);
+        if (bad < 0) goto fail;
+    }
+    Py_DECREF(seq);
+    return out;
+fail:
+    Py_DECREF(seq);
+    Py_XDECREF(out);
+    return NULL;
+}
+
 /* family(name, read, objs, labels, tails) -> count: per i whose value read(objs[i]) (objs[i] itself when
  * read is None) is not None, `name labels[i] " " value tails[i]`. `read` may also be a declared path:
  * a tuple (attribute names, scale or None), read by read_path with no Python call. */
@@ -533,7 +588,8 @@ static int entry_cmp(const void *pa, const void *pb, void *pctx) {
  * `name segs[i][0] ev[0] segs[i][1] ... ev[k-1] segs[i][k] " " value tails[i]`, extra values escaped when
  * `escape`. With ranks (per row a tuple of `lead` ints), series are ordered by (rank[0], ev[0], rank[1],
  * ev[1], ...) and then as generated: render.py's merge of leading extra labels across containers. `read` may
- * also be declared samples: a tuple (((extra values...), path)..., scale), read by read_samples. */
+ * also be declared samples: a tuple (((extra values...), path)..., scale), read by read_samples; or declared
+ * items: a tuple (each, each_labels, path, scale), read by read_items. */
 static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 8) {
         PyErr_SetString(PyExc_TypeError, "multi(name, read, objs, segs, tails, ranks, escape, sort)");
@@ -543,9 +599,16 @@ static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs
     PyObject *ranks = args[5], *sort = args[7];
     int escape = PyObject_IsTrue(args[6]);
     if (escape < 0) return NULL;
-    PyObject *pairs = NULL, *scale = NULL;
+    PyObject *pairs = NULL, *scale = NULL, *each = NULL, *each_labels = NULL, *path = NULL;
     double scale_d = 1.0;
-    if (PyTuple_Check(read)) {
+    if (PyTuple_Check(read) && PyTuple_GET_SIZE(read) == 4) {
+        each = PyTuple_GET_ITEM(read, 0);
+        each_labels = PyTuple_GET_ITEM(read, 1);
+        path = PyTuple_GET_ITEM(read, 2);
+        if (check_path(each) < 0 || check_path(each_labels) < 0 || check_path(path) < 0 ||
+            parse_scale(PyTuple_GET_ITEM(read, 3), &scale, &scale_d) < 0)
+            return NULL;
+    } else if (PyTuple_Check(read)) {
         if (PyTuple_GET_SIZE(read) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(read, 0))) {
             PyErr_SetString(PyExc_TypeError, "read: want a callable or ((((extra values...), path)...), scale)");
             return NULL;
@@ -578,8 +641,10 @@ static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs
     PyObject *result = NULL;
 
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *samples = pairs != NULL ? read_samples(ITEM(objs, i), pairs, scale, scale_d)
-                                          : PyObject_CallOneArg(read, ITEM(objs, i));
+        PyObject *o = ITEM(objs, i);
+        PyObject *samples = each != NULL    ? read_items(o, each, each_labels, path, scale, scale_d)
+                            : pairs != NULL ? read_samples(o, pairs, scale, scale_d)
+                                            : PyObject_CallOneArg(read, o);
         if (samples == NULL) goto done;
         PyObject *fast = PySequence_Fast(samples, "samples: want a sequence");
         Py_DECREF(samples);

@@ -23,7 +23,9 @@ class Writer:
     def multi(
         self,
         name: str,
-        read: Callable[[Any], Any] | tuple[tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], float | None],
+        read: Callable[[Any], Any]
+        | tuple[tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], float | None]
+        | tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], float | None],
         objs: Sequence[Any],
         segs: Sequence[tuple[str, ...]],
         tails: Sequence[str],

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, Protocol
 
-from pycadvisor.metrics.spec import path_reader, samples_reader
+from pycadvisor.metrics.spec import items_reader, path_reader, samples_reader
 from pycadvisor.metrics.textformat import escape_label_value, format_value
 
 _first = itemgetter(0)
@@ -26,6 +26,8 @@ _first = itemgetter(0)
 ValuePath = tuple[tuple[str, ...], float | None]
 # Declared samples (MetricSpec.samples, MetricSpec.scale): (extra label values, attributes) pairs and the divisor.
 SamplePaths = tuple[tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], float | None]
+# Declared items (MetricSpec.each, each_labels, path, scale): a sample per item of a list.
+ItemPaths = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], float | None]
 
 
 class Writer(Protocol):
@@ -43,7 +45,7 @@ class Writer(Protocol):
     ) -> int: ...  # fmt: skip
 
     def multi(
-        self, name: str, read: Callable[[Any], Any] | SamplePaths, objs: Sequence[Any],
+        self, name: str, read: Callable[[Any], Any] | SamplePaths | ItemPaths, objs: Sequence[Any],
         segs: Sequence[tuple[str, ...]], tails: Sequence[str], ranks: Sequence[tuple[int, ...]] | None,
         escape: bool, sort: Callable[[Any], Any], /,
     ) -> int: ...  # fmt: skip
@@ -105,7 +107,7 @@ class PyWriter:
         return n
 
     def multi(
-        self, name: str, read: Callable[[Any], Any] | SamplePaths, objs: Sequence[Any],
+        self, name: str, read: Callable[[Any], Any] | SamplePaths | ItemPaths, objs: Sequence[Any],
         segs: Sequence[tuple[str, ...]], tails: Sequence[str], ranks: Sequence[tuple[int, ...]] | None,
         escape: bool, sort: Callable[[Any], Any], /,
     ) -> int:  # fmt: skip
@@ -117,9 +119,10 @@ class PyWriter:
         base values before each leading extra label) series are ordered by ``(rank0, ev0, rank1, ev1, ...)``
         and then as generated: the series are grouped by that key and only the distinct keys are sorted.
         ``read`` may be declared samples ``(((extra values...), attributes)..., scale)``: the samples are then
-        ``samples_reader(pairs, scale)(obj)``."""
+        ``samples_reader(pairs, scale)(obj)``; or declared items ``(each, each_labels, path, scale)``:
+        ``items_reader(each, each_labels, path, scale)(obj)``."""
         if isinstance(read, tuple):
-            read = samples_reader(*read)
+            read = samples_reader(*read) if len(read) == 2 else items_reader(*read)
         fmt = format_value
         n = 0
         groups: dict[tuple[Any, ...], list[str]] = {}

@@ -9,6 +9,9 @@ is given per spec:
   stats (``("memory", "cache")``), ``None`` at any step meaning no series, the value divided by ``scale`` when
   given (``v / 1e9``). The C writer walks it with no Python call per series; ``value`` is then the equivalent
   Python reader (:func:`path_reader`), which the Python writer and remote write (``metrics/series.py``) call;
+- ``each`` with ``each_labels``, ``path`` and an optional ``scale``: ``values`` declared as a sample per item of
+  the list at ``each`` (``("network", "interfaces")``), its extra label values the items' ``each_labels``
+  attributes, its value read through ``path`` from the item (:func:`items_reader`);
 - ``samples`` (with an optional ``scale``): ``values`` declared as fixed pairs ``(extra label values, path)``,
   a sample per path that reads a value (``values`` is then built from them, :func:`samples_reader`);
 - ``values``: several samples ``(extra label values, value)`` from the latest stats;
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pycadvisor.model.container import ContainerSpec, ContainerStats
 
@@ -51,6 +54,8 @@ class MetricSpec:
     path: tuple[str, ...] = ()
     scale: float | None = None  # the value read through `path` or `samples` is divided by it (ns -> s: NS_PER_S)
     samples: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    each: tuple[str, ...] = ()  # with `path` read from each item of this list
+    each_labels: tuple[str, ...] = ()  # the items' attributes giving the extra label values
     values: Callable[[ContainerStats], Sequence[Sample]] | None = None
     spec_value: Callable[[ContainerSpec], Number | None] | None = None
     snapshot_value: Callable[[ContainerSnapshot], Number] | None = None
@@ -61,7 +66,11 @@ class MetricSpec:
     safe_labels: bool = False
 
     def __post_init__(self) -> None:
-        if self.path:
+        if self.each:
+            if self.values is not None or not self.path or len(self.each_labels) != len(self.extra_labels):
+                raise ValueError(f"{self.name}: `each` takes `path` and one of `each_labels` per extra label")
+            object.__setattr__(self, "values", items_reader(self.each, self.each_labels, self.path, self.scale))
+        elif self.path:
             if self.value is not None:
                 raise ValueError(f"{self.name}: `path` and `value` exclude each other")
             object.__setattr__(self, "value", path_reader(self.path, self.scale))  # frozen: set once, here
@@ -117,6 +126,27 @@ def samples_reader(
             v = value(obj)
             if v is not None:
                 out.append((ev, v))
+        return out
+
+    return read
+
+
+def items_reader(
+    each: tuple[str, ...], labels: tuple[str, ...], path: tuple[str, ...], scale: float | None
+) -> Callable[[object], Sequence[Sample]]:
+    """The Python reader of declared items (``each``): what ``_expfmt.c`` (``read_items``) computes."""
+    items = path_reader(each, None)
+    value = path_reader(path, scale)
+
+    def read(obj: object) -> Sequence[Sample]:
+        got: Any = items(obj)
+        if not got:
+            return ()
+        out: list[Sample] = []
+        for item in got:
+            v = value(item)
+            if v is not None:
+                out.append((tuple([getattr(item, a) for a in labels]), v))
         return out
 
     return read
