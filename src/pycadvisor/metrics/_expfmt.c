@@ -14,6 +14,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "_expfmt_read.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -359,152 +361,9 @@ static int check_seq(PyObject *o, const char *what, Py_ssize_t n) {
     return 0;
 }
 
-/* A declared reader (spec.py MetricSpec.path/scale, its Python twin spec.path_reader): `path`, a tuple of
- * attribute names walked from the object, None at any step giving None; the value divided by `scale` (a float)
- * unless it is NULL. Returns a new reference, or NULL with an error set. The division is Python's own: an int
- * below 2**53 converts to the same double PyLong_AsDouble gives (exactly), and Objects/floatobject.c float_div
- * divides the two doubles, as this does; anything else goes through PyNumber_TrueDivide. */
-static PyObject *read_path(PyObject *o, PyObject *path, PyObject *scale, double scale_d) {
-    PyObject *v = Py_NewRef(o);
-    Py_ssize_t k = PyTuple_GET_SIZE(path);
-    for (Py_ssize_t j = 0; j < k; j++) {
-        PyObject *next = PyObject_GetAttr(v, PyTuple_GET_ITEM(path, j));
-        Py_DECREF(v);
-        if (next == NULL || next == Py_None) return next;
-        v = next;
-    }
-    if (scale == NULL) return v;
-    PyObject *r;
-    if (PyLong_CheckExact(v)) {
-        int overflow = 0;
-        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
-        if (x == -1 && PyErr_Occurred()) {
-            Py_DECREF(v);
-            return NULL;
-        }
-        r = !overflow && x > -EXACT_INT && x < EXACT_INT ? PyFloat_FromDouble((double)x / scale_d)
-                                                         : PyNumber_TrueDivide(v, scale);
-    } else if (PyFloat_CheckExact(v)) {
-        r = PyFloat_FromDouble(PyFloat_AS_DOUBLE(v) / scale_d);
-    } else {
-        r = PyNumber_TrueDivide(v, scale);
-    }
-    Py_DECREF(v);
-    return r;
-}
-
-/* The scale of a declared reader: NULL (None) or a float, its value in *d; -1 with an error set. */
-static int parse_scale(PyObject *o, PyObject **scale, double *d) {
-    *scale = NULL;
-    *d = 1.0;
-    if (o == Py_None) return 0;
-    if (!PyFloat_CheckExact(o)) {
-        PyErr_SetString(PyExc_TypeError, "read: the scale must be a float or None");
-        return -1;
-    }
-    *scale = o;
-    *d = PyFloat_AS_DOUBLE(o);
-    return 0;
-}
-
-static int check_path(PyObject *path) {
-    if (!PyTuple_Check(path) || PyTuple_GET_SIZE(path) == 0) {
-        PyErr_SetString(PyExc_TypeError, "read: a path is a non-empty tuple of attribute names");
-        return -1;
-    }
-    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(path); j++) {
-        if (!PyUnicode_Check(PyTuple_GET_ITEM(path, j))) {
-            PyErr_SetString(PyExc_TypeError, "read: attribute names must be str");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Declared samples (spec.py MetricSpec.samples, its Python twin spec.samples_reader): `pairs` a tuple of
- * ((extra values...), path); the list of ((extra values...), value) for each path that reads a value. */
-static PyObject *read_samples(PyObject *o, PyObject *pairs, PyObject *scale, double scale_d) {
-    PyObject *out = PyList_New(0);
-    if (out == NULL) return NULL;
-    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(pairs); j++) {
-        PyObject *pair = PyTuple_GET_ITEM(pairs, j);
-        PyObject *v = read_path(o, PyTuple_GET_ITEM(pair, 1), scale, scale_d);
-        if (v == NULL) goto fail;
-        if (v == Py_None) {
-            Py_DECREF(v);
-            continue;
-        }
-        PyObject *sample = PyTuple_Pack(2, PyTuple_GET_ITEM(pair, 0), v);
-        Py_DECREF(v);
-        if (sample == NULL) goto fail;
-        int bad = PyList_Append(out, sample);
-        Py_DECREF(sample);
-        if (bad < 0) goto fail;
-    }
-    return out;
-fail:
-    Py_DECREF(out);
-    return NULL;
-}
-
-/* Declared items (spec.py MetricSpec.each, its Python twin spec.items_reader): per item of the list (or tuple)
- * at `each` from `o` (None or empty: no samples), ((its `labels` attributes...), its value read through `path`),
- * items whose value is None left out. */
-static PyObject *read_items(PyObject *o, PyObject *each, PyObject *labels, PyObject *path, PyObject *scale,
-                            double scale_d) {
-    PyObject *seq = read_path(o, each, NULL, 1.0);
-    if (seq == NULL) return NULL;
-    PyObject *out = PyList_New(0);
-    if (out == NULL || seq == Py_None) {
-        Py_DECREF(seq);
-        return out;
-    }
-    if (!PyList_Check(seq) && !PyTuple_Check(seq)) {
-        PyErr_SetString(PyExc_TypeError, "read: `each` must lead to a list or tuple");
-        goto fail;
-    }
-    for (Py_ssize_t j = 0; j < Py_SIZE(seq); j++) {
-        PyObject *item = ITEM(seq, j);
-        PyObject *v = read_path(item, path, scale, scale_d);
-        if (v == NULL) goto fail;
-        if (v == Py_None) {
-            Py_DECREF(v);
-            continue;
-        }
-        Py_ssize_t k = PyTuple_GET_SIZE(labels);
-        PyObject *ev = PyTuple_New(k);
-        if (ev == NULL) {
-            Py_DECREF(v);
-            goto fail;
-        }
-        for (Py_ssize_t a = 0; a < k; a++) {
-            PyObject *lv = PyObject_GetAttr(item, PyTuple_GET_ITEM(labels, a));
-            if (lv == NULL) {
-                Py_DECREF(ev);
-                Py_DECREF(v);
-                goto fail;
-            }
-            PyTuple_SET_ITEM(ev, a, lv);
-        }
-        PyObject *sample = PyTuple_Pack(2, ev, v);
-        Py_DECREF(ev);
-        Py_DECREF(v);
-        if (sample == NULL) goto fail;
-        int bad = PyList_Append(out, sample);
-        Py_DECREF(sample);
-        if (bad < 0) goto fail;
-    }
-    Py_DECREF(seq);
-    return out;
-fail:
-    Py_DECREF(seq);
-    Py_XDECREF(out);
-    return NULL;
-}
-
 /* family(name, read, objs, labels, tails) -> count: per i whose value read(objs[i]) (objs[i] itself when
  * read is None) is not None, `name labels[i] " " value tails[i]`. `read` may also be a declared path:
- * a tuple (attribute names, scale or None), read by read_path with no Python call. */
+ * a tuple (attribute names, scale or None), read by ef_read_path (_expfmt_read.c) with no Python call. */
 static PyObject *writer_family(Writer *w, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "family(name, read, objs, labels, tails)");
@@ -522,7 +381,7 @@ static PyObject *writer_family(Writer *w, PyObject *const *args, Py_ssize_t narg
             return NULL;
         }
         path = PyTuple_GET_ITEM(read, 0);
-        if (check_path(path) < 0 || parse_scale(PyTuple_GET_ITEM(read, 1), &scale, &scale_d) < 0) return NULL;
+        if (ef_check_path(path) < 0 || ef_parse_scale(PyTuple_GET_ITEM(read, 1), &scale, &scale_d) < 0) return NULL;
     }
     Py_ssize_t name_len;
     const char *name_s = PyUnicode_AsUTF8AndSize(name, &name_len);
@@ -532,7 +391,7 @@ static PyObject *writer_family(Writer *w, PyObject *const *args, Py_ssize_t narg
         PyObject *o = ITEM(objs, i);
         PyObject *v;
         if (path != NULL) {
-            v = read_path(o, path, scale, scale_d);
+            v = ef_read_path(o, path, scale, scale_d);
             if (v == NULL) return NULL;
         } else if (read == Py_None) {
             v = Py_NewRef(o);
@@ -588,8 +447,8 @@ static int entry_cmp(const void *pa, const void *pb, void *pctx) {
  * `name segs[i][0] ev[0] segs[i][1] ... ev[k-1] segs[i][k] " " value tails[i]`, extra values escaped when
  * `escape`. With ranks (per row a tuple of `lead` ints), series are ordered by (rank[0], ev[0], rank[1],
  * ev[1], ...) and then as generated: render.py's merge of leading extra labels across containers. `read` may
- * also be declared samples: a tuple (((extra values...), path)..., scale), read by read_samples; or declared
- * items: a tuple (each, each_labels, path, scale), read by read_items. */
+ * also be declared samples: a tuple (((extra values...), path)..., scale), read by ef_read_samples; or declared
+ * items: a tuple (each, each_labels, path, scale), read by ef_read_items (_expfmt_read.c). */
 static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 8) {
         PyErr_SetString(PyExc_TypeError, "multi(name, read, objs, segs, tails, ranks, escape, sort)");
@@ -605,8 +464,8 @@ static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs
         each = PyTuple_GET_ITEM(read, 0);
         each_labels = PyTuple_GET_ITEM(read, 1);
         path = PyTuple_GET_ITEM(read, 2);
-        if (check_path(each) < 0 || check_path(each_labels) < 0 || check_path(path) < 0 ||
-            parse_scale(PyTuple_GET_ITEM(read, 3), &scale, &scale_d) < 0)
+        if (ef_check_path(each) < 0 || ef_check_path(each_labels) < 0 || ef_check_path(path) < 0 ||
+            ef_parse_scale(PyTuple_GET_ITEM(read, 3), &scale, &scale_d) < 0)
             return NULL;
     } else if (PyTuple_Check(read)) {
         if (PyTuple_GET_SIZE(read) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(read, 0))) {
@@ -620,9 +479,9 @@ static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs
                 PyErr_SetString(PyExc_TypeError, "read: want ((extra values...), path) pairs");
                 return NULL;
             }
-            if (check_path(PyTuple_GET_ITEM(pair, 1)) < 0) return NULL;
+            if (ef_check_path(PyTuple_GET_ITEM(pair, 1)) < 0) return NULL;
         }
-        if (parse_scale(PyTuple_GET_ITEM(read, 1), &scale, &scale_d) < 0) return NULL;
+        if (ef_parse_scale(PyTuple_GET_ITEM(read, 1), &scale, &scale_d) < 0) return NULL;
     }
     if (check_seq(objs, "objs", -1) < 0) return NULL;
     Py_ssize_t n = Py_SIZE(objs);
@@ -642,8 +501,8 @@ static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs
 
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = ITEM(objs, i);
-        PyObject *samples = each != NULL    ? read_items(o, each, each_labels, path, scale, scale_d)
-                            : pairs != NULL ? read_samples(o, pairs, scale, scale_d)
+        PyObject *samples = each != NULL    ? ef_read_items(o, each, each_labels, path, scale, scale_d)
+                            : pairs != NULL ? ef_read_samples(o, pairs, scale, scale_d)
                                             : PyObject_CallOneArg(read, o);
         if (samples == NULL) goto done;
         PyObject *fast = PySequence_Fast(samples, "samples: want a sequence");

@@ -98,7 +98,7 @@ class MetricSpec:
 
 
 def path_reader(path: tuple[str, ...], scale: float | None) -> Callable[[object], Number | None]:
-    """The Python reader of a declared ``path``/``scale``: what ``_expfmt.c`` (``read_path``) computes."""
+    """The Python reader of a declared ``path``/``scale``: what ``_expfmt_read.c`` (``ef_read_path``) computes."""
     if not path:
         raise ValueError("an empty path")
 
@@ -117,7 +117,7 @@ def path_reader(path: tuple[str, ...], scale: float | None) -> Callable[[object]
 def samples_reader(
     samples: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], scale: float | None
 ) -> Callable[[object], Sequence[Sample]]:
-    """The Python reader of declared ``samples``: what ``_expfmt.c`` (``read_samples``) computes."""
+    """The Python reader of declared ``samples``: what ``_expfmt_read.c`` (``ef_read_samples``) computes."""
     reads = [(ev, path_reader(path, scale)) for ev, path in samples]
 
     def read(obj: object) -> Sequence[Sample]:
@@ -134,7 +134,7 @@ def samples_reader(
 def items_reader(
     each: tuple[str, ...], labels: tuple[str, ...], path: tuple[str, ...], scale: float | None
 ) -> Callable[[object], Sequence[Sample]]:
-    """The Python reader of declared items (``each``): what ``_expfmt.c`` (``read_items``) computes."""
+    """The Python reader of declared items (``each``): what ``_expfmt_read.c`` (``ef_read_items``) computes."""
     items = path_reader(each, None)
     value = path_reader(path, scale)
 
