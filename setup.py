@@ -18,7 +18,8 @@ setup(
         ),
         Extension(
             "pycadvisor.metrics._expfmt",
-            sources=["src/pycadvisor/metrics/_expfmt.c"],
+            sources=["src/pycadvisor/metrics/_expfmt.c", "src/pycadvisor/metrics/_expfmt_read.c"],
+            depends=["src/pycadvisor/metrics/_expfmt_read.h"],
             extra_compile_args=["-O2", "-Wall", "-Wextra"],
             optional=True,
         ),

@@ -45,6 +45,7 @@ STAGES: list[tuple[str, str]] = [
     ("pycadvisor/metrics/process.py", "value readers (spec tables)"),
     ("pycadvisor/metrics/status.py", "value readers (spec tables)"),
     ("pycadvisor/metrics/containerspec.py", "value readers (spec tables)"),
+    ("pycadvisor/metrics/spec.py", "value readers (spec tables)"),  # declared readers, in Python (PyWriter)
     ("send_body (", "send (api/limits.py send_body)"),
     ("assemble (", "assemble body"),
     ("_spec_family (", "spec families"),

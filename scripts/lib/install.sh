@@ -69,7 +69,8 @@ install_system_packages() {
 }
 
 _deps_stamp() {
-  { cat pyproject.toml setup.py src/pycadvisor/host/cgroups/_cgread.c; printf '%s\n' "${PYCAD_PIP_EXTRA[@]}"; .venv/bin/python -VV; } | sha256sum | cut -c1-64
+  # Every native source: a change to one rebuilds the extensions (pip install -e builds them in place).
+  { cat pyproject.toml setup.py src/pycadvisor/host/cgroups/_cgread.c src/pycadvisor/metrics/_expfmt*.[ch]; printf '%s\n' "${PYCAD_PIP_EXTRA[@]}"; .venv/bin/python -VV; } | sha256sum | cut -c1-64
 }
 
 setup_venv() {

@@ -14,6 +14,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "_expfmt_read.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -360,7 +362,8 @@ static int check_seq(PyObject *o, const char *what, Py_ssize_t n) {
 }
 
 /* family(name, read, objs, labels, tails) -> count: per i whose value read(objs[i]) (objs[i] itself when
- * read is None) is not None, `name labels[i] " " value tails[i]`. */
+ * read is None) is not None, `name labels[i] " " value tails[i]`. `read` may also be a declared path:
+ * a tuple (attribute names, scale or None), read by ef_read_path (_expfmt_read.c) with no Python call. */
 static PyObject *writer_family(Writer *w, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "family(name, read, objs, labels, tails)");
@@ -370,6 +373,16 @@ static PyObject *writer_family(Writer *w, PyObject *const *args, Py_ssize_t narg
     if (check_seq(objs, "objs", -1) < 0) return NULL;
     Py_ssize_t n = Py_SIZE(objs);
     if (check_seq(labels, "labels", n) < 0 || check_seq(tails, "tails", n) < 0) return NULL;
+    PyObject *path = NULL, *scale = NULL;
+    double scale_d = 1.0;
+    if (PyTuple_Check(read)) {
+        if (PyTuple_GET_SIZE(read) != 2) {
+            PyErr_SetString(PyExc_TypeError, "read: want a callable, None or ((attribute names...), scale)");
+            return NULL;
+        }
+        path = PyTuple_GET_ITEM(read, 0);
+        if (ef_check_path(path) < 0 || ef_parse_scale(PyTuple_GET_ITEM(read, 1), &scale, &scale_d) < 0) return NULL;
+    }
     Py_ssize_t name_len;
     const char *name_s = PyUnicode_AsUTF8AndSize(name, &name_len);
     if (name_s == NULL) return NULL;
@@ -377,7 +390,10 @@ static PyObject *writer_family(Writer *w, PyObject *const *args, Py_ssize_t narg
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = ITEM(objs, i);
         PyObject *v;
-        if (read == Py_None) {
+        if (path != NULL) {
+            v = ef_read_path(o, path, scale, scale_d);
+            if (v == NULL) return NULL;
+        } else if (read == Py_None) {
             v = Py_NewRef(o);
         } else {
             v = PyObject_CallOneArg(read, o);
@@ -430,7 +446,9 @@ static int entry_cmp(const void *pa, const void *pb, void *pctx) {
  * their extra values through sort() unless already in order, the first of equal ones kept. A series is
  * `name segs[i][0] ev[0] segs[i][1] ... ev[k-1] segs[i][k] " " value tails[i]`, extra values escaped when
  * `escape`. With ranks (per row a tuple of `lead` ints), series are ordered by (rank[0], ev[0], rank[1],
- * ev[1], ...) and then as generated: render.py's merge of leading extra labels across containers. */
+ * ev[1], ...) and then as generated: render.py's merge of leading extra labels across containers. `read` may
+ * also be declared samples: a tuple (((extra values...), path)..., scale), read by ef_read_samples; or declared
+ * items: a tuple (each, each_labels, path, scale), read by ef_read_items (_expfmt_read.c). */
 static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 8) {
         PyErr_SetString(PyExc_TypeError, "multi(name, read, objs, segs, tails, ranks, escape, sort)");
@@ -440,6 +458,31 @@ static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs
     PyObject *ranks = args[5], *sort = args[7];
     int escape = PyObject_IsTrue(args[6]);
     if (escape < 0) return NULL;
+    PyObject *pairs = NULL, *scale = NULL, *each = NULL, *each_labels = NULL, *path = NULL;
+    double scale_d = 1.0;
+    if (PyTuple_Check(read) && PyTuple_GET_SIZE(read) == 4) {
+        each = PyTuple_GET_ITEM(read, 0);
+        each_labels = PyTuple_GET_ITEM(read, 1);
+        path = PyTuple_GET_ITEM(read, 2);
+        if (ef_check_path(each) < 0 || ef_check_path(each_labels) < 0 || ef_check_path(path) < 0 ||
+            ef_parse_scale(PyTuple_GET_ITEM(read, 3), &scale, &scale_d) < 0)
+            return NULL;
+    } else if (PyTuple_Check(read)) {
+        if (PyTuple_GET_SIZE(read) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(read, 0))) {
+            PyErr_SetString(PyExc_TypeError, "read: want a callable or ((((extra values...), path)...), scale)");
+            return NULL;
+        }
+        pairs = PyTuple_GET_ITEM(read, 0);
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(pairs); j++) {
+            PyObject *pair = PyTuple_GET_ITEM(pairs, j);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(pair, 0))) {
+                PyErr_SetString(PyExc_TypeError, "read: want ((extra values...), path) pairs");
+                return NULL;
+            }
+            if (ef_check_path(PyTuple_GET_ITEM(pair, 1)) < 0) return NULL;
+        }
+        if (ef_parse_scale(PyTuple_GET_ITEM(read, 1), &scale, &scale_d) < 0) return NULL;
+    }
     if (check_seq(objs, "objs", -1) < 0) return NULL;
     Py_ssize_t n = Py_SIZE(objs);
     if (check_seq(segs, "segs", n) < 0 || check_seq(tails, "tails", n) < 0) return NULL;
@@ -457,7 +500,10 @@ static PyObject *writer_multi(Writer *w, PyObject *const *args, Py_ssize_t nargs
     PyObject *result = NULL;
 
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *samples = PyObject_CallOneArg(read, ITEM(objs, i));
+        PyObject *o = ITEM(objs, i);
+        PyObject *samples = each != NULL    ? ef_read_items(o, each, each_labels, path, scale, scale_d)
+                            : pairs != NULL ? ef_read_samples(o, pairs, scale, scale_d)
+                                            : PyObject_CallOneArg(read, o);
         if (samples == NULL) goto done;
         PyObject *fast = PySequence_Fast(samples, "samples: want a sequence");
         Py_DECREF(samples);

@@ -14,7 +14,7 @@ class Writer:
     def family(
         self,
         name: str,
-        read: Callable[[Any], Any] | None,
+        read: Callable[[Any], Any] | tuple[tuple[str, ...], float | None] | None,
         objs: Sequence[Any],
         labels: Sequence[str],
         tails: Sequence[str],
@@ -23,7 +23,9 @@ class Writer:
     def multi(
         self,
         name: str,
-        read: Callable[[Any], Any],
+        read: Callable[[Any], Any]
+        | tuple[tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], float | None]
+        | tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], float | None],
         objs: Sequence[Any],
         segs: Sequence[tuple[str, ...]],
         tails: Sequence[str],

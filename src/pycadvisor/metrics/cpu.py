@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pycadvisor.metrics.spec import COUNTER, GAUGE, NS_PER_S, MetricSpec, Number, Sample
+from pycadvisor.metrics.spec import COUNTER, GAUGE, NS_PER_S, MetricSpec, Sample
 from pycadvisor.model.container import ContainerSpec, ContainerStats
-
-
-def _user(s: ContainerStats) -> Number | None:
-    return None if s.cpu is None else s.cpu.usage.user / NS_PER_S
-
-
-def _system(s: ContainerStats) -> Number | None:
-    return None if s.cpu is None else s.cpu.usage.system / NS_PER_S
 
 
 def _usage_per_cpu(s: ContainerStats) -> Sequence[Sample]:
@@ -39,26 +31,6 @@ def _has_quota(spec: ContainerSpec) -> bool:
     return spec.cpu.quota != 0
 
 
-def _cfs_periods(s: ContainerStats) -> Number | None:
-    return None if s.cpu is None else s.cpu.cfs.periods
-
-
-def _cfs_throttled_periods(s: ContainerStats) -> Number | None:
-    return None if s.cpu is None else s.cpu.cfs.throttled_periods
-
-
-def _cfs_throttled_seconds(s: ContainerStats) -> Number | None:
-    return None if s.cpu is None else s.cpu.cfs.throttled_time / NS_PER_S
-
-
-def _cfs_burst_periods(s: ContainerStats) -> Number | None:
-    return None if s.cpu is None else s.cpu.cfs.bursts_periods
-
-
-def _cfs_burst_seconds(s: ContainerStats) -> Number | None:
-    return None if s.cpu is None else s.cpu.cfs.burst_time / NS_PER_S
-
-
 _USAGE_HELP = "Cumulative cpu time consumed in seconds."
 
 
@@ -69,13 +41,15 @@ def cpu_metrics(percpu: bool) -> tuple[MetricSpec, ...]:
             name="container_cpu_user_seconds_total",
             help="Cumulative user cpu time consumed in seconds.",
             type=COUNTER,
-            value=_user,
+            path=("cpu", "usage", "user"),
+            scale=NS_PER_S,
         ),
         MetricSpec(
             name="container_cpu_system_seconds_total",
             help="Cumulative system cpu time consumed in seconds.",
             type=COUNTER,
-            value=_system,
+            path=("cpu", "usage", "system"),
+            scale=NS_PER_S,
         ),
         MetricSpec(
             name="container_cpu_usage_seconds_total",
@@ -89,50 +63,40 @@ def cpu_metrics(percpu: bool) -> tuple[MetricSpec, ...]:
             name="container_cpu_cfs_periods_total",
             help="Number of elapsed enforcement period intervals.",
             type=COUNTER,
-            value=_cfs_periods,
+            path=("cpu", "cfs", "periods"),
             condition=_has_quota,
         ),
         MetricSpec(
             name="container_cpu_cfs_throttled_periods_total",
             help="Number of throttled period intervals.",
             type=COUNTER,
-            value=_cfs_throttled_periods,
+            path=("cpu", "cfs", "throttled_periods"),
             condition=_has_quota,
         ),
         MetricSpec(
             name="container_cpu_cfs_throttled_seconds_total",
             help="Total time duration the container has been throttled.",
             type=COUNTER,
-            value=_cfs_throttled_seconds,
+            path=("cpu", "cfs", "throttled_time"),
+            scale=NS_PER_S,
             condition=_has_quota,
         ),
         MetricSpec(
             name="container_cpu_cfs_burst_periods_total",
             help="Number of periods when burst occurs.",
             type=COUNTER,
-            value=_cfs_burst_periods,
+            path=("cpu", "cfs", "bursts_periods"),
             condition=_has_quota,
         ),
         MetricSpec(
             name="container_cpu_cfs_burst_seconds_total",
             help="Total time duration the container has been bursted.",
             type=COUNTER,
-            value=_cfs_burst_seconds,
+            path=("cpu", "cfs", "burst_time"),
+            scale=NS_PER_S,
             condition=_has_quota,
         ),
     )
-
-
-def _sched_run(s: ContainerStats) -> Number | None:
-    return None if s.cpu is None else s.cpu.schedstat.run_time / NS_PER_S
-
-
-def _sched_runqueue(s: ContainerStats) -> Number | None:
-    return None if s.cpu is None else s.cpu.schedstat.runqueue_time / NS_PER_S
-
-
-def _sched_periods(s: ContainerStats) -> Number | None:
-    return None if s.cpu is None else s.cpu.schedstat.run_periods
 
 
 SCHED_METRICS = (
@@ -140,40 +104,34 @@ SCHED_METRICS = (
         name="container_cpu_schedstat_run_seconds_total",
         help="Time duration the processes of the container have run on the CPU.",
         type=COUNTER,
-        value=_sched_run,
+        path=("cpu", "schedstat", "run_time"),
+        scale=NS_PER_S,
     ),
     MetricSpec(
         name="container_cpu_schedstat_runqueue_seconds_total",
         help="Time duration processes of the container have been waiting on a runqueue.",
         type=COUNTER,
-        value=_sched_runqueue,
+        path=("cpu", "schedstat", "runqueue_time"),
+        scale=NS_PER_S,
     ),
     MetricSpec(
         name="container_cpu_schedstat_run_periods_total",
         help="Number of times processes of the cgroup have run on the cpu",
         type=COUNTER,
-        value=_sched_periods,
+        path=("cpu", "schedstat", "run_periods"),
     ),
 )
 
 
-def _load(s: ContainerStats) -> Number | None:
-    return None if s.cpu is None else s.cpu.load_average  # load x 1000, exported as stored
-
-
-def _load_d(s: ContainerStats) -> Number | None:
-    return None if s.cpu is None else s.cpu.load_d_average
-
-
-def _tasks_state(s: ContainerStats) -> Sequence[Sample]:
-    t = s.task_stats  # always present; real data only with --enable_load_reader (cgroup v1 netlink)
-    return (
-        (("iowaiting",), t.nr_io_wait),
-        (("running",), t.nr_running),
-        (("sleeping",), t.nr_sleeping),
-        (("stopped",), t.nr_stopped),
-        (("uninterruptible",), t.nr_uninterruptible),
-    )
+# Declared (spec.py `samples`): task_stats is always present; real data only with --enable_load_reader (cgroup v1
+# netlink).
+_TASKS_STATE = (
+    (("iowaiting",), ("task_stats", "nr_io_wait")),
+    (("running",), ("task_stats", "nr_running")),
+    (("sleeping",), ("task_stats", "nr_sleeping")),
+    (("stopped",), ("task_stats", "nr_stopped")),
+    (("uninterruptible",), ("task_stats", "nr_uninterruptible")),
+)
 
 
 CPU_LOAD_METRICS = (
@@ -181,20 +139,20 @@ CPU_LOAD_METRICS = (
         name="container_cpu_load_average_10s",
         help="Value of container cpu load average over the last 10 seconds.",
         type=GAUGE,
-        value=_load,
+        path=("cpu", "load_average"),  # load x 1000, exported as stored
     ),
     MetricSpec(
         name="container_cpu_load_d_average_10s",
         help="Value of container cpu load.d average over the last 10 seconds.",
         type=GAUGE,
-        value=_load_d,
+        path=("cpu", "load_d_average"),
     ),
     MetricSpec(
         name="container_tasks_state",
         help="Number of tasks in given state",
         type=GAUGE,
         extra_labels=("state",),
-        values=_tasks_state,
+        samples=_TASKS_STATE,
         safe_labels=True,
     ),
 )

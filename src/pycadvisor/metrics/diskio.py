@@ -42,13 +42,6 @@ def _io_values(
     return values
 
 
-def _weighted_io_time(s: ContainerStats) -> Sequence[Sample]:
-    # fs only, and not gated on diskio being collected (as in cAdvisor).
-    if not s.filesystem:
-        return ()
-    return [((f.device,), f.weighted_io_time / NS_PER_S) for f in s.filesystem]
-
-
 def _blkio_device_usage(s: ContainerStats) -> Sequence[Sample]:
     # Every op of io_service_bytes per device: labels (device, major, minor, operation).
     d = s.diskio
@@ -130,10 +123,16 @@ DISK_IO_METRICS = (
         "Cumulative count of seconds spent doing I/Os",
         _io_values("io_service_time", "Total", NS_PER_S, "io_time", NS_PER_S),
     ),
-    _spec(
-        "container_fs_io_time_weighted_seconds_total",
-        "Cumulative weighted I/O time in seconds",
-        _weighted_io_time,
+    # fs only, and not gated on diskio being collected (as in cAdvisor). Declared (spec.py `each`).
+    MetricSpec(
+        name="container_fs_io_time_weighted_seconds_total",
+        help="Cumulative weighted I/O time in seconds",
+        type=COUNTER,
+        extra_labels=("device",),
+        each=("filesystem",),
+        each_labels=("device",),
+        path=("weighted_io_time",),
+        scale=NS_PER_S,
     ),
     _spec(
         "container_fs_io_cost_usage_seconds_total",

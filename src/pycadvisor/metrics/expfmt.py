@@ -17,9 +17,17 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, Protocol
 
+from pycadvisor.metrics.spec import items_reader, path_reader, samples_reader
 from pycadvisor.metrics.textformat import escape_label_value, format_value
 
 _first = itemgetter(0)
+
+# A declared reader (MetricSpec.path, MetricSpec.scale): the attributes to walk and the divisor, or None.
+ValuePath = tuple[tuple[str, ...], float | None]
+# Declared samples (MetricSpec.samples, MetricSpec.scale): (extra label values, attributes) pairs and the divisor.
+SamplePaths = tuple[tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], float | None]
+# Declared items (MetricSpec.each, each_labels, path, scale): a sample per item of a list.
+ItemPaths = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], float | None]
 
 
 class Writer(Protocol):
@@ -32,14 +40,14 @@ class Writer(Protocol):
     def write(self, text: str, /) -> None: ...
 
     def family(
-        self, name: str, read: Callable[[Any], Any] | None, objs: Sequence[Any], labels: Sequence[str],
-        tails: Sequence[str], /,
+        self, name: str, read: Callable[[Any], Any] | ValuePath | None, objs: Sequence[Any],
+        labels: Sequence[str], tails: Sequence[str], /,
     ) -> int: ...  # fmt: skip
 
     def multi(
-        self, name: str, read: Callable[[Any], Any], objs: Sequence[Any], segs: Sequence[tuple[str, ...]],
-        tails: Sequence[str], ranks: Sequence[tuple[int, ...]] | None, escape: bool,
-        sort: Callable[[Any], Any], /,
+        self, name: str, read: Callable[[Any], Any] | SamplePaths | ItemPaths, objs: Sequence[Any],
+        segs: Sequence[tuple[str, ...]], tails: Sequence[str], ranks: Sequence[tuple[int, ...]] | None,
+        escape: bool, sort: Callable[[Any], Any], /,
     ) -> int: ...  # fmt: skip
 
 
@@ -80,11 +88,14 @@ class PyWriter:
         self._pieces.append(text)
 
     def family(
-        self, name: str, read: Callable[[Any], Any] | None, objs: Sequence[Any], labels: Sequence[str],
-        tails: Sequence[str], /,
+        self, name: str, read: Callable[[Any], Any] | ValuePath | None, objs: Sequence[Any],
+        labels: Sequence[str], tails: Sequence[str], /,
     ) -> int:  # fmt: skip
         """Per object whose value ``read(obj)`` (the object itself without ``read``) is not None:
-        ``name labels[i] value tails[i]``; returns the number of series."""
+        ``name labels[i] value tails[i]``; returns the number of series. ``read`` may be a declared path
+        ``(attributes, scale)``: the value is then ``path_reader(attributes, scale)(obj)``."""
+        if isinstance(read, tuple):
+            read = path_reader(*read)
         pieces = self._pieces
         fmt = format_value
         n = 0
@@ -96,9 +107,9 @@ class PyWriter:
         return n
 
     def multi(
-        self, name: str, read: Callable[[Any], Any], objs: Sequence[Any], segs: Sequence[tuple[str, ...]],
-        tails: Sequence[str], ranks: Sequence[tuple[int, ...]] | None, escape: bool,
-        sort: Callable[[Any], Any], /,
+        self, name: str, read: Callable[[Any], Any] | SamplePaths | ItemPaths, objs: Sequence[Any],
+        segs: Sequence[tuple[str, ...]], tails: Sequence[str], ranks: Sequence[tuple[int, ...]] | None,
+        escape: bool, sort: Callable[[Any], Any], /,
     ) -> int:  # fmt: skip
         """The series of a family with extra labels; returns their number.
 
@@ -106,7 +117,12 @@ class PyWriter:
         template ``segs[i]`` with the (escaped) extra values slotted in. Without ``ranks`` the rows' series
         come row after row, each row's sorted by extra values. With ``ranks`` (per row, the dense ranks of its
         base values before each leading extra label) series are ordered by ``(rank0, ev0, rank1, ev1, ...)``
-        and then as generated: the series are grouped by that key and only the distinct keys are sorted."""
+        and then as generated: the series are grouped by that key and only the distinct keys are sorted.
+        ``read`` may be declared samples ``(((extra values...), attributes)..., scale)``: the samples are then
+        ``samples_reader(pairs, scale)(obj)``; or declared items ``(each, each_labels, path, scale)``:
+        ``items_reader(each, each_labels, path, scale)(obj)``."""
+        if isinstance(read, tuple):
+            read = samples_reader(*read) if len(read) == 2 else items_reader(*read)
         fmt = format_value
         n = 0
         groups: dict[tuple[Any, ...], list[str]] = {}

@@ -5,25 +5,20 @@ One sample per ``filesystem[]`` entry of the latest stats, labelled by its devic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from operator import attrgetter
-
-from pycadvisor.metrics.spec import GAUGE, MetricSpec, Number, Sample
-from pycadvisor.model.container import ContainerStats, FsStats
-
-
-def _fs(read: Callable[[FsStats], Number]) -> Callable[[ContainerStats], Sequence[Sample]]:
-    def values(s: ContainerStats) -> Sequence[Sample]:
-        if not s.filesystem:
-            return ()
-        return [((f.device,), read(f)) for f in s.filesystem]
-
-    return values
+from pycadvisor.metrics.spec import GAUGE, MetricSpec
 
 
 def _fs_spec(name: str, help: str, field: str) -> MetricSpec:
-    read: Callable[[FsStats], Number] = attrgetter(field)
-    return MetricSpec(name=name, help=help, type=GAUGE, extra_labels=("device",), values=_fs(read))
+    # Declared (spec.py `each`): a sample per filesystem entry.
+    return MetricSpec(
+        name=name,
+        help=help,
+        type=GAUGE,
+        extra_labels=("device",),
+        each=("filesystem",),
+        each_labels=("device",),
+        path=(field,),
+    )
 
 
 # `capacity` is cAdvisor's FsStats.Limit.

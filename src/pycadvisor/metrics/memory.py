@@ -3,41 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from operator import attrgetter
 
-from pycadvisor.metrics.spec import COUNTER, GAUGE, MetricSpec, Number, Sample
-from pycadvisor.model.container import ContainerStats, MemoryStats
-
-
-def _mem(path: str) -> Callable[[ContainerStats], Number | None]:
-    read: Callable[[MemoryStats], int] = attrgetter(path)
-
-    def value(s: ContainerStats) -> Number | None:
-        m = s.memory
-        return None if m is None else read(m)
-
-    return value
+from pycadvisor.metrics.spec import COUNTER, GAUGE, MetricSpec, Sample
+from pycadvisor.model.container import ContainerStats
 
 
-def _failures(s: ContainerStats) -> Sequence[Sample]:
-    m = s.memory
-    if m is None:
-        return ()
-    c, h = m.container_data, m.hierarchical_data
-    return (
-        (("pgfault", "container"), c.pgfault),
-        (("pgfault", "hierarchy"), h.pgfault),
-        (("pgmajfault", "container"), c.pgmajfault),
-        (("pgmajfault", "hierarchy"), h.pgmajfault),
-    )
+def _mem(path: str) -> tuple[str, ...]:
+    # Declared (spec.py `path`): an absent memory member gives no series.
+    return ("memory", *path.split("."))
+
+
+# Declared (spec.py `samples`): an absent memory member gives no series.
+_FAILURES = (
+    (("pgfault", "container"), ("memory", "container_data", "pgfault")),
+    (("pgfault", "hierarchy"), ("memory", "hierarchical_data", "pgfault")),
+    (("pgmajfault", "container"), ("memory", "container_data", "pgmajfault")),
+    (("pgmajfault", "hierarchy"), ("memory", "hierarchical_data", "pgmajfault")),
+)
 
 
 def _gauge(name: str, help: str, path: str) -> MetricSpec:
-    return MetricSpec(name=name, help=help, type=GAUGE, value=_mem(path))
+    return MetricSpec(name=name, help=help, type=GAUGE, path=_mem(path))
 
 
 def _counter(name: str, help: str, path: str) -> MetricSpec:
-    return MetricSpec(name=name, help=help, type=COUNTER, value=_mem(path))
+    return MetricSpec(name=name, help=help, type=COUNTER, path=_mem(path))
 
 
 MEMORY_METRICS = (
@@ -69,7 +59,7 @@ MEMORY_METRICS = (
         help="Cumulative count of memory allocation failures.",
         type=COUNTER,
         extra_labels=("failure_type", "scope"),
-        values=_failures,
+        samples=_FAILURES,
         safe_labels=True,
     ),
     _counter(
@@ -115,12 +105,11 @@ MEMORY_METRICS = (
 )
 
 
-def _migrate(s: ContainerStats) -> Number | None:
-    return s.cpuset.memory_migrate  # cpuset.memory_migrate (cgroup v1 only); always emitted, as in cAdvisor
-
-
 CPUSET_METRICS = (
-    MetricSpec(name="container_memory_migrate", help="Memory migrate status.", type=GAUGE, value=_migrate),
+    # cpuset.memory_migrate (cgroup v1 only); always emitted, as in cAdvisor
+    MetricSpec(
+        name="container_memory_migrate", help="Memory migrate status.", type=GAUGE, path=("cpuset", "memory_migrate")
+    ),
 )
 
 

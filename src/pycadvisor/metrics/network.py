@@ -7,26 +7,22 @@ Go field names (``Established``, ``RxQueued``), exported lower-cased in ``tcp_st
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from operator import attrgetter
 
 from pycadvisor.metrics.spec import COUNTER, GAUGE, MetricSpec, Sample
-from pycadvisor.model.container import TCP_STATE_NAMES, UDP_STAT_NAMES, ContainerStats, InterfaceStats
-
-
-def _per_interface(field: str) -> Callable[[ContainerStats], Sequence[Sample]]:
-    read: Callable[[InterfaceStats], int] = attrgetter(field)
-
-    def values(s: ContainerStats) -> Sequence[Sample]:
-        n = s.network
-        if n is None:
-            return ()
-        return [((i.name,), read(i)) for i in n.interfaces]
-
-    return values
+from pycadvisor.model.container import TCP_STATE_NAMES, UDP_STAT_NAMES, ContainerStats
 
 
 def _iface(name: str, help: str, field: str) -> MetricSpec:
-    return MetricSpec(name=name, help=help, type=COUNTER, extra_labels=("interface",), values=_per_interface(field))
+    # Declared (spec.py `each`): a sample per network.interfaces entry; no network member, no series.
+    return MetricSpec(
+        name=name,
+        help=help,
+        type=COUNTER,
+        extra_labels=("interface",),
+        each=("network", "interfaces"),
+        each_labels=("name",),
+        path=(field,),
+    )
 
 
 NETWORK_METRICS = (

@@ -6,21 +6,15 @@ and ``/proc/<init pid>/limits`` ``Max open files`` (ulimit ``max_open_files``, -
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from operator import attrgetter
+from collections.abc import Sequence
 
-from pycadvisor.metrics.spec import GAUGE, MetricSpec, Number, Sample
-from pycadvisor.model.container import ContainerStats, ProcessStats
+from pycadvisor.metrics.spec import GAUGE, MetricSpec, Sample
+from pycadvisor.model.container import ContainerStats
 
 
-def _proc(field: str) -> Callable[[ContainerStats], Number | None]:
-    read: Callable[[ProcessStats], int] = attrgetter(field)
-
-    def value(s: ContainerStats) -> Number | None:
-        p = s.processes
-        return None if p is None else read(p)
-
-    return value
+def _proc(field: str) -> tuple[str, ...]:
+    # Declared (spec.py `path`): an absent processes member gives no series.
+    return ("processes", field)
 
 
 def _ulimits(s: ContainerStats) -> Sequence[Sample]:
@@ -35,31 +29,31 @@ PROCESS_METRICS = (
         name="container_processes",
         help="Number of processes running inside the container.",
         type=GAUGE,
-        value=_proc("process_count"),
+        path=_proc("process_count"),
     ),
     MetricSpec(
         name="container_file_descriptors",
         help="Number of open file descriptors for the container.",
         type=GAUGE,
-        value=_proc("fd_count"),
+        path=_proc("fd_count"),
     ),
     MetricSpec(
         name="container_sockets",
         help="Number of open sockets for the container.",
         type=GAUGE,
-        value=_proc("socket_count"),
+        path=_proc("socket_count"),
     ),
     MetricSpec(
         name="container_threads_max",
         help="Maximum number of threads allowed inside the container, infinity if value is zero",
         type=GAUGE,
-        value=_proc("threads_max"),
+        path=_proc("threads_max"),
     ),
     MetricSpec(
         name="container_threads",
         help="Number of threads running inside the container",
         type=GAUGE,
-        value=_proc("threads_current"),
+        path=_proc("threads_current"),
     ),
     MetricSpec(
         name="container_ulimits_soft",

@@ -21,7 +21,7 @@ from operator import itemgetter
 from typing import Any
 
 from pycadvisor.metrics import catalog, sets
-from pycadvisor.metrics.expfmt import Writer, WriterFactory, default_writer, sort_samples
+from pycadvisor.metrics.expfmt import ItemPaths, SamplePaths, Writer, WriterFactory, default_writer, sort_samples
 from pycadvisor.metrics.labels import ContainerLabels, LabelCache
 from pycadvisor.metrics.machine import MachineMetricSpec, machine_base_labels, machine_metrics
 from pycadvisor.metrics.options import ExpositionOptions, NamePattern
@@ -313,7 +313,9 @@ def _stats_family(spec: MetricSpec, cols: _Columns, now_ns: int, w: Writer) -> i
         return 0
     w.write(_header(spec))
     if spec.value is not None:
-        n = w.family(name, spec.value, cols.stats, cols.bases, cols.tails)
+        # Declared (a path): the writer walks the attributes itself (in C, no Python call per series).
+        read = (spec.path, spec.scale) if spec.path else spec.value
+        n = w.family(name, read, cols.stats, cols.bases, cols.tails)
     elif spec.values is not None:
         n = _multi(w, spec, cols)
     elif spec.snapshot_value is not None:
@@ -328,8 +330,13 @@ def _stats_family(spec: MetricSpec, cols: _Columns, now_ns: int, w: Writer) -> i
 def _multi(w: Writer, spec: MetricSpec, cols: _Columns) -> int:
     """Write the series of a family with extra labels; returns their number."""
     extra = spec.extra_labels
-    read = spec.values
+    read: Callable[[Any], Any] | SamplePaths | ItemPaths | None = spec.values
     assert read is not None
+    # Declared: the writer walks the attributes itself (in C, no Python call).
+    if spec.samples:
+        read = (spec.samples, spec.scale)
+    elif spec.each:
+        read = (spec.each, spec.each_labels, spec.path, spec.scale)
     # When every extra label sorts after `id`, which is unique per container, containers come in rank order,
     # each container's samples sorted by their extra values. When some sort before `id`, series are ordered
     # by the merged label values across containers: the base values between two extra labels are compared
