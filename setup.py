@@ -18,8 +18,12 @@ setup(
         ),
         Extension(
             "pycadvisor.metrics._expfmt",
-            sources=["src/pycadvisor/metrics/_expfmt.c", "src/pycadvisor/metrics/_expfmt_read.c"],
-            depends=["src/pycadvisor/metrics/_expfmt_read.h"],
+            sources=[
+                "src/pycadvisor/metrics/_expfmt.c",
+                "src/pycadvisor/metrics/_expfmt_float.c",
+                "src/pycadvisor/metrics/_expfmt_read.c",
+            ],
+            depends=["src/pycadvisor/metrics/_expfmt_float.h", "src/pycadvisor/metrics/_expfmt_read.h"],
             extra_compile_args=["-O2", "-Wall", "-Wextra"],
             optional=True,
         ),
